@@ -1,0 +1,88 @@
+// How an op is declared: ONE OpDef per op, holding all of its derivative rules.
+//
+// For y = op(x₀, x₁) the four rules are
+//   forward      y  = op(x)
+//   jvp          ẏ  = J ẋ                      (tangent, forward sweep)
+//   vjp          x̄ += Jᵀ ȳ                     (adjoint, reverse sweep)
+//   vjp_tangent  x̄̇ += Jᵀ ȳ̇ + (d/dε Jᵀ(x+εẋ)) ȳ   (tangent of the adjoint)
+// The last one is what makes forward-over-reverse Hessian-vector products
+// exact: seeding ẋ = v on the parameters gives θ̄̇ = H v.
+//
+// Rules that follow from an op's structure are derived by the tape, so an op
+// declares only what is new about it (see RuleKind).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "tensor.hpp"
+
+namespace eos::ad {
+
+// Everything an op needs besides its inputs. Lives in the tape node and is
+// reused after Tape::clear(), so filling it does not allocate in a loop.
+struct OpParams {
+  double scalar = 0.0;         // scale factor, added constant, exponent, alpha
+  int axis = -1;               // reduction axis; -1 = all axes
+  bool keepdims = false;
+  bool trans_a = false;        // matmul: use op(A) = Aᵀ
+  bool trans_b = false;        // matmul: use op(B) = Bᵀ
+  std::size_t offset = 0;      // slice: first flat element
+  Shape shape;                 // reshape / broadcast_to / slice target shape
+  std::vector<std::int64_t> labels;  // cross_entropy: class index per row
+  Tensor target;               // mse: regression targets
+};
+
+// One call of a rule. Pointers that a rule does not use are null. A null
+// input tangent dx[i] means "identically zero" (the input is a constant); a
+// null gx[i] / gdx[i] means "this input needs no adjoint".
+struct OpCall {
+  const OpParams& p;
+  const Tensor* x[2] = {nullptr, nullptr};  // input values
+  const Tensor* y = nullptr;                // output value (null in forward)
+  Tensor* cache = nullptr;                  // per-node scratch kept between sweeps
+  // forward writes *out = y; jvp writes *out = ẏ (it must assign, not add).
+  const Tensor* dx[2] = {nullptr, nullptr};
+  Tensor* out = nullptr;
+  // vjp accumulates into gx from gy.
+  const Tensor* gy = nullptr;
+  Tensor* gx[2] = {nullptr, nullptr};
+  // vjp_tangent accumulates into gdx from gy, gdy and dx.
+  const Tensor* dy = nullptr;
+  const Tensor* gdy = nullptr;
+  Tensor* gdx[2] = {nullptr, nullptr};
+};
+
+enum class RuleKind {
+  // y = A x with A fixed (reshape, sum, transpose, ...): jvp is forward applied
+  // to ẋ and vjp_tangent is vjp applied to ȳ̇. Declare forward + vjp.
+  LinearUnary,
+  // Jacobian independent of the inputs (add, sub, add_scalar): vjp_tangent is
+  // vjp applied to ȳ̇. Declare forward + jvp + vjp.
+  ConstantJacobian,
+  // Linear in each argument separately (mul, matmul, dot): the Jacobian in x₀
+  // is the vjp evaluated with x₁ replaced by ẋ₁, so vjp_tangent =
+  // vjp(ȳ̇; x₀, x₁) + vjp(ȳ; ẋ₀, x₁)→x̄̇₁ + vjp(ȳ; x₀, ẋ₁)→x̄̇₀. vjp must not read y.
+  // Declare forward + jvp + vjp.
+  Bilinear,
+  // Everything else: declare all four rules.
+  General,
+};
+
+using Rule = void (*)(OpCall&);
+
+struct OpDef {
+  const char* name;
+  int arity;
+  RuleKind kind;
+  Rule forward;
+  Rule jvp;          // null for LinearUnary
+  Rule vjp;
+  Rule vjp_tangent;  // null unless General
+};
+
+// Every op of the library, for tests (a meta-test fails when one has no test
+// entry) and documentation.
+const std::vector<const OpDef*>& all_ops();
+
+}  // namespace eos::ad

@@ -1,0 +1,83 @@
+// The ops a user composes. Each builds one tape node (running its forward
+// rule now) and returns its Var. Every op's four derivative rules live in one
+// OpDef next to its builder in ops_*.cpp; the list is autodiff/op_list.inc.
+//
+// Broadcasting (add, sub, mul, div) follows numpy: shapes are aligned on the
+// right; a dimension of 1 stretches. Incompatible shapes throw ShapeError
+// naming the op and both shapes.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "tape.hpp"
+
+namespace eos::ad {
+
+// ---- elementwise binary, numpy broadcasting
+Var add(Var a, Var b);
+Var sub(Var a, Var b);
+Var mul(Var a, Var b);
+Var div(Var a, Var b);
+
+// ---- with a constant
+Var neg(Var x);
+Var add_scalar(Var x, double c);  // x + c
+Var scale(Var x, double c);       // c · x
+
+// ---- elementwise unary, each declared by (f, f′, f″)
+Var exp(Var x);
+Var log(Var x);
+Var sqrt(Var x);
+Var square(Var x);
+Var pow(Var x, double p);  // x^p for a constant p (x > 0 unless p is an integer)
+Var tanh(Var x);
+Var sigmoid(Var x);        // 1 / (1 + e^{−x})
+Var relu(Var x);           // max(x, 0); derivative 0 at 0
+Var elu(Var x, double alpha = 1.0);  // x if x > 0, else α(eˣ − 1)
+Var softplus(Var x);       // log(1 + eˣ), evaluated stably
+Var gelu(Var x);           // exact form x·Φ(x) with the normal CDF Φ (PyTorch's default)
+
+// ---- linear algebra and shape
+// op(A)·op(B) for 2-D A, B, with op(M) = Mᵀ when the flag is set. Runs as one
+// BLAS dgemm with transpose flags: no transposed copy is made.
+Var matmul(Var a, Var b, bool transpose_a = false, bool transpose_b = false);
+Var transpose(Var x);                          // reverses all axes
+Var reshape(Var x, const Shape& shape);        // same number of elements
+Var broadcast_to(Var x, const Shape& shape);   // numpy broadcast to exactly `shape`
+// Elements [offset, offset + prod(shape)) of x in row-major order, as `shape`:
+// how a model reads one layer's weights out of the flat parameter vector θ.
+Var slice(Var x, std::size_t offset, const Shape& shape);
+Var dot(Var a, Var b);  // inner product Σᵢ aᵢbᵢ of equal shapes → scalar
+
+// ---- reductions (axis may be negative, counted from the end)
+Var sum(Var x);                                  // all elements → scalar
+Var sum(Var x, int axis, bool keepdims = false);
+Var mean(Var x);
+Var mean(Var x, int axis, bool keepdims = false);
+
+// ---- classification / regression
+// Row-wise log-softmax along the last axis, shifted by the row max.
+Var log_softmax(Var logits);
+// (1/n) Σᵢ [logsumexp(zᵢ) − z_{i,yᵢ}] for logits z of shape [n, k] and
+// labels yᵢ ∈ [0, k): PyTorch's cross_entropy with reduction='mean'.
+Var cross_entropy(Var logits, std::span<const std::int64_t> labels);
+// (1/n) Σᵢ ½‖ŷᵢ − yᵢ‖², n = the first dimension (Cohen et al.'s MSE).
+Var mse(Var prediction, const Tensor& target);
+
+// ---- operators
+inline Var operator+(Var a, Var b) { return add(a, b); }
+inline Var operator-(Var a, Var b) { return sub(a, b); }
+inline Var operator*(Var a, Var b) { return mul(a, b); }
+inline Var operator/(Var a, Var b) { return div(a, b); }
+inline Var operator-(Var a) { return neg(a); }
+inline Var operator+(Var a, double c) { return add_scalar(a, c); }
+inline Var operator+(double c, Var a) { return add_scalar(a, c); }
+inline Var operator-(Var a, double c) { return add_scalar(a, -c); }
+inline Var operator-(double c, Var a) { return add_scalar(neg(a), c); }
+inline Var operator*(Var a, double c) { return scale(a, c); }
+inline Var operator*(double c, Var a) { return scale(a, c); }
+inline Var operator/(Var a, double c) { return scale(a, 1.0 / c); }
+inline Var operator/(double c, Var a) { return scale(pow(a, -1.0), c); }
+
+}  // namespace eos::ad

@@ -1,0 +1,291 @@
+// Elementwise ops: binary with broadcasting, ops with a constant, and the
+// unary functions declared by (f, f′, f″).
+#include <cmath>
+#include <numbers>
+
+#include <xtensor/xoperation.hpp>
+
+#include "op_util.hpp"
+#include "ops.hpp"
+
+namespace eos::ad {
+using detail::accumulate_into;
+
+namespace {
+
+// Output shape of a broadcasting binary op, checked.
+Shape binary_shape(const char* op, const OpCall& c) {
+  return detail::broadcast_shapes(op, detail::to_shape(c.x[0]->shape()),
+                                  detail::to_shape(c.x[1]->shape()));
+}
+
+// *out = e broadcast to `shape` (used when only one operand has a tangent).
+template <class E>
+void assign_broadcast(Tensor& out, const E& e, const Tensor& like) {
+  out.resize(like.shape());
+  xt::noalias(out) = xt::broadcast(e, like.shape());
+}
+
+}  // namespace
+
+// ============================================================================
+// add: y = a + b. Constant Jacobian.
+extern const OpDef op_add;
+const OpDef op_add{
+    "add", 2, RuleKind::ConstantJacobian,
+    /*forward*/ [](OpCall& c) {
+      binary_shape("add", c);
+      xt::noalias(*c.out) = *c.x[0] + *c.x[1];
+    },
+    /*jvp*/ [](OpCall& c) {
+      if (c.dx[0] && c.dx[1]) xt::noalias(*c.out) = *c.dx[0] + *c.dx[1];
+      else assign_broadcast(*c.out, c.dx[0] ? *c.dx[0] : *c.dx[1], *c.y);
+    },
+    /*vjp*/ [](OpCall& c) {
+      if (c.gx[0]) accumulate_into(*c.gx[0], *c.gy);
+      if (c.gx[1]) accumulate_into(*c.gx[1], *c.gy);
+    },
+    nullptr};
+
+
+// sub: y = a − b. Constant Jacobian.
+extern const OpDef op_sub;
+const OpDef op_sub{
+    "sub", 2, RuleKind::ConstantJacobian,
+    [](OpCall& c) {
+      binary_shape("sub", c);
+      xt::noalias(*c.out) = *c.x[0] - *c.x[1];
+    },
+    [](OpCall& c) {
+      if (c.dx[0] && c.dx[1]) xt::noalias(*c.out) = *c.dx[0] - *c.dx[1];
+      else if (c.dx[0]) assign_broadcast(*c.out, *c.dx[0], *c.y);
+      else assign_broadcast(*c.out, -*c.dx[1], *c.y);
+    },
+    [](OpCall& c) {
+      if (c.gx[0]) accumulate_into(*c.gx[0], *c.gy);
+      if (c.gx[1]) accumulate_into(*c.gx[1], -*c.gy);
+    },
+    nullptr};
+
+// mul: y = a ⊙ b. Bilinear: ȧ ⊙ b + a ⊙ ḃ; ā += ȳ ⊙ b, b̄ += ȳ ⊙ a.
+extern const OpDef op_mul;
+const OpDef op_mul{
+    "mul", 2, RuleKind::Bilinear,
+    [](OpCall& c) {
+      binary_shape("mul", c);
+      xt::noalias(*c.out) = *c.x[0] * *c.x[1];
+    },
+    [](OpCall& c) {
+      if (c.dx[0] && c.dx[1]) xt::noalias(*c.out) = *c.dx[0] * *c.x[1] + *c.x[0] * *c.dx[1];
+      else if (c.dx[0]) xt::noalias(*c.out) = *c.dx[0] * *c.x[1];
+      else xt::noalias(*c.out) = *c.x[0] * *c.dx[1];
+    },
+    [](OpCall& c) {
+      if (c.gx[0]) accumulate_into(*c.gx[0], *c.gy * *c.x[1]);
+      if (c.gx[1]) accumulate_into(*c.gx[1], *c.gy * *c.x[0]);
+    },
+    nullptr};
+
+// div: y = a / b.  ẏ = (ȧ − y ḃ)/b;  ā += ȳ/b;  b̄ −= ȳ a/b².
+extern const OpDef op_div;
+const OpDef op_div{
+    "div", 2, RuleKind::General,
+    [](OpCall& c) {
+      binary_shape("div", c);
+      xt::noalias(*c.out) = *c.x[0] / *c.x[1];
+    },
+    [](OpCall& c) {
+      const Tensor &b = *c.x[1], &y = *c.y;
+      if (c.dx[0] && c.dx[1]) xt::noalias(*c.out) = (*c.dx[0] - y * *c.dx[1]) / b;
+      else if (c.dx[0]) xt::noalias(*c.out) = *c.dx[0] / b;
+      else xt::noalias(*c.out) = -y * *c.dx[1] / b;
+    },
+    [](OpCall& c) {
+      const Tensor &a = *c.x[0], &b = *c.x[1];
+      if (c.gx[0]) accumulate_into(*c.gx[0], *c.gy / b);
+      if (c.gx[1]) accumulate_into(*c.gx[1], -*c.gy * a / (b * b));
+    },
+    // d(ȳ/b) = ȳ̇/b − ȳ ḃ/b²;  d(−ȳ a/b²) = −ȳ̇ a/b² − ȳ ȧ/b² + 2 ȳ a ḃ/b³.
+    [](OpCall& c) {
+      const Tensor &a = *c.x[0], &b = *c.x[1], &gy = *c.gy, &gdy = *c.gdy;
+      if (c.gdx[0]) {
+        if (c.dx[1]) accumulate_into(*c.gdx[0], gdy / b - gy * *c.dx[1] / (b * b));
+        else accumulate_into(*c.gdx[0], gdy / b);
+      }
+      if (c.gdx[1]) {
+        Tensor t = -gdy * a / (b * b);
+        if (c.dx[0]) t = t - gy * *c.dx[0] / (b * b);
+        if (c.dx[1]) t = t + 2.0 * gy * a * *c.dx[1] / (b * b * b);
+        accumulate_into(*c.gdx[1], t);
+      }
+    }};
+
+// ============================================================================
+// neg: y = −x. Linear.
+extern const OpDef op_neg;
+const OpDef op_neg{
+    "neg", 1, RuleKind::LinearUnary,
+    [](OpCall& c) { xt::noalias(*c.out) = -*c.x[0]; },
+    nullptr,
+    [](OpCall& c) { xt::noalias(*c.gx[0]) -= *c.gy; },
+    nullptr};
+
+// scale: y = s·x. Linear.
+extern const OpDef op_scale;
+const OpDef op_scale{
+    "scale", 1, RuleKind::LinearUnary,
+    [](OpCall& c) { xt::noalias(*c.out) = c.p.scalar * *c.x[0]; },
+    nullptr,
+    [](OpCall& c) { xt::noalias(*c.gx[0]) += c.p.scalar * *c.gy; },
+    nullptr};
+
+// add_scalar: y = x + s. Constant Jacobian (affine, so ẏ = ẋ, not forward(ẋ)).
+extern const OpDef op_add_scalar;
+const OpDef op_add_scalar{
+    "add_scalar", 1, RuleKind::ConstantJacobian,
+    [](OpCall& c) { xt::noalias(*c.out) = *c.x[0] + c.p.scalar; },
+    [](OpCall& c) { xt::noalias(*c.out) = *c.dx[0]; },
+    [](OpCall& c) { xt::noalias(*c.gx[0]) += *c.gy; },
+    nullptr};
+
+// ============================================================================
+// Elementwise unary ops from (f, f′, f″). Fn provides, for input x, output
+// y = f(x) and the op's constant a (exponent, α; unused by most):
+//   f(x, a), d1(x, y, a) = f′(x), d2(x, y, a) = f″(x)
+// and the four rules follow:
+//   ẏ = f′ ẋ;  x̄ += f′ ȳ;  x̄̇ += f′ ȳ̇ + f″ ẋ ȳ.
+namespace {
+template <class Fn>
+struct Elementwise {
+  static void forward(OpCall& c) { xt::noalias(*c.out) = Fn::f(*c.x[0], c.p.scalar); }
+  static void jvp(OpCall& c) {
+    xt::noalias(*c.out) = Fn::d1(*c.x[0], *c.y, c.p.scalar) * *c.dx[0];
+  }
+  static void vjp(OpCall& c) {
+    xt::noalias(*c.gx[0]) += Fn::d1(*c.x[0], *c.y, c.p.scalar) * *c.gy;
+  }
+  static void vjp_tangent(OpCall& c) {
+    const Tensor &x = *c.x[0], &y = *c.y;
+    const double a = c.p.scalar;
+    if (c.dx[0])
+      xt::noalias(*c.gdx[0]) += Fn::d1(x, y, a) * *c.gdy + Fn::d2(x, y, a) * *c.dx[0] * *c.gy;
+    else
+      xt::noalias(*c.gdx[0]) += Fn::d1(x, y, a) * *c.gdy;
+  }
+  static constexpr OpDef def(const char* name) {
+    return OpDef{name, 1, RuleKind::General, &forward, &jvp, &vjp, &vjp_tangent};
+  }
+};
+
+using T = Tensor;
+constexpr double kInvSqrt2 = 0.70710678118654752440;
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+
+struct ExpFn {
+  static auto f(const T& x, double) { return xt::exp(x); }
+  static auto d1(const T&, const T& y, double) { return y; }
+  static auto d2(const T&, const T& y, double) { return y; }
+};
+struct LogFn {
+  static auto f(const T& x, double) { return xt::log(x); }
+  static auto d1(const T& x, const T&, double) { return 1.0 / x; }
+  static auto d2(const T& x, const T&, double) { return -1.0 / (x * x); }
+};
+struct SqrtFn {  // f′ = 1/(2y), f″ = −1/(4y³)
+  static auto f(const T& x, double) { return xt::sqrt(x); }
+  static auto d1(const T&, const T& y, double) { return 0.5 / y; }
+  static auto d2(const T&, const T& y, double) { return -0.25 / (y * y * y); }
+};
+struct SquareFn {
+  static auto f(const T& x, double) { return x * x; }
+  static auto d1(const T& x, const T&, double) { return 2.0 * x; }
+  static auto d2(const T& x, const T&, double) { return xt::broadcast(2.0, x.shape()); }
+};
+struct PowFn {  // x^a: a x^{a−1}, a(a−1) x^{a−2}
+  static auto f(const T& x, double a) { return xt::pow(x, a); }
+  static auto d1(const T& x, const T&, double a) { return a * xt::pow(x, a - 1.0); }
+  static auto d2(const T& x, const T&, double a) { return a * (a - 1.0) * xt::pow(x, a - 2.0); }
+};
+struct TanhFn {  // f′ = 1 − y², f″ = −2y(1 − y²)
+  static auto f(const T& x, double) { return xt::tanh(x); }
+  static auto d1(const T&, const T& y, double) { return 1.0 - y * y; }
+  static auto d2(const T&, const T& y, double) { return -2.0 * y * (1.0 - y * y); }
+};
+struct SigmoidFn {  // f′ = y(1 − y), f″ = y(1 − y)(1 − 2y)
+  static auto f(const T& x, double) { return 1.0 / (1.0 + xt::exp(-x)); }
+  static auto d1(const T&, const T& y, double) { return y * (1.0 - y); }
+  static auto d2(const T&, const T& y, double) { return y * (1.0 - y) * (1.0 - 2.0 * y); }
+};
+struct ReluFn {  // f′ = [x > 0] (0 at the kink), f″ = 0
+  static auto f(const T& x, double) { return xt::maximum(x, 0.0); }
+  static auto d1(const T& x, const T&, double) { return xt::where(x > 0.0, 1.0, 0.0); }
+  static auto d2(const T& x, const T&, double) { return xt::broadcast(0.0, x.shape()); }
+};
+struct EluFn {  // x > 0: x, 1, 0;  else α(eˣ−1), αeˣ = y + α, αeˣ
+  static auto f(const T& x, double a) { return xt::where(x > 0.0, x, a * (xt::exp(x) - 1.0)); }
+  static auto d1(const T& x, const T& y, double a) { return xt::where(x > 0.0, 1.0, y + a); }
+  static auto d2(const T& x, const T& y, double a) { return xt::where(x > 0.0, 0.0, y + a); }
+};
+struct SoftplusFn {  // max(x,0) + log1p(e^{−|x|}); f′ = σ(x), f″ = σ(1−σ)
+  static auto f(const T& x, double) { return xt::maximum(x, 0.0) + xt::log1p(xt::exp(-xt::abs(x))); }
+  static auto d1(const T& x, const T&, double) { return 1.0 / (1.0 + xt::exp(-x)); }
+  static auto d2(const T& x, const T&, double) {
+    return 1.0 / (1.0 + xt::exp(-x)) * (1.0 - 1.0 / (1.0 + xt::exp(-x)));
+  }
+};
+struct GeluFn {  // xΦ(x); f′ = Φ + xφ, f″ = φ(2 − x²); φ(x) = e^{−x²/2}/√(2π)
+  static auto f(const T& x, double) { return 0.5 * x * (1.0 + xt::erf(x * kInvSqrt2)); }
+  static auto d1(const T& x, const T&, double) {
+    return 0.5 * (1.0 + xt::erf(x * kInvSqrt2)) + x * kInvSqrt2Pi * xt::exp(-0.5 * x * x);
+  }
+  static auto d2(const T& x, const T&, double) {
+    return kInvSqrt2Pi * xt::exp(-0.5 * x * x) * (2.0 - x * x);
+  }
+};
+}  // namespace
+
+#define EOS_ELEMENTWISE(name, Fn)                                      \
+  extern const OpDef op_##name;                                        \
+  const OpDef op_##name = Elementwise<Fn>::def(#name);                 \
+  Var name(Var x) {                                                    \
+    if (!x.tape()) throw TapeError(#name ": the Var is empty");        \
+    return x.tape()->apply(op_##name, x);                              \
+  }
+EOS_ELEMENTWISE(exp, ExpFn)
+EOS_ELEMENTWISE(log, LogFn)
+EOS_ELEMENTWISE(sqrt, SqrtFn)
+EOS_ELEMENTWISE(square, SquareFn)
+EOS_ELEMENTWISE(tanh, TanhFn)
+EOS_ELEMENTWISE(sigmoid, SigmoidFn)
+EOS_ELEMENTWISE(relu, ReluFn)
+EOS_ELEMENTWISE(softplus, SoftplusFn)
+EOS_ELEMENTWISE(gelu, GeluFn)
+#undef EOS_ELEMENTWISE
+
+extern const OpDef op_pow;
+const OpDef op_pow = Elementwise<PowFn>::def("pow");
+extern const OpDef op_elu;
+const OpDef op_elu = Elementwise<EluFn>::def("elu");
+
+// ---- builders of the ops above that take a constant or two inputs ----------
+namespace {
+Tape& tape_of(Var v, const char* op) {
+  if (!v.tape()) throw TapeError(fmt::format("{}: the Var is empty (default-constructed)", op));
+  return *v.tape();
+}
+Var with_scalar(const OpDef& op, Var x, double s) {
+  return tape_of(x, op.name).apply(op, x, Var(), [s](OpParams& p) { p.scalar = s; });
+}
+}  // namespace
+
+Var add(Var a, Var b) { return tape_of(a, "add").apply(op_add, a, b); }
+Var sub(Var a, Var b) { return tape_of(a, "sub").apply(op_sub, a, b); }
+Var mul(Var a, Var b) { return tape_of(a, "mul").apply(op_mul, a, b); }
+Var div(Var a, Var b) { return tape_of(a, "div").apply(op_div, a, b); }
+Var neg(Var x) { return tape_of(x, "neg").apply(op_neg, x); }
+Var scale(Var x, double c) { return with_scalar(op_scale, x, c); }
+Var add_scalar(Var x, double c) { return with_scalar(op_add_scalar, x, c); }
+Var pow(Var x, double p) { return with_scalar(op_pow, x, p); }
+Var elu(Var x, double alpha) { return with_scalar(op_elu, x, alpha); }
+
+}  // namespace eos::ad

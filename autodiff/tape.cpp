@@ -1,0 +1,302 @@
+#include "tape.hpp"
+
+#include <fmt/format.h>
+
+namespace eos::ad {
+
+// ---- Var -------------------------------------------------------------------
+
+const Tensor& Var::value() const {
+  if (!tape_) throw TapeError("Var::value: the Var is empty (default-constructed)");
+  return tape_->value(*this);
+}
+Shape Var::shape() const {
+  const Tensor& v = value();
+  return Shape(v.shape().begin(), v.shape().end());
+}
+double Var::item() const {
+  const Tensor& v = value();
+  if (v.size() != 1)
+    throw ShapeError(fmt::format("Var::item: value has shape {}, expected one element",
+                                 shape_str_of(v.shape())));
+  return v.data()[0];
+}
+
+// ---- Tape: validity ----------------------------------------------------------
+
+void Tape::check(Var v, const char* what) const {
+  if (v.tape_ == nullptr)
+    throw TapeError(fmt::format("{}: the Var is empty (default-constructed)", what));
+  if (v.tape_ != this)
+    throw TapeError(fmt::format("{}: the Var belongs to a different tape", what));
+  if (v.gen_ != generation_ || v.index_ >= size_)
+    throw TapeError(fmt::format(
+        "{}: the Var (node {}) is stale: its tape was cleared after it was made", what,
+        v.index_));
+}
+
+// ---- Tape: building ----------------------------------------------------------
+
+std::uint32_t Tape::new_leaf(bool differentiable) {
+  if (size_ == nodes_.size()) nodes_.emplace_back();
+  Node& n = nodes_[size_];
+  n.op = nullptr;
+  n.needs_grad = differentiable;
+  n.has_tangent = false;
+  n.external = nullptr;
+  return size_++;
+}
+
+Var Tape::variable(const Tensor& value) {
+  std::uint32_t i = new_leaf(true);
+  nodes_[i].value = value;
+  return Var(this, i, generation_);
+}
+
+Var Tape::constant(const Tensor& value) {
+  std::uint32_t i = new_leaf(false);
+  nodes_[i].value = value;
+  return Var(this, i, generation_);
+}
+
+Var Tape::constant_view(const Tensor& value) {
+  std::uint32_t i = new_leaf(false);
+  nodes_[i].external = &value;
+  return Var(this, i, generation_);
+}
+
+std::uint32_t Tape::begin_node(const OpDef& op, Var a, Var b) {
+  check(a, op.name);
+  if (op.arity == 2) check(b, op.name);
+  std::uint32_t i = new_leaf(false);
+  Node& n = nodes_[i];
+  n.op = &op;
+  n.in[0] = a.index_;
+  n.in[1] = op.arity == 2 ? b.index_ : a.index_;
+  n.needs_grad = nodes_[n.in[0]].needs_grad || (op.arity == 2 && nodes_[n.in[1]].needs_grad);
+  return i;
+}
+
+OpCall Tape::call_for(std::uint32_t i) {
+  Node& n = nodes_[i];
+  OpCall c{n.params};
+  for (int k = 0; k < n.op->arity; ++k) c.x[k] = &nodes_[n.in[k]].val();
+  c.y = &n.value;
+  c.cache = &n.cache;
+  return c;
+}
+
+void Tape::run_forward(std::uint32_t i) {
+  OpCall c = call_for(i);
+  c.y = nullptr;
+  c.out = &nodes_[i].value;
+  nodes_[i].op->forward(c);
+}
+
+// ---- Tape: reading -------------------------------------------------------------
+
+const Tensor& Tape::value(Var v) const {
+  check(v, "Tape::value");
+  return nodes_[v.index_].val();
+}
+const Tensor& Tape::tangent(Var v) const {
+  check(v, "Tape::tangent");
+  const Node& n = nodes_[v.index_];
+  if (!n.has_tangent)
+    throw TapeError(fmt::format("Tape::tangent: node {} has no tangent (it does not depend on "
+                                "a seeded variable, or propagate_tangents was not run)",
+                                v.index_));
+  return n.tangent;
+}
+const Tensor& Tape::adjoint(Var v) const {
+  check(v, "Tape::adjoint");
+  const Node& n = nodes_[v.index_];
+  if (adjoint_root_ == UINT32_MAX || v.index_ > adjoint_root_ || !n.needs_grad)
+    throw TapeError(fmt::format("Tape::adjoint: node {} has no adjoint (not differentiable, or "
+                                "not an ancestor of the last backward output)",
+                                v.index_));
+  return n.adjoint;
+}
+const Tensor& Tape::adjoint_tangent(Var v) const {
+  adjoint(v);  // same validity conditions
+  return nodes_[v.index_].adjoint_tangent;
+}
+bool Tape::requires_grad(Var v) const {
+  check(v, "Tape::requires_grad");
+  return nodes_[v.index_].needs_grad;
+}
+bool Tape::has_tangent(Var v) const {
+  check(v, "Tape::has_tangent");
+  return nodes_[v.index_].has_tangent;
+}
+
+// ---- Tape: sweeps ----------------------------------------------------------------
+
+void Tape::reset_tangents() {
+  for (std::uint32_t i = 0; i < size_; ++i) nodes_[i].has_tangent = false;
+}
+
+void Tape::seed_tangent(Var leaf, const Tensor& t) {
+  check(leaf, "Tape::seed_tangent");
+  Node& n = nodes_[leaf.index_];
+  if (n.op != nullptr || !n.needs_grad)
+    throw TapeError(fmt::format("Tape::seed_tangent: node {} is not a variable leaf", leaf.index_));
+  if (t.shape() != n.value.shape())
+    throw ShapeError(fmt::format("Tape::seed_tangent: tangent shape {} != variable shape {}",
+                                 shape_str_of(t.shape()), shape_str_of(n.value.shape())));
+  n.tangent = t;
+  n.has_tangent = true;
+}
+
+void Tape::propagate_tangents() {
+  for (std::uint32_t i = 0; i < size_; ++i) {
+    Node& n = nodes_[i];
+    if (n.op == nullptr) continue;  // leaves keep their seeds
+    bool any = false;
+    OpCall c = call_for(i);
+    for (int k = 0; k < n.op->arity; ++k) {
+      const Node& in = nodes_[n.in[k]];
+      if (in.has_tangent) {
+        c.dx[k] = &in.tangent;
+        any = true;
+      }
+    }
+    n.has_tangent = any;
+    if (!any) continue;
+    c.out = &n.tangent;
+    if (n.op->kind == RuleKind::LinearUnary) {  // ẏ = A ẋ: the forward map itself
+      c.x[0] = c.dx[0];
+      n.op->forward(c);
+    } else {
+      n.op->jvp(c);
+    }
+  }
+}
+
+void Tape::check_seed(Var out, const Tensor& seed, const char* what) const {
+  check(out, what);
+  const Tensor& v = nodes_[out.index_].val();
+  if (seed.shape() != v.shape())
+    throw ShapeError(fmt::format("{}: seed shape {} != output shape {}", what,
+                                 shape_str_of(seed.shape()), shape_str_of(v.shape())));
+  if (!nodes_[out.index_].needs_grad)
+    throw TapeError(fmt::format("{}: the output (node {}) does not depend on any variable", what,
+                                out.index_));
+}
+
+void Tape::zero_adjoints(std::uint32_t last, bool adjoints, bool adjoint_tangents) {
+  for (std::uint32_t i = 0; i <= last; ++i) {
+    Node& n = nodes_[i];
+    if (!n.needs_grad) continue;
+    const auto& shp = n.val().shape();
+    if (adjoints) {
+      n.adjoint.resize(shp);
+      n.adjoint.fill(0.0);
+    }
+    if (adjoint_tangents) {
+      n.adjoint_tangent.resize(shp);
+      n.adjoint_tangent.fill(0.0);
+    }
+  }
+}
+
+void Tape::backward(Var out) {
+  check(out, "Tape::backward");
+  const Tensor& v = nodes_[out.index_].val();
+  if (v.size() != 1)
+    throw TapeError(fmt::format(
+        "Tape::backward: output (node {}) has shape {}; a gradient needs a scalar output "
+        "(reduce it explicitly, e.g. with sum or mean, or pass a seed)",
+        out.index_, shape_str_of(v.shape())));
+  backward(out, filled(Shape(v.shape().begin(), v.shape().end()), 1.0));
+}
+
+void Tape::backward(Var out, const Tensor& seed) {
+  check_seed(out, seed, "Tape::backward");
+  const std::uint32_t root = out.index_;
+  zero_adjoints(root, true, false);
+  nodes_[root].adjoint = seed;
+  for (std::uint32_t i = root + 1; i-- > 0;) {
+    Node& n = nodes_[i];
+    if (n.op == nullptr || !n.needs_grad) continue;
+    OpCall c = call_for(i);
+    c.gy = &n.adjoint;
+    for (int k = 0; k < n.op->arity; ++k)
+      if (nodes_[n.in[k]].needs_grad) c.gx[k] = &nodes_[n.in[k]].adjoint;
+    n.op->vjp(c);
+  }
+  adjoint_root_ = root;
+}
+
+void Tape::backward_tangents(Var out, const Tensor& seed, const Tensor& seed_tangent,
+                             bool with_adjoints) {
+  check_seed(out, seed, "Tape::backward_tangents");
+  check_seed(out, seed_tangent, "Tape::backward_tangents");
+  const std::uint32_t root = out.index_;
+  if (!with_adjoints && adjoint_root_ != root)
+    throw TapeError("Tape::backward_tangents: reusing adjoints needs a backward() from the "
+                    "same output first");
+  zero_adjoints(root, with_adjoints, true);
+  if (with_adjoints) nodes_[root].adjoint = seed;
+  nodes_[root].adjoint_tangent = seed_tangent;
+  for (std::uint32_t i = root + 1; i-- > 0;) {
+    Node& n = nodes_[i];
+    if (n.op == nullptr || !n.needs_grad) continue;
+    OpCall c = call_for(i);
+    c.gy = &n.adjoint;
+    c.gdy = &n.adjoint_tangent;
+    if (n.has_tangent) c.dy = &n.tangent;
+    for (int k = 0; k < n.op->arity; ++k) {
+      Node& in = nodes_[n.in[k]];
+      if (in.has_tangent) c.dx[k] = &in.tangent;
+      if (in.needs_grad) {
+        c.gx[k] = with_adjoints ? &in.adjoint : nullptr;
+        c.gdx[k] = &in.adjoint_tangent;
+      }
+    }
+    if (with_adjoints) n.op->vjp(c);
+    vjp_tangent(i, c);
+  }
+  adjoint_root_ = root;
+}
+
+// x̄̇ for node i: the op's own rule, or the one its structure implies.
+void Tape::vjp_tangent(std::uint32_t i, OpCall& c) {
+  const OpDef& op = *nodes_[i].op;
+  if (op.kind == RuleKind::General) {
+    op.vjp_tangent(c);
+    return;
+  }
+  // Jᵀ ȳ̇: the vjp with ȳ̇ in place of ȳ, accumulated into x̄̇.
+  OpCall t{c.p};
+  t.x[0] = c.x[0];
+  t.x[1] = c.x[1];
+  t.y = c.y;
+  t.cache = c.cache;
+  t.gy = c.gdy;
+  t.gx[0] = c.gdx[0];
+  t.gx[1] = c.gdx[1];
+  op.vjp(t);
+  if (op.kind != RuleKind::Bilinear) return;
+  // (d/dε Jᵀ) ȳ: J in x₀ is linear in x₁ and vice versa, so the derivative of
+  // x̄₀ = J₀(x₁)ᵀ ȳ along ẋ is J₀(ẋ₁)ᵀ ȳ: the vjp with x₁ replaced by ẋ₁.
+  for (int k = 0; k < 2; ++k) {
+    const int other = 1 - k;
+    if (c.gdx[k] == nullptr || c.dx[other] == nullptr) continue;
+    OpCall cross{c.p};
+    cross.x[k] = c.x[k];
+    cross.x[other] = c.dx[other];
+    cross.cache = c.cache;
+    cross.gy = c.gy;
+    cross.gx[k] = c.gdx[k];
+    op.vjp(cross);
+  }
+}
+
+void Tape::clear() {
+  size_ = 0;
+  ++generation_;
+  adjoint_root_ = UINT32_MAX;
+}
+
+}  // namespace eos::ad

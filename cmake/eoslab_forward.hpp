@@ -1,0 +1,3 @@
+// Installed as <prefix>/include/eoslab.hpp: lets consumers write #include <eoslab.hpp>.
+#pragma once
+#include "eoslab/eoslab.hpp"
