@@ -150,7 +150,8 @@ const OpDef op_add_scalar{
 
 // ============================================================================
 // Elementwise unary ops from (f, f′, f″). Fn provides, for input x, output
-// y = f(x) and the op's constant a (exponent, α; unused by most):
+// y = f(x) and the op's constant a (exponent, α; unused by most), lazy
+// expressions that must not refer to their own parameters (use prvalues):
 //   f(x, a), d1(x, y, a) = f′(x), d2(x, y, a) = f″(x)
 // and the four rules follow:
 //   ẏ = f′ ẋ;  x̄ += f′ ȳ;  x̄̇ += f′ ȳ̇ + f″ ẋ ȳ.
@@ -201,10 +202,18 @@ struct SquareFn {
   static auto d1(const T& x, const T&, double) { return 2.0 * x; }
   static auto d2(const T& x, const T&, double) { return xt::broadcast(2.0, x.shape()); }
 };
-struct PowFn {  // x^a: a x^{a−1}, a(a−1) x^{a−2}
-  static auto f(const T& x, double a) { return xt::pow(x, a); }
-  static auto d1(const T& x, const T&, double a) { return a * xt::pow(x, a - 1.0); }
-  static auto d2(const T& x, const T&, double a) { return a * (a - 1.0) * xt::pow(x, a - 2.0); }
+// x^a: a x^{a−1}, a(a−1) x^{a−2}. Scalar std::pow, which is exact for
+// integer a on negative x (xsimd's batch pow returns NaN there).
+struct PowFn {
+  static auto f(const T& x, double a) {
+    return xt::make_lambda_xfunction([a](double v) { return std::pow(v, a); }, x);
+  }
+  static auto d1(const T& x, const T&, double a) {
+    return xt::make_lambda_xfunction([a](double v) { return a * std::pow(v, a - 1.0); }, x);
+  }
+  static auto d2(const T& x, const T&, double a) {
+    return xt::make_lambda_xfunction([a](double v) { return a * (a - 1.0) * std::pow(v, a - 2.0); }, x);
+  }
 };
 struct TanhFn {  // f′ = 1 − y², f″ = −2y(1 − y²)
   static auto f(const T& x, double) { return xt::tanh(x); }
@@ -222,9 +231,10 @@ struct ReluFn {  // f′ = [x > 0] (0 at the kink), f″ = 0
   static auto d2(const T& x, const T&, double) { return xt::broadcast(0.0, x.shape()); }
 };
 struct EluFn {  // x > 0: x, 1, 0;  else α(eˣ−1), αeˣ = y + α, αeˣ
-  static auto f(const T& x, double a) { return xt::where(x > 0.0, x, a * (xt::exp(x) - 1.0)); }
-  static auto d1(const T& x, const T& y, double a) { return xt::where(x > 0.0, 1.0, y + a); }
-  static auto d2(const T& x, const T& y, double a) { return xt::where(x > 0.0, 0.0, y + a); }
+  // double(a): a prvalue is stored in the expression; the parameter would dangle.
+  static auto f(const T& x, double a) { return xt::where(x > 0.0, x, double(a) * (xt::exp(x) - 1.0)); }
+  static auto d1(const T& x, const T& y, double a) { return xt::where(x > 0.0, 1.0, y + double(a)); }
+  static auto d2(const T& x, const T& y, double a) { return xt::where(x > 0.0, 0.0, y + double(a)); }
 };
 struct SoftplusFn {  // max(x,0) + log1p(e^{−|x|}); f′ = σ(x), f″ = σ(1−σ)
   static auto f(const T& x, double) { return xt::maximum(x, 0.0) + xt::log1p(xt::exp(-xt::abs(x))); }

@@ -175,13 +175,13 @@ std::size_t mse_rows(const OpCall& c) {
 }
 void mse_forward(OpCall& c) {
   const double n = static_cast<double>(mse_rows(c));
-  const double s = xt::sum(xt::square(*c.x[0] - c.p.target), xt::evaluation_strategy::immediate)();
+  const double s = xt::sum(xt::square(*c.x[0] - c.p.target))();
   c.out->resize(Shape{});
   c.out->data()[0] = 0.5 * s / n;
 }
 void mse_jvp(OpCall& c) {
   const double n = static_cast<double>(mse_rows(c));
-  const double s = xt::sum((*c.x[0] - c.p.target) * *c.dx[0], xt::evaluation_strategy::immediate)();
+  const double s = xt::sum((*c.x[0] - c.p.target) * *c.dx[0])();
   c.out->resize(Shape{});
   c.out->data()[0] = s / n;
 }

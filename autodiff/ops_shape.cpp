@@ -34,11 +34,11 @@ void reduce_forward(OpCall& c, double factor) {
   Tensor& out = *c.out;
   if (c.p.axis < 0) {
     out.resize(c.p.keepdims ? kept_shape(x, -1) : Shape{});
-    out.data()[0] = factor * xt::sum(x, xt::evaluation_strategy::immediate)();
+    out.data()[0] = factor * xt::sum(x)();
     return;
   }
   const std::array<std::size_t, 1> ax{static_cast<std::size_t>(c.p.axis)};
-  Tensor r = xt::sum(x, ax, xt::evaluation_strategy::immediate);
+  Tensor r = xt::sum(x, ax);
   if (factor != 1.0) r *= factor;
   out.resize(c.p.keepdims ? kept_shape(x, c.p.axis) : to_shape(r.shape()));
   std::copy(r.begin(), r.end(), out.begin());

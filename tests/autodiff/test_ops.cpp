@@ -1,0 +1,338 @@
+// Every op, on random shapes (broadcast dimensions and scalars included),
+// float64: value against plain xtensor; JVP against central differences; VJP
+// by the dot-product identity ⟨u, J t⟩ = ⟨Jᵀu, t⟩; the tangent-of-VJP rule
+// against central differences of the VJP; HVP symmetry ⟨u, Hv⟩ = ⟨Hu, v⟩.
+// A meta-test fails when an op of all_ops() has no entry here.
+#include <functional>
+#include <set>
+
+#include <xtensor/xbroadcast.hpp>
+#include <xtensor/xmanipulation.hpp>
+#include <xtensor/xreducer.hpp>
+#include <xtensor/xsort.hpp>
+#include <xtensor/xview.hpp>
+#include <fmt/format.h>
+
+#include "support/check.hpp"
+
+using namespace eos;
+using namespace eos::ad;
+using eos::test::close;
+using eos::test::inner;
+
+namespace {
+
+enum class Domain {
+  Any,        // N(0, 1)
+  Positive,   // U(0.5, 2): log, sqrt, pow, denominators
+  NoKink,     // |x| ∈ [0.2, 1.5] with random sign: relu, elu
+};
+
+// A dimension in a shape pattern: > 0 literal, −1/−2/−3 the trial's random a/b/c.
+using Pattern = std::vector<int>;
+
+struct OpCase {
+  std::string op;  // the OpDef name this entry covers
+  std::string label;
+  std::vector<std::vector<Pattern>> patterns;  // shape sets, one Pattern per input
+  std::vector<Domain> domains;                 // per input
+  std::function<Var(const std::vector<Var>&)> build;
+  std::function<Tensor(const std::vector<Tensor>&)> reference;  // plain xtensor
+};
+
+const std::vector<std::int64_t> kLabels = {2, 0, 1, 2, 1, 0, 0, 2, 1, 1};
+Tensor g_mse_target;  // set per trial for the mse entry (shape of its input)
+
+Tensor ref_log_softmax(const Tensor& z) {
+  Tensor m = xt::amax(z, {1});
+  auto mk = xt::view(m, xt::all(), xt::newaxis());
+  Tensor s = xt::sum(xt::exp(z - mk), {1});
+  return z - mk - xt::view(xt::log(s), xt::all(), xt::newaxis());
+}
+
+Tensor ref_matmul(const Tensor& a, const Tensor& b) {  // naive triple loop
+  const std::size_t m = a.shape()[0], k = a.shape()[1], n = b.shape()[1];
+  Tensor c = xt::zeros<double>({m, n});
+  for (std::size_t i = 0; i < m; ++i)
+    for (std::size_t j = 0; j < n; ++j)
+      for (std::size_t l = 0; l < k; ++l) c(i, j) += a(i, l) * b(l, j);
+  return c;
+}
+Tensor scalar_tensor(double v) {
+  Tensor t = Tensor::from_shape({});
+  t() = v;
+  return t;
+}
+
+std::vector<OpCase> make_cases() {
+  using P = std::vector<Pattern>;
+  const std::vector<P> broadcast_pairs = {
+      {{-1, -2}, {-1, -2}}, {{-1, -2}, {-2}},  {{-1, 1}, {1, -2}},
+      {{}, {-1, -2}},       {{-3, -1, -2}, {-1, 1}}, {{-1}, {}}};
+  const std::vector<P> unary_shapes = {{{-1, -2}}, {{-1}}, {{}}, {{-3, -1, -2}}};
+  std::vector<OpCase> c;
+  auto unary = [&](std::string op, Domain d, std::function<Var(Var)> f,
+                   std::function<Tensor(const Tensor&)> r) {
+    c.push_back({op, op, unary_shapes, {d},
+                 [f](const std::vector<Var>& x) { return f(x[0]); },
+                 [r](const std::vector<Tensor>& x) { return r(x[0]); }});
+  };
+  auto binary = [&](std::string op, Domain d0, Domain d1, std::function<Var(Var, Var)> f,
+                    std::function<Tensor(const Tensor&, const Tensor&)> r) {
+    c.push_back({op, op, broadcast_pairs, {d0, d1},
+                 [f](const std::vector<Var>& x) { return f(x[0], x[1]); },
+                 [r](const std::vector<Tensor>& x) { return r(x[0], x[1]); }});
+  };
+  binary("add", Domain::Any, Domain::Any, [](Var a, Var b) { return ad::add(a, b); }, [](auto& a, auto& b) { return Tensor(a + b); });
+  binary("sub", Domain::Any, Domain::Any, [](Var a, Var b) { return ad::sub(a, b); }, [](auto& a, auto& b) { return Tensor(a - b); });
+  binary("mul", Domain::Any, Domain::Any, [](Var a, Var b) { return ad::mul(a, b); }, [](auto& a, auto& b) { return Tensor(a * b); });
+  binary("div", Domain::Any, Domain::Positive, [](Var a, Var b) { return ad::div(a, b); }, [](auto& a, auto& b) { return Tensor(a / b); });
+  // The same Var on both sides: adjoints of one node from two uses.
+  c.push_back({"mul", "mul(x, x)", unary_shapes, {Domain::Any},
+               [](const std::vector<Var>& x) { return mul(x[0], x[0]); },
+               [](const std::vector<Tensor>& x) { return Tensor(x[0] * x[0]); }});
+  unary("neg", Domain::Any, [](Var x) { return neg(x); }, [](auto& x) { return Tensor(-x); });
+  unary("add_scalar", Domain::Any, [](Var x) { return add_scalar(x, 0.7); },
+        [](auto& x) { return Tensor(x + 0.7); });
+  unary("scale", Domain::Any, [](Var x) { return scale(x, -1.3); },
+        [](auto& x) { return Tensor(-1.3 * x); });
+  unary("exp", Domain::Any, [](Var x) { return ad::exp(x); }, [](auto& x) { return Tensor(xt::exp(x)); });
+  unary("log", Domain::Positive, [](Var x) { return ad::log(x); }, [](auto& x) { return Tensor(xt::log(x)); });
+  unary("sqrt", Domain::Positive, [](Var x) { return ad::sqrt(x); }, [](auto& x) { return Tensor(xt::sqrt(x)); });
+  unary("square", Domain::Any, [](Var x) { return square(x); }, [](auto& x) { return Tensor(x * x); });
+  unary("pow", Domain::Positive, [](Var x) { return ad::pow(x, 1.7); },
+        [](auto& x) { return Tensor(xt::pow(x, 1.7)); });
+  unary("pow", Domain::Any, [](Var x) { return ad::pow(x, 3.0); },
+        [](auto& x) { return Tensor(x * x * x); });
+  unary("tanh", Domain::Any, [](Var x) { return ad::tanh(x); }, [](auto& x) { return Tensor(xt::tanh(x)); });
+  unary("sigmoid", Domain::Any, [](Var x) { return sigmoid(x); },
+        [](auto& x) { return Tensor(1.0 / (1.0 + xt::exp(-x))); });
+  unary("relu", Domain::NoKink, [](Var x) { return relu(x); },
+        [](auto& x) { return Tensor(xt::where(x > 0, x, 0.0)); });
+  unary("elu", Domain::NoKink, [](Var x) { return elu(x, 0.8); },
+        [](auto& x) { return Tensor(xt::where(x > 0, x, 0.8 * (xt::exp(x) - 1.0))); });
+  unary("softplus", Domain::Any, [](Var x) { return softplus(x); },
+        [](auto& x) { return Tensor(xt::log(1.0 + xt::exp(x))); });
+  unary("gelu", Domain::Any, [](Var x) { return gelu(x); }, [](auto& x) {
+    return Tensor(x * 0.5 * (1.0 + xt::erf(x / std::sqrt(2.0))));
+  });
+  // matmul with every transpose combination.
+  for (int f = 0; f < 4; ++f) {
+    const bool ta = f & 1, tb = f & 2;
+    Pattern a = ta ? Pattern{-2, -1} : Pattern{-1, -2};
+    Pattern b = tb ? Pattern{-3, -2} : Pattern{-2, -3};
+    c.push_back({"matmul", fmt::format("matmul(ta={}, tb={})", ta, tb), {{a, b}},
+                 {Domain::Any, Domain::Any},
+                 [ta, tb](const std::vector<Var>& x) { return matmul(x[0], x[1], ta, tb); },
+                 [ta, tb](const std::vector<Tensor>& x) {
+                   Tensor A = ta ? Tensor(xt::transpose(x[0])) : x[0];
+                   Tensor B = tb ? Tensor(xt::transpose(x[1])) : x[1];
+                   return ref_matmul(A, B);
+                 }});
+  }
+  unary("transpose", Domain::Any, [](Var x) { return transpose(x); },
+        [](auto& x) { return Tensor(xt::transpose(x)); });
+  c.push_back({"reshape", "reshape", {{{3, 4}}, {{2, 3, 2}}}, {Domain::Any},
+               [](const std::vector<Var>& x) { return reshape(x[0], {6, 2}); },
+               [](const std::vector<Tensor>& x) { return Tensor(xt::reshape_view(x[0], {6, 2})); }});
+  c.push_back({"broadcast_to", "broadcast_to", {{{3, 1}}, {{4}}, {{}}, {{1, 4}}}, {Domain::Any},
+               [](const std::vector<Var>& x) { return broadcast_to(x[0], {2, 3, 4}); },
+               [](const std::vector<Tensor>& x) { return Tensor(xt::broadcast(x[0], {2, 3, 4})); }});
+  c.push_back({"slice", "slice", {{{20}}, {{4, 5}}}, {Domain::Any},
+               [](const std::vector<Var>& x) { return slice(x[0], 5, {3, 4}); },
+               [](const std::vector<Tensor>& x) {
+                 Tensor out = Tensor::from_shape({3, 4});
+                 std::copy_n(x[0].data() + 5, 12, out.data());
+                 return out;
+               }});
+  c.push_back({"dot", "dot", {{{-1, -2}, {-1, -2}}, {{-1}, {-1}}, {{}, {}}},
+               {Domain::Any, Domain::Any},
+               [](const std::vector<Var>& x) { return dot(x[0], x[1]); },
+               [](const std::vector<Tensor>& x) { return scalar_tensor(xt::sum(x[0] * x[1])()); }});
+  for (const char* op : {"sum", "mean"}) {
+    const bool is_mean = std::string(op) == "mean";
+    unary(op, Domain::Any, [is_mean](Var x) { return is_mean ? mean(x) : sum(x); },
+          [is_mean](auto& x) { return scalar_tensor(is_mean ? xt::mean(x)() : xt::sum(x)()); });
+    for (int axis : {0, 1, -1})
+      for (bool keep : {false, true})
+        c.push_back({op, fmt::format("{}(axis={}, keepdims={})", op, axis, keep),
+                     {{{-1, -2}}, {{-3, -1, -2}}}, {Domain::Any},
+                     [=](const std::vector<Var>& x) {
+                       return is_mean ? mean(x[0], axis, keep) : sum(x[0], axis, keep);
+                     },
+                     [=](const std::vector<Tensor>& x) {
+                       const std::size_t ax = axis < 0 ? x[0].dimension() - 1 : axis;
+                       Tensor r = is_mean ? Tensor(xt::mean(x[0], {ax})) : Tensor(xt::sum(x[0], {ax}));
+                       if (keep) r = xt::expand_dims(r, ax);
+                       return r;
+                     }});
+  }
+  c.push_back({"log_softmax", "log_softmax", {{{-1, -2}}, {{10, 3}}}, {Domain::Any},
+               [](const std::vector<Var>& x) { return log_softmax(x[0]); },
+               [](const std::vector<Tensor>& x) { return ref_log_softmax(x[0]); }});
+  c.push_back({"cross_entropy", "cross_entropy", {{{10, 3}}}, {Domain::Any},
+               [](const std::vector<Var>& x) { return cross_entropy(x[0], kLabels); },
+               [](const std::vector<Tensor>& x) {
+                 Tensor lp = ref_log_softmax(x[0]);
+                 double s = 0;
+                 for (std::size_t i = 0; i < 10; ++i) s -= lp(i, kLabels[i]);
+                 return scalar_tensor(s / 10.0);
+               }});
+  c.push_back({"mse", "mse", {{{-1, -2}}, {{-1}}}, {Domain::Any},
+               [](const std::vector<Var>& x) { return mse(x[0], g_mse_target); },
+               [](const std::vector<Tensor>& x) {
+                 const double n = static_cast<double>(x[0].shape()[0]);
+                 return scalar_tensor(0.5 * xt::sum(xt::square(x[0] - g_mse_target))() / n);
+               }});
+  return c;
+}
+
+Shape draw_shape(const Pattern& p, const std::array<std::size_t, 3>& abc) {
+  Shape s;
+  for (int d : p) s.push_back(d > 0 ? static_cast<std::size_t>(d) : abc[-d - 1]);
+  return s;
+}
+Tensor draw(const Shape& s, Domain d, std::mt19937_64& rng) {
+  switch (d) {
+    case Domain::Positive: return test::random_uniform(s, 0.5, 2.0, rng);
+    case Domain::NoKink: {
+      Tensor t = test::random_uniform(s, 0.2, 1.5, rng);
+      std::bernoulli_distribution sign(0.5);
+      for (auto& v : t) v = sign(rng) ? v : -v;
+      return t;
+    }
+    default: return test::random_normal(s, rng);
+  }
+}
+
+// Runs the op on a fresh tape with every input a variable.
+struct Eval {
+  Tape tape;
+  std::vector<Var> in;
+  Var out;
+  Eval(const OpCase& c, const std::vector<Tensor>& xs) {
+    for (const auto& x : xs) in.push_back(tape.variable(x));
+    out = c.build(in);
+  }
+};
+Tensor value_at(const OpCase& c, const std::vector<Tensor>& xs) {
+  Eval e(c, xs);
+  return e.out.value();
+}
+// Jᵀ(x) ȳ for each input.
+std::vector<Tensor> vjp_at(const OpCase& c, const std::vector<Tensor>& xs, const Tensor& gy) {
+  Eval e(c, xs);
+  e.tape.backward(e.out, gy);
+  std::vector<Tensor> r;
+  for (Var v : e.in) r.push_back(e.tape.adjoint(v));
+  return r;
+}
+std::vector<Tensor> shifted(const std::vector<Tensor>& xs, const std::vector<Tensor>& ts, double h) {
+  std::vector<Tensor> r;
+  for (std::size_t i = 0; i < xs.size(); ++i) r.push_back(xs[i] + h * ts[i]);
+  return r;
+}
+
+constexpr double kH = 1e-5;        // central-difference step: error ~h² + ε/h ≈ 1e-10
+constexpr double kFdRtol = 1e-6;   // for comparisons with differences
+constexpr double kExactRtol = 1e-12;  // for identities exact up to rounding
+
+void check_case(const OpCase& c, const std::vector<Tensor>& xs, std::mt19937_64& rng) {
+  const std::size_t n = xs.size();
+  // 1. value against plain xtensor
+  const Tensor y = value_at(c, xs);
+  BOOST_TEST(close(y, c.reference(xs), kExactRtol, 1e-14));
+  const Shape ys(y.shape().begin(), y.shape().end());
+
+  std::vector<Tensor> ts, us;
+  for (const auto& x : xs) {
+    ts.push_back(test::random_normal(Shape(x.shape().begin(), x.shape().end()), rng));
+    us.push_back(test::random_normal(Shape(x.shape().begin(), x.shape().end()), rng));
+  }
+  const Tensor u = test::random_normal(ys, rng), w = test::random_normal(ys, rng);
+
+  // 2. JVP against central differences of the value
+  Eval e(c, xs);
+  for (std::size_t i = 0; i < n; ++i) e.tape.seed_tangent(e.in[i], ts[i]);
+  e.tape.propagate_tangents();
+  const Tensor jt = e.tape.tangent(e.out);
+  const Tensor fd = (value_at(c, shifted(xs, ts, kH)) - value_at(c, shifted(xs, ts, -kH))) / (2 * kH);
+  BOOST_TEST(close(jt, fd, kFdRtol, 1e-9), "JVP vs central differences");
+
+  // 3. VJP by the dot-product identity ⟨u, J t⟩ = Σᵢ ⟨Jᵢᵀ u, tᵢ⟩
+  const std::vector<Tensor> gx = vjp_at(c, xs, u);
+  double rhs = 0.0;
+  for (std::size_t i = 0; i < n; ++i) rhs += inner(gx[i], ts[i]);
+  const double lhs = inner(u, jt);
+  BOOST_TEST(test::close_scalar(lhs, rhs, 1e-11, 1e-12),
+             "dot-product identity: <u,Jt> = " << lhs << " vs <J^T u,t> = " << rhs);
+
+  // 4. tangent of the VJP: d/dε Jᵀ(x + εt)(u + εw) against central differences
+  e.tape.backward_tangents(e.out, u, w, /*with_adjoints=*/true);
+  for (std::size_t i = 0; i < n; ++i) {
+    BOOST_TEST(close(e.tape.adjoint(e.in[i]), gx[i], kExactRtol, 1e-14), "adjoints in the fused sweep");
+    const auto plus = vjp_at(c, shifted(xs, ts, kH), u + kH * w);
+    const auto minus = vjp_at(c, shifted(xs, ts, -kH), u - kH * w);
+    const Tensor fd_t = (plus[i] - minus[i]) / (2 * kH);
+    BOOST_TEST(close(e.tape.adjoint_tangent(e.in[i]), fd_t, kFdRtol, 1e-9),
+               "tangent of VJP, input " << i);
+  }
+
+  // 5. HVP symmetry of s(x) = Σ w ⊙ y ⊙ y (curved even for linear ops)
+  auto hvp_all = [&](const std::vector<Tensor>& dirs) {
+    Tape t;
+    std::vector<Var> in;
+    for (const auto& x : xs) in.push_back(t.variable(x));
+    Var yv = c.build(in);
+    Var s = sum(mul(mul(t.constant(w), yv), yv));
+    for (std::size_t i = 0; i < n; ++i) t.seed_tangent(in[i], dirs[i]);
+    t.propagate_tangents();
+    t.backward_tangents(s, Tensor(scalar_tensor(1.0)), Tensor(scalar_tensor(0.0)), true);
+    std::vector<Tensor> r;
+    for (Var v : in) r.push_back(t.adjoint_tangent(v));
+    return r;
+  };
+  const auto hv = hvp_all(ts), hu = hvp_all(us);
+  double uhv = 0.0, huv = 0.0;
+  for (std::size_t i = 0; i < n; ++i) uhv += inner(us[i], hv[i]), huv += inner(hu[i], ts[i]);
+  BOOST_TEST(test::close_scalar(uhv, huv, 1e-10, 1e-12),
+             "HVP symmetry: <u,Hv> = " << uhv << " vs <Hu,v> = " << huv);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(ops)
+
+BOOST_AUTO_TEST_CASE(every_op_has_a_test_entry) {
+  std::set<std::string> covered;
+  for (const auto& c : make_cases()) covered.insert(c.op);
+  for (const OpDef* op : all_ops())
+    BOOST_TEST(covered.count(op->name) == 1, "op '" << op->name << "' has no entry in test_ops.cpp");
+  // and every entry names a real op
+  std::set<std::string> names;
+  for (const OpDef* op : all_ops()) names.insert(op->name);
+  for (const auto& name : covered) BOOST_TEST(names.count(name) == 1, "unknown op " << name);
+}
+
+BOOST_AUTO_TEST_CASE(op_rules_on_random_shapes) {
+  std::mt19937_64 rng(20260428);
+  std::uniform_int_distribution<std::size_t> dim(1, 5);
+  for (const auto& c : make_cases()) {
+    for (const auto& pattern : c.patterns) {
+      for (int trial = 0; trial < 3; ++trial) {
+        const std::array<std::size_t, 3> abc{dim(rng), dim(rng), dim(rng)};
+        std::vector<Tensor> xs;
+        std::string shapes;
+        for (std::size_t i = 0; i < pattern.size(); ++i) {
+          const Shape s = draw_shape(pattern[i], abc);
+          shapes += shape_str(s) + " ";
+          xs.push_back(draw(s, c.domains[i], rng));
+        }
+        if (c.op == "mse") g_mse_target = test::random_normal(Shape(xs[0].shape().begin(), xs[0].shape().end()), rng);
+        BOOST_TEST_CONTEXT(c.label << " on " << shapes) { check_case(c, xs, rng); }
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
