@@ -219,7 +219,7 @@ Var cross_entropy(Var logits, std::span<const std::int64_t> labels) {
 }
 Var mse(Var prediction, const Tensor& target) {
   if (!prediction.tape()) throw TapeError("mse: the Var is empty (default-constructed)");
-  return prediction.tape()->apply(op_mse, prediction, Var(), [&](OpParams& p) { p.target = target; });
+  return prediction.tape()->apply(op_mse, prediction, Var(), [&](OpParams& p) { copy_into(p.target, target); });
 }
 
 }  // namespace eos::ad

@@ -49,13 +49,13 @@ std::uint32_t Tape::new_leaf(bool differentiable) {
 
 Var Tape::variable(const Tensor& value) {
   std::uint32_t i = new_leaf(true);
-  nodes_[i].value = value;
+  copy_into(nodes_[i].value, value);
   return Var(this, i, generation_);
 }
 
 Var Tape::constant(const Tensor& value) {
   std::uint32_t i = new_leaf(false);
-  nodes_[i].value = value;
+  copy_into(nodes_[i].value, value);
   return Var(this, i, generation_);
 }
 
@@ -144,7 +144,7 @@ void Tape::seed_tangent(Var leaf, const Tensor& t) {
   if (t.shape() != n.value.shape())
     throw ShapeError(fmt::format("Tape::seed_tangent: tangent shape {} != variable shape {}",
                                  shape_str_of(t.shape()), shape_str_of(n.value.shape())));
-  n.tangent = t;
+  copy_into(n.tangent, t);
   n.has_tangent = true;
 }
 
@@ -215,7 +215,7 @@ void Tape::backward(Var out, const Tensor& seed) {
   check_seed(out, seed, "Tape::backward");
   const std::uint32_t root = out.index_;
   zero_adjoints(root, true, false);
-  nodes_[root].adjoint = seed;
+  copy_into(nodes_[root].adjoint, seed);
   for (std::uint32_t i = root + 1; i-- > 0;) {
     Node& n = nodes_[i];
     if (n.op == nullptr || !n.needs_grad) continue;
@@ -237,8 +237,8 @@ void Tape::backward_tangents(Var out, const Tensor& seed, const Tensor& seed_tan
     throw TapeError("Tape::backward_tangents: reusing adjoints needs a backward() from the "
                     "same output first");
   zero_adjoints(root, with_adjoints, true);
-  if (with_adjoints) nodes_[root].adjoint = seed;
-  nodes_[root].adjoint_tangent = seed_tangent;
+  if (with_adjoints) copy_into(nodes_[root].adjoint, seed);
+  copy_into(nodes_[root].adjoint_tangent, seed_tangent);
   for (std::uint32_t i = root + 1; i-- > 0;) {
     Node& n = nodes_[i];
     if (n.op == nullptr || !n.needs_grad) continue;

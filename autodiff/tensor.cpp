@@ -1,5 +1,7 @@
 #include "tensor.hpp"
 
+#include <algorithm>
+
 #include <xtensor/xbuilder.hpp>
 
 namespace eos {
@@ -17,6 +19,11 @@ std::size_t shape_size(const Shape& s) {
   std::size_t n = 1;
   for (auto d : s) n *= d;
   return n;
+}
+
+void copy_into(Tensor& dst, const Tensor& src) {
+  dst.resize(src.shape());
+  std::copy(src.data(), src.data() + src.size(), dst.data());
 }
 
 Tensor zeros(const Shape& s) { return xt::zeros<double>(s); }

@@ -34,6 +34,9 @@ struct TapeError : std::logic_error {
 
 // Tensors from a shape, avoiding xtensor's `xarray v({n})` trap (one element n).
 Tensor zeros(const Shape& s);
+// dst = src, keeping dst's buffer when the sizes match (plain assignment of
+// an xarray reallocates): what lets a reused tape run without allocating.
+void copy_into(Tensor& dst, const Tensor& src);
 Tensor filled(const Shape& s, double v);
 
 }  // namespace eos
