@@ -3,7 +3,7 @@
 # Run as root (or with sudo available) on a fresh machine; idempotent.
 set -euo pipefail
 PKGS=(
-  build-essential cmake ninja-build pkg-config
+  build-essential cmake ninja-build pkg-config xtl-dev
   libxtensor-dev libxtensor-blas-dev libxsimd-dev
   libopenblas-dev liblapack-dev
   libboost-test-dev libfmt-dev zlib1g-dev libbenchmark-dev

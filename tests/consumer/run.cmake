@@ -1,0 +1,15 @@
+# ctest -R consumer: install eoslab into a scratch prefix, then configure,
+# build and run tests/consumer against it.
+foreach(var EOS_BUILD_DIR EOS_SOURCE_DIR WORK)
+  if(NOT DEFINED ${var})
+    message(FATAL_ERROR "run.cmake needs -D${var}=...")
+  endif()
+endforeach()
+file(REMOVE_RECURSE "${WORK}")
+execute_process(COMMAND ${CMAKE_COMMAND} --install "${EOS_BUILD_DIR}" --prefix "${WORK}/prefix"
+                COMMAND_ERROR_IS_FATAL ANY OUTPUT_QUIET)
+execute_process(COMMAND ${CMAKE_COMMAND} -S "${EOS_SOURCE_DIR}/tests/consumer" -B "${WORK}/build"
+                        -DCMAKE_PREFIX_PATH=${WORK}/prefix -DCMAKE_BUILD_TYPE=Release
+                COMMAND_ERROR_IS_FATAL ANY OUTPUT_QUIET)
+execute_process(COMMAND ${CMAKE_COMMAND} --build "${WORK}/build" COMMAND_ERROR_IS_FATAL ANY)
+execute_process(COMMAND "${WORK}/build/app" COMMAND_ERROR_IS_FATAL ANY)
