@@ -39,6 +39,11 @@ void accumulate_into(Tensor& g, const E& e) {
     add_reduced(g, full);
   }
 }
+// The same for an evaluated tensor: reduced in place, no temporary.
+inline void accumulate_into(Tensor& g, const Tensor& e) {
+  if (shapes_equal(g.shape(), e.shape())) xt::noalias(g) += e;
+  else add_reduced(g, e);
+}
 
 // A read-only view of t's data with another shape of the same size.
 template <class S>
