@@ -1,0 +1,108 @@
+// Models over ONE flat parameter vector θ. A module declares the parameters
+// it owns (name, shape, fan-in) and its forward map reads them out of θ at
+// the offset it is given; gradients and HVPs therefore come back flat in the
+// same layout. Layout contract (PyTorch's): per Linear layer in order, the
+// weight [out × in] row-major, then the bias, so a θ written by
+// torch.cat([p.reshape(-1) for p in net.parameters()]) loads as is.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../autodiff/ops.hpp"
+
+namespace eos::nn {
+
+struct ParamSpec {
+  std::string name;      // "weight", "bias" (a Sequential prefixes "i.")
+  Shape shape;
+  std::size_t fan_in = 0, fan_out = 0;
+  bool is_bias = false;
+};
+
+// A named slice of θ, like an entry of a PyTorch state_dict.
+struct Segment {
+  std::string name;
+  std::size_t offset = 0;
+  Shape shape;
+  std::size_t size() const { return shape_size(shape); }
+};
+
+class Module {
+ public:
+  virtual ~Module() = default;
+  virtual std::string describe() const = 0;
+  virtual std::vector<ParamSpec> param_specs() const { return {}; }
+  // y = module(x), reading this module's parameters from θ starting at `offset`.
+  virtual ad::Var forward(ad::Var x, ad::Var theta, std::size_t offset) const = 0;
+  std::size_t num_params() const;
+  std::vector<Segment> segments() const;  // offsets from 0
+};
+
+// y = x Wᵀ + b for x [n, in], W [out, in], b [out] (bias optional).
+class Linear : public Module {
+ public:
+  Linear(std::size_t in, std::size_t out, bool bias = true);
+  std::string describe() const override;
+  std::vector<ParamSpec> param_specs() const override;
+  ad::Var forward(ad::Var x, ad::Var theta, std::size_t offset) const override;
+  std::size_t in() const { return in_; }
+  std::size_t out() const { return out_; }
+
+ private:
+  std::size_t in_, out_;
+  bool bias_;
+};
+
+enum class ActivationKind { Tanh, ReLU, ELU, Softplus, GELU, Sigmoid, Identity };
+ActivationKind parse_activation(const std::string& name);  // "tanh", "relu", … (DataError-free: invalid_argument)
+std::string activation_name(ActivationKind k);
+ad::Var activate(ActivationKind k, ad::Var x);
+
+class Activation : public Module {
+ public:
+  explicit Activation(ActivationKind kind) : kind_(kind) {}
+  std::string describe() const override { return activation_name(kind_); }
+  ad::Var forward(ad::Var x, ad::Var, std::size_t) const override { return activate(kind_, x); }
+
+ private:
+  ActivationKind kind_;
+};
+
+// Modules applied in order; parameters named "<index>.<name>" as in PyTorch.
+class Sequential : public Module {
+ public:
+  Sequential() = default;
+  Sequential& add(std::shared_ptr<const Module> m);
+  std::string describe() const override;
+  std::vector<ParamSpec> param_specs() const override;
+  ad::Var forward(ad::Var x, ad::Var theta, std::size_t offset) const override;
+  const std::vector<std::shared_ptr<const Module>>& modules() const { return modules_; }
+
+ private:
+  std::vector<std::shared_ptr<const Module>> modules_;
+};
+
+// Linear(in, h₁) act Linear(h₁, h₂) act … Linear(h_L, out).
+struct MlpSpec {
+  std::size_t input_dim = 0;
+  std::vector<std::size_t> hidden;
+  ActivationKind activation = ActivationKind::Tanh;
+  std::size_t output_dim = 0;
+  bool bias = true;
+};
+std::shared_ptr<Sequential> mlp(const MlpSpec& spec);
+
+// What the objective needs of a model: a forward map over (θ, x) and the
+// number of parameters. Any user function fits; as_model wraps a Module.
+struct Model {
+  std::string name;
+  std::size_t num_params = 0;
+  std::function<ad::Var(ad::Var theta, ad::Var x)> forward;
+  std::vector<Segment> segments;  // may be empty for custom models
+};
+Model as_model(std::shared_ptr<const Module> module);
+
+}  // namespace eos::nn

@@ -1,0 +1,242 @@
+#include "objective.hpp"
+
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "../datasets/transforms.hpp"
+
+namespace eos::nn {
+
+Loss parse_loss(const std::string& name) {
+  if (name == "ce" || name == "cross_entropy") return Loss::CrossEntropy;
+  if (name == "mse") return Loss::MSE;
+  throw std::invalid_argument(fmt::format("unknown loss '{}' (expected ce or mse)", name));
+}
+std::string loss_name(Loss l) { return l == Loss::CrossEntropy ? "cross_entropy" : "mse"; }
+
+ModelObjective::ModelObjective(Model model, Loss loss, const data::Dataset& data, ObjectiveOptions options)
+    : model_(std::move(model)), loss_(loss), options_(options), data_source_(data.source) {
+  data.validate();
+  n_ = data.size();
+  if (n_ == 0) throw data::DataError(fmt::format("{}: no examples", data.source));
+  if (options_.chunk_size == 0) throw std::invalid_argument("ModelObjective: chunk_size must be positive");
+  if (!model_.forward || model_.num_params == 0)
+    throw std::invalid_argument(fmt::format("ModelObjective: model '{}' has no forward function or no parameters", model_.name));
+  all_X_ = data.X;
+  if (loss == Loss::CrossEntropy) {
+    if (!data.has_labels())
+      throw data::DataError(fmt::format("{}: cross-entropy needs integer labels", data.source));
+    all_labels_ = data.labels;
+  } else {
+    if (data.has_targets()) all_targets_ = data.targets;
+    else if (data.has_labels()) all_targets_ = data::one_hot(data.labels, data.num_classes);
+    else throw data::DataError(fmt::format("{}: MSE needs targets or labels", data.source));
+    all_labels_ = data.labels;  // for accuracy, if any
+  }
+  for (std::size_t start = 0; start < n_; start += options_.chunk_size) {
+    const std::size_t end = std::min(n_, start + options_.chunk_size);
+    std::vector<std::size_t> idx;
+    for (std::size_t i = start; i < end; ++i) idx.push_back(i);
+    Chunk c;
+    data::gather_rows(all_X_, idx, c.X);
+    if (!all_labels_.empty()) c.labels.assign(all_labels_.begin() + start, all_labels_.begin() + end);
+    if (all_targets_.dimension() == 2) data::gather_rows(all_targets_, idx, c.targets);
+    c.weight = static_cast<double>(end - start) / static_cast<double>(n_);
+    chunks_.push_back(std::move(c));
+  }
+  // Fail now, not mid-training, if the model does not fit the data.
+  ad::Tape probe;
+  Tensor theta0 = xt::zeros<double>({model_.num_params});
+  const Chunk& first = chunks_.front();
+  Tensor x1 = Tensor::from_shape({1, first.X.shape()[1]});
+  std::copy_n(first.X.data(), x1.size(), x1.data());
+  ad::Var out = model_.forward(probe.variable(theta0), probe.constant(x1));
+  const Shape os = out.shape();
+  if (os.size() != 2 || os[0] != 1)
+    throw ShapeError(fmt::format("{}: the model maps a [1, {}] input to shape {}, expected [1, k]", model_.name,
+                                 x1.shape()[1], shape_str(os)));
+  if (loss == Loss::MSE && os[1] != all_targets_.shape()[1])
+    throw ShapeError(fmt::format("{}: the model has {} outputs but the targets have {} columns", model_.name, os[1],
+                                 all_targets_.shape()[1]));
+  if (loss == Loss::CrossEntropy && os[1] < data.num_classes)
+    throw ShapeError(fmt::format("{}: the model has {} outputs for {} classes", model_.name, os[1], data.num_classes));
+}
+
+std::string ModelObjective::describe() const {
+  return fmt::format("{} loss of {} on {} ({} examples){}", loss_name(loss_), model_.name, data_source_, n_,
+                     options_.weight_decay ? fmt::format(" + {}‖θ‖²", options_.weight_decay) : "");
+}
+
+void ModelObjective::check_theta(const Tensor& theta, const char* what) const {
+  if (theta.dimension() != 1 || theta.size() != model_.num_params)
+    throw ShapeError(fmt::format("{}: θ has shape {}, the model has {} parameters", what,
+                                 shape_str_of(theta.shape()), model_.num_params));
+}
+
+ad::Var ModelObjective::loss_on(ad::Var out, const std::vector<std::int64_t>& labels, const Tensor& targets) const {
+  return loss_ == Loss::CrossEntropy ? ad::cross_entropy(out, labels) : ad::mse(out, targets);
+}
+
+ad::ScalarFunction ModelObjective::chunk_loss(const Chunk& c) const {
+  return [this, &c](ad::Var theta) {
+    return loss_on(model_.forward(theta, theta.tape()->constant_view(c.X)), c.labels, c.targets);
+  };
+}
+
+double ModelObjective::value(const Tensor& theta) {
+  check_theta(theta, "value");
+  double f = 0.0;
+  for (const auto& c : chunks_) {
+    tape_.clear();
+    f += c.weight * chunk_loss(c)(tape_.variable(theta)).item();
+  }
+  const double gamma = options_.weight_decay;
+  if (gamma != 0.0) f += gamma * xt::sum(theta * theta)();
+  return f;
+}
+
+ad::ValueGrad ModelObjective::value_and_grad(const Tensor& theta) {
+  check_theta(theta, "value_and_grad");
+  ad::ValueGrad r;
+  r.grad = xt::zeros<double>({model_.num_params});
+  for (const auto& c : chunks_) {
+    auto vg = ad::value_and_grad(tape_, chunk_loss(c), theta);
+    r.value += c.weight * vg.value;
+    r.grad += c.weight * vg.grad;
+  }
+  const double gamma = options_.weight_decay;
+  if (gamma != 0.0) {
+    r.value += gamma * xt::sum(theta * theta)();
+    r.grad += 2.0 * gamma * theta;
+  }
+  return r;
+}
+
+Tensor ModelObjective::hvp(const Tensor& theta, const Tensor& v) {
+  check_theta(theta, "hvp");
+  Tensor hv = xt::zeros<double>({model_.num_params});
+  for (const auto& c : chunks_) hv += c.weight * ad::hvp(tape_, chunk_loss(c), theta, v).hvp;
+  if (options_.weight_decay != 0.0) hv += 2.0 * options_.weight_decay * v;
+  return hv;
+}
+
+namespace {
+// Σ_c w_c H_c v (+ 2γ v), with one linearized tape per chunk, or (cache off)
+// one HVP from scratch per chunk and application.
+class ChunkedHessian : public HessianOperator {
+ public:
+  ChunkedHessian(std::vector<std::pair<ad::ScalarFunction, double>> parts, const Tensor& theta, double gamma,
+                 bool cache)
+      : parts_(std::move(parts)), theta_(theta), gamma_(gamma), cache_(cache) {
+    grad_ = xt::zeros<double>(theta.shape());
+    for (const auto& [f, w] : parts_) {
+      if (cache_) {
+        lins_.push_back(std::make_unique<ad::Linearized>(f, theta));
+        value_ += w * lins_.back()->value();
+        grad_ += w * lins_.back()->grad();
+      } else {
+        auto vg = ad::value_and_grad(tape_, f, theta);
+        value_ += w * vg.value;
+        grad_ += w * vg.grad;
+      }
+    }
+    if (gamma_ != 0.0) {
+      value_ += gamma_ * xt::sum(theta * theta)();
+      grad_ += 2.0 * gamma_ * theta;
+    }
+  }
+  std::size_t dim() const override { return theta_.size(); }
+  double value() const override { return value_; }
+  const Tensor& grad() const override { return grad_; }
+  void apply(const Tensor& v, Tensor& out) override {
+    out.resize(theta_.shape());
+    out.fill(0.0);
+    for (std::size_t i = 0; i < parts_.size(); ++i) {
+      if (cache_) lins_[i]->apply(v, part_);
+      else part_ = ad::hvp(tape_, parts_[i].first, theta_, v).hvp;
+      out += parts_[i].second * part_;
+    }
+    if (gamma_ != 0.0) out += 2.0 * gamma_ * v;
+    ++applications_;
+  }
+  using HessianOperator::apply;
+
+ private:
+  std::vector<std::pair<ad::ScalarFunction, double>> parts_;
+  std::vector<std::unique_ptr<ad::Linearized>> lins_;
+  Tensor theta_, grad_, part_;
+  double value_ = 0.0, gamma_;
+  bool cache_;
+  ad::Tape tape_;
+};
+}  // namespace
+
+std::unique_ptr<HessianOperator> ModelObjective::hessian_at(const Tensor& theta) {
+  check_theta(theta, "hessian_at");
+  std::vector<std::pair<ad::ScalarFunction, double>> parts;
+  for (const auto& c : chunks_) parts.emplace_back(chunk_loss(c), c.weight);
+  return std::make_unique<ChunkedHessian>(std::move(parts), theta, options_.weight_decay,
+                                          options_.cache_linearization);
+}
+
+const ModelObjective::Chunk& ModelObjective::gather(std::span<const std::size_t> batch) {
+  if (batch.empty()) throw std::invalid_argument("minibatch: the batch is empty");
+  data::gather_rows(all_X_, batch, batch_.X);
+  batch_.labels.clear();
+  if (!all_labels_.empty())
+    for (std::size_t i : batch) batch_.labels.push_back(all_labels_[i]);
+  if (all_targets_.dimension() == 2) data::gather_rows(all_targets_, batch, batch_.targets);
+  batch_.weight = 1.0;
+  return batch_;
+}
+
+double ModelObjective::batch_value(const Tensor& theta, std::span<const std::size_t> batch) {
+  check_theta(theta, "batch_value");
+  const Chunk& b = gather(batch);
+  tape_.clear();
+  double f = chunk_loss(b)(tape_.variable(theta)).item();
+  if (options_.weight_decay != 0.0) f += options_.weight_decay * xt::sum(theta * theta)();
+  return f;
+}
+
+ad::ValueGrad ModelObjective::batch_value_and_grad(const Tensor& theta, std::span<const std::size_t> batch) {
+  check_theta(theta, "batch_value_and_grad");
+  const Chunk& b = gather(batch);
+  auto r = ad::value_and_grad(tape_, chunk_loss(b), theta);
+  if (options_.weight_decay != 0.0) {
+    r.value += options_.weight_decay * xt::sum(theta * theta)();
+    r.grad += 2.0 * options_.weight_decay * theta;
+  }
+  return r;
+}
+
+Tensor ModelObjective::outputs(const Tensor& theta) {
+  check_theta(theta, "outputs");
+  Tensor all;
+  std::size_t row = 0;
+  for (const auto& c : chunks_) {
+    tape_.clear();
+    const Tensor& out = model_.forward(tape_.variable(theta), tape_.constant_view(c.X)).value();
+    if (row == 0) all = Tensor::from_shape({n_, out.shape()[1]});
+    std::copy_n(out.data(), out.size(), all.data() + row * out.shape()[1]);
+    row += out.shape()[0];
+  }
+  return all;
+}
+
+std::optional<double> ModelObjective::accuracy(const Tensor& theta) {
+  if (all_labels_.empty()) return std::nullopt;
+  const Tensor out = outputs(theta);
+  const std::size_t k = out.shape()[1];
+  std::size_t correct = 0;
+  for (std::size_t i = 0; i < n_; ++i) {
+    std::size_t best = 0;
+    for (std::size_t j = 1; j < k; ++j)
+      if (out(i, j) > out(i, best)) best = j;
+    correct += static_cast<std::int64_t>(best) == all_labels_[i];
+  }
+  return static_cast<double>(correct) / static_cast<double>(n_);
+}
+
+}  // namespace eos::nn

@@ -1,0 +1,78 @@
+// f(θ) = mean over a dataset of loss(model(θ, xᵢ), yᵢ) (+ γ‖θ‖²) as an
+// eos::Objective. Full-batch work runs in chunks of `chunk_size` examples so
+// memory stays bounded; chunk results are combined with weights n_c/n, equal
+// to the unchunked ones up to summation order.
+#pragma once
+
+#include <memory>
+
+#include "../autodiff/objective.hpp"
+#include "../datasets/dataset.hpp"
+#include "module.hpp"
+
+namespace eos::nn {
+
+enum class Loss {
+  CrossEntropy,  // (1/n) Σᵢ −log softmax(f(xᵢ))_{yᵢ}: needs labels
+  MSE,           // (1/n) Σᵢ ½‖f(xᵢ) − yᵢ‖² (Cohen et al.): targets, or one-hot labels
+};
+Loss parse_loss(const std::string& name);  // "ce" / "cross_entropy", "mse"
+std::string loss_name(Loss l);
+
+struct ObjectiveOptions {
+  std::size_t chunk_size = 5000;   // examples per chunk of full-batch work
+  double weight_decay = 0.0;       // γ in + γ‖θ‖²
+  // hessian_at keeps one linearized tape per chunk (memory ∝ n, fastest
+  // HVPs). Off: each HVP re-runs every chunk from scratch (memory ∝ chunk).
+  bool cache_linearization = true;
+};
+
+class ModelObjective : public Objective {
+ public:
+  ModelObjective(Model model, Loss loss, const data::Dataset& data, ObjectiveOptions options = {});
+
+  std::string describe() const override;
+  std::size_t dim() const override { return model_.num_params; }
+  double value(const Tensor& theta) override;
+  ad::ValueGrad value_and_grad(const Tensor& theta) override;
+  Tensor hvp(const Tensor& theta, const Tensor& v) override;
+  std::unique_ptr<HessianOperator> hessian_at(const Tensor& theta) override;
+
+  std::size_t num_examples() const override { return n_; }
+  double batch_value(const Tensor& theta, std::span<const std::size_t> batch) override;
+  ad::ValueGrad batch_value_and_grad(const Tensor& theta, std::span<const std::size_t> batch) override;
+  std::optional<double> accuracy(const Tensor& theta) override;
+
+  // The network's outputs on every example, [n, k].
+  Tensor outputs(const Tensor& theta);
+  const Model& model() const { return model_; }
+  Loss loss() const { return loss_; }
+  const ObjectiveOptions& options() const { return options_; }
+  std::size_t num_chunks() const { return chunks_.size(); }
+
+ private:
+  struct Chunk {
+    Tensor X;
+    std::vector<std::int64_t> labels;
+    Tensor targets;
+    double weight = 0.0;  // n_c / n
+  };
+  // mean loss on one chunk as a function of θ
+  ad::ScalarFunction chunk_loss(const Chunk& c) const;
+  ad::Var loss_on(ad::Var out, const std::vector<std::int64_t>& labels, const Tensor& targets) const;
+  void check_theta(const Tensor& theta, const char* what) const;
+  const Chunk& gather(std::span<const std::size_t> batch);
+
+  Model model_;
+  Loss loss_;
+  ObjectiveOptions options_;
+  std::size_t n_ = 0;
+  std::vector<Chunk> chunks_;
+  Tensor all_X_, all_targets_;          // for minibatches
+  std::vector<std::int64_t> all_labels_;
+  Chunk batch_;                         // reused minibatch buffers
+  ad::Tape tape_;
+  std::string data_source_;
+};
+
+}  // namespace eos::nn
