@@ -20,7 +20,7 @@ class Schedule {
   static Schedule step(double lr, std::size_t every, double gamma);
   // lr_min + ½(lr − lr_min)(1 + cos(π·min(t, T)/T))
   static Schedule cosine(double lr, std::size_t total_steps, double lr_min = 0.0);
-  // linear from lr·(1/(w+1)) … up to `after(w)` over the first w steps, then `after(t)`
+  // after(t)·(t+1)/(w+1) for the first w steps, then after(t)
   static Schedule linear_warmup(std::size_t warmup_steps, Schedule after);
   double operator()(std::size_t t) const { return f_(t); }
   const std::string& describe() const { return desc_; }

@@ -1,0 +1,187 @@
+// ModelObjective: chunked results equal unchunked ones, custom models plug
+// in, weight decay, minibatches, init, θ files.
+#include <filesystem>
+#include <fstream>
+
+#include <eoslab.hpp>
+
+#include "support/check.hpp"
+
+using namespace eos;
+using eos::test::close;
+
+namespace {
+
+data::Dataset small_clusters() { return data::gaussian_clusters(37, 6, 3, 2.0, 123); }
+
+nn::Model small_mlp() { return nn::as_model(nn::mlp({6, {5, 4}, nn::ActivationKind::Tanh, 3, true})); }
+
+std::filesystem::path temp_file(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() / "eoslab-tests";
+  std::filesystem::create_directories(dir);
+  return dir / name;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(model_objective)
+
+BOOST_AUTO_TEST_CASE(chunked_equals_unchunked_for_both_losses) {
+  for (nn::Loss loss : {nn::Loss::CrossEntropy, nn::Loss::MSE}) {
+    const auto ds = small_clusters();
+    nn::ModelObjective whole(small_mlp(), loss, ds, {.chunk_size = 1000});
+    nn::ModelObjective chunked(small_mlp(), loss, ds, {.chunk_size = 8});
+    nn::ModelObjective uncached(small_mlp(), loss, ds, {.chunk_size = 8, .cache_linearization = false});
+    BOOST_TEST(whole.num_chunks() == 1u);
+    BOOST_TEST(chunked.num_chunks() == 5u);  // 8+8+8+8+5
+    std::mt19937_64 rng(1);
+    const Tensor th = test::random_normal({whole.dim()}, rng);
+    const Tensor v = test::random_normal({whole.dim()}, rng);
+    const auto a = whole.value_and_grad(th), b = chunked.value_and_grad(th);
+    BOOST_TEST(test::close_scalar(a.value, b.value, 1e-14));
+    BOOST_TEST(test::close_scalar(whole.value(th), chunked.value(th), 1e-14));
+    BOOST_TEST(close(a.grad, b.grad, 1e-13));
+    const Tensor hv = whole.hvp(th, v);
+    BOOST_TEST(close(chunked.hvp(th, v), hv, 1e-13));
+    BOOST_TEST(close(chunked.hessian_at(th)->apply(v), hv, 1e-13));
+    BOOST_TEST(close(uncached.hessian_at(th)->apply(v), hv, 1e-13));
+    BOOST_TEST(close(chunked.outputs(th), whole.outputs(th), 1e-15));
+    // HVP against differences of the full-batch gradient
+    const Tensor fd = (whole.value_and_grad(th + 1e-5 * v).grad - whole.value_and_grad(th - 1e-5 * v).grad) / 2e-5;
+    BOOST_TEST(close(hv, fd, 1e-7, 1e-10));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(minibatch_of_everything_is_the_full_batch) {
+  const auto ds = small_clusters();
+  nn::ModelObjective obj(small_mlp(), nn::Loss::CrossEntropy, ds, {.chunk_size = 10, .weight_decay = 0.01});
+  std::mt19937_64 rng(2);
+  const Tensor th = test::random_normal({obj.dim()}, rng);
+  std::vector<std::size_t> all(ds.size());
+  for (std::size_t i = 0; i < all.size(); ++i) all[i] = i;
+  const auto full = obj.value_and_grad(th), batch = obj.batch_value_and_grad(th, all);
+  BOOST_TEST(test::close_scalar(full.value, batch.value, 1e-14));
+  BOOST_TEST(close(full.grad, batch.grad, 1e-13));
+  // A single example: the loss of that example alone.
+  const std::vector<std::size_t> one = {4};
+  nn::ModelObjective single(small_mlp(), nn::Loss::CrossEntropy, ds.subset(one), {.weight_decay = 0.01});
+  BOOST_TEST(test::close_scalar(obj.batch_value(th, one), single.value(th), 1e-14));
+}
+
+BOOST_AUTO_TEST_CASE(weight_decay_adds_gamma_theta_squared) {
+  const auto ds = small_clusters();
+  const double gamma = 0.3;
+  nn::ModelObjective plain(small_mlp(), nn::Loss::MSE, ds), decayed(small_mlp(), nn::Loss::MSE, ds, {.weight_decay = gamma});
+  std::mt19937_64 rng(3);
+  const Tensor th = test::random_normal({plain.dim()}, rng), v = test::random_normal({plain.dim()}, rng);
+  BOOST_TEST(test::close_scalar(decayed.value(th), plain.value(th) + gamma * test::inner(th, th), 1e-14));
+  BOOST_TEST(close(decayed.value_and_grad(th).grad, plain.value_and_grad(th).grad + 2 * gamma * th, 1e-14));
+  BOOST_TEST(close(decayed.hvp(th, v), plain.hvp(th, v) + 2 * gamma * v, 1e-14));
+  BOOST_TEST(close(decayed.hessian_at(th)->apply(v), plain.hvp(th, v) + 2 * gamma * v, 1e-13));
+}
+
+BOOST_AUTO_TEST_CASE(custom_forward_function_plugs_in) {
+  // A residual MLP written by hand: h = tanh(x W₁ᵀ); y = (h + tanh(h W₂ᵀ)) W₃ᵀ
+  const std::size_t d = 6, h = 5, k = 3;
+  nn::Model res;
+  res.name = "residual";
+  res.num_params = h * d + h * h + k * h;
+  res.forward = [=](ad::Var th, ad::Var x) {
+    ad::Var W1 = ad::slice(th, 0, {h, d}), W2 = ad::slice(th, h * d, {h, h}), W3 = ad::slice(th, h * d + h * h, {k, h});
+    ad::Var a = ad::tanh(ad::matmul(x, W1, false, true));
+    a = a + ad::tanh(ad::matmul(a, W2, false, true));
+    return ad::matmul(a, W3, false, true);
+  };
+  const auto ds = small_clusters();
+  nn::ModelObjective obj(res, nn::Loss::CrossEntropy, ds, {.chunk_size = 16});
+  std::mt19937_64 rng(4);
+  const Tensor th = test::random_normal({obj.dim()}, rng), v = test::random_normal({obj.dim()}, rng);
+  const auto vg = obj.value_and_grad(th);
+  const Tensor fd_hv = (obj.value_and_grad(th + 1e-5 * v).grad - obj.value_and_grad(th - 1e-5 * v).grad) / 2e-5;
+  BOOST_TEST(close(obj.hvp(th, v), fd_hv, 1e-7, 1e-10));
+  const double fd_dir = (obj.value(th + 1e-6 * v) - obj.value(th - 1e-6 * v)) / 2e-6;
+  BOOST_TEST(test::close_scalar(test::inner(vg.grad, v), fd_dir, 1e-7));
+}
+
+BOOST_AUTO_TEST_CASE(model_data_mismatch_is_reported_at_construction) {
+  const auto ds = small_clusters();  // 6 features, 3 classes
+  BOOST_CHECK_THROW(nn::ModelObjective(nn::as_model(nn::mlp({7, {4}, nn::ActivationKind::Tanh, 3})), nn::Loss::CrossEntropy, ds), ShapeError);
+  BOOST_CHECK_THROW(nn::ModelObjective(nn::as_model(nn::mlp({6, {4}, nn::ActivationKind::Tanh, 2})), nn::Loss::MSE, ds), ShapeError);
+  data::Dataset unlabeled = data::teacher_student(10, 6, 4, 3, 0.0, 1);
+  BOOST_CHECK_THROW(nn::ModelObjective(small_mlp(), nn::Loss::CrossEntropy, unlabeled), data::DataError);
+  nn::ModelObjective ok(small_mlp(), nn::Loss::MSE, unlabeled);
+  BOOST_CHECK_THROW(ok.value(xt::zeros<double>({3})), ShapeError);
+  BOOST_TEST(!ok.accuracy(xt::zeros<double>({ok.dim()})).has_value());
+}
+
+BOOST_AUTO_TEST_CASE(init_schemes_are_seeded_and_bounded) {
+  auto net = nn::mlp({20, {30}, nn::ActivationKind::ReLU, 5, true});
+  const auto seg = net->segments();
+  for (nn::Init scheme : {nn::Init::PyTorchDefault, nn::Init::Xavier, nn::Init::He}) {
+    const Tensor a = nn::init_params(*net, scheme, 7), b = nn::init_params(*net, scheme, 7), c = nn::init_params(*net, scheme, 8);
+    BOOST_TEST(close(a, b, 0.0));
+    BOOST_TEST(test::max_abs(a - c) > 0.0);
+    BOOST_TEST(a.size() == net->num_params());
+  }
+  const Tensor pt = nn::init_params(*net, nn::Init::PyTorchDefault, 1);
+  // weight and bias of layer 0 within ±1/√20, of layer 2 within ±1/√30
+  for (std::size_t i = 0; i < seg[1].offset + seg[1].size(); ++i) BOOST_TEST(std::abs(pt(i)) <= 1 / std::sqrt(20.0));
+  for (std::size_t i = seg[2].offset; i < pt.size(); ++i) BOOST_TEST(std::abs(pt(i)) <= 1 / std::sqrt(30.0));
+  const Tensor xv = nn::init_params(*net, nn::Init::Xavier, 1);
+  for (std::size_t i = 0; i < seg[0].size(); ++i) BOOST_TEST(std::abs(xv(i)) <= std::sqrt(6.0 / 50.0));
+  for (std::size_t i = seg[1].offset; i < seg[1].offset + seg[1].size(); ++i) BOOST_TEST(xv(i) == 0.0);
+  // He: the weight variance of layer 0 is close to 2/fan_in = 0.1 (600 samples)
+  const Tensor he = nn::init_params(*net, nn::Init::He, 1);
+  double s2 = 0;
+  for (std::size_t i = 0; i < seg[0].size(); ++i) s2 += he(i) * he(i);
+  BOOST_TEST(std::abs(s2 / seg[0].size() - 0.1) < 0.02);
+}
+
+BOOST_AUTO_TEST_CASE(theta_files_round_trip_and_mismatches_are_clear) {
+  std::mt19937_64 rng(5);
+  const Tensor th = test::random_normal({17}, rng);
+  const auto path = temp_file("theta.npy").string();
+  write_npy(path, th);
+  BOOST_TEST(close(read_npy_vector(path, 17), th, 0.0));
+  try {
+    read_npy_vector(path, 18);
+    BOOST_FAIL("size mismatch must throw");
+  } catch (const NpyError& e) {
+    const std::string m = e.what();
+    BOOST_TEST(m.find(path) != std::string::npos, m);
+    BOOST_TEST(m.find("expected 18") != std::string::npos, m);
+    BOOST_TEST(m.find("got 17") != std::string::npos, m);
+  }
+  // a float32 file
+  const auto f32 = temp_file("theta_f32.npy").string();
+  {
+    std::ofstream out(f32, std::ios::binary);
+    std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }";
+    header.append(128 - 10 - header.size() - 1, ' ');
+    header += '\n';
+    out.write("\x93NUMPY\x01\x00", 8);
+    const char len[2] = {static_cast<char>(header.size()), 0};
+    out.write(len, 2);
+    out << header;
+    const float data[2] = {1.f, 2.f};
+    out.write(reinterpret_cast<const char*>(data), sizeof data);
+  }
+  try {
+    read_npy(f32);
+    BOOST_FAIL("dtype mismatch must throw");
+  } catch (const NpyError& e) {
+    const std::string m = e.what();
+    BOOST_TEST(m.find("'<f4'") != std::string::npos, m);
+    BOOST_TEST(m.find("float64") != std::string::npos, m);
+  }
+  BOOST_CHECK_THROW(read_npy(temp_file("does-not-exist.npy").string()), NpyError);
+  // truncated data
+  std::filesystem::resize_file(path, std::filesystem::file_size(path) - 8);
+  BOOST_CHECK_THROW(read_npy(path), NpyError);
+  // 2-D round trip
+  const Tensor M = test::random_normal({3, 4}, rng);
+  write_npy(path, M);
+  BOOST_TEST(close(read_npy(path), M, 0.0));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
