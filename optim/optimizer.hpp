@@ -44,6 +44,10 @@ class Optimizer {
   // The diagonal preconditioner P of the next step (θ ← θ − η P⁻¹ m), for
   // adaptive methods; none for GD-like methods.
   virtual std::optional<Tensor> preconditioner() const { return std::nullopt; }
+  // The sharpness (of P^{-1/2} H P^{-1/2} for adaptive methods) above which
+  // the method is unstable on a quadratic: 2/η for GD and RMSProp,
+  // (2 + 2μ)/η for momentum μ, (2 + 2β₁)/((1 − β₁)η) for Adam (Cohen et al.).
+  virtual double stability_threshold(double lr) const { return 2.0 / lr; }
   virtual void reset();
 
  protected:
@@ -74,6 +78,7 @@ class Momentum : public Optimizer {
  public:
   Momentum(Schedule lr, double mu, bool nesterov = false, double weight_decay = 0.0);
   std::string describe() const override;
+  double stability_threshold(double lr) const override { return (2.0 + 2.0 * mu_) / lr; }
   void reset() override;
 
  protected:
@@ -110,6 +115,7 @@ class Adam : public Optimizer {
   std::string describe() const override;
   // P = (√v̂ + ε)/(1 − β₁ᵗ)-free form: the denominator √v̂ + ε of the next step.
   std::optional<Tensor> preconditioner() const override;
+  double stability_threshold(double lr) const override { return (2.0 + 2.0 * beta1_) / ((1.0 - beta1_) * lr); }
   void reset() override;
 
  protected:

@@ -6,7 +6,7 @@ PKGS=(
   build-essential cmake ninja-build pkg-config xtl-dev
   libxtensor-dev libxtensor-blas-dev libxsimd-dev
   libopenblas-dev liblapack-dev
-  libboost-test-dev libfmt-dev zlib1g-dev libbenchmark-dev
+  libboost-test-dev libfmt-dev zlib1g-dev libbenchmark-dev nlohmann-json3-dev
   dataset-fashion-mnist
 )
 missing=()

@@ -1,0 +1,189 @@
+#include "eigen.hpp"
+
+#include <cmath>
+#include <stdexcept>
+
+#include <fmt/format.h>
+#include <xtensor-blas/xlinalg.hpp>
+#include <xtensor/xview.hpp>
+
+#include "../autodiff/random.hpp"
+
+namespace eos::analysis {
+namespace {
+
+double vec_dot(const Tensor& a, const Tensor& b) {
+  const double* x = a.data();
+  const double* y = b.data();
+  double s = 0.0;
+  for (std::size_t i = 0, n = a.size(); i < n; ++i) s += x[i] * y[i];
+  return s;
+}
+double vec_norm(const Tensor& a) { return std::sqrt(vec_dot(a, a)); }
+void axpy(double alpha, const Tensor& x, Tensor& y) {  // y += αx
+  const double* xs = x.data();
+  double* ys = y.data();
+  for (std::size_t i = 0, n = x.size(); i < n; ++i) ys[i] += alpha * xs[i];
+}
+Tensor random_unit(std::size_t n, std::uint64_t seed) {
+  Rng rng(seed);
+  Tensor v = Tensor::from_shape({n});
+  for (auto& x : v) x = rng.normal();
+  return v / vec_norm(v);
+}
+void check_dim(const HessianOperator& H, const Tensor& v, const char* what) {
+  if (v.dimension() != 1 || v.size() != H.dim())
+    throw ShapeError(fmt::format("{}: start vector has shape {}, the operator has dimension {}", what,
+                                 shape_str_of(v.shape()), H.dim()));
+}
+
+}  // namespace
+
+void symmetric_eigen(const Tensor& A, Tensor& values, Tensor& vectors) {
+  xt::xtensor<double, 2> M = A;
+  auto [w, V] = xt::linalg::eigh(M);
+  values = w;
+  vectors = V;
+}
+
+EigenResult lanczos_top(HessianOperator& H, const LanczosOptions& opt) {
+  const std::size_t n = H.dim();
+  if (opt.k == 0 || opt.k > n)
+    throw std::invalid_argument(fmt::format("lanczos_top: k = {} for an operator of dimension {}", opt.k, n));
+  const std::size_t max_m = std::min(opt.max_iter, n);
+  if (max_m < opt.k)
+    throw std::invalid_argument(fmt::format("lanczos_top: max_iter = {} is less than k = {}", opt.max_iter, opt.k));
+
+  // Start: the sum of the warm-start vectors (their span seeds the Krylov
+  // space), else a seeded random vector.
+  Tensor q = xt::zeros<double>({n});
+  for (const auto& w : opt.warm_start) {
+    check_dim(H, w, "lanczos_top");
+    axpy(1.0 / std::max(vec_norm(w), 1e-300), w, q);
+  }
+  if (opt.warm_start.empty() || vec_norm(q) < 1e-12) q = random_unit(n, opt.seed);
+  else q /= vec_norm(q);
+
+  std::vector<Tensor> Q;  // orthonormal Krylov basis
+  std::vector<double> alpha, beta;  // T's diagonal and off-diagonal
+  Tensor w;
+  EigenResult r;
+  Tensor evals, evecs;
+  const std::size_t hvps_before = H.applications();
+  for (std::size_t j = 0; j < max_m; ++j) {
+    Q.push_back(q);
+    H.apply(Q[j], w);
+    const double a = vec_dot(w, Q[j]);
+    alpha.push_back(a);
+    // w ← w − a q_j − β_{j−1} q_{j−1}, then full reorthogonalization (twice: "twice is enough")
+    axpy(-a, Q[j], w);
+    if (j > 0) axpy(-beta[j - 1], Q[j - 1], w);
+    for (int pass = 0; pass < 2; ++pass)
+      for (const auto& qi : Q) axpy(-vec_dot(w, qi), qi, w);
+    const double b = vec_norm(w);
+    const std::size_t m = j + 1;
+    // Ritz pairs of T_m
+    Tensor T = xt::zeros<double>({m, m});
+    for (std::size_t i = 0; i < m; ++i) {
+      T(i, i) = alpha[i];
+      if (i + 1 < m) T(i, i + 1) = T(i + 1, i) = beta[i];
+    }
+    symmetric_eigen(T, evals, evecs);
+    const bool exhausted = b <= 1e-12 * std::max(1.0, std::abs(evals(m - 1)));
+    bool done = exhausted;
+    if (m >= opt.k) {
+      done = true;
+      for (std::size_t i = 0; i < opt.k; ++i) {
+        const std::size_t c = m - 1 - i;  // ascending order: largest last
+        const double res = std::abs(b * evecs(m - 1, c));
+        if (!(res <= opt.tol * std::abs(evals(c)))) done = false;
+      }
+      done = done || exhausted;
+    }
+    r.iterations = m;
+    if (done || m == max_m) {
+      r.converged = done;
+      const std::size_t kk = std::min(opt.k, m);
+      for (std::size_t i = 0; i < kk; ++i) {
+        const std::size_t c = m - 1 - i;
+        Tensor v = xt::zeros<double>({n});
+        for (std::size_t l = 0; l < m; ++l) axpy(evecs(l, c), Q[l], v);
+        v /= vec_norm(v);
+        r.values.push_back(evals(c));
+        r.vectors.push_back(std::move(v));
+        r.residuals.push_back(exhausted ? 0.0 : std::abs(b * evecs(m - 1, c)));
+      }
+      break;
+    }
+    beta.push_back(b);
+    q = w / b;
+  }
+  r.hvps = H.applications() - hvps_before;
+  return r;
+}
+
+EigenResult power_iteration(HessianOperator& H, const PowerOptions& opt) {
+  const std::size_t n = H.dim();
+  Tensor v;
+  if (opt.warm_start.size() == n && opt.warm_start.dimension() == 1 && vec_norm(opt.warm_start) > 0)
+    v = opt.warm_start / vec_norm(opt.warm_start);
+  else v = random_unit(n, opt.seed);
+  EigenResult r;
+  const std::size_t before = H.applications();
+  Tensor Hv;
+  double lambda = 0.0, res = INFINITY;
+  for (std::size_t it = 0; it < opt.max_iter; ++it) {
+    H.apply(v, Hv);
+    lambda = vec_dot(v, Hv);
+    Tensor resid = Hv - lambda * v;
+    res = vec_norm(resid);
+    r.iterations = it + 1;
+    if (res <= opt.tol * std::abs(lambda)) {
+      r.converged = true;
+      break;
+    }
+    const double nh = vec_norm(Hv);
+    if (nh == 0.0) break;
+    v = Hv / nh;
+  }
+  r.values = {lambda};
+  r.vectors = {v};
+  r.residuals = {res};
+  r.hvps = H.applications() - before;
+  return r;
+}
+
+EigenResult dense_top(HessianOperator& H, std::size_t k, std::size_t max_dim) {
+  const std::size_t n = H.dim();
+  if (n > max_dim)
+    throw std::invalid_argument(fmt::format("dense_top: dimension {} exceeds max_dim = {}", n, max_dim));
+  if (k == 0 || k > n) throw std::invalid_argument(fmt::format("dense_top: k = {} for dimension {}", k, n));
+  const std::size_t before = H.applications();
+  Tensor M = xt::zeros<double>({n, n});
+  Tensor e = xt::zeros<double>({n}), col;
+  for (std::size_t j = 0; j < n; ++j) {
+    e(j) = 1.0;
+    H.apply(e, col);
+    e(j) = 0.0;
+    for (std::size_t i = 0; i < n; ++i) M(i, j) = col(i);
+  }
+  Tensor S = 0.5 * (M + xt::transpose(M));
+  Tensor evals, evecs;
+  symmetric_eigen(S, evals, evecs);
+  EigenResult r;
+  for (std::size_t i = 0; i < k; ++i) {
+    const std::size_t c = n - 1 - i;
+    Tensor v = Tensor::from_shape({n});
+    for (std::size_t l = 0; l < n; ++l) v(l) = evecs(l, c);
+    Tensor resid = Tensor(xt::linalg::dot(M, v)) - evals(c) * v;
+    r.values.push_back(evals(c));
+    r.vectors.push_back(v);
+    r.residuals.push_back(vec_norm(resid));
+  }
+  r.hvps = H.applications() - before;
+  r.iterations = n;
+  r.converged = true;
+  return r;
+}
+
+}  // namespace eos::analysis

@@ -1,0 +1,176 @@
+#include "plugin.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <stdexcept>
+
+#include <fmt/format.h>
+#include <xtensor/xnoalias.hpp>
+
+namespace eos::analysis {
+
+// ---- StepContext -----------------------------------------------------------
+
+std::uint64_t StepContext::seed_for(const std::string& plugin) const {
+  std::uint64_t h = seed_ ^ 0x9e3779b97f4a7c15ULL;
+  for (char c : plugin) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+  return h ^ (data_.step * 0xbf58476d1ce4e5b9ULL);
+}
+
+void StepContext::ensure_full() {
+  if (!data_.full) data_.full = objective_.value_and_grad(data_.theta);
+}
+double StepContext::loss() {
+  ensure_full();
+  return data_.full->value;
+}
+const Tensor& StepContext::grad() {
+  ensure_full();
+  return data_.full->grad;
+}
+double StepContext::grad_norm_sq() {
+  const Tensor& g = grad();
+  double s = 0.0;
+  for (double v : g) s += v * v;
+  return s;
+}
+void StepContext::ensure_probe() {
+  if (data_.probe) return;
+  ensure_full();
+  // Computed exactly as GradientDescent::update does, so that online and
+  // offline probes agree to the last bit.
+  data_.probe_point = data_.theta;
+  xt::noalias(data_.probe_point) -= data_.lr * data_.full->grad;
+  data_.probe = objective_.value_and_grad(data_.probe_point);
+}
+const Tensor& StepContext::probe_point() {
+  ensure_probe();
+  return data_.probe_point;
+}
+double StepContext::probe_loss() {
+  ensure_probe();
+  return data_.probe->value;
+}
+const Tensor& StepContext::probe_grad() {
+  ensure_probe();
+  return data_.probe->grad;
+}
+double StepContext::relative_progress() {
+  return (probe_loss() - loss()) / (lr() * grad_norm_sq());
+}
+double StepContext::directional_smoothness() {
+  const Tensor& g = grad();
+  const Tensor& gp = probe_grad();
+  double s = 0.0;
+  for (std::size_t i = 0; i < g.size(); ++i) s += g.data()[i] * (g.data()[i] - gp.data()[i]);
+  return s / (lr() * grad_norm_sq());
+}
+
+// ---- Row ---------------------------------------------------------------------
+
+Row::Row(const std::vector<std::string>& columns) : values_(columns.size()) {
+  auto idx = std::make_shared<std::map<std::string, std::size_t>>();
+  for (std::size_t i = 0; i < columns.size(); ++i) (*idx)[columns[i]] = i;
+  index_ = idx;
+}
+void Row::set(const std::string& column, double value) {
+  const auto it = index_->find(column);
+  if (it == index_->end()) throw std::logic_error(fmt::format("Row::set: no column '{}'", column));
+  values_[it->second] = value;
+}
+const std::optional<double>& Row::get(const std::string& column) const {
+  const auto it = index_->find(column);
+  if (it == index_->end()) throw std::logic_error(fmt::format("Row::get: no column '{}'", column));
+  return values_[it->second];
+}
+
+// ---- registry ------------------------------------------------------------------
+
+PluginRegistry& PluginRegistry::global() {
+  static PluginRegistry* r = [] {
+    auto* reg = new PluginRegistry;
+    register_builtin_plugins(*reg);
+    return reg;
+  }();
+  return *r;
+}
+void PluginRegistry::add(PluginInfo info) { plugins_[info.name] = std::move(info); }
+bool PluginRegistry::contains(const std::string& name) const { return plugins_.count(name) != 0; }
+const PluginInfo& PluginRegistry::info(const std::string& name) const {
+  const auto it = plugins_.find(name);
+  if (it == plugins_.end()) {
+    std::string known;
+    for (const auto& [n, _] : plugins_) known += (known.empty() ? "" : ", ") + n;
+    throw std::invalid_argument(fmt::format("unknown plugin '{}' (known: {})", name, known));
+  }
+  return it->second;
+}
+std::vector<std::string> PluginRegistry::names() const {
+  std::vector<std::string> out;
+  for (const auto& [n, _] : plugins_) out.push_back(n);
+  return out;
+}
+std::unique_ptr<Plugin> PluginRegistry::create(const std::string& name, const PluginOptions& options) const {
+  return info(name).make(options);
+}
+std::unique_ptr<Plugin> PluginRegistry::create_from_spec(const std::string& spec) const {
+  const auto colon = spec.find(':');
+  const std::string name = spec.substr(0, colon);
+  PluginOptions opts;
+  if (colon != std::string::npos) {
+    std::string rest = spec.substr(colon + 1);
+    std::size_t start = 0;
+    while (start <= rest.size()) {
+      std::size_t end = rest.find(',', start);
+      if (end == std::string::npos) end = rest.size();
+      const std::string kv = rest.substr(start, end - start);
+      const auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0)
+        throw std::invalid_argument(fmt::format("plugin spec '{}': '{}' is not key=value", spec, kv));
+      opts[kv.substr(0, eq)] = kv.substr(eq + 1);
+      start = end + 1;
+    }
+  }
+  return create(name, opts);
+}
+
+// ---- options -------------------------------------------------------------------
+
+double OptionReader::number(const std::string& key, double fallback) {
+  read_.push_back(key);
+  const auto it = options_.find(key);
+  if (it == options_.end()) return fallback;
+  double v = 0;
+  const auto& s = it->second;
+  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || !std::isfinite(v))
+    throw std::invalid_argument(fmt::format("plugin {}: option {}={} is not a finite number", plugin_, key, s));
+  return v;
+}
+std::size_t OptionReader::count(const std::string& key, std::size_t fallback) {
+  read_.push_back(key);
+  const auto it = options_.find(key);
+  if (it == options_.end()) return fallback;
+  std::size_t v = 0;
+  const auto& s = it->second;
+  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size())
+    throw std::invalid_argument(fmt::format("plugin {}: option {}={} is not a non-negative integer", plugin_, key, s));
+  return v;
+}
+std::string OptionReader::text(const std::string& key, const std::string& fallback) {
+  read_.push_back(key);
+  const auto it = options_.find(key);
+  return it == options_.end() ? fallback : it->second;
+}
+void OptionReader::finish() const {
+  for (const auto& [k, v] : options_)
+    if (std::find(read_.begin(), read_.end(), k) == read_.end()) {
+      std::string known;
+      for (const auto& r : read_) known += (known.empty() ? "" : ", ") + r;
+      throw std::invalid_argument(fmt::format("plugin {}: unknown option '{}' (known: {})", plugin_, k,
+                                              known.empty() ? "none" : known));
+    }
+}
+
+}  // namespace eos::analysis

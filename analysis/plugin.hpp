@@ -1,0 +1,147 @@
+// Analysis plugins: each observes steps of a trajectory and emits named
+// columns. The same plugin runs online (attached to a Trainer) or offline (on
+// a recorded trajectory) and gives the same numbers.
+//
+// Step data flows one way: f(θ_t) and ∇f(θ_t) are computed once per step and
+// shared by every plugin (StepContext::loss/grad). The GD probe point
+// θ_t − η∇f(θ_t), with its loss and gradient, is what RP_t and L_t need; under
+// plain full-batch GD it IS θ_{t+1}, whose loss and gradient the trainer
+// computes anyway, so those plugins cost nothing extra.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "../autodiff/objective.hpp"
+#include "../optim/optimizer.hpp"
+
+namespace eos::analysis {
+
+// What is known of one step t; filled by the trainer or the offline replay.
+struct StepData {
+  std::size_t step = 0;
+  Tensor theta;                       // θ_t
+  double lr = 0.0;                    // η_t, the step size of θ_t → θ_{t+1}
+  std::optional<ad::ValueGrad> full;  // f(θ_t), ∇f(θ_t)
+  std::optional<ad::ValueGrad> probe; // f, ∇f at θ_t − η_t ∇f(θ_t)
+  Tensor probe_point;
+};
+
+class StepContext {
+ public:
+  StepContext(StepData& data, Objective& objective, const optim::Optimizer* optimizer, std::size_t batch_size,
+              std::uint64_t seed)
+      : data_(data), objective_(objective), optimizer_(optimizer), batch_size_(batch_size), seed_(seed) {}
+  std::size_t step() const { return data_.step; }
+  const Tensor& theta() const { return data_.theta; }
+  double lr() const { return data_.lr; }
+  Objective& objective() { return objective_; }
+  const optim::Optimizer* optimizer() const { return optimizer_; }  // null offline unless given
+  std::size_t batch_size() const { return batch_size_; }            // the run's minibatch size; 0 = full batch
+  // A seed for stochastic estimates at this step, equal online and offline.
+  std::uint64_t seed_for(const std::string& plugin) const;
+
+  double loss();            // f(θ_t), full batch
+  const Tensor& grad();     // ∇f(θ_t)
+  double grad_norm_sq();
+  // At p = θ_t − η_t ∇f(θ_t):
+  const Tensor& probe_point();
+  double probe_loss();
+  const Tensor& probe_grad();
+  // RP(θ_t) = (f(p) − f(θ_t)) / (η‖∇f‖²); L(θ_t; η∇f) = ⟨∇f, ∇f − ∇f(p)⟩ / (η‖∇f‖²)
+  double relative_progress();
+  double directional_smoothness();
+
+ private:
+  void ensure_full();
+  void ensure_probe();
+  StepData& data_;
+  Objective& objective_;
+  const optim::Optimizer* optimizer_;
+  std::size_t batch_size_;
+  std::uint64_t seed_;
+};
+
+// One row of metrics: a value per column, or none.
+class Row {
+ public:
+  explicit Row(const std::vector<std::string>& columns);
+  void set(const std::string& column, double value);
+  const std::optional<double>& get(const std::string& column) const;
+  const std::vector<std::optional<double>>& values() const { return values_; }
+
+ private:
+  std::shared_ptr<const std::map<std::string, std::size_t>> index_;
+  std::vector<std::optional<double>> values_;
+};
+
+class Plugin {
+ public:
+  virtual ~Plugin() = default;
+  virtual std::string name() const = 0;
+  virtual std::vector<std::string> columns() const = 0;
+  virtual void observe(StepContext& ctx, Row& row) = 0;
+  // Forget state carried between steps (warm starts), before a new run.
+  virtual void reset() {}
+};
+
+// When a plugin runs: every `every` steps (t % every == 0), or at the ends of
+// epochs (t = 0 and the first step of each later epoch; under full-batch GD
+// every step ends an epoch).
+struct When {
+  std::size_t every = 1;
+  bool epoch_end = false;
+  static When every_step() { return {1, false}; }
+  static When every_k(std::size_t k) { return {k, false}; }
+  static When at_epoch_end() { return {1, true}; }
+};
+
+// ---- registry: name → factory, with documentation of the columns --------
+using PluginOptions = std::map<std::string, std::string>;
+struct PluginInfo {
+  std::string name;
+  std::string description;
+  std::vector<std::pair<std::string, std::string>> columns;  // column (pattern) → meaning
+  std::vector<std::pair<std::string, std::string>> options;  // option=default → meaning
+  std::function<std::unique_ptr<Plugin>(const PluginOptions&)> make;
+};
+
+class PluginRegistry {
+ public:
+  static PluginRegistry& global();  // holds the built-in plugins
+  void add(PluginInfo info);        // replaces an entry of the same name
+  bool contains(const std::string& name) const;
+  const PluginInfo& info(const std::string& name) const;
+  std::vector<std::string> names() const;
+  std::unique_ptr<Plugin> create(const std::string& name, const PluginOptions& options = {}) const;
+  // "sharpness:k=3,tol=1e-4" → create("sharpness", {{"k","3"},{"tol","1e-4"}})
+  std::unique_ptr<Plugin> create_from_spec(const std::string& spec) const;
+
+ private:
+  std::map<std::string, PluginInfo> plugins_;
+};
+
+// Reading options: unknown keys and unparsable values throw
+// std::invalid_argument naming the plugin, the key, the value and what was expected.
+class OptionReader {
+ public:
+  OptionReader(std::string plugin, const PluginOptions& options) : plugin_(std::move(plugin)), options_(options) {}
+  double number(const std::string& key, double fallback);
+  std::size_t count(const std::string& key, std::size_t fallback);  // integer ≥ 0
+  std::string text(const std::string& key, const std::string& fallback);
+  void finish() const;  // throws on keys never read
+
+ private:
+  std::string plugin_;
+  const PluginOptions& options_;
+  std::vector<std::string> read_;
+};
+
+void register_builtin_plugins(PluginRegistry& registry);
+
+}  // namespace eos::analysis

@@ -1,0 +1,436 @@
+// The built-in plugins. Each block: the quantity (the paper's definition),
+// its columns, its options. Registered by register_builtin_plugins().
+#include <cmath>
+#include <numeric>
+
+#include <fmt/format.h>
+#include <xtensor/xnoalias.hpp>
+
+#include "../autodiff/random.hpp"
+#include "eigen.hpp"
+#include "plugin.hpp"
+#include "quadrature.hpp"
+
+namespace eos::analysis {
+namespace {
+
+double dot(const Tensor& a, const Tensor& b) {
+  double s = 0.0;
+  for (std::size_t i = 0; i < a.size(); ++i) s += a.data()[i] * b.data()[i];
+  return s;
+}
+struct MeanSe {
+  double mean = 0.0, se = 0.0;
+};
+MeanSe mean_se(const std::vector<double>& x) {
+  MeanSe r;
+  const double n = double(x.size());
+  for (double v : x) r.mean += v / n;
+  if (x.size() > 1) {
+    double ss = 0.0;
+    for (double v : x) ss += (v - r.mean) * (v - r.mean);
+    r.se = std::sqrt(ss / (n - 1.0) / n);
+  }
+  return r;
+}
+// L(θ; ητ∇f) = ⟨∇f, ∇f − ∇f(θ − ητ∇f)⟩ / (ητ‖∇f‖²)
+double smoothness_at(StepContext& ctx, double tau, Tensor& point) {
+  const Tensor& g = ctx.grad();
+  if (tau == 1.0) return ctx.directional_smoothness();  // the probe: free under GD
+  point = ctx.theta();
+  xt::noalias(point) -= (ctx.lr() * tau) * g;
+  const Tensor gp = ctx.objective().value_and_grad(point).grad;
+  double s = 0.0;
+  for (std::size_t i = 0; i < g.size(); ++i) s += g.data()[i] * (g.data()[i] - gp.data()[i]);
+  return s / (ctx.lr() * tau * ctx.grad_norm_sq());
+}
+
+// ---------------------------------------------------------------------------
+class LossPlugin : public Plugin {
+ public:
+  std::string name() const override { return "loss"; }
+  std::vector<std::string> columns() const override { return {"loss"}; }
+  void observe(StepContext& ctx, Row& row) override { row.set("loss", ctx.loss()); }
+};
+
+class AccuracyPlugin : public Plugin {
+ public:
+  std::string name() const override { return "accuracy"; }
+  std::vector<std::string> columns() const override { return {"accuracy"}; }
+  void observe(StepContext& ctx, Row& row) override {
+    if (auto a = ctx.objective().accuracy(ctx.theta())) row.set("accuracy", *a);
+  }
+};
+
+class GradNormPlugin : public Plugin {
+ public:
+  std::string name() const override { return "grad_norm"; }
+  std::vector<std::string> columns() const override { return {"grad_norm"}; }
+  void observe(StepContext& ctx, Row& row) override { row.set("grad_norm", std::sqrt(ctx.grad_norm_sq())); }
+};
+
+// RP(θ) = (f(θ − η∇f) − f(θ))/(η‖∇f‖²); L(θ; η∇f); (4.3): RP ≈ −1 + (η/2)L.
+class RelativeProgressPlugin : public Plugin {
+ public:
+  std::string name() const override { return "rp"; }
+  std::vector<std::string> columns() const override { return {"rp", "L_dir", "rp_pred_43", "two_over_eta"}; }
+  void observe(StepContext& ctx, Row& row) override {
+    const double L = ctx.directional_smoothness();
+    row.set("rp", ctx.relative_progress());
+    row.set("L_dir", L);
+    row.set("rp_pred_43", -1.0 + 0.5 * ctx.lr() * L);
+    row.set("two_over_eta", 2.0 / ctx.lr());
+  }
+};
+
+// L(θ; ητ∇f) over a τ grid; Theorem 2: RP = −1 + (η/2)·2∫₀¹ τ L dτ.
+class TauProfilePlugin : public Plugin {
+ public:
+  TauProfilePlugin(std::string grid, std::size_t m) : grid_(std::move(grid)) {
+    if (grid_ == "uniform") q_ = uniform_trapezoid(m);
+    else if (grid_ == "gauss") q_ = gauss_legendre(m);
+    else throw std::invalid_argument(fmt::format("plugin tau_profile: grid={} (expected uniform or gauss)", grid_));
+  }
+  std::string name() const override { return "tau_profile"; }
+  std::vector<std::string> columns() const override {
+    return {"tau_L_mean", "tau_L_std", "thm2_integral", "thm2_rp", "thm2_residual"};
+  }
+  void observe(StepContext& ctx, Row& row) override {
+    std::vector<double> L;
+    double integral = 0.0;
+    for (std::size_t j = 0; j < q_.nodes.size(); ++j) {
+      L.push_back(smoothness_at(ctx, q_.nodes[j], point_));
+      integral += 2.0 * q_.weights[j] * q_.nodes[j] * L.back();
+    }
+    double mean = std::accumulate(L.begin(), L.end(), 0.0) / double(L.size()), var = 0.0;
+    for (double v : L) var += (v - mean) * (v - mean) / double(L.size());
+    const double pred = -1.0 + 0.5 * ctx.lr() * integral;
+    row.set("tau_L_mean", mean);
+    row.set("tau_L_std", std::sqrt(var));
+    row.set("thm2_integral", integral);
+    row.set("thm2_rp", pred);
+    row.set("thm2_residual", std::abs(ctx.relative_progress() - pred));
+  }
+
+ private:
+  std::string grid_;
+  Quadrature q_;
+  Tensor point_;
+};
+
+// λmax and the top k by warm-started Lanczos; |cos(∇f, v₁)|.
+class SharpnessPlugin : public Plugin {
+ public:
+  SharpnessPlugin(LanczosOptions o, bool warm) : opt_(std::move(o)), warm_(warm) {}
+  std::string name() const override { return "sharpness"; }
+  std::vector<std::string> columns() const override {
+    std::vector<std::string> c = {"lambda_max"};
+    for (std::size_t i = 2; i <= opt_.k; ++i) c.push_back(fmt::format("lambda_{}", i));
+    c.insert(c.end(), {"sharpness_residual", "sharpness_hvps", "cos_grad_top"});
+    return c;
+  }
+  void reset() override { previous_.clear(); }
+  void observe(StepContext& ctx, Row& row) override {
+    auto H = ctx.objective().hessian_at(ctx.theta());
+    LanczosOptions o = opt_;
+    o.seed = ctx.seed_for("sharpness");
+    if (warm_) o.warm_start = previous_;
+    const EigenResult r = lanczos_top(*H, o);
+    row.set("lambda_max", r.values[0]);
+    for (std::size_t i = 1; i < r.values.size(); ++i) row.set(fmt::format("lambda_{}", i + 1), r.values[i]);
+    row.set("sharpness_residual", r.residuals[0] / std::abs(r.values[0]));
+    row.set("sharpness_hvps", double(r.hvps));
+    const Tensor& g = H->grad();
+    const double gn = std::sqrt(dot(g, g));
+    if (gn > 0) row.set("cos_grad_top", std::abs(dot(g, r.vectors[0])) / gn);
+    previous_ = r.vectors;
+  }
+
+ private:
+  LanczosOptions opt_;
+  bool warm_;
+  std::vector<Tensor> previous_;
+};
+
+// Corollary 1: L_t = sup over θ_t → θ_t − η∇f of λmax ≥ (2/η)(RP + 1).
+class Corollary1Plugin : public Plugin {
+ public:
+  Corollary1Plugin(std::size_t points, LanczosOptions o) : points_(points), opt_(std::move(o)) {
+    if (points_ < 2) throw std::invalid_argument("plugin corollary1: points must be at least 2");
+  }
+  std::string name() const override { return "corollary1"; }
+  std::vector<std::string> columns() const override { return {"seg_lambda_max", "cor1_bound", "cor1_slack"}; }
+  void observe(StepContext& ctx, Row& row) override {
+    const Tensor& g = ctx.grad();
+    double best = -INFINITY;
+    std::vector<Tensor> warm;
+    for (std::size_t j = 0; j < points_; ++j) {
+      const double tau = double(j) / double(points_ - 1);
+      Tensor p = ctx.theta();
+      xt::noalias(p) -= (ctx.lr() * tau) * g;
+      auto H = ctx.objective().hessian_at(p);
+      LanczosOptions o = opt_;
+      o.seed = ctx.seed_for("corollary1") + j;
+      o.warm_start = warm;
+      const EigenResult r = lanczos_top(*H, o);
+      best = std::max(best, r.values[0]);
+      warm = r.vectors;
+    }
+    const double bound = 2.0 / ctx.lr() * (ctx.relative_progress() + 1.0);
+    row.set("seg_lambda_max", best);
+    row.set("cor1_bound", bound);
+    row.set("cor1_slack", best - bound);
+  }
+
+ private:
+  std::size_t points_;
+  LanczosOptions opt_;
+};
+
+// b of n indices, uniformly without replacement (partial Fisher–Yates).
+std::vector<std::size_t> draw_batch(Rng& rng, std::size_t n, std::size_t b, std::vector<std::size_t>& pool) {
+  if (pool.size() != n) {
+    pool.resize(n);
+    std::iota(pool.begin(), pool.end(), 0);
+  }
+  for (std::size_t i = 0; i < b; ++i) std::swap(pool[i], pool[i + rng.below(n - i)]);
+  return std::vector<std::size_t>(pool.begin(), pool.begin() + static_cast<std::ptrdiff_t>(b));
+}
+
+// Definition 3: E[RP] = (E f(θ − η g_B) − f(θ)) / (η‖∇f(θ)‖²);
+// (5.1): E[RP] ≈ −1 + (η/2)·E[‖g_B‖²/‖∇f‖² · L(θ; η g_B)], from M draws.
+class SgdRelativeProgressPlugin : public Plugin {
+ public:
+  SgdRelativeProgressPlugin(std::size_t draws, std::size_t batch) : draws_(draws), batch_(batch) {
+    if (draws_ < 2) throw std::invalid_argument("plugin sgd_rp: draws must be at least 2 (for a standard error)");
+  }
+  std::string name() const override { return "sgd_rp"; }
+  std::vector<std::string> columns() const override {
+    return {"sgd_erp", "sgd_erp_se", "sgd_rhs51", "sgd_rhs51_se"};
+  }
+  void observe(StepContext& ctx, Row& row) override {
+    Objective& obj = ctx.objective();
+    const std::size_t n = obj.num_examples(), b = batch_ ? batch_ : ctx.batch_size();
+    if (n == 0) throw std::invalid_argument("plugin sgd_rp: the objective is not a sum over examples");
+    if (b == 0 || b > n)
+      throw std::invalid_argument(fmt::format("plugin sgd_rp: batch size {} for {} examples (set batch=…)", b, n));
+    Rng rng(ctx.seed_for("sgd_rp"));
+    const double f = ctx.loss(), g2 = ctx.grad_norm_sq(), eta = ctx.lr();
+    const Tensor& g = ctx.grad();
+    std::vector<double> rp, rhs;
+    Tensor p;
+    for (std::size_t m = 0; m < draws_; ++m) {
+      const auto idx = draw_batch(rng, n, b, pool_);
+      const Tensor gb = obj.batch_value_and_grad(ctx.theta(), idx).grad;
+      p = ctx.theta();
+      xt::noalias(p) -= eta * gb;
+      const auto fp = obj.value_and_grad(p);
+      const double gb2 = dot(gb, gb);
+      rp.push_back((fp.value - f) / (eta * g2));
+      // ‖g_B‖²/‖∇f‖² · L(θ; ηg_B), L = ⟨ηg_B, ∇f − ∇f(p)⟩ / ‖ηg_B‖²
+      double s = 0.0;
+      for (std::size_t i = 0; i < g.size(); ++i) s += gb.data()[i] * (g.data()[i] - fp.grad.data()[i]);
+      rhs.push_back(gb2 / g2 * (s / (eta * gb2)));
+    }
+    const MeanSe a = mean_se(rp), c = mean_se(rhs);
+    row.set("sgd_erp", a.mean);
+    row.set("sgd_erp_se", a.se);
+    row.set("sgd_rhs51", -1.0 + 0.5 * eta * c.mean);
+    row.set("sgd_rhs51_se", 0.5 * eta * c.se);
+  }
+
+ private:
+  std::size_t draws_, batch_;
+  std::vector<std::size_t> pool_;
+};
+
+// tr ∇²f ≈ mean of zᵀHz over Rademacher z.
+class HessianTracePlugin : public Plugin {
+ public:
+  explicit HessianTracePlugin(std::size_t probes) : probes_(probes) {
+    if (probes_ < 2) throw std::invalid_argument("plugin hessian_trace: probes must be at least 2");
+  }
+  std::string name() const override { return "hessian_trace"; }
+  std::vector<std::string> columns() const override { return {"trace", "trace_se"}; }
+  void observe(StepContext& ctx, Row& row) override {
+    auto H = ctx.objective().hessian_at(ctx.theta());
+    Rng rng(ctx.seed_for("hessian_trace"));
+    Tensor z = Tensor::from_shape({H->dim()}), Hz;
+    std::vector<double> q;
+    for (std::size_t i = 0; i < probes_; ++i) {
+      for (auto& v : z) v = (rng.next_u64() >> 63) ? 1.0 : -1.0;
+      H->apply(z, Hz);
+      q.push_back(dot(z, Hz));
+    }
+    const MeanSe m = mean_se(q);
+    row.set("trace", m.mean);
+    row.set("trace_se", m.se);
+  }
+
+ private:
+  std::size_t probes_;
+};
+
+// v ↦ D H D v with D = P^{-1/2} (diagonal).
+class ScaledHessian : public HessianOperator {
+ public:
+  ScaledHessian(std::unique_ptr<HessianOperator> H, Tensor d) : H_(std::move(H)), d_(std::move(d)) {}
+  std::size_t dim() const override { return H_->dim(); }
+  double value() const override { return H_->value(); }
+  const Tensor& grad() const override { return H_->grad(); }
+  void apply(const Tensor& v, Tensor& out) override {
+    xt::noalias(dv_) = d_ * v;
+    H_->apply(dv_, out);
+    out *= d_;
+    ++applications_;
+  }
+  using HessianOperator::apply;
+
+ private:
+  std::unique_ptr<HessianOperator> H_;
+  Tensor d_, dv_;
+};
+
+// λmax(P^{-1/2} H P^{-1/2}) with P the optimizer's preconditioner (identity
+// for GD and momentum), against the optimizer's stability threshold.
+class PreconditionedSharpnessPlugin : public Plugin {
+ public:
+  explicit PreconditionedSharpnessPlugin(LanczosOptions o) : opt_(std::move(o)) {}
+  std::string name() const override { return "precond_sharpness"; }
+  std::vector<std::string> columns() const override { return {"precond_lambda_max", "precond_threshold"}; }
+  void reset() override { previous_.clear(); }
+  void observe(StepContext& ctx, Row& row) override {
+    const optim::Optimizer* opt = ctx.optimizer();
+    if (!opt)
+      throw std::invalid_argument("plugin precond_sharpness: needs the optimizer (its preconditioner is "
+                                  "optimizer state); attach it to a Trainer or pass the optimizer offline");
+    auto H = ctx.objective().hessian_at(ctx.theta());
+    Tensor d;
+    if (auto P = opt->preconditioner()) d = 1.0 / xt::sqrt(*P);
+    else d = xt::ones<double>({H->dim()});
+    ScaledHessian S(std::move(H), std::move(d));
+    LanczosOptions o = opt_;
+    o.seed = ctx.seed_for("precond_sharpness");
+    o.warm_start = previous_;
+    const EigenResult r = lanczos_top(S, o);
+    previous_ = r.vectors;
+    row.set("precond_lambda_max", r.values[0]);
+    row.set("precond_threshold", opt->stability_threshold(ctx.lr()));
+  }
+
+ private:
+  LanczosOptions opt_;
+  std::vector<Tensor> previous_;
+};
+
+LanczosOptions lanczos_options(OptionReader& r, std::size_t k_default) {
+  LanczosOptions o;
+  o.k = r.count("k", k_default);
+  o.tol = r.number("tol", 1e-3);
+  o.max_iter = r.count("max_iter", 200);
+  if (o.k == 0) throw std::invalid_argument("sharpness: k must be at least 1");
+  return o;
+}
+
+}  // namespace
+
+void register_builtin_plugins(PluginRegistry& reg) {
+  auto simple = [](auto make) {
+    return [make](const PluginOptions& o) {
+      OptionReader(make()->name(), o).finish();
+      return make();
+    };
+  };
+  reg.add({"loss", "full-batch training loss f(θ_t)", {{"loss", "f(θ_t)"}}, {},
+           simple([] { return std::make_unique<LossPlugin>(); })});
+  reg.add({"accuracy", "training accuracy (argmax of the outputs vs labels)", {{"accuracy", "fraction correct"}}, {},
+           simple([] { return std::make_unique<AccuracyPlugin>(); })});
+  reg.add({"grad_norm", "norm of the full-batch gradient", {{"grad_norm", "‖∇f(θ_t)‖"}}, {},
+           simple([] { return std::make_unique<GradNormPlugin>(); })});
+  reg.add({"rp", "relative progress and directional smoothness along the GD step (free under GD)",
+           {{"rp", "RP(θ_t) = (f(θ_t − η∇f) − f(θ_t))/(η‖∇f‖²)"},
+            {"L_dir", "L(θ_t; η∇f) = ⟨η∇f, ∇f(θ_t) − ∇f(θ_t − η∇f)⟩/‖η∇f‖²"},
+            {"rp_pred_43", "−1 + (η/2)·L_dir, the (4.3) prediction of RP"},
+            {"two_over_eta", "2/η"}},
+           {},
+           simple([] { return std::make_unique<RelativeProgressPlugin>(); })});
+  reg.add({"tau_profile", "L(θ; ητ∇f) over a τ grid and Theorem 2's integral",
+           {{"tau_L_mean", "mean of L(θ; ητ∇f) over the grid"},
+            {"tau_L_std", "its standard deviation"},
+            {"thm2_integral", "I = 2∫₀¹ τ L(θ; ητ∇f) dτ by the grid's quadrature"},
+            {"thm2_rp", "−1 + (η/2)·I"},
+            {"thm2_residual", "|RP − thm2_rp| (quadrature error only)"}},
+           {{"grid=uniform", "uniform: τ = 1/m … 1 (the paper's 0.01 … 1 for m = 100), trapezoid; gauss: Gauss–Legendre"},
+            {"m=100 (uniform) / 16 (gauss)", "number of τ nodes (one gradient each)"}},
+           [](const PluginOptions& o) {
+             OptionReader r("tau_profile", o);
+             const std::string grid = r.text("grid", "uniform");
+             const std::size_t m = r.count("m", grid == "gauss" ? 16 : 100);
+             r.finish();
+             return std::make_unique<TauProfilePlugin>(grid, m);
+           }});
+  reg.add({"sharpness", "top Hessian eigenvalues by Lanczos, warm-started along the trajectory",
+           {{"lambda_max", "λmax(∇²f(θ_t))"},
+            {"lambda_i", "the i-th largest eigenvalue, i = 2…k"},
+            {"sharpness_residual", "‖Hv − λv‖/|λ| of the top pair"},
+            {"sharpness_hvps", "HVPs used"},
+            {"cos_grad_top", "|cos(∇f, v₁)|"}},
+           {{"k=1", "eigenvalues wanted"}, {"tol=1e-3", "relative Ritz residual"}, {"max_iter=200", "HVP cap"},
+            {"warm=1", "warm start from the previous analysed step (0: cold)"}},
+           [](const PluginOptions& o) {
+             OptionReader r("sharpness", o);
+             LanczosOptions lo = lanczos_options(r, 1);
+             const bool warm = r.count("warm", 1) != 0;
+             r.finish();
+             return std::make_unique<SharpnessPlugin>(lo, warm);
+           }});
+  reg.add({"corollary1", "Corollary 1: max λmax on the segment θ_t → θ_t − η∇f vs (2/η)(RP + 1)",
+           {{"seg_lambda_max", "max of λmax over the segment's sample points"},
+            {"cor1_bound", "(2/η)(RP + 1)"},
+            {"cor1_slack", "seg_lambda_max − cor1_bound (≥ 0 up to sampling of the segment)"}},
+           {{"points=5", "points on the segment, ends included"}, {"tol=1e-3", "Lanczos tolerance"}},
+           [](const PluginOptions& o) {
+             OptionReader r("corollary1", o);
+             const std::size_t points = r.count("points", 5);
+             LanczosOptions lo;
+             lo.tol = r.number("tol", 1e-3);
+             lo.max_iter = r.count("max_iter", 200);
+             r.finish();
+             return std::make_unique<Corollary1Plugin>(points, lo);
+           }});
+  reg.add({"sgd_rp", "SGD: expected relative progress (Definition 3) and the (5.1) right-hand side",
+           {{"sgd_erp", "mean over draws of (f(θ − ηg_B) − f(θ))/(η‖∇f‖²)"},
+            {"sgd_erp_se", "its standard error"},
+            {"sgd_rhs51", "−1 + (η/2)·mean of ‖g_B‖²/‖∇f‖² · L(θ; ηg_B)"},
+            {"sgd_rhs51_se", "its standard error"}},
+           {{"draws=64", "minibatch draws M"}, {"batch=<run's>", "minibatch size (uniform without replacement)"}},
+           [](const PluginOptions& o) {
+             OptionReader r("sgd_rp", o);
+             const std::size_t draws = r.count("draws", 64), batch = r.count("batch", 0);
+             r.finish();
+             return std::make_unique<SgdRelativeProgressPlugin>(draws, batch);
+           }});
+  reg.add({"hessian_trace", "Hutchinson estimate of tr ∇²f with Rademacher probes",
+           {{"trace", "mean of zᵀHz"}, {"trace_se", "its standard error"}},
+           {{"probes=20", "number of probes (one HVP each)"}},
+           [](const PluginOptions& o) {
+             OptionReader r("hessian_trace", o);
+             const std::size_t probes = r.count("probes", 20);
+             r.finish();
+             return std::make_unique<HessianTracePlugin>(probes);
+           }});
+  reg.add({"precond_sharpness", "λmax(P^{-1/2} H P^{-1/2}) with P the optimizer's preconditioner",
+           {{"precond_lambda_max", "λmax of the preconditioned Hessian"},
+            {"precond_threshold", "the optimizer's stability threshold (2/η for GD, RMSProp; (2+2β₁)/((1−β₁)η) for Adam)"}},
+           {{"tol=1e-3", "Lanczos tolerance"}},
+           [](const PluginOptions& o) {
+             OptionReader r("precond_sharpness", o);
+             LanczosOptions lo;
+             lo.tol = r.number("tol", 1e-3);
+             lo.max_iter = r.count("max_iter", 200);
+             r.finish();
+             return std::make_unique<PreconditionedSharpnessPlugin>(lo);
+           }});
+}
+
+}  // namespace eos::analysis

@@ -1,0 +1,75 @@
+// The Trainer runs an optimizer on an Objective with plugins attached, each on
+// its own schedule, and stops on a step count, a loss or accuracy goal, or
+// divergence (a non-finite or exploding loss, reported with its step; every
+// row before it is kept). Metrics go to a CSV row per step (flushed) and a
+// JSON summary at the end; θ can be recorded every k steps.
+//
+// Full-batch GD (batch_size = 0): f and ∇f at θ_t are computed once per step
+// and shared by the update and every plugin; with a plain GradientDescent
+// optimizer (no weight decay) θ_{t+1} = θ_t − η∇f(θ_t) is the probe point, so
+// RP_t and L_t are completed from step t+1's loss and gradient at no cost.
+// SGD (batch_size > 0): each step uses a minibatch gradient; the full-batch f
+// and ∇f are computed only at steps where a plugin runs.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "metrics.hpp"
+#include "plugin.hpp"
+
+namespace eos::analysis {
+
+struct TrainerOptions {
+  std::size_t max_steps = 1000;
+  std::optional<double> loss_goal;       // stop once f(θ_t) ≤ goal
+  std::optional<double> accuracy_goal;   // stop once accuracy ≥ goal (checked where f is computed)
+  double divergence_factor = 1e10;       // f > factor·max(|f(θ₀)|, 1) is divergence; inf: only non-finite
+  std::size_t batch_size = 0;            // 0: full batch (GD); else minibatch SGD
+  bool with_replacement = false;         // minibatch sampling
+  std::uint64_t seed = 0;                // minibatches and stochastic plugins
+  std::string metrics_csv;               // empty: none
+  std::string summary_json;              // empty: none
+  std::size_t trajectory_every = 0;      // 0: no trajectory
+  std::string trajectory_dir;
+  std::string objective_spec_json;       // recorded so a replay can rebuild the objective
+  bool progress = false;                 // a progress line on stderr
+};
+
+enum class Outcome { MaxSteps, LossGoal, AccuracyGoal, Diverged };
+std::string to_string(Outcome o);
+
+struct RunResult {
+  Outcome outcome = Outcome::MaxSteps;
+  std::size_t steps = 0;                    // updates taken
+  std::optional<std::size_t> diverged_at;   // the step whose loss was non-finite or exploding
+  double final_loss = NAN;                  // f at the last iterate evaluated
+  double seconds = 0.0;
+  MetricsTable metrics;
+  Tensor theta;                             // the last iterate
+  std::string describe() const;             // "diverged at step 13", "reached 200 steps", …
+};
+
+class Trainer {
+ public:
+  Trainer(Objective& objective, optim::Optimizer& optimizer, TrainerOptions options);
+  Trainer& attach(std::unique_ptr<Plugin> plugin, When when = When::every_step());
+  RunResult run(Tensor theta0);
+  // The columns of the metrics table: step, lr, [batch_loss], then each plugin's.
+  std::vector<std::string> columns() const;
+
+ private:
+  struct Attached {
+    std::unique_ptr<Plugin> plugin;
+    When when;
+  };
+  bool due(const Attached& a, std::size_t step, bool epoch_start) const;
+  Objective& objective_;
+  optim::Optimizer& optimizer_;
+  TrainerOptions options_;
+  std::vector<Attached> plugins_;
+};
+
+}  // namespace eos::analysis

@@ -1,0 +1,130 @@
+#include "trajectory.hpp"
+
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "../autodiff/npy.hpp"
+
+namespace eos::analysis {
+
+namespace {
+constexpr const char* kFormat = "eoslab-trajectory/1";
+}
+
+TrajectoryWriter::TrajectoryWriter(std::string dir, TrajectoryManifest manifest) : dir_(std::move(dir)), m_(std::move(manifest)) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir_, ec);
+  if (ec) throw std::runtime_error(fmt::format("{}: cannot create the trajectory directory ({})", dir_, ec.message()));
+  write_manifest();
+}
+
+void TrajectoryWriter::record(std::size_t step, double lr, const Tensor& theta) {
+  if (!m_.steps.empty() && m_.steps.back() == step) return;
+  const std::string file = fmt::format("theta_{:08d}.npy", step);
+  write_npy(dir_ + "/" + file, theta);
+  m_.steps.push_back(step);
+  m_.step_lrs.push_back(lr);
+  m_.files.push_back(file);
+  write_manifest();
+}
+
+void TrajectoryWriter::finish(const std::string& outcome) {
+  m_.outcome = outcome;
+  write_manifest();
+}
+
+void TrajectoryWriter::write_manifest() const {
+  nlohmann::json j;
+  j["format"] = kFormat;
+  j["objective"] = m_.objective;
+  j["optimizer"] = m_.optimizer;
+  j["objective_spec"] = m_.objective_spec.empty() ? nlohmann::json() : nlohmann::json::parse(m_.objective_spec);
+  j["lr"] = m_.lr;
+  j["seed"] = m_.seed;
+  j["batch_size"] = m_.batch_size;
+  j["every"] = m_.every;
+  j["steps"] = m_.steps;
+  j["step_lrs"] = m_.step_lrs;
+  j["files"] = m_.files;
+  j["outcome"] = m_.outcome;
+  // Write then rename: a killed run never leaves a half-written manifest.
+  const std::string tmp = dir_ + "/manifest.json.tmp";
+  {
+    std::ofstream out(tmp);
+    if (!out) throw std::runtime_error(fmt::format("{}: cannot write", tmp));
+    out << j.dump(2) << '\n';
+  }
+  std::filesystem::rename(tmp, dir_ + "/manifest.json");
+}
+
+Tensor Trajectory::theta(std::size_t i) const {
+  if (i >= manifest.files.size())
+    throw std::out_of_range(fmt::format("{}: step index {} of {} recorded", dir, i, manifest.files.size()));
+  return read_npy_vector(dir + "/" + manifest.files[i]);
+}
+
+Trajectory read_trajectory(const std::string& dir) {
+  const std::string path = dir + "/manifest.json";
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error(fmt::format("{}: no trajectory manifest", path));
+  nlohmann::json j;
+  try {
+    in >> j;
+  } catch (const std::exception& e) {
+    throw std::runtime_error(fmt::format("{}: not valid JSON ({})", path, e.what()));
+  }
+  if (j.value("format", "") != kFormat)
+    throw std::runtime_error(fmt::format("{}: format '{}', expected '{}'", path, j.value("format", ""), kFormat));
+  Trajectory t;
+  t.dir = dir;
+  auto& m = t.manifest;
+  try {
+    m.objective = j.at("objective");
+    m.optimizer = j.at("optimizer");
+    if (!j.at("objective_spec").is_null()) m.objective_spec = j.at("objective_spec").dump();
+    m.lr = j.at("lr");
+    m.seed = j.at("seed");
+    m.batch_size = j.at("batch_size");
+    m.every = j.at("every");
+    m.steps = j.at("steps").get<std::vector<std::size_t>>();
+    m.step_lrs = j.at("step_lrs").get<std::vector<double>>();
+    m.files = j.at("files").get<std::vector<std::string>>();
+    m.outcome = j.value("outcome", "");
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(fmt::format("{}: malformed manifest ({})", path, e.what()));
+  }
+  if (m.steps.size() != m.files.size() || m.steps.size() != m.step_lrs.size())
+    throw std::runtime_error(fmt::format("{}: steps, step_lrs and files differ in length", path));
+  return t;
+}
+
+MetricsTable analyze_trajectory(const Trajectory& trajectory, Objective& objective,
+                                std::vector<std::unique_ptr<Plugin>>& plugins, const optim::Optimizer* optimizer) {
+  MetricsTable table;
+  table.columns = {"step", "lr"};
+  for (const auto& p : plugins)
+    for (const auto& c : p->columns()) table.columns.push_back(c);
+  for (auto& p : plugins) p->reset();
+  const auto& m = trajectory.manifest;
+  for (std::size_t i = 0; i < m.steps.size(); ++i) {
+    StepData d;
+    d.step = m.steps[i];
+    d.theta = trajectory.theta(i);
+    d.lr = m.step_lrs[i];
+    if (d.theta.size() != objective.dim())
+      throw ShapeError(fmt::format("{}: θ at step {} has {} entries, the objective has {}", trajectory.dir, d.step,
+                                   d.theta.size(), objective.dim()));
+    StepContext ctx(d, objective, optimizer, m.batch_size, m.seed);
+    Row row(table.columns);
+    row.set("step", double(d.step));
+    row.set("lr", d.lr);
+    for (auto& p : plugins) p->observe(ctx, row);
+    table.rows.push_back(row.values());
+  }
+  return table;
+}
+
+}  // namespace eos::analysis

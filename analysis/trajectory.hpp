@@ -1,0 +1,57 @@
+// Recorded trajectories: θ every k steps as theta_<step>.npy (numpy reads
+// them) plus manifest.json saying how they were produced, from which a
+// replay rebuilds the same objective (nn::build_objective on the recorded
+// objective spec) and re-runs plugins offline.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "metrics.hpp"
+#include "plugin.hpp"
+
+namespace eos::analysis {
+
+struct TrajectoryManifest {
+  std::string objective;        // Objective::describe()
+  std::string optimizer;        // Optimizer::describe()
+  std::string objective_spec;   // JSON of nn::ObjectiveSpec, or empty for a custom objective
+  double lr = 0.0;              // η at step 0
+  std::string lr_schedule;
+  std::uint64_t seed = 0;
+  std::size_t batch_size = 0;   // 0: full batch
+  std::size_t every = 0;
+  std::vector<std::size_t> steps;
+  std::vector<double> step_lrs; // η_t at each recorded step
+  std::vector<std::string> files;  // relative to the directory
+  std::string outcome;
+};
+
+class TrajectoryWriter {
+ public:
+  TrajectoryWriter(std::string dir, TrajectoryManifest manifest);
+  void record(std::size_t step, double lr, const Tensor& theta);  // writes θ and the manifest
+  void finish(const std::string& outcome);
+  const std::string& dir() const { return dir_; }
+
+ private:
+  void write_manifest() const;
+  std::string dir_;
+  TrajectoryManifest m_;
+};
+
+struct Trajectory {
+  std::string dir;
+  TrajectoryManifest manifest;
+  Tensor theta(std::size_t i) const;  // θ of the i-th recorded step
+};
+Trajectory read_trajectory(const std::string& dir);
+
+// Runs plugins on every recorded step of a trajectory, in order, as a
+// Trainer would have online at those steps: f and ∇f at θ_t, the probe
+// θ_t − η_t∇f(θ_t) computed, stochastic plugins seeded alike.
+MetricsTable analyze_trajectory(const Trajectory& trajectory, Objective& objective,
+                                std::vector<std::unique_ptr<Plugin>>& plugins,
+                                const optim::Optimizer* optimizer = nullptr);
+
+}  // namespace eos::analysis

@@ -1,0 +1,182 @@
+// Eigen-solvers against known spectra: diagonal and dense quadratics
+// (nearly equal top eigenvalues included), the dense path on a small MLP,
+// warm vs cold starts, and the fc-tanh-50 fixture's top-3 eigenvalues.
+#include <algorithm>
+
+#include <eoslab.hpp>
+
+#include "support/check.hpp"
+
+using namespace eos;
+using namespace eos::analysis;
+using eos::test::close;
+
+namespace {
+
+// f(θ) = ½ θᵀAθ for a constant symmetric A: H = A everywhere.
+std::unique_ptr<FunctionObjective> quadratic_form(const Tensor& A) {
+  const std::size_t n = A.shape()[0];
+  return std::make_unique<FunctionObjective>("½θᵀAθ", n, [A, n](ad::Var th) {
+    ad::Var row = ad::reshape(th, {1, n});
+    ad::Var Ath = ad::reshape(ad::matmul(row, th.tape()->constant(A)), {n});
+    return 0.5 * ad::dot(Ath, th);
+  });
+}
+// Q diag(d) Qᵀ with Q orthogonal (Gram–Schmidt of a seeded random matrix).
+Tensor with_spectrum(const std::vector<double>& d, std::uint64_t seed) {
+  const std::size_t n = d.size();
+  std::mt19937_64 rng(seed);
+  Tensor Q = test::random_normal({n, n}, rng);
+  for (std::size_t j = 0; j < n; ++j) {
+    for (std::size_t i = 0; i < j; ++i) {
+      double p = 0;
+      for (std::size_t r = 0; r < n; ++r) p += Q(r, i) * Q(r, j);
+      for (std::size_t r = 0; r < n; ++r) Q(r, j) -= p * Q(r, i);
+    }
+    double nn = 0;
+    for (std::size_t r = 0; r < n; ++r) nn += Q(r, j) * Q(r, j);
+    for (std::size_t r = 0; r < n; ++r) Q(r, j) /= std::sqrt(nn);
+  }
+  Tensor A = xt::zeros<double>({n, n});
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = 0; j < n; ++j)
+      for (std::size_t k = 0; k < n; ++k) A(i, j) += Q(i, k) * d[k] * Q(j, k);
+  return A;
+}
+std::vector<double> spectrum(std::size_t n) {  // 1 … n−2, then the close pair 59.4, 60
+  std::vector<double> d;
+  for (std::size_t i = 1; i + 2 <= n; ++i) d.push_back(double(i) * 0.5);
+  d.push_back(59.4);
+  d.push_back(60.0);
+  return d;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(eigen)
+
+BOOST_AUTO_TEST_CASE(lanczos_on_a_diagonal_quadratic) {
+  const auto d = spectrum(60);
+  Tensor A = xt::zeros<double>({60, 60});
+  for (std::size_t i = 0; i < 60; ++i) A(i, i) = d[i];
+  auto f = quadratic_form(A);
+  auto H = f->hessian_at(xt::zeros<double>({60}));
+  LanczosOptions o;
+  o.k = 3;
+  o.tol = 1e-10;
+  const auto r = lanczos_top(*H, o);
+  BOOST_TEST(r.converged);
+  BOOST_REQUIRE_EQUAL(r.values.size(), 3u);
+  BOOST_TEST(std::abs(r.values[0] - 60.0) < 1e-9);
+  BOOST_TEST(std::abs(r.values[1] - 59.4) < 1e-9);
+  BOOST_TEST(std::abs(r.values[2] - 29.0) < 1e-9);
+  BOOST_TEST(std::abs(std::abs(r.vectors[0](59)) - 1.0) < 1e-9);  // ±e₆₀
+  BOOST_TEST(std::abs(std::abs(r.vectors[1](58)) - 1.0) < 1e-9);
+  // reported residuals are true residuals
+  for (std::size_t i = 0; i < 3; ++i) {
+    const Tensor res = H->apply(r.vectors[i]) - r.values[i] * r.vectors[i];
+    BOOST_TEST(test::max_abs(res) <= 1e-10 * 60 + 1e-12);
+    BOOST_TEST(r.residuals[i] <= 1e-10 * std::abs(r.values[i]));
+  }
+  BOOST_TEST(r.hvps == r.iterations);
+}
+
+BOOST_AUTO_TEST_CASE(lanczos_on_a_dense_quadratic_agrees_with_the_dense_path) {
+  const auto d = spectrum(40);
+  const Tensor A = with_spectrum(d, 5);
+  auto f = quadratic_form(A);
+  auto H = f->hessian_at(xt::zeros<double>({40}));
+  LanczosOptions o;
+  o.k = 4;
+  o.tol = 1e-10;
+  const auto lz = lanczos_top(*H, o);
+  const auto dense = dense_top(*H, 4);
+  std::vector<double> sorted = d;
+  std::sort(sorted.rbegin(), sorted.rend());
+  for (std::size_t i = 0; i < 4; ++i) {
+    BOOST_TEST(std::abs(lz.values[i] - sorted[i]) < 1e-9 * sorted[0]);
+    BOOST_TEST(std::abs(dense.values[i] - sorted[i]) < 1e-11 * sorted[0]);
+    BOOST_TEST(std::abs(std::abs(test::inner(lz.vectors[i], dense.vectors[i])) - 1.0) < 1e-8);
+  }
+  BOOST_TEST(dense.hvps == 40u);
+  // power iteration finds the top value too, but slowly on a 60/59.4 gap
+  PowerOptions po;
+  po.tol = 1e-6;
+  po.max_iter = 5000;
+  const auto pw = power_iteration(*H, po);
+  BOOST_TEST(pw.converged);
+  BOOST_TEST(std::abs(pw.values[0] - 60.0) < 1e-4);
+  BOOST_TEST(pw.hvps > lz.hvps);
+}
+
+BOOST_AUTO_TEST_CASE(warm_start_agrees_with_cold_and_saves_hvps) {
+  const Tensor A = with_spectrum(spectrum(80), 9);
+  auto f = quadratic_form(A);
+  auto H = f->hessian_at(xt::zeros<double>({80}));
+  LanczosOptions o;
+  o.tol = 1e-6;
+  const auto cold = lanczos_top(*H, o);
+  // a slightly perturbed previous eigenvector, as along a trajectory
+  std::mt19937_64 rng(2);
+  Tensor prev = cold.vectors[0] + 1e-3 * test::random_normal({80}, rng);
+  o.warm_start = {prev};
+  const auto warm = lanczos_top(*H, o);
+  BOOST_TEST(std::abs(warm.values[0] - cold.values[0]) <= 2e-6 * cold.values[0]);
+  BOOST_TEST(warm.hvps < cold.hvps, "warm " << warm.hvps << " vs cold " << cold.hvps);
+}
+
+BOOST_AUTO_TEST_CASE(lanczos_agrees_with_the_dense_path_on_a_small_mlp) {
+  const data::Dataset ds = data::gaussian_clusters(40, 5, 3, 1.0, 4);
+  auto net = nn::mlp({5, {6}, nn::ActivationKind::Tanh, 3});
+  nn::ModelObjective obj(nn::as_model(net), nn::Loss::CrossEntropy, ds);
+  const Tensor th = nn::init_params(*net, nn::Init::PyTorchDefault, 1);
+  auto H = obj.hessian_at(th);
+  const auto dense = dense_top(*H, 3);
+  LanczosOptions o;
+  o.k = 3;
+  o.tol = 1e-9;
+  const auto lz = lanczos_top(*H, o);
+  for (std::size_t i = 0; i < 3; ++i)
+    BOOST_TEST(std::abs(lz.values[i] - dense.values[i]) < 1e-9 * std::abs(dense.values[0]));
+}
+
+BOOST_AUTO_TEST_CASE(fixture_top3_eigenvalues) {
+  // tests/data/reference/fc_tanh_50.json: top-3 eigenvalues at θ0 (PyTorch, to 1e-12)
+  data::Dataset ds = data::load_fashion_mnist(data::Split::Train, data::kFashionMnistDir, 1000);
+  data::scale_features(ds, 1.0 / 255.0);
+  data::Standardizer::fit(ds.X).apply(ds);
+  const Tensor theta0 = read_npy_vector(std::string(EOS_TEST_DATA) + "/reference/fc_tanh_50_theta0.npy");
+  const std::vector<std::pair<nn::Loss, std::vector<double>>> expected = {
+      {nn::Loss::CrossEntropy, {4.649954678115532, 4.20224478178146, 4.155441747868049}},
+      {nn::Loss::MSE, {23.09092456738091, 18.6422243165409, 15.875786588335153}}};
+  for (const auto& [loss, top3] : expected) {
+    nn::ModelObjective obj(nn::as_model(nn::mlp({784, {50, 50}, nn::ActivationKind::Tanh, 10})), loss, ds);
+    auto H = obj.hessian_at(theta0);
+    LanczosOptions o;
+    o.k = 3;
+    o.tol = 1e-7;  // Ritz values are then accurate to ~tol² relative
+    const auto r = lanczos_top(*H, o);
+    BOOST_TEST(r.converged);
+    for (std::size_t i = 0; i < 3; ++i)
+      BOOST_TEST(std::abs(r.values[i] - top3[i]) <= 1e-8 * top3[i],
+                 nn::loss_name(loss) << " λ" << i + 1 << " = " << r.values[i] << " vs " << top3[i]);
+    BOOST_TEST_MESSAGE(nn::loss_name(loss) << ": top-3 to 1e-7 residual in " << r.hvps << " HVPs");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(bad_requests_are_errors) {
+  auto f = toys::quadratic();
+  auto H = f->hessian_at(Tensor{1.0, 1.0});
+  LanczosOptions o;
+  o.k = 3;
+  BOOST_CHECK_THROW(lanczos_top(*H, o), std::invalid_argument);
+  o.k = 1;
+  o.warm_start = {Tensor{1.0, 2.0, 3.0}};
+  BOOST_CHECK_THROW(lanczos_top(*H, o), ShapeError);
+  // a 2×2 problem: Krylov space exhausted after 2 steps, exact answer
+  o.warm_start.clear();
+  const auto r = lanczos_top(*H, o);
+  BOOST_TEST(std::abs(r.values[0] - 40.0) < 1e-12);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
