@@ -1,0 +1,320 @@
+// The Trainer and trajectories: online and offline analysis agree; RP and L
+// are free under GD; SGD expectations reduce to the GD quantities for a
+// full batch; divergence keeps earlier rows; outputs; the plugin registry.
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include <eoslab.hpp>
+
+#include "support/check.hpp"
+
+using namespace eos;
+using namespace eos::analysis;
+
+namespace {
+
+std::string temp_dir(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() / "eoslab-tests-analysis" / name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir.string();
+}
+
+nn::ObjectiveSpec small_spec() {
+  nn::ObjectiveSpec s;
+  s.data = {.source = "gaussian_clusters", .n = 80, .standardize = true, .dim = 6, .classes = 3, .separation = 1.0, .seed = 3};
+  s.hidden = {10, 10};
+  s.chunk_size = 32;
+  s.init_seed = 5;
+  return s;
+}
+
+// Counts the evaluations an objective is asked for.
+class Counting : public Objective {
+ public:
+  explicit Counting(Objective& inner) : inner_(inner) {}
+  std::string describe() const override { return inner_.describe(); }
+  std::size_t dim() const override { return inner_.dim(); }
+  double value(const Tensor& t) override { ++values; return inner_.value(t); }
+  ad::ValueGrad value_and_grad(const Tensor& t) override { ++grads; return inner_.value_and_grad(t); }
+  Tensor hvp(const Tensor& t, const Tensor& v) override { return inner_.hvp(t, v); }
+  std::unique_ptr<HessianOperator> hessian_at(const Tensor& t) override { return inner_.hessian_at(t); }
+  std::size_t num_examples() const override { return inner_.num_examples(); }
+  ad::ValueGrad batch_value_and_grad(const Tensor& t, std::span<const std::size_t> b) override {
+    return inner_.batch_value_and_grad(t, b);
+  }
+  std::size_t values = 0, grads = 0;
+
+ private:
+  Objective& inner_;
+};
+
+std::vector<std::string> analysis_specs() {
+  return {"loss", "grad_norm", "rp", "tau_profile:grid=gauss,m=8", "sharpness:k=2,tol=1e-6", "corollary1:points=3",
+          "hessian_trace:probes=4", "accuracy"};
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(trainer)
+
+BOOST_AUTO_TEST_CASE(online_and_offline_analysis_agree) {
+  const auto spec = small_spec();
+  auto built = nn::build_objective(spec);
+  const std::string dir = temp_dir("online-offline");
+  optim::GradientDescent gd(optim::Schedule::constant(0.5));
+  TrainerOptions o;
+  o.max_steps = 6;
+  o.trajectory_every = 2;
+  o.trajectory_dir = dir + "/traj";
+  o.metrics_csv = dir + "/metrics.csv";
+  o.summary_json = dir + "/summary.json";
+  o.objective_spec_json = spec.to_json();
+  Trainer t(*built.objective, gd, o);
+  for (const auto& s : analysis_specs()) t.attach(PluginRegistry::global().create_from_spec(s), When::every_k(2));
+  const RunResult online = t.run(built.theta0);
+  BOOST_TEST((online.outcome == Outcome::MaxSteps));
+  BOOST_TEST(online.metrics.rows.size() == 7u);
+
+  // Replay: rebuild the objective from the manifest alone, re-run fresh plugins.
+  const Trajectory traj = read_trajectory(dir + "/traj");
+  BOOST_TEST((traj.manifest.steps == std::vector<std::size_t>{0, 2, 4, 6}));
+  auto rebuilt = nn::build_objective(nn::ObjectiveSpec::from_json(traj.manifest.objective_spec));
+  std::vector<std::unique_ptr<Plugin>> plugins;
+  for (const auto& s : analysis_specs()) plugins.push_back(PluginRegistry::global().create_from_spec(s));
+  const MetricsTable offline = analyze_trajectory(traj, *rebuilt.objective, plugins);
+  BOOST_REQUIRE_EQUAL(offline.rows.size(), 4u);
+  for (std::size_t i = 0; i < 4; ++i) {
+    const std::size_t step = traj.manifest.steps[i];
+    for (const auto& col : offline.columns) {
+      const auto a = online.metrics.at(step, col), b = offline.at(i, col);
+      BOOST_REQUIRE(a.has_value() && b.has_value());
+      BOOST_TEST(std::abs(*a - *b) <= 1e-12 * std::max(1.0, std::abs(*a)),
+                 "step " << step << " column " << col << ": online " << *a << " offline " << *b);
+    }
+  }
+  // the CSV holds the same table (17 significant digits)
+  const MetricsTable csv = read_metrics_csv(o.metrics_csv);
+  BOOST_TEST(csv.columns == online.metrics.columns);
+  BOOST_REQUIRE_EQUAL(csv.rows.size(), online.metrics.rows.size());
+  for (std::size_t r = 0; r < csv.rows.size(); ++r)
+    for (std::size_t c = 0; c < csv.columns.size(); ++c) {
+      BOOST_TEST(csv.rows[r][c].has_value() == online.metrics.rows[r][c].has_value());
+      if (csv.rows[r][c]) BOOST_TEST(*csv.rows[r][c] == *online.metrics.rows[r][c]);
+    }
+  // the summary
+  nlohmann::json j;
+  std::ifstream(o.summary_json) >> j;
+  BOOST_TEST(j["outcome"] == "max_steps");
+  BOOST_TEST(j["steps"] == 6);
+  BOOST_TEST(j["plugins"].size() == analysis_specs().size());
+  BOOST_TEST(j["wall_seconds"].get<double>() >= 0.0);
+}
+
+BOOST_AUTO_TEST_CASE(rp_and_directional_smoothness_are_free_under_gd) {
+  auto built = nn::build_objective(small_spec());
+  Counting counted(*built.objective);
+  optim::GradientDescent gd(optim::Schedule::constant(0.3));
+  TrainerOptions o;
+  o.max_steps = 10;
+  Trainer t(counted, gd, o);
+  t.attach(PluginRegistry::global().create("loss"));
+  t.attach(PluginRegistry::global().create("rp"));
+  const auto r = t.run(built.theta0);
+  // one gradient per iterate θ₀ … θ₁₀, plus the probe of the last row (there
+  // is no θ₁₁ to reuse): RP_0 … RP_9 cost nothing
+  BOOST_TEST(counted.grads == 12u);
+  BOOST_TEST(counted.values == 0u);
+  // RP_t from the table equals the definition with f(θ_{t+1})
+  const auto loss = r.metrics.column("loss"), rp = r.metrics.column("rp");
+  const auto g0 = built.objective->value_and_grad(built.theta0);
+  const double g2 = test::inner(g0.grad, g0.grad);
+  BOOST_TEST(std::abs(rp[0] - (loss[1] - loss[0]) / (0.3 * g2)) <= 1e-13 * std::abs(rp[0]));
+  // with momentum the probe is not the next iterate and is computed: one more gradient per step
+  Counting counted2(*built.objective);
+  optim::Momentum hb(optim::Schedule::constant(0.3), 0.5);
+  Trainer t2(counted2, hb, o);
+  t2.attach(PluginRegistry::global().create("rp"));
+  t2.run(built.theta0);
+  BOOST_TEST(counted2.grads == 11u + 11u);  // iterates + one probe per row
+}
+
+BOOST_AUTO_TEST_CASE(sgd_expectations_with_a_full_batch_are_the_gd_quantities) {
+  auto built = nn::build_objective(small_spec());
+  std::vector<std::unique_ptr<Plugin>> p;
+  p.push_back(PluginRegistry::global().create("rp"));
+  p.push_back(PluginRegistry::global().create("sgd_rp", {{"draws", "3"}, {"batch", "80"}}));
+  std::vector<std::string> cols = {"step", "lr"};
+  for (auto& q : p)
+    for (auto& c : q->columns()) cols.push_back(c);
+  StepData d;
+  d.theta = built.theta0;
+  d.lr = 0.4;
+  StepContext ctx(d, *built.objective, nullptr, 0, 0);
+  Row row(cols);
+  for (auto& q : p) q->observe(ctx, row);
+  // g_B = ∇f for B = everything: E[RP] = RP, (5.1) = (4.3), zero spread
+  BOOST_TEST(std::abs(*row.get("sgd_erp") - *row.get("rp")) <= 1e-12);
+  BOOST_TEST(std::abs(*row.get("sgd_rhs51") - *row.get("rp_pred_43")) <= 1e-12);
+  BOOST_TEST(*row.get("sgd_erp_se") <= 1e-12);
+}
+
+BOOST_AUTO_TEST_CASE(sgd_training_with_epoch_end_plugins) {
+  auto built = nn::build_objective(small_spec());
+  optim::GradientDescent sgd(optim::Schedule::constant(0.1));
+  TrainerOptions o;
+  o.max_steps = 30;  // 10 batches of 8 per epoch
+  o.batch_size = 8;
+  o.seed = 4;
+  Trainer t(*built.objective, sgd, o);
+  t.attach(PluginRegistry::global().create("loss"), When::at_epoch_end());
+  t.attach(PluginRegistry::global().create("sgd_rp", {{"draws", "8"}}), When::at_epoch_end());
+  const auto r = t.run(built.theta0);
+  const auto loss = r.metrics.column("loss"), erp = r.metrics.column("sgd_erp"), bl = r.metrics.column("batch_loss");
+  for (std::size_t s = 0; s < loss.size(); ++s) {
+    const bool epoch_start = s % 10 == 0;
+    BOOST_TEST(std::isfinite(loss[s]) == epoch_start, "step " << s);
+    BOOST_TEST(std::isfinite(erp[s]) == epoch_start, "step " << s);
+    if (s < 30) BOOST_TEST(std::isfinite(bl[s]));
+  }
+  BOOST_TEST(loss[30] < loss[0]);
+  // expected RP is a mean over draws with a standard error
+  BOOST_TEST(r.metrics.at(0, "sgd_erp_se").value() > 0.0);
+}
+
+BOOST_AUTO_TEST_CASE(divergence_is_reported_and_earlier_rows_are_kept) {
+  auto lin = toys::linear_neuron();
+  const std::string dir = temp_dir("divergence");
+  optim::GradientDescent gd(optim::Schedule::constant(2.0 / 150));
+  TrainerOptions o;
+  o.max_steps = 100;
+  o.metrics_csv = dir + "/m.csv";
+  o.summary_json = dir + "/s.json";
+  o.trajectory_every = 5;
+  o.trajectory_dir = dir + "/traj";
+  Trainer t(*lin, gd, o);
+  t.attach(PluginRegistry::global().create("loss"));
+  t.attach(PluginRegistry::global().create("sharpness"));
+  const auto r = t.run(Tensor{13.0, 0.01});
+  BOOST_TEST((r.outcome == Outcome::Diverged));
+  BOOST_REQUIRE(r.diverged_at.has_value());
+  const std::size_t d = *r.diverged_at;
+  BOOST_TEST(d < 13u);  // 1e10 × max(f₀, 1) is crossed before the overflow
+  const MetricsTable csv = read_metrics_csv(o.metrics_csv);
+  BOOST_TEST(csv.rows.size() == d + 1);
+  for (std::size_t s = 0; s < d; ++s) BOOST_TEST(std::isfinite(csv.column("lambda_max")[s]));
+  BOOST_TEST(!csv.at(d, "lambda_max").has_value());  // nothing analysed at the diverged step
+  BOOST_TEST(csv.at(d, "loss").value() > 1e10);
+  nlohmann::json j;
+  std::ifstream(o.summary_json) >> j;
+  BOOST_TEST(j["outcome"] == "diverged");
+  BOOST_TEST(j["diverged_at_step"] == d);
+  const auto traj = read_trajectory(o.trajectory_dir);
+  BOOST_TEST(traj.manifest.outcome == r.describe());
+  for (std::size_t s : traj.manifest.steps) BOOST_TEST(s < d);
+}
+
+BOOST_AUTO_TEST_CASE(loss_and_accuracy_goals_stop_the_run) {
+  auto built = nn::build_objective(small_spec());
+  optim::GradientDescent gd(optim::Schedule::constant(1.0));
+  TrainerOptions o;
+  o.max_steps = 5000;
+  o.loss_goal = 0.3;
+  Trainer t(*built.objective, gd, o);
+  t.attach(PluginRegistry::global().create("loss"));
+  const auto r = t.run(built.theta0);
+  BOOST_TEST((r.outcome == Outcome::LossGoal));
+  BOOST_TEST(r.final_loss <= 0.3);
+  BOOST_TEST(r.metrics.column("loss")[r.steps - 1] > 0.3);
+  TrainerOptions o2;
+  o2.max_steps = 5000;
+  o2.accuracy_goal = 0.9;
+  optim::GradientDescent gd2(optim::Schedule::constant(1.0));
+  Trainer t2(*built.objective, gd2, o2);
+  const auto r2 = t2.run(built.theta0);
+  BOOST_TEST((r2.outcome == Outcome::AccuracyGoal));
+  BOOST_TEST(built.objective->accuracy(r2.theta).value() >= 0.9);
+}
+
+BOOST_AUTO_TEST_CASE(preconditioned_sharpness_and_trace_known_answers) {
+  // f = ½ Σ dᵢθᵢ²: H = diag(d); Rademacher probes give tr H exactly.
+  const Tensor diag = {1.0, 4.0, 9.0, 0.5};
+  FunctionObjective f("diag", 4, [diag](ad::Var th) { return 0.5 * ad::dot(th.tape()->constant(diag) * th, th); });
+  std::vector<std::unique_ptr<Plugin>> p;
+  p.push_back(PluginRegistry::global().create("hessian_trace", {{"probes", "5"}}));
+  p.push_back(PluginRegistry::global().create("precond_sharpness", {{"tol", "1e-10"}}));
+  // Adam after one step on g: v̂ = g², P = |g| + ε; P^{-1/2} H P^{-1/2} = diag(dᵢ/(|gᵢ| + ε))
+  optim::Adam adam(optim::Schedule::constant(0.01));
+  Tensor th = {1.0, 1.0, 1.0, 1.0};
+  const Tensor g = {2.0, 1.0, 0.5, 4.0};
+  Tensor moved = th;
+  adam.step(moved, g);
+  std::vector<std::string> cols = {"step", "lr", "trace", "trace_se", "precond_lambda_max", "precond_threshold"};
+  StepData d;
+  d.theta = th;
+  d.lr = 0.01;
+  StepContext ctx(d, f, &adam, 0, 0);
+  Row row(cols);
+  for (auto& q : p) q->observe(ctx, row);
+  BOOST_TEST(std::abs(*row.get("trace") - 14.5) < 1e-12);
+  BOOST_TEST(*row.get("trace_se") < 1e-12);
+  BOOST_TEST(std::abs(*row.get("precond_lambda_max") - 9.0 / (0.5 + 1e-8)) < 1e-6);
+  BOOST_TEST(std::abs(*row.get("precond_threshold") - 3.8 / (0.1 * 0.01)) < 1e-9);  // (2+2β₁)/((1−β₁)η)
+  // without an optimizer the plugin says what it needs
+  StepContext offline(d, f, nullptr, 0, 0);
+  Row row2(cols);
+  BOOST_CHECK_THROW(p[1]->observe(offline, row2), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(warm_started_sharpness_agrees_with_cold_along_a_trajectory) {
+  auto built = nn::build_objective(small_spec());
+  RunResult runs[2];
+  for (int warm = 0; warm < 2; ++warm) {
+    optim::GradientDescent gd(optim::Schedule::constant(0.5));
+    TrainerOptions o;
+    o.max_steps = 8;
+    Trainer t(*built.objective, gd, o);
+    t.attach(PluginRegistry::global().create("sharpness", {{"tol", "1e-6"}, {"warm", warm ? "1" : "0"}}));
+    runs[warm] = t.run(built.theta0);
+  }
+  double cold_hvps = 0, warm_hvps = 0;
+  for (std::size_t s = 0; s <= 8; ++s) {
+    const double a = runs[0].metrics.at(s, "lambda_max").value(), b = runs[1].metrics.at(s, "lambda_max").value();
+    BOOST_TEST(std::abs(a - b) <= 2e-6 * std::abs(a), "step " << s << ": cold " << a << " warm " << b);
+    cold_hvps += runs[0].metrics.at(s, "sharpness_hvps").value();
+    warm_hvps += runs[1].metrics.at(s, "sharpness_hvps").value();
+  }
+  BOOST_TEST(warm_hvps < cold_hvps);
+}
+
+BOOST_AUTO_TEST_CASE(registry_and_bad_options) {
+  auto& reg = PluginRegistry::global();
+  for (const char* name : {"loss", "accuracy", "grad_norm", "rp", "tau_profile", "sharpness", "corollary1", "sgd_rp",
+                           "hessian_trace", "precond_sharpness"}) {
+    BOOST_TEST(reg.contains(name), name);
+    BOOST_TEST(!reg.info(name).columns.empty());
+  }
+  auto msg = [&](const std::string& spec) {
+    try {
+      reg.create_from_spec(spec);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  BOOST_TEST(msg("sharpnes").find("unknown plugin 'sharpnes'") != std::string::npos);
+  BOOST_TEST(msg("sharpness:k=two").find("k=two is not a non-negative integer") != std::string::npos);
+  BOOST_TEST(msg("sharpness:kk=2").find("unknown option 'kk'") != std::string::npos);
+  BOOST_TEST(msg("tau_profile:grid=simpson").find("grid=simpson") != std::string::npos);
+  BOOST_TEST(msg("rp:x").find("not key=value") != std::string::npos);
+  // two plugins may not claim the same column
+  auto obj = toys::quadratic();
+  optim::GradientDescent gd(optim::Schedule::constant(0.01));
+  Trainer t(*obj, gd, {});
+  t.attach(reg.create("loss"));
+  BOOST_CHECK_THROW(t.attach(reg.create("loss")), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
