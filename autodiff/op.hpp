@@ -51,6 +51,11 @@ struct OpCall {
   const Tensor* dy = nullptr;
   const Tensor* gdy = nullptr;
   Tensor* gdx[2] = {nullptr, nullptr};
+  // For ops with writes_fresh: this call is the first write to gx[i] / gdx[i]
+  // in the sweep, whose buffer then has the input's shape but no values: the
+  // rule must assign, not add (see detail::put). Never set for other ops.
+  bool fresh_gx[2] = {false, false};
+  bool fresh_gdx[2] = {false, false};
 };
 
 enum class RuleKind {
@@ -79,6 +84,11 @@ struct OpDef {
   Rule jvp;          // null for LinearUnary
   Rule vjp;
   Rule vjp_tangent;  // null unless General
+  // The rules honour OpCall::fresh_gx / fresh_gdx, so the tape need not
+  // zero-fill adjoint buffers before their first write (a memory pass saved
+  // on every activation-sized node). Rules of other ops always accumulate
+  // into buffers the tape has zeroed.
+  bool writes_fresh = false;
 };
 
 // Every op of the library, for tests (a meta-test fails when one has no test

@@ -45,6 +45,20 @@ inline void accumulate_into(Tensor& g, const Tensor& e) {
   else add_reduced(g, e);
 }
 
+// g = e when `fresh` (g has the input's shape but no values yet), else g += e;
+// e may have a shape that g broadcasts to, and is then summed down.
+template <class E>
+void put(Tensor& g, bool fresh, const E& e) {
+  if (!fresh) {
+    accumulate_into(g, e);
+  } else if (shapes_equal(g.shape(), e.shape())) {
+    xt::noalias(g) = e;
+  } else {
+    g.fill(0.0);
+    accumulate_into(g, e);
+  }
+}
+
 // A read-only view of t's data with another shape of the same size.
 template <class S>
 auto view_as(const Tensor& t, const S& shape) {

@@ -65,19 +65,21 @@ void matmul_vjp(OpCall& c) {
   const Tensor &A = *c.x[0], &B = *c.x[1], &G = *c.gy;
   const auto [m, k, n] = matmul_dims(A, B, ta, tb);
   if (c.gx[0]) {
-    if (!ta) gemm(false, !tb, m, k, n, G, B, 1.0, *c.gx[0]);  // Ā[m×k] += C̄ op(B)ᵀ
-    else gemm(tb, true, k, m, n, B, G, 1.0, *c.gx[0]);        // Ā[k×m] += op(B) C̄ᵀ
+    const double beta = c.fresh_gx[0] ? 0.0 : 1.0;  // a fresh buffer is overwritten
+    if (!ta) gemm(false, !tb, m, k, n, G, B, beta, *c.gx[0]);  // Ā[m×k] += C̄ op(B)ᵀ
+    else gemm(tb, true, k, m, n, B, G, beta, *c.gx[0]);        // Ā[k×m] += op(B) C̄ᵀ
   }
   if (c.gx[1]) {
-    if (!tb) gemm(!ta, false, k, n, m, A, G, 1.0, *c.gx[1]);  // B̄[k×n] += op(A)ᵀ C̄
-    else gemm(true, ta, n, k, m, G, A, 1.0, *c.gx[1]);        // B̄[n×k] += C̄ᵀ op(A)
+    const double beta = c.fresh_gx[1] ? 0.0 : 1.0;
+    if (!tb) gemm(!ta, false, k, n, m, A, G, beta, *c.gx[1]);  // B̄[k×n] += op(A)ᵀ C̄
+    else gemm(true, ta, n, k, m, G, A, beta, *c.gx[1]);        // B̄[n×k] += C̄ᵀ op(A)
   }
 }
 }  // namespace
 
 extern const OpDef op_matmul;
 const OpDef op_matmul{"matmul", 2, RuleKind::Bilinear, &matmul_forward, &matmul_jvp, &matmul_vjp,
-                      nullptr};
+                      nullptr, /*writes_fresh=*/true};
 Var matmul(Var a, Var b, bool transpose_a, bool transpose_b) {
   if (!a.tape()) throw TapeError("matmul: the Var is empty (default-constructed)");
   return a.tape()->apply(op_matmul, a, b, [&](OpParams& p) {

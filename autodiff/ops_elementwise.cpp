@@ -42,10 +42,10 @@ const OpDef op_add{
       else assign_broadcast(*c.out, c.dx[0] ? *c.dx[0] : *c.dx[1], *c.y);
     },
     /*vjp*/ [](OpCall& c) {
-      if (c.gx[0]) accumulate_into(*c.gx[0], *c.gy);
-      if (c.gx[1]) accumulate_into(*c.gx[1], *c.gy);
+      if (c.gx[0]) detail::put(*c.gx[0], c.fresh_gx[0], *c.gy);
+      if (c.gx[1]) detail::put(*c.gx[1], c.fresh_gx[1], *c.gy);
     },
-    nullptr};
+    nullptr, /*writes_fresh=*/true};
 
 
 // sub: y = a − b. Constant Jacobian.
@@ -62,10 +62,10 @@ const OpDef op_sub{
       else assign_broadcast(*c.out, -*c.dx[1], *c.y);
     },
     [](OpCall& c) {
-      if (c.gx[0]) accumulate_into(*c.gx[0], *c.gy);
-      if (c.gx[1]) accumulate_into(*c.gx[1], -*c.gy);
+      if (c.gx[0]) detail::put(*c.gx[0], c.fresh_gx[0], *c.gy);
+      if (c.gx[1]) detail::put(*c.gx[1], c.fresh_gx[1], -*c.gy);
     },
-    nullptr};
+    nullptr, /*writes_fresh=*/true};
 
 // mul: y = a ⊙ b. Bilinear: ȧ ⊙ b + a ⊙ ḃ; ā += ȳ ⊙ b, b̄ += ȳ ⊙ a.
 extern const OpDef op_mul;
@@ -81,10 +81,10 @@ const OpDef op_mul{
       else xt::noalias(*c.out) = *c.x[0] * *c.dx[1];
     },
     [](OpCall& c) {
-      if (c.gx[0]) accumulate_into(*c.gx[0], *c.gy * *c.x[1]);
-      if (c.gx[1]) accumulate_into(*c.gx[1], *c.gy * *c.x[0]);
+      if (c.gx[0]) detail::put(*c.gx[0], c.fresh_gx[0], *c.gy * *c.x[1]);
+      if (c.gx[1]) detail::put(*c.gx[1], c.fresh_gx[1], *c.gy * *c.x[0]);
     },
-    nullptr};
+    nullptr, /*writes_fresh=*/true};
 
 // div: y = a / b.  ẏ = (ȧ − y ḃ)/b;  ā += ȳ/b;  b̄ −= ȳ a/b².
 extern const OpDef op_div;
@@ -127,8 +127,8 @@ const OpDef op_neg{
     "neg", 1, RuleKind::LinearUnary,
     [](OpCall& c) { xt::noalias(*c.out) = -*c.x[0]; },
     nullptr,
-    [](OpCall& c) { xt::noalias(*c.gx[0]) -= *c.gy; },
-    nullptr};
+    [](OpCall& c) { detail::put(*c.gx[0], c.fresh_gx[0], -*c.gy); },
+    nullptr, /*writes_fresh=*/true};
 
 // scale: y = s·x. Linear.
 extern const OpDef op_scale;
@@ -136,8 +136,8 @@ const OpDef op_scale{
     "scale", 1, RuleKind::LinearUnary,
     [](OpCall& c) { xt::noalias(*c.out) = c.p.scalar * *c.x[0]; },
     nullptr,
-    [](OpCall& c) { xt::noalias(*c.gx[0]) += c.p.scalar * *c.gy; },
-    nullptr};
+    [](OpCall& c) { detail::put(*c.gx[0], c.fresh_gx[0], c.p.scalar * *c.gy); },
+    nullptr, /*writes_fresh=*/true};
 
 // add_scalar: y = x + s. Constant Jacobian (affine, so ẏ = ẋ, not forward(ẋ)).
 extern const OpDef op_add_scalar;
@@ -145,8 +145,8 @@ const OpDef op_add_scalar{
     "add_scalar", 1, RuleKind::ConstantJacobian,
     [](OpCall& c) { xt::noalias(*c.out) = *c.x[0] + c.p.scalar; },
     [](OpCall& c) { xt::noalias(*c.out) = *c.dx[0]; },
-    [](OpCall& c) { xt::noalias(*c.gx[0]) += *c.gy; },
-    nullptr};
+    [](OpCall& c) { detail::put(*c.gx[0], c.fresh_gx[0], *c.gy); },
+    nullptr, /*writes_fresh=*/true};
 
 // ============================================================================
 // Elementwise unary ops from (f, f′, f″). Fn provides, for input x, output
@@ -163,18 +163,18 @@ struct Elementwise {
     xt::noalias(*c.out) = Fn::d1(*c.x[0], *c.y, c.p.scalar) * *c.dx[0];
   }
   static void vjp(OpCall& c) {
-    xt::noalias(*c.gx[0]) += Fn::d1(*c.x[0], *c.y, c.p.scalar) * *c.gy;
+    detail::put(*c.gx[0], c.fresh_gx[0], Fn::d1(*c.x[0], *c.y, c.p.scalar) * *c.gy);
   }
   static void vjp_tangent(OpCall& c) {
     const Tensor &x = *c.x[0], &y = *c.y;
     const double a = c.p.scalar;
     if (c.dx[0])
-      xt::noalias(*c.gdx[0]) += Fn::d1(x, y, a) * *c.gdy + Fn::d2(x, y, a) * *c.dx[0] * *c.gy;
+      detail::put(*c.gdx[0], c.fresh_gdx[0], Fn::d1(x, y, a) * *c.gdy + Fn::d2(x, y, a) * *c.dx[0] * *c.gy);
     else
-      xt::noalias(*c.gdx[0]) += Fn::d1(x, y, a) * *c.gdy;
+      detail::put(*c.gdx[0], c.fresh_gdx[0], Fn::d1(x, y, a) * *c.gdy);
   }
   static constexpr OpDef def(const char* name) {
-    return OpDef{name, 1, RuleKind::General, &forward, &jvp, &vjp, &vjp_tangent};
+    return OpDef{name, 1, RuleKind::General, &forward, &jvp, &vjp, &vjp_tangent, /*writes_fresh=*/true};
   }
 };
 

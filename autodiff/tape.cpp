@@ -184,19 +184,29 @@ void Tape::check_seed(Var out, const Tensor& seed, const char* what) const {
                                 out.index_));
 }
 
-void Tape::zero_adjoints(std::uint32_t last, bool adjoints, bool adjoint_tangents) {
-  for (std::uint32_t i = 0; i <= last; ++i) {
-    Node& n = nodes_[i];
-    if (!n.needs_grad) continue;
-    const auto& shp = n.val().shape();
-    if (adjoints) {
-      n.adjoint.resize(shp);
-      n.adjoint.fill(0.0);
-    }
-    if (adjoint_tangents) {
-      n.adjoint_tangent.resize(shp);
-      n.adjoint_tangent.fill(0.0);
-    }
+// Adjoint buffers are not zero-filled up front. The first write to an
+// input's buffer in a sweep either assigns (ops with writes_fresh, told by
+// OpCall::fresh_*) or lands on a buffer zeroed just then. A node nobody wrote
+// to by the time the reverse loop reaches it has a zero adjoint: it is zeroed
+// then, and its rule is skipped (its contribution would be zero).
+namespace {
+void zero_like(Tensor& buf, const Tensor& like) {
+  buf.resize(like.shape());
+  buf.fill(0.0);
+}
+}  // namespace
+
+void Tape::prepare_input(std::uint32_t input, const OpDef& op, Tensor& buf, std::vector<char>& written,
+                         bool& fresh) {
+  fresh = false;
+  if (written[input]) return;
+  written[input] = 1;
+  const Tensor& like = nodes_[input].val();
+  if (op.writes_fresh) {
+    buf.resize(like.shape());
+    fresh = true;
+  } else {
+    zero_like(buf, like);
   }
 }
 
@@ -214,15 +224,26 @@ void Tape::backward(Var out) {
 void Tape::backward(Var out, const Tensor& seed) {
   check_seed(out, seed, "Tape::backward");
   const std::uint32_t root = out.index_;
-  zero_adjoints(root, true, false);
+  written_.assign(root + 1, 0);
   copy_into(nodes_[root].adjoint, seed);
+  written_[root] = 1;
   for (std::uint32_t i = root + 1; i-- > 0;) {
     Node& n = nodes_[i];
-    if (n.op == nullptr || !n.needs_grad) continue;
+    if (!n.needs_grad) continue;
+    if (!written_[i]) {
+      zero_like(n.adjoint, n.val());
+      written_[i] = 1;
+      continue;
+    }
+    if (n.op == nullptr) continue;
     OpCall c = call_for(i);
     c.gy = &n.adjoint;
-    for (int k = 0; k < n.op->arity; ++k)
-      if (nodes_[n.in[k]].needs_grad) c.gx[k] = &nodes_[n.in[k]].adjoint;
+    for (int k = 0; k < n.op->arity; ++k) {
+      Node& in = nodes_[n.in[k]];
+      if (!in.needs_grad) continue;
+      c.gx[k] = &in.adjoint;
+      prepare_input(n.in[k], *n.op, in.adjoint, written_, c.fresh_gx[k]);
+    }
     n.op->vjp(c);
   }
   adjoint_root_ = root;
@@ -236,12 +257,28 @@ void Tape::backward_tangents(Var out, const Tensor& seed, const Tensor& seed_tan
   if (!with_adjoints && adjoint_root_ != root)
     throw TapeError("Tape::backward_tangents: reusing adjoints needs a backward() from the "
                     "same output first");
-  zero_adjoints(root, with_adjoints, true);
-  if (with_adjoints) copy_into(nodes_[root].adjoint, seed);
+  if (with_adjoints) {
+    written_.assign(root + 1, 0);
+    copy_into(nodes_[root].adjoint, seed);
+    written_[root] = 1;
+  }
+  written_tangent_.assign(root + 1, 0);
   copy_into(nodes_[root].adjoint_tangent, seed_tangent);
+  written_tangent_[root] = 1;
   for (std::uint32_t i = root + 1; i-- > 0;) {
     Node& n = nodes_[i];
-    if (n.op == nullptr || !n.needs_grad) continue;
+    if (!n.needs_grad) continue;
+    const bool zero_adjoint = with_adjoints && !written_[i];
+    if (zero_adjoint) {
+      zero_like(n.adjoint, n.val());
+      written_[i] = 1;
+    }
+    const bool zero_tangent = !written_tangent_[i];
+    if (zero_tangent) {
+      zero_like(n.adjoint_tangent, n.val());
+      written_tangent_[i] = 1;
+    }
+    if (n.op == nullptr || (zero_adjoint && zero_tangent)) continue;
     OpCall c = call_for(i);
     c.gy = &n.adjoint;
     c.gdy = &n.adjoint_tangent;
@@ -249,10 +286,13 @@ void Tape::backward_tangents(Var out, const Tensor& seed, const Tensor& seed_tan
     for (int k = 0; k < n.op->arity; ++k) {
       Node& in = nodes_[n.in[k]];
       if (in.has_tangent) c.dx[k] = &in.tangent;
-      if (in.needs_grad) {
-        c.gx[k] = with_adjoints ? &in.adjoint : nullptr;
-        c.gdx[k] = &in.adjoint_tangent;
+      if (!in.needs_grad) continue;
+      if (with_adjoints) {
+        c.gx[k] = &in.adjoint;
+        prepare_input(n.in[k], *n.op, in.adjoint, written_, c.fresh_gx[k]);
       }
+      c.gdx[k] = &in.adjoint_tangent;
+      prepare_input(n.in[k], *n.op, in.adjoint_tangent, written_tangent_, c.fresh_gdx[k]);
     }
     if (with_adjoints) n.op->vjp(c);
     vjp_tangent(i, c);
@@ -276,6 +316,8 @@ void Tape::vjp_tangent(std::uint32_t i, OpCall& c) {
   t.gy = c.gdy;
   t.gx[0] = c.gdx[0];
   t.gx[1] = c.gdx[1];
+  t.fresh_gx[0] = c.fresh_gdx[0];
+  t.fresh_gx[1] = c.fresh_gdx[1];
   op.vjp(t);
   if (op.kind != RuleKind::Bilinear) return;
   // (d/dε Jᵀ) ȳ: J in x₀ is linear in x₁ and vice versa, so the derivative of

@@ -118,13 +118,16 @@ class Tape {
   void run_forward(std::uint32_t i);
   OpCall call_for(std::uint32_t i);
   void vjp_tangent(std::uint32_t i, OpCall& c);
-  void zero_adjoints(std::uint32_t last, bool adjoints, bool adjoint_tangents);
+  // Before the first write to an input's adjoint (or adjoint-tangent) buffer
+  // in a sweep: shape it, and zero it unless `op` assigns fresh buffers.
+  void prepare_input(std::uint32_t input, const OpDef& op, Tensor& buf, std::vector<char>& written, bool& fresh);
   void check_seed(Var out, const Tensor& seed, const char* what) const;
 
   std::vector<Node> nodes_;  // nodes_[0, size_) are live
   std::uint32_t size_ = 0;
   std::uint32_t generation_ = 1;
   std::uint32_t adjoint_root_ = UINT32_MAX;  // `out` of the last backward
+  std::vector<char> written_, written_tangent_;  // per node: buffer written in this sweep
 };
 
 }  // namespace eos::ad
