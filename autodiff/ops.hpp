@@ -49,6 +49,11 @@ Var broadcast_to(Var x, const Shape& shape);   // numpy broadcast to exactly `sh
 // how a model reads one layer's weights out of the flat parameter vector θ.
 Var slice(Var x, std::size_t offset, const Shape& shape);
 Var dot(Var a, Var b);  // inner product Σᵢ aᵢbᵢ of equal shapes → scalar
+// A dense layer reading its parameters in place from the flat θ: y = x·Wᵀ + b
+// for x [n, in], W = θ[offset, offset + out·in) as [out, in] row-major, and
+// (with bias) b = the next `out` entries. Same result as
+// matmul(x, reshape(slice(θ…)), false, true) + slice(θ…), without the copies.
+Var linear(Var x, Var theta, std::size_t offset, std::size_t out, std::size_t in, bool bias = true);
 
 // ---- reductions (axis may be negative, counted from the end)
 Var sum(Var x);                                  // all elements → scalar

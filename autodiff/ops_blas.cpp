@@ -8,18 +8,21 @@
 namespace eos::ad {
 namespace {
 
-// C[M×N] = alpha·op(X)·op(Y) + beta·C for row-major X, Y, C as stored
-// (op(M) = Mᵀ when its flag is set; K is the inner dimension).
+// C[M×N] = op(X)·op(Y) + beta·C for row-major matrices given by pointer and
+// row length (leading dimension) as stored; op(M) = Mᵀ when its flag is set.
+void gemm(bool tx, bool ty, std::size_t M, std::size_t N, std::size_t K, const double* X, std::size_t ldx,
+          const double* Y, std::size_t ldy, double beta, double* C, std::size_t ldc) {
+  using cxxblas::Transpose;
+  using I = xt::blas_index_t;
+  cxxblas::gemm<I>(cxxblas::StorageOrder::RowMajor, tx ? Transpose::Trans : Transpose::NoTrans,
+                   ty ? Transpose::Trans : Transpose::NoTrans, static_cast<I>(M), static_cast<I>(N),
+                   static_cast<I>(K), 1.0, X, static_cast<I>(ldx), Y, static_cast<I>(ldy), beta, C,
+                   static_cast<I>(ldc));
+}
+// The same for 2-D tensors as stored.
 void gemm(bool tx, bool ty, std::size_t M, std::size_t N, std::size_t K, const Tensor& X,
           const Tensor& Y, double beta, Tensor& C) {
-  using cxxblas::Transpose;
-  cxxblas::gemm<xt::blas_index_t>(
-      cxxblas::StorageOrder::RowMajor, tx ? Transpose::Trans : Transpose::NoTrans,
-      ty ? Transpose::Trans : Transpose::NoTrans, static_cast<xt::blas_index_t>(M),
-      static_cast<xt::blas_index_t>(N), static_cast<xt::blas_index_t>(K), 1.0, X.data(),
-      static_cast<xt::blas_index_t>(X.shape()[1]), Y.data(),
-      static_cast<xt::blas_index_t>(Y.shape()[1]), beta, C.data(),
-      static_cast<xt::blas_index_t>(C.shape()[1]));
+  gemm(tx, ty, M, N, K, X.data(), X.shape()[1], Y.data(), Y.shape()[1], beta, C.data(), C.shape()[1]);
 }
 
 struct Dims {
@@ -122,6 +125,102 @@ const OpDef op_dot{
 Var dot(Var a, Var b) {
   if (!a.tape()) throw TapeError("dot: the Var is empty (default-constructed)");
   return a.tape()->apply(op_dot, a, b);
+}
+
+// ============================================================================
+// linear: y = x·Wᵀ + b with W [out × in] and b [out] read in place from the
+// flat θ at `offset` (weight row-major, then bias: PyTorch's layout). One op
+// instead of slice, slice, matmul and a broadcast add: no copies of W and b,
+// no activation-sized pass for the bias, in any sweep. With θ̇ = (Ẇ, ḃ):
+//   ẏ  = ẋ Wᵀ + x Ẇᵀ + ḃ
+//   x̄ += ȳ W;        W̄ += ȳᵀ x;          b̄ += Σ_rows ȳ
+//   x̄̇ += ȳ̇ W + ȳ Ẇ;  W̄̇ += ȳ̇ᵀ x + ȳᵀ ẋ;   b̄̇ += Σ_rows ȳ̇
+namespace {
+struct LinearDims {
+  std::size_t n, in, out, w, b;  // rows; sizes; offsets of W and b in θ
+  bool bias;
+};
+LinearDims linear_dims(const OpCall& c) {
+  const Tensor &x = *c.x[0], &th = *c.x[1];
+  const std::size_t out = c.p.shape[0], in = c.p.shape[1];
+  if (x.dimension() != 2 || x.shape()[1] != in)
+    throw ShapeError(fmt::format("linear: input of shape {} for a layer with {} inputs (expected [n, {}])",
+                                 shape_str_of(x.shape()), in, in));
+  const std::size_t need = c.p.offset + out * in + (c.p.keepdims ? out : 0);
+  if (th.dimension() != 1 || th.size() < need)
+    throw ShapeError(fmt::format("linear: parameters of shape {} end before element {} (W [{}, {}] at {}{})",
+                                 shape_str_of(th.shape()), need, out, in, c.p.offset, c.p.keepdims ? " and a bias" : ""));
+  return {x.shape()[0], in, out, c.p.offset, c.p.offset + out * in, c.p.keepdims};
+}
+// each row of y (n × out) ← b, or += b
+void rows_set(double* y, const double* b, std::size_t n, std::size_t out) {
+  for (std::size_t i = 0; i < n; ++i) std::copy_n(b, out, y + i * out);
+}
+// b[j] += Σᵢ g[i, j]
+void add_column_sums(double* b, const double* g, std::size_t n, std::size_t out) {
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = 0; j < out; ++j) b[j] += g[i * out + j];
+}
+
+void linear_forward(OpCall& c) {
+  const auto d = linear_dims(c);
+  const double* th = c.x[1]->data();
+  c.out->resize({d.n, d.out});
+  if (d.bias) rows_set(c.out->data(), th + d.b, d.n, d.out);
+  gemm(false, true, d.n, d.out, d.in, c.x[0]->data(), d.in, th + d.w, d.in, d.bias ? 1.0 : 0.0, c.out->data(), d.out);
+}
+void linear_jvp(OpCall& c) {
+  const auto d = linear_dims(c);
+  c.out->resize({d.n, d.out});
+  double* y = c.out->data();
+  double beta = 0.0;
+  if (c.dx[1] && d.bias) {
+    rows_set(y, c.dx[1]->data() + d.b, d.n, d.out);
+    beta = 1.0;
+  }
+  if (c.dx[0]) {
+    gemm(false, true, d.n, d.out, d.in, c.dx[0]->data(), d.in, c.x[1]->data() + d.w, d.in, beta, y, d.out);
+    beta = 1.0;
+  }
+  if (c.dx[1]) gemm(false, true, d.n, d.out, d.in, c.x[0]->data(), d.in, c.dx[1]->data() + d.w, d.in, beta, y, d.out);
+}
+// x̄ (+)= G W_src and θ̄[W] += Gᵀ X_src, θ̄[b] += Σ G: the shared shape of the
+// adjoint and its tangent.
+void linear_back(const LinearDims& d, const double* G, const double* Wsrc, const double* Xsrc, Tensor* gx,
+                 bool fresh_x, Tensor* gth, bool fresh_th, bool with_bias) {
+  if (gx && Wsrc) gemm(false, false, d.n, d.in, d.out, G, d.out, Wsrc, d.in, fresh_x ? 0.0 : 1.0, gx->data(), d.in);
+  if (gth) {
+    if (fresh_th) gth->fill(0.0);  // θ̄ is written only in this layer's segment
+    if (Xsrc) gemm(true, false, d.out, d.in, d.n, G, d.out, Xsrc, d.in, 1.0, gth->data() + d.w, d.in);
+    if (with_bias && d.bias) add_column_sums(gth->data() + d.b, G, d.n, d.out);
+  }
+}
+void linear_vjp(OpCall& c) {
+  const auto d = linear_dims(c);
+  linear_back(d, c.gy->data(), c.x[1]->data() + d.w, c.x[0]->data(), c.gx[0], c.fresh_gx[0], c.gx[1],
+              c.fresh_gx[1], true);
+}
+void linear_vjp_tangent(OpCall& c) {
+  const auto d = linear_dims(c);
+  // Jᵀ ȳ̇ …
+  linear_back(d, c.gdy->data(), c.x[1]->data() + d.w, c.x[0]->data(), c.gdx[0], c.fresh_gdx[0], c.gdx[1],
+              c.fresh_gdx[1], true);
+  // … + ȳ Ẇ into x̄̇ and ȳᵀ ẋ into W̄̇ (the bias adjoint does not depend on x or θ)
+  linear_back(d, c.gy->data(), c.dx[1] ? c.dx[1]->data() + d.w : nullptr, c.dx[0] ? c.dx[0]->data() : nullptr,
+              c.gdx[0], false, c.dx[0] ? c.gdx[1] : nullptr, false, false);
+}
+}  // namespace
+
+extern const OpDef op_linear;
+const OpDef op_linear{"linear", 2, RuleKind::General, &linear_forward, &linear_jvp, &linear_vjp,
+                      &linear_vjp_tangent, /*writes_fresh=*/true};
+Var linear(Var x, Var theta, std::size_t offset, std::size_t out, std::size_t in, bool bias) {
+  if (!x.tape()) throw TapeError("linear: the Var is empty (default-constructed)");
+  return x.tape()->apply(op_linear, x, theta, [&](OpParams& p) {
+    p.offset = offset;
+    p.shape = {out, in};
+    p.keepdims = bias;  // (re-used flag: with a bias)
+  });
 }
 
 }  // namespace eos::ad

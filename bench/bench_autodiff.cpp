@@ -55,21 +55,10 @@ struct Problem {
     }
     for (auto& x : v) x = normal(rng);
   }
+  // The library's MLP (nn::mlp: linear ops reading W, b in place from θ).
+  nn::Model model = nn::as_model(nn::mlp({D, {H, H}, nn::ActivationKind::Tanh, K, true}));
   ScalarFunction loss() const {
-    return [this](Var th) {
-      Tape& t = *th.tape();
-      Var a = t.constant_view(X);
-      std::size_t o = 0;
-      for (int l = 0; l < 3; ++l) {
-        Var W = slice(th, o, {kDims[l + 1], kDims[l]});
-        o += kDims[l + 1] * kDims[l];
-        Var b = slice(th, o, {kDims[l + 1]});
-        o += kDims[l + 1];
-        a = matmul(a, W, false, true) + b;
-        if (l < 2) a = ad::tanh(a);
-      }
-      return cross_entropy(a, y);
-    };
+    return [this](Var th) { return cross_entropy(model.forward(th, th.tape()->constant_view(X)), y); };
   }
 };
 const Problem& problem() {

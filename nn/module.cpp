@@ -32,10 +32,7 @@ std::vector<ParamSpec> Linear::param_specs() const {
   return p;
 }
 ad::Var Linear::forward(ad::Var x, ad::Var theta, std::size_t offset) const {
-  ad::Var W = ad::slice(theta, offset, {out_, in_});
-  ad::Var y = ad::matmul(x, W, false, true);  // x Wᵀ by dgemm's transpose flag
-  if (bias_) y = y + ad::slice(theta, offset + out_ * in_, {out_});
-  return y;
+  return ad::linear(x, theta, offset, out_, in_, bias_);  // x Wᵀ + b, W and b read in place from θ
 }
 
 ActivationKind parse_activation(const std::string& name) {

@@ -178,6 +178,15 @@ BOOST_AUTO_TEST_CASE(shape_errors_name_the_op_and_both_shapes) {
     BOOST_TEST(m.find("[3, 4]") != std::string::npos, m);
     BOOST_TEST(m.find("[5, 4]") != std::string::npos, m);
   }
+  try {
+    linear(b, t.variable(xt::zeros<double>({30})), 0, 2, 3);
+    BOOST_FAIL("linear with 3 inputs on a [5, 4] batch must throw");
+  } catch (const ShapeError& e) {
+    const std::string m = e.what();
+    BOOST_TEST(m.find("linear") != std::string::npos, m);
+    BOOST_TEST(m.find("[5, 4]") != std::string::npos, m);
+  }
+  BOOST_CHECK_THROW(linear(a, t.variable(xt::zeros<double>({9})), 0, 2, 4), ShapeError);  // needs 2·4 + 2 = 10
   BOOST_CHECK_THROW(reshape(a, {5}), ShapeError);
   BOOST_CHECK_THROW(sum(a, 2), ShapeError);
   BOOST_CHECK_THROW(slice(a, 10, {3}), ShapeError);

@@ -130,6 +130,19 @@ std::vector<OpCase> make_cases() {
                    return ref_matmul(A, B);
                  }});
   }
+  // linear: W [4×3] at θ[2:14], b at θ[14:18] of a θ with 20 entries
+  for (bool bias : {true, false})
+    c.push_back({"linear", fmt::format("linear(bias={})", bias), {{{-1, 3}, {20}}}, {Domain::Any, Domain::Any},
+                 [bias](const std::vector<Var>& x) { return ad::linear(x[0], x[1], 2, 4, 3, bias); },
+                 [bias](const std::vector<Tensor>& x) {
+                   Tensor W = Tensor::from_shape({4, 3});
+                   std::copy_n(x[1].data() + 2, 12, W.data());
+                   Tensor y = ref_matmul(x[0], Tensor(xt::transpose(W)));
+                   if (bias)
+                     for (std::size_t i = 0; i < y.shape()[0]; ++i)
+                       for (std::size_t j = 0; j < 4; ++j) y(i, j) += x[1](14 + j);
+                   return y;
+                 }});
   unary("transpose", Domain::Any, [](Var x) { return transpose(x); },
         [](auto& x) { return Tensor(xt::transpose(x)); });
   c.push_back({"reshape", "reshape", {{{3, 4}}, {{2, 3, 2}}}, {Domain::Any},
