@@ -12,14 +12,7 @@
 namespace eos::analysis {
 namespace {
 
-double vec_dot(const Tensor& a, const Tensor& b) {
-  const double* x = a.data();
-  const double* y = b.data();
-  double s = 0.0;
-  for (std::size_t i = 0, n = a.size(); i < n; ++i) s += x[i] * y[i];
-  return s;
-}
-double vec_norm(const Tensor& a) { return std::sqrt(vec_dot(a, a)); }
+double vec_norm(const Tensor& a) { return std::sqrt(inner(a, a)); }
 void axpy(double alpha, const Tensor& x, Tensor& y) {  // y += αx
   const double* xs = x.data();
   double* ys = y.data();
@@ -73,13 +66,13 @@ EigenResult lanczos_top(HessianOperator& H, const LanczosOptions& opt) {
   for (std::size_t j = 0; j < max_m; ++j) {
     Q.push_back(q);
     H.apply(Q[j], w);
-    const double a = vec_dot(w, Q[j]);
+    const double a = inner(w, Q[j]);
     alpha.push_back(a);
     // w ← w − a q_j − β_{j−1} q_{j−1}, then full reorthogonalization (twice: "twice is enough")
     axpy(-a, Q[j], w);
     if (j > 0) axpy(-beta[j - 1], Q[j - 1], w);
     for (int pass = 0; pass < 2; ++pass)
-      for (const auto& qi : Q) axpy(-vec_dot(w, qi), qi, w);
+      for (const auto& qi : Q) axpy(-inner(w, qi), qi, w);
     const double b = vec_norm(w);
     const std::size_t m = j + 1;
     // Ritz pairs of T_m
@@ -134,7 +127,7 @@ EigenResult power_iteration(HessianOperator& H, const PowerOptions& opt) {
   double lambda = 0.0, res = INFINITY;
   for (std::size_t it = 0; it < opt.max_iter; ++it) {
     H.apply(v, Hv);
-    lambda = vec_dot(v, Hv);
+    lambda = inner(v, Hv);
     Tensor resid = Hv - lambda * v;
     res = vec_norm(resid);
     r.iterations = it + 1;

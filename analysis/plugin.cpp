@@ -9,6 +9,14 @@
 
 namespace eos::analysis {
 
+double directional_smoothness(const Tensor& v, const Tensor& g, const Tensor& g_shifted) {
+  if (v.size() != g.size() || g.size() != g_shifted.size())
+    throw ShapeError(fmt::format("directional_smoothness: sizes {}, {}, {} differ", v.size(), g.size(), g_shifted.size()));
+  double s = 0.0;
+  for (std::size_t i = 0; i < v.size(); ++i) s += v.data()[i] * (g.data()[i] - g_shifted.data()[i]);
+  return s / inner(v, v);
+}
+
 // ---- StepContext -----------------------------------------------------------
 
 std::uint64_t StepContext::seed_for(const std::string& plugin) const {
@@ -30,9 +38,7 @@ const Tensor& StepContext::grad() {
 }
 double StepContext::grad_norm_sq() {
   const Tensor& g = grad();
-  double s = 0.0;
-  for (double v : g) s += v * v;
-  return s;
+  return inner(g, g);
 }
 void StepContext::ensure_probe() {
   if (data_.probe) return;
@@ -59,11 +65,8 @@ double StepContext::relative_progress() {
   return (probe_loss() - loss()) / (lr() * grad_norm_sq());
 }
 double StepContext::directional_smoothness() {
-  const Tensor& g = grad();
-  const Tensor& gp = probe_grad();
-  double s = 0.0;
-  for (std::size_t i = 0; i < g.size(); ++i) s += g.data()[i] * (g.data()[i] - gp.data()[i]);
-  return s / (lr() * grad_norm_sq());
+  // v = η∇f: L = ⟨η∇f, ∇f − ∇f(p)⟩/‖η∇f‖² = ⟨∇f, ∇f − ∇f(p)⟩/(η‖∇f‖²)
+  return analysis::directional_smoothness(grad(), grad(), probe_grad()) / lr();
 }
 
 // ---- Row ---------------------------------------------------------------------

@@ -22,6 +22,10 @@
 
 namespace eos::analysis {
 
+// L(θ; v) = ⟨v, ∇f(θ) − ∇f(θ − v)⟩ / ‖v‖², from v and the two gradients
+// (differences taken elementwise first: no cancellation between two inner products).
+double directional_smoothness(const Tensor& v, const Tensor& grad_at_theta, const Tensor& grad_at_theta_minus_v);
+
 // What is known of one step t; filled by the trainer or the offline replay.
 struct StepData {
   std::size_t step = 0;

@@ -14,11 +14,6 @@
 namespace eos::analysis {
 namespace {
 
-double dot(const Tensor& a, const Tensor& b) {
-  double s = 0.0;
-  for (std::size_t i = 0; i < a.size(); ++i) s += a.data()[i] * b.data()[i];
-  return s;
-}
 struct MeanSe {
   double mean = 0.0, se = 0.0;
 };
@@ -39,10 +34,8 @@ double smoothness_at(StepContext& ctx, double tau, Tensor& point) {
   if (tau == 1.0) return ctx.directional_smoothness();  // the probe: free under GD
   point = ctx.theta();
   xt::noalias(point) -= (ctx.lr() * tau) * g;
-  const Tensor gp = ctx.objective().value_and_grad(point).grad;
-  double s = 0.0;
-  for (std::size_t i = 0; i < g.size(); ++i) s += g.data()[i] * (g.data()[i] - gp.data()[i]);
-  return s / (ctx.lr() * tau * ctx.grad_norm_sq());
+  // v = ητ∇f, so L = ⟨∇f, ∇f − ∇f(θ − v)⟩/(ητ‖∇f‖²)
+  return directional_smoothness(g, g, ctx.objective().value_and_grad(point).grad) / (ctx.lr() * tau);
 }
 
 // ---------------------------------------------------------------------------
@@ -141,8 +134,8 @@ class SharpnessPlugin : public Plugin {
     row.set("sharpness_residual", r.residuals[0] / std::abs(r.values[0]));
     row.set("sharpness_hvps", double(r.hvps));
     const Tensor& g = H->grad();
-    const double gn = std::sqrt(dot(g, g));
-    if (gn > 0) row.set("cos_grad_top", std::abs(dot(g, r.vectors[0])) / gn);
+    const double gn = std::sqrt(inner(g, g));
+    if (gn > 0) row.set("cos_grad_top", std::abs(inner(g, r.vectors[0])) / gn);
     previous_ = r.vectors;
   }
 
@@ -225,12 +218,9 @@ class SgdRelativeProgressPlugin : public Plugin {
       p = ctx.theta();
       xt::noalias(p) -= eta * gb;
       const auto fp = obj.value_and_grad(p);
-      const double gb2 = dot(gb, gb);
       rp.push_back((fp.value - f) / (eta * g2));
-      // ‖g_B‖²/‖∇f‖² · L(θ; ηg_B), L = ⟨ηg_B, ∇f − ∇f(p)⟩ / ‖ηg_B‖²
-      double s = 0.0;
-      for (std::size_t i = 0; i < g.size(); ++i) s += gb.data()[i] * (g.data()[i] - fp.grad.data()[i]);
-      rhs.push_back(gb2 / g2 * (s / (eta * gb2)));
+      // ‖g_B‖²/‖∇f‖² · L(θ; ηg_B), with L(θ; ηg_B) = directional_smoothness(g_B, …)/η
+      rhs.push_back(inner(gb, gb) / g2 * directional_smoothness(gb, g, fp.grad) / eta);
     }
     const MeanSe a = mean_se(rp), c = mean_se(rhs);
     row.set("sgd_erp", a.mean);
@@ -260,7 +250,7 @@ class HessianTracePlugin : public Plugin {
     for (std::size_t i = 0; i < probes_; ++i) {
       for (auto& v : z) v = (rng.next_u64() >> 63) ? 1.0 : -1.0;
       H->apply(z, Hz);
-      q.push_back(dot(z, Hz));
+      q.push_back(inner(z, Hz));
     }
     const MeanSe m = mean_se(q);
     row.set("trace", m.mean);

@@ -34,6 +34,10 @@ struct TapeError : std::logic_error {
 
 // Tensors from a shape, avoiding xtensor's `xarray v({n})` trap (one element n).
 Tensor zeros(const Shape& s);
+// Σᵢ aᵢbᵢ over all elements of two tensors of equal size (BLAS ddot; defined
+// in ops_blas.cpp with the other BLAS calls). ShapeError if sizes differ.
+double inner(const Tensor& a, const Tensor& b);
+
 // dst = src, keeping dst's buffer when the sizes match (plain assignment of
 // an xarray reallocates): what lets a reused tape run without allocating.
 void copy_into(Tensor& dst, const Tensor& src);

@@ -96,7 +96,7 @@ BOOST_AUTO_TEST_CASE(lanczos_on_a_dense_quadratic_agrees_with_the_dense_path) {
   for (std::size_t i = 0; i < 4; ++i) {
     BOOST_TEST(std::abs(lz.values[i] - sorted[i]) < 1e-9 * sorted[0]);
     BOOST_TEST(std::abs(dense.values[i] - sorted[i]) < 1e-11 * sorted[0]);
-    BOOST_TEST(std::abs(std::abs(test::inner(lz.vectors[i], dense.vectors[i])) - 1.0) < 1e-8);
+    BOOST_TEST(std::abs(std::abs(eos::inner(lz.vectors[i], dense.vectors[i])) - 1.0) < 1e-8);
   }
   BOOST_TEST(dense.hvps == 40u);
   // power iteration finds the top value too, but slowly on a 60/59.4 gap

@@ -56,7 +56,7 @@ BOOST_AUTO_TEST_CASE(quadratic_rp_is_exactly_minus_one_plus_half_eta_rayleigh_qu
     const Row row = observe_once(f, th, lr, p);
     const Tensor g = f.value_and_grad(th).grad;
     const Tensor Ag = f.hvp(th, g);
-    const double predicted = -1.0 + 0.5 * lr * test::inner(g, Ag) / test::inner(g, g);
+    const double predicted = -1.0 + 0.5 * lr * eos::inner(g, Ag) / eos::inner(g, g);
     BOOST_TEST(std::abs(*row.get("rp") - predicted) <= 1e-12 * std::max(1.0, std::abs(predicted)),
                "η = " << lr << ": RP " << *row.get("rp") << " vs " << predicted);
     // and on a quadratic L(θ; η∇f) is the Rayleigh quotient itself, so (4.3) is exact

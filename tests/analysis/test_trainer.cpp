@@ -130,7 +130,7 @@ BOOST_AUTO_TEST_CASE(rp_and_directional_smoothness_are_free_under_gd) {
   // RP_t from the table equals the definition with f(θ_{t+1})
   const auto loss = r.metrics.column("loss"), rp = r.metrics.column("rp");
   const auto g0 = built.objective->value_and_grad(built.theta0);
-  const double g2 = test::inner(g0.grad, g0.grad);
+  const double g2 = eos::inner(g0.grad, g0.grad);
   BOOST_TEST(std::abs(rp[0] - (loss[1] - loss[0]) / (0.3 * g2)) <= 1e-13 * std::abs(rp[0]));
   // with momentum the probe is not the next iterate and is computed: one more gradient per step
   Counting counted2(*built.objective);

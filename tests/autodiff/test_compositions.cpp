@@ -65,7 +65,7 @@ BOOST_AUTO_TEST_CASE(mlp_gradient_and_hvp_match_finite_differences) {
   BOOST_TEST(close(r.grad, vg.grad, 1e-15));
   BOOST_TEST(r.value == vg.value);
   // jvp is ∇f·v
-  BOOST_TEST(test::close_scalar(jvp(f, th, v).derivative, test::inner(vg.grad, v), 1e-12));
+  BOOST_TEST(test::close_scalar(jvp(f, th, v).derivative, eos::inner(vg.grad, v), 1e-12));
 }
 
 BOOST_AUTO_TEST_CASE(dense_hessians_of_the_paper_toys) {

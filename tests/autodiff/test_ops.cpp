@@ -18,7 +18,6 @@
 using namespace eos;
 using namespace eos::ad;
 using eos::test::close;
-using eos::test::inner;
 
 namespace {
 

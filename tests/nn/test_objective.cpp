@@ -74,7 +74,7 @@ BOOST_AUTO_TEST_CASE(weight_decay_adds_gamma_theta_squared) {
   nn::ModelObjective plain(small_mlp(), nn::Loss::MSE, ds), decayed(small_mlp(), nn::Loss::MSE, ds, {.weight_decay = gamma});
   std::mt19937_64 rng(3);
   const Tensor th = test::random_normal({plain.dim()}, rng), v = test::random_normal({plain.dim()}, rng);
-  BOOST_TEST(test::close_scalar(decayed.value(th), plain.value(th) + gamma * test::inner(th, th), 1e-14));
+  BOOST_TEST(test::close_scalar(decayed.value(th), plain.value(th) + gamma * eos::inner(th, th), 1e-14));
   BOOST_TEST(close(decayed.value_and_grad(th).grad, plain.value_and_grad(th).grad + 2 * gamma * th, 1e-14));
   BOOST_TEST(close(decayed.hvp(th, v), plain.hvp(th, v) + 2 * gamma * v, 1e-14));
   BOOST_TEST(close(decayed.hessian_at(th)->apply(v), plain.hvp(th, v) + 2 * gamma * v, 1e-13));
@@ -100,7 +100,7 @@ BOOST_AUTO_TEST_CASE(custom_forward_function_plugs_in) {
   const Tensor fd_hv = (obj.value_and_grad(th + 1e-5 * v).grad - obj.value_and_grad(th - 1e-5 * v).grad) / 2e-5;
   BOOST_TEST(close(obj.hvp(th, v), fd_hv, 1e-7, 1e-10));
   const double fd_dir = (obj.value(th + 1e-6 * v) - obj.value(th - 1e-6 * v)) / 2e-6;
-  BOOST_TEST(test::close_scalar(test::inner(vg.grad, v), fd_dir, 1e-7));
+  BOOST_TEST(test::close_scalar(eos::inner(vg.grad, v), fd_dir, 1e-7));
 }
 
 BOOST_AUTO_TEST_CASE(model_data_mismatch_is_reported_at_construction) {

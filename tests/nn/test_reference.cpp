@@ -33,11 +33,11 @@ void check_loss(nn::Loss loss, const std::string& tag, const Expected& e) {
   const auto vg = obj.value_and_grad(theta0);
   BOOST_TEST(test::close_scalar(vg.value, e.loss0, 1e-9), tag << " loss " << vg.value << " vs " << e.loss0);
   BOOST_TEST(close(vg.grad, read_npy_vector(kRef + "fc_tanh_50_" + tag + "_grad0.npy"), 1e-9));
-  BOOST_TEST(test::close_scalar(std::sqrt(test::inner(vg.grad, vg.grad)), e.grad0_norm, 1e-9));
+  BOOST_TEST(test::close_scalar(std::sqrt(eos::inner(vg.grad, vg.grad)), e.grad0_norm, 1e-9));
   const Tensor Hu = obj.hvp(theta0, u);
   BOOST_TEST(close(Hu, read_npy_vector(kRef + "fc_tanh_50_" + tag + "_Hu.npy"), 1e-9));
-  BOOST_TEST(test::close_scalar(test::inner(u, Hu), e.uHu, 1e-9));
-  BOOST_TEST(test::close_scalar(std::sqrt(test::inner(Hu, Hu)), e.Hu_norm, 1e-9));
+  BOOST_TEST(test::close_scalar(eos::inner(u, Hu), e.uHu, 1e-9));
+  BOOST_TEST(test::close_scalar(std::sqrt(eos::inner(Hu, Hu)), e.Hu_norm, 1e-9));
   // The linearized operator gives the same product.
   auto H = obj.hessian_at(theta0);
   BOOST_TEST(close(H->apply(u), Hu, 1e-12));

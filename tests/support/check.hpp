@@ -26,12 +26,6 @@ inline Tensor random_uniform(const Shape& s, double lo, double hi, std::mt19937_
   return t;
 }
 
-inline double inner(const Tensor& a, const Tensor& b) {
-  BOOST_REQUIRE_EQUAL(a.size(), b.size());
-  double s = 0.0;
-  for (std::size_t i = 0; i < a.size(); ++i) s += a.data()[i] * b.data()[i];
-  return s;
-}
 inline double max_abs(const Tensor& a) {
   double m = 0.0;
   for (double v : a) m = std::max(m, std::abs(v));
