@@ -118,7 +118,6 @@ RunResult Trainer::run(Tensor theta0) {
   const double f0 = cur.full ? cur.full->value : objective_.value(cur.theta);
   const double explode = options_.divergence_factor * std::max(std::abs(f0), 1.0);
   bool epoch_start = true;
-  auto last_progress = std::chrono::steady_clock::now();
 
   for (;;) {
     const std::size_t t = cur.step;
@@ -189,14 +188,10 @@ RunResult Trainer::run(Tensor theta0) {
     res.metrics.rows.push_back(row.values());
     if (csv) csv->write(row.values());
     if (traj && (t % options_.trajectory_every == 0 || (stop && !diverged_here))) traj->record(t, cur.lr, cur.theta);
-    if (options_.progress) {
-      const auto now = std::chrono::steady_clock::now();
-      if (stop || now - last_progress > std::chrono::milliseconds(500)) {
-        last_progress = now;
-        std::fprintf(stderr, "\rstep %zu/%zu  loss %.6g   ", t, options_.max_steps, res.final_loss);
-        if (stop) std::fprintf(stderr, "\n");
-      }
-    }
+    if (options_.on_step)
+      options_.on_step({t, options_.max_steps, &res.metrics.columns, &res.metrics.rows.back(),
+                        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+                        stop.has_value()});
     if (stop) {
       res.outcome = *stop;
       break;

@@ -12,6 +12,7 @@
 // and ∇f are computed only at steps where a plugin runs.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,6 +22,16 @@
 #include "plugin.hpp"
 
 namespace eos::analysis {
+
+// What an observer of a running Trainer is told after each step.
+struct StepReport {
+  std::size_t step = 0;                           // t of the row just written
+  std::size_t max_steps = 0;
+  const std::vector<std::string>* columns = nullptr;
+  const std::vector<std::optional<double>>* row = nullptr;
+  double seconds = 0.0;                           // since run() began
+  bool last = false;                              // the run stops after this step
+};
 
 struct TrainerOptions {
   std::size_t max_steps = 1000;
@@ -35,7 +46,9 @@ struct TrainerOptions {
   std::size_t trajectory_every = 0;      // 0: no trajectory
   std::string trajectory_dir;
   std::string objective_spec_json;       // recorded so a replay can rebuild the objective
-  bool progress = false;                 // a progress line on stderr
+  // Called after each step's row is complete (also the last one), e.g. for a
+  // progress display; the library itself prints nothing.
+  std::function<void(const StepReport&)> on_step;
 };
 
 enum class Outcome { MaxSteps, LossGoal, AccuracyGoal, Diverged };
