@@ -114,17 +114,26 @@ Dataset load_idx_dataset(const std::string& images, const std::string& labels, s
   return ds;
 }
 
-Dataset load_fashion_mnist(Split split, const std::string& dir, std::optional<std::size_t> limit) {
+Dataset load_idx_directory(Split split, const std::string& dir, std::optional<std::size_t> limit) {
   const std::string stem = split == Split::Train ? "train" : "t10k";
+  if (!std::filesystem::is_directory(dir)) throw DataError(fmt::format("{}: no such directory", dir));
   auto find = [&](const std::string& name) {
     const std::string gz = dir + "/" + name + ".gz", raw = dir + "/" + name;
     if (std::filesystem::exists(gz)) return gz;
     if (std::filesystem::exists(raw)) return raw;
-    throw DataError(fmt::format("Fashion-MNIST: neither {} nor {} exists (install Debian's dataset-fashion-mnist "
-                                "package, or pass the directory that holds the idx files)", gz, raw));
+    throw DataError(fmt::format("{}: has neither {}.gz nor {} (idx files named as MNIST's)", dir, name, name));
   };
   Dataset ds = load_idx_dataset(find(stem + "-images-idx3-ubyte"), find(stem + "-labels-idx1-ubyte"), 10, limit);
-  ds.source = fmt::format("fashion-mnist {} ({})", stem, dir);
+  ds.source = fmt::format("idx {} ({})", stem, dir);
+  return ds;
+}
+
+Dataset load_fashion_mnist(Split split, const std::string& dir, std::optional<std::size_t> limit) {
+  if (!std::filesystem::is_directory(dir))
+    throw DataError(fmt::format("Fashion-MNIST: {} does not exist (install Debian's dataset-fashion-mnist package, "
+                                "or pass the directory that holds the idx files)", dir));
+  Dataset ds = load_idx_directory(split, dir, limit);
+  ds.source = fmt::format("fashion-mnist {} ({})", split == Split::Train ? "train" : "t10k", dir);
   return ds;
 }
 

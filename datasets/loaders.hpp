@@ -22,8 +22,11 @@ enum class Split { Train, Test };
 
 // Where Debian's dataset-fashion-mnist package puts the files.
 inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
-// {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] from `dir`; 10 classes.
-// limit: read only the first `limit` examples (an error if the file has fewer).
+// {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] from `dir` (MNIST's
+// layout); 10 classes. limit: read only the first `limit` examples (an error
+// if the file has fewer).
+Dataset load_idx_directory(Split split, const std::string& dir, std::optional<std::size_t> limit = std::nullopt);
+// The same from Debian's package directory, with an error that names the package.
 Dataset load_fashion_mnist(Split split, const std::string& dir = kFashionMnistDir,
                            std::optional<std::size_t> limit = std::nullopt);
 // The same for MNIST files laid out the same way.

@@ -75,6 +75,10 @@ data::Dataset build_dataset(const DataSpec& s) {
   if (s.source == "fashion-mnist") {
     ds = data::load_fashion_mnist(split, s.path.empty() ? data::kFashionMnistDir : s.path, limit);
     image = true;
+  } else if (s.source == "idx") {
+    if (s.path.empty()) throw std::invalid_argument("data spec: idx needs path = the directory of the idx files");
+    ds = data::load_idx_directory(split, s.path, limit);
+    image = true;
   } else if (s.source == "cifar10") {
     if (s.path.empty()) throw std::invalid_argument("data spec: cifar10 needs path = the directory of the .bin batches");
     ds = data::load_cifar10(split, s.path);
@@ -89,7 +93,7 @@ data::Dataset build_dataset(const DataSpec& s) {
     ds = data::gaussian_clusters(s.n, s.dim, s.classes, s.separation, s.seed);
   } else {
     throw std::invalid_argument(fmt::format(
-        "data spec: source '{}' (expected fashion-mnist, cifar10, csv or gaussian_clusters)", s.source));
+        "data spec: source '{}' (expected fashion-mnist, idx, cifar10, csv or gaussian_clusters)", s.source));
   }
   if (image && s.scale_unit) data::scale_features(ds, 1.0 / 255.0);
   if (s.standardize) data::Standardizer::fit(ds.X).apply(ds);

@@ -14,7 +14,7 @@
 namespace eos::nn {
 
 struct DataSpec {
-  std::string source = "fashion-mnist";  // fashion-mnist | cifar10 | csv | gaussian_clusters
+  std::string source = "fashion-mnist";  // fashion-mnist | idx | cifar10 | csv | gaussian_clusters
   std::string path;                      // directory (fashion-mnist, cifar10) or file (csv); empty: default
   std::string split = "train";           // train | test
   std::size_t n = 0;                     // first n examples in file order (0: all)
