@@ -62,6 +62,28 @@ class GradNormPlugin : public Plugin {
   void observe(StepContext& ctx, Row& row) override { row.set("grad_norm", std::sqrt(ctx.grad_norm_sq())); }
 };
 
+// The first n coordinates of θ_t (for the two-parameter toys: the iterate in the plane).
+class ThetaPlugin : public Plugin {
+ public:
+  explicit ThetaPlugin(std::size_t n) : n_(n) {
+    if (n_ == 0 || n_ > 64) throw std::invalid_argument(fmt::format("plugin theta: n={} (expected 1 … 64)", n_));
+  }
+  std::string name() const override { return "theta"; }
+  std::vector<std::string> columns() const override {
+    std::vector<std::string> c;
+    for (std::size_t i = 1; i <= n_; ++i) c.push_back(fmt::format("theta_{}", i));
+    return c;
+  }
+  void observe(StepContext& ctx, Row& row) override {
+    if (n_ > ctx.theta().size())
+      throw std::invalid_argument(fmt::format("plugin theta: n={} but θ has {} coordinates", n_, ctx.theta().size()));
+    for (std::size_t i = 0; i < n_; ++i) row.set(fmt::format("theta_{}", i + 1), ctx.theta()(i));
+  }
+
+ private:
+  std::size_t n_;
+};
+
 // RP(θ) = (f(θ − η∇f) − f(θ))/(η‖∇f‖²); L(θ; η∇f); (4.3): RP ≈ −1 + (η/2)L.
 class RelativeProgressPlugin : public Plugin {
  public:
@@ -337,6 +359,15 @@ void register_builtin_plugins(PluginRegistry& reg) {
            simple([] { return std::make_unique<AccuracyPlugin>(); })});
   reg.add({"grad_norm", "norm of the full-batch gradient", {{"grad_norm", "‖∇f(θ_t)‖"}}, {},
            simple([] { return std::make_unique<GradNormPlugin>(); })});
+  reg.add({"theta", "the first n coordinates of θ_t (the paper's toys: the iterate in the plane)",
+           {{"theta_i", "θ_t[i], i = 1…n"}},
+           {{"n=2", "coordinates recorded (1 … 64)"}},
+           [](const PluginOptions& o) {
+             OptionReader r("theta", o);
+             const std::size_t n = r.count("n", 2);
+             r.finish();
+             return std::make_unique<ThetaPlugin>(n);
+           }});
   reg.add({"rp", "relative progress and directional smoothness along the GD step (free under GD)",
            {{"rp", "RP(θ_t) = (f(θ_t − η∇f) − f(θ_t))/(η‖∇f‖²)"},
             {"L_dir", "L(θ_t; η∇f) = ⟨η∇f, ∇f(θ_t) − ∇f(θ_t − η∇f)⟩/‖η∇f‖²"},
