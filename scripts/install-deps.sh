@@ -7,6 +7,7 @@ PKGS=(
   libxtensor-dev libxtensor-blas-dev libxsimd-dev
   libopenblas-dev liblapack-dev
   libboost-test-dev libfmt-dev zlib1g-dev libbenchmark-dev nlohmann-json3-dev
+  libcli11-dev gnuplot-nox
   dataset-fashion-mnist
 )
 missing=()

@@ -1,0 +1,122 @@
+// The subcommands train, analyze, plot and plugins (reproduce: reproduce.cpp).
+#include "commands.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "plot.hpp"
+
+namespace eos::cli {
+namespace fs = std::filesystem;
+
+int train_command(const RunConfig& c) {
+  const TrainOutcome r = run_training(c);
+  if (!c.quiet) {
+    fmt::print("{}: {} (final loss {:.6g}, {:.1f} s)\n", r.out_dir, r.result.describe(), r.result.final_loss,
+               r.result.seconds);
+    fmt::print("  {}/metrics.csv, {}/summary.json{}\n", r.out_dir, r.out_dir,
+               c.save_every ? fmt::format(", {}/trajectory/", r.out_dir) : "");
+  }
+  return 0;
+}
+
+int analyze_command(const AnalyzeArgs& a) {
+  const auto start = std::chrono::steady_clock::now();
+  fs::path dir = a.dir;
+  if (fs::exists(dir / "trajectory" / "manifest.json")) dir /= "trajectory";
+  else if (!fs::exists(dir / "manifest.json"))
+    throw UsageError(fmt::format("{}: no recorded trajectory here (neither {}/manifest.json nor {}/trajectory/manifest.json); "
+                                 "record one with `eoslab train --save-every K`",
+                                 a.dir, a.dir, a.dir));
+  analysis::Trajectory traj;
+  try {
+    traj = analysis::read_trajectory(dir.string());
+  } catch (const std::exception& e) {
+    throw UsageError(e.what());
+  }
+  BuiltRun built = build(ObjectiveRecipe::from_manifest(traj.manifest.objective_spec));
+  std::vector<std::unique_ptr<analysis::Plugin>> plugins;
+  for (const auto& text : a.plugins) {
+    if (text.find('@') != std::string::npos)
+      throw UsageError(fmt::format("--plugin '{}': analyze runs every plugin at every recorded step; drop the @…", text));
+    plugins.push_back(analysis::PluginRegistry::global().create_from_spec(parse_plugin("--plugin", text).spec));
+  }
+  const fs::path out = a.out.empty() ? fs::path(a.dir) / "analysis" : fs::path(a.out);
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  if (ec) throw UsageError(fmt::format("--out {}: cannot create the directory ({})", out.string(), ec.message()));
+  set_blas_threads(parse_count("--threads", a.threads, 0));
+
+  const auto table = analysis::analyze_trajectory(traj, *built.objective, plugins);
+  {
+    analysis::CsvWriter csv((out / "metrics.csv").string(), table.columns);
+    for (const auto& row : table.rows) csv.write(row);
+  }
+  nlohmann::json j;
+  j["trajectory"] = dir.string();
+  j["objective"] = traj.manifest.objective;
+  j["optimizer"] = traj.manifest.optimizer;
+  j["plugins"] = a.plugins;
+  j["steps_analysed"] = table.rows.size();
+  j["wall_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::ofstream(out / "summary.json") << j.dump(2) << '\n';
+  if (!a.quiet)
+    fmt::print("analysed {} recorded steps of {} → {}\n", table.rows.size(), dir.string(), (out / "metrics.csv").string());
+  return 0;
+}
+
+int plot_command(const PlotArgs& a) {
+  const fs::path csv = fs::path(a.dir) / "metrics.csv";
+  if (!fs::exists(csv))
+    throw UsageError(fmt::format("{}: no metrics.csv here (a run directory of `eoslab train` or `eoslab analyze`)", a.dir));
+  analysis::MetricsTable table;
+  try {
+    table = analysis::read_metrics_csv(csv.string());
+  } catch (const std::exception& e) {
+    throw UsageError(e.what());
+  }
+  if (auto missing = plot::gnuplot_missing()) {
+    fmt::print(stderr, "eoslab plot: {}\n", *missing);
+    return 1;
+  }
+  const fs::path out = a.out.empty() ? fs::path(a.dir) / "figures" : fs::path(a.out);
+  const auto figures = plot::run_figures(csv, table, "");
+  if (figures.empty()) {
+    fmt::print(stderr, "eoslab plot: {} has no column to draw (run with plugins such as loss, rp, sharpness)\n",
+               csv.string());
+    return 1;
+  }
+  for (const auto& f : figures) fmt::print("{}\n", plot::render(f, out).string());
+  return 0;
+}
+
+int plugins_command(const std::string& name) {
+  const auto& reg = analysis::PluginRegistry::global();
+  auto show = [](const analysis::PluginInfo& p) {
+    fmt::print("{}  —  {}\n", p.name, p.description);
+    if (!p.options.empty()) {
+      fmt::print("  options:\n");
+      for (const auto& [o, m] : p.options) fmt::print("    {:<28} {}\n", o, m);
+    }
+    fmt::print("  columns:\n");
+    for (const auto& [c, m] : p.columns) fmt::print("    {:<28} {}\n", c, m);
+  };
+  if (!name.empty()) {
+    if (!reg.contains(name))
+      throw UsageError(fmt::format("no plugin '{}' (`eoslab plugins` lists them)", name));
+    show(reg.info(name));
+    return 0;
+  }
+  fmt::print("Plugins for --plugin SPEC[@K|@epoch], SPEC = name[:option=value,...]:\n\n");
+  for (const auto& n : reg.names()) {
+    show(reg.info(n));
+    fmt::print("\n");
+  }
+  return 0;
+}
+
+}  // namespace eos::cli

@@ -1,0 +1,258 @@
+// Every flag of the command line, in one place (the only file that includes
+// CLI11). A flag's value is taken as text and converted by the parsers of
+// run.hpp, so every bad value is reported the same way: the flag, the value,
+// what was expected; exit code 2.
+#include "flags.hpp"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+namespace eos::cli {
+namespace {
+
+// The text of every `eoslab train` flag, with its default.
+struct TrainFlags {
+  std::string data = "fashion-mnist", split = "train", n = "5000", standardize = "subset";
+  std::string toy, theta0;
+  std::string widths = "200,200", activation = "tanh", loss = "ce", weight_decay = "0", init = "pytorch", seed = "0",
+              init_params;
+  bool no_bias = false;
+  std::string optimizer = "gd", lr = "2/30", momentum = "0.9", beta1 = "0.9", beta2 = "0.999", eps = "1e-8",
+              alpha = "0.99", optim_decay, batch_size = "0", schedule = "constant";
+  std::string steps = "1000", epochs, loss_goal, accuracy_goal, divergence_factor = "1e10";
+  std::vector<std::string> plugins;
+  std::string save_every = "0", out = "eoslab-run", threads = "0";
+  bool quiet = false;
+  CLI::Option* steps_option = nullptr;  // to tell an explicit --steps from its default
+};
+
+void add_train_flags(CLI::App& app, TrainFlags& f) {
+  auto* data = app.add_option_group("Data");
+  data->add_option("--data", f.data, "fashion-mnist[:DIR] | idx:DIR | cifar10:DIR | csv:FILE | gaussian:DIM,CLASSES")
+      ->capture_default_str();
+  data->add_option("--split", f.split, "train | test")->capture_default_str();
+  data->add_option("--n", f.n, "the first n examples in file order, or 'all'")->capture_default_str();
+  data->add_option("--standardize", f.standardize,
+                   "subset: centre and scale each feature by the selected examples' statistics; none")
+      ->capture_default_str();
+
+  auto* model = app.add_option_group("Model");
+  model->add_option("--widths", f.widths, "hidden layer widths, or 'none' for a linear model")->capture_default_str();
+  model->add_option("--activation", f.activation, "tanh | relu | elu | softplus | gelu | sigmoid | identity (a linear network)")
+      ->capture_default_str();
+  model->add_flag("--no-bias", f.no_bias, "Linear layers without bias");
+  model->add_option("--loss", f.loss, "ce (mean cross-entropy) | mse ((1/n)Σ½‖f(x) − onehot(y)‖²)")->capture_default_str();
+  model->add_option("--weight-decay", f.weight_decay, "γ of the objective's term γ‖θ‖²")->capture_default_str();
+  model->add_option("--init", f.init, "pytorch | xavier | he")->capture_default_str();
+  model->add_option("--seed", f.seed, "seed of the initialization, minibatches and stochastic plugins")
+      ->capture_default_str();
+  model->add_option("--init-params", f.init_params, "θ₀ from a .npy file (flat PyTorch parameter order)");
+  model->add_option("--toy", f.toy,
+                    "instead of a model: one of the paper's toys (quadratic, tanh_quadratic, linear_neuron, tanh_neuron)");
+  model->add_option("--theta0", f.theta0, "θ₀ of a toy, e.g. 13,0.01 (default 1,1)");
+
+  auto* opt = app.add_option_group("Optimizer");
+  opt->add_option("--optimizer", f.optimizer, "gd | momentum | nesterov | rmsprop | adam | adamw")->capture_default_str();
+  opt->add_option("--lr", f.lr, "step size η: a number or a fraction such as 2/15")->capture_default_str();
+  opt->add_option("--momentum", f.momentum, "μ of momentum and nesterov")->capture_default_str();
+  opt->add_option("--beta1", f.beta1, "Adam's β₁")->capture_default_str();
+  opt->add_option("--beta2", f.beta2, "Adam's β₂")->capture_default_str();
+  opt->add_option("--eps", f.eps, "ε of RMSProp and Adam")->capture_default_str();
+  opt->add_option("--alpha", f.alpha, "RMSProp's α")->capture_default_str();
+  opt->add_option("--optim-decay", f.optim_decay,
+                  "the optimizer's weight decay (coupled; decoupled for adamw, default 0.01 there, else 0)");
+  opt->add_option("--batch-size", f.batch_size, "minibatch size for SGD; 0 = full batch (GD)")->capture_default_str();
+  opt->add_option("--schedule", f.schedule, "constant | step:EVERY,GAMMA | cosine | warmup:W")->capture_default_str();
+
+  auto* run = app.add_option_group("Run");
+  f.steps_option = run->add_option("--steps", f.steps, "steps (updates) at most")->capture_default_str();
+  run->add_option("--epochs", f.epochs, "instead of --steps: epochs (= steps under full-batch GD)");
+  run->add_option("--loss-goal", f.loss_goal, "stop once the training loss is at most this");
+  run->add_option("--accuracy-goal", f.accuracy_goal, "stop once the training accuracy is at least this (0…1)");
+  run->add_option("--divergence-factor", f.divergence_factor,
+                  "a loss above this × max(|f(θ₀)|, 1), or not finite, ends the run as diverged")
+      ->capture_default_str();
+  run->add_option("--plugin", f.plugins,
+                  "SPEC[@K|@epoch], repeatable: an analysis plugin (see `eoslab plugins`), every K steps (default 1) "
+                  "or at the end of each epoch");
+  run->add_option("--save-every", f.save_every, "record θ every K steps into OUT/trajectory (0: none)")
+      ->capture_default_str();
+  run->add_option("--out", f.out, "output directory")->capture_default_str();
+  run->add_option("--threads", f.threads, "BLAS threads (0: OpenBLAS's default)")->capture_default_str();
+  run->add_flag("--quiet", f.quiet, "no progress line");
+}
+
+RunConfig to_config(const TrainFlags& f) {
+  RunConfig c;
+  auto& m = c.objective.model;
+  parse_data(f.data, m.data);
+  if (f.split != "train" && f.split != "test")
+    throw UsageError(fmt::format("--split '{}': expected train or test", f.split));
+  m.data.split = f.split;
+  m.data.n = f.n == "all" ? 0 : parse_count("--n", f.n, 1);
+  if (m.data.source == "gaussian_clusters" && m.data.n == 0)
+    throw UsageError("--n all: synthetic data needs a number of examples");
+  if (f.standardize != "subset" && f.standardize != "none")
+    throw UsageError(fmt::format("--standardize '{}': expected subset or none", f.standardize));
+  m.data.standardize = f.standardize == "subset";
+  m.data.seed = parse_count("--seed", f.seed, 0);
+
+  m.hidden = parse_widths("--widths", f.widths);
+  try {
+    (void)nn::parse_activation(f.activation);
+  } catch (const std::exception&) {
+    throw UsageError(fmt::format("--activation '{}': expected tanh, relu, elu, softplus, gelu, sigmoid or identity",
+                                 f.activation));
+  }
+  m.activation = f.activation;
+  m.bias = !f.no_bias;
+  if (f.loss != "ce" && f.loss != "mse") throw UsageError(fmt::format("--loss '{}': expected ce or mse", f.loss));
+  m.loss = f.loss;
+  m.weight_decay = parse_number("--weight-decay", f.weight_decay);
+  if (m.weight_decay < 0) throw UsageError(fmt::format("--weight-decay '{}': must be ≥ 0", f.weight_decay));
+  if (f.init != "pytorch" && f.init != "xavier" && f.init != "he")
+    throw UsageError(fmt::format("--init '{}': expected pytorch, xavier or he", f.init));
+  m.init = f.init;
+  m.init_seed = m.data.seed;
+  c.objective.init_params = f.init_params;
+  if (!f.toy.empty()) {
+    static const char* toys[] = {"quadratic", "tanh_quadratic", "linear_neuron", "tanh_neuron"};
+    if (std::find(std::begin(toys), std::end(toys), f.toy) == std::end(toys))
+      throw UsageError(fmt::format("--toy '{}': expected quadratic, tanh_quadratic, linear_neuron or tanh_neuron", f.toy));
+    c.objective.toy = f.toy;
+    if (!f.theta0.empty()) {
+      c.objective.toy_theta0 = parse_numbers("--theta0", f.theta0);
+      if (c.objective.toy_theta0.size() != 2)
+        throw UsageError(fmt::format("--theta0 '{}': the toys have 2 parameters", f.theta0));
+    }
+  } else if (!f.theta0.empty()) {
+    throw UsageError("--theta0 is for --toy; a model's θ₀ comes from --init/--seed or --init-params");
+  }
+
+  auto& o = c.optimizer;
+  o.name = f.optimizer;
+  o.lr_text = f.lr;
+  o.lr = parse_step_size("--lr", f.lr);
+  o.momentum = parse_number("--momentum", f.momentum);
+  o.beta1 = parse_number("--beta1", f.beta1);
+  o.beta2 = parse_number("--beta2", f.beta2);
+  o.eps = parse_number("--eps", f.eps);
+  o.alpha = parse_number("--alpha", f.alpha);
+  if (!f.optim_decay.empty()) o.decay = parse_number("--optim-decay", f.optim_decay);
+  o.schedule = f.schedule;
+  (void)make_optimizer(o, 1);  // validates the name, the schedule and the hyperparameters now
+  c.batch_size = parse_count("--batch-size", f.batch_size, 0);
+
+  c.steps = parse_count("--steps", f.steps, 1);
+  if (!f.epochs.empty()) {
+    if (f.steps_option->count() > 0)
+      throw UsageError("--steps and --epochs: give one of them");
+    c.epochs = parse_count("--epochs", f.epochs, 1);
+  }
+  if (!f.loss_goal.empty()) c.loss_goal = parse_number("--loss-goal", f.loss_goal);
+  if (!f.accuracy_goal.empty()) {
+    c.accuracy_goal = parse_number("--accuracy-goal", f.accuracy_goal);
+    if (*c.accuracy_goal < 0 || *c.accuracy_goal > 1)
+      throw UsageError(fmt::format("--accuracy-goal '{}': expected a fraction in [0, 1]", f.accuracy_goal));
+    if (!c.objective.toy.empty()) throw UsageError("--accuracy-goal: a toy has no accuracy");
+  }
+  c.divergence_factor = parse_number("--divergence-factor", f.divergence_factor);
+  if (!(c.divergence_factor > 0))
+    throw UsageError(fmt::format("--divergence-factor '{}': must be positive", f.divergence_factor));
+  for (const auto& p : f.plugins) c.plugins.push_back(parse_plugin("--plugin", p));
+  c.save_every = parse_count("--save-every", f.save_every, 0);
+  if (f.out.empty()) throw UsageError("--out: empty directory name");
+  c.out = f.out;
+  c.threads = parse_count("--threads", f.threads, 0);
+  c.quiet = f.quiet;
+  return c;
+}
+
+// CLI11 parses a vector given in reverse order.
+void parse_vector(CLI::App& app, std::vector<std::string> args) {
+  std::reverse(args.begin(), args.end());
+  app.parse(args);
+}
+
+}  // namespace
+
+RunConfig parse_train_args(const std::vector<std::string>& args) {
+  CLI::App app("eoslab train", "eoslab train");
+  TrainFlags f;
+  add_train_flags(app, f);
+  try {
+    parse_vector(app, args);
+  } catch (const CLI::ParseError& e) {
+    throw UsageError(fmt::format("eoslab train: {}", e.what()));
+  }
+  RunConfig c = to_config(f);
+  c.command = {"eoslab", "train"};
+  c.command.insert(c.command.end(), args.begin(), args.end());
+  return c;
+}
+
+int run_command_line(int argc, char** argv, const Commands& commands) {
+  CLI::App app("eoslab: why gradient descent converges past the 2/L step size — train, analyse, reproduce "
+               "Ahn, Zhang & Sra (2022), and plot",
+               "eoslab");
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "help for every subcommand");
+  app.footer("Exit codes: 0 success (a diverged run is a result, not an error), 1 runtime failure, 2 bad input.");
+
+  auto* train = app.add_subcommand("train", "train a model (or a toy) with analysis plugins attached");
+  TrainFlags tf;
+  add_train_flags(*train, tf);
+
+  auto* analyze = app.add_subcommand("analyze", "replay plugins offline on a recorded trajectory");
+  AnalyzeArgs aa;
+  analyze->add_option("dir", aa.dir, "a run directory (with trajectory/) or a trajectory directory")->required();
+  analyze->add_option("--plugin", aa.plugins, "SPEC, repeatable: plugins to run at every recorded step")->required();
+  analyze->add_option("--out", aa.out, "output directory (default DIR/analysis)");
+  analyze->add_option("--threads", aa.threads, "BLAS threads (0: OpenBLAS's default)")->capture_default_str();
+  analyze->add_flag("--quiet", aa.quiet, "no progress line");
+
+  auto* reproduce = app.add_subcommand("reproduce", "run a preset that reproduces one result of the paper, or all");
+  ReproduceArgs ra;
+  reproduce->add_option("name", ra.name, "a preset (see --list) or 'all'");
+  reproduce->add_flag("--list", ra.list, "list the presets");
+  reproduce->add_flag("--quick", ra.quick, "shorter runs that finish in minutes");
+  reproduce->add_option("--out", ra.out, "output directory (default eoslab-reproduce)");
+  reproduce->add_option("--data", ra.data, "dataset of the network presets (default fashion-mnist)");
+  reproduce->add_option("--threads", ra.threads, "BLAS threads (0: OpenBLAS's default)")->capture_default_str();
+  reproduce->add_flag("--quiet", ra.quiet, "no progress lines");
+  reproduce->add_flag("--force", ra.force, "rerun runs whose finished outputs exist in --out");
+
+  auto* plot = app.add_subcommand("plot", "draw a run's figures (PNG + SVG + the gnuplot script) with gnuplot");
+  PlotArgs pa;
+  plot->add_option("dir", pa.dir, "a run directory (with metrics.csv)")->required();
+  plot->add_option("--out", pa.out, "where the figures go (default DIR/figures)");
+
+  auto* plugins = app.add_subcommand("plugins", "list the analysis plugins, their options and columns");
+  std::string plugin_name;
+  plugins->add_option("name", plugin_name, "one plugin");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    fmt::print(stderr, "eoslab: {}\nRun 'eoslab --help' or 'eoslab <command> --help' for usage.\n", e.what());
+    return 2;
+  }
+  std::vector<std::string> all(argv, argv + argc);
+  all[0] = "eoslab";
+  if (train->parsed()) {
+    RunConfig c = to_config(tf);
+    c.command = all;
+    return commands.train(c);
+  }
+  if (analyze->parsed()) return commands.analyze(aa);
+  if (reproduce->parsed()) return commands.reproduce(ra);
+  if (plot->parsed()) return commands.plot(pa);
+  if (plugins->parsed()) return commands.plugins(plugin_name);
+  return 2;
+}
+
+}  // namespace eos::cli

@@ -1,0 +1,45 @@
+// The command line's grammar: subcommands and flags (flags.cpp, the one file
+// that knows CLI11), and what each subcommand is handed once parsed.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "run.hpp"
+
+namespace eos::cli {
+
+struct AnalyzeArgs {
+  std::string dir, out, threads = "0";
+  std::vector<std::string> plugins;
+  bool quiet = false;
+};
+
+struct ReproduceArgs {
+  std::string name, out = "eoslab-reproduce", data, threads = "0";
+  bool list = false, quick = false, quiet = false, force = false;
+};
+
+struct PlotArgs {
+  std::string dir, out;
+};
+
+struct Commands {
+  std::function<int(const RunConfig&)> train;
+  std::function<int(const AnalyzeArgs&)> analyze;
+  std::function<int(const ReproduceArgs&)> reproduce;
+  std::function<int(const PlotArgs&)> plot;
+  std::function<int(const std::string&)> plugins;
+};
+
+// Parses argv and calls the chosen subcommand; returns the exit code.
+// Usage errors print one message and return 2 (UsageError from a command too,
+// caught by main).
+int run_command_line(int argc, char** argv, const Commands& commands);
+
+// `eoslab train` flags (without "eoslab train") → a RunConfig, as the command
+// line would build it; UsageError on bad input. Presets use this.
+RunConfig parse_train_args(const std::vector<std::string>& args);
+
+}  // namespace eos::cli

@@ -1,0 +1,28 @@
+// The progress display of a training run: on a terminal one line redrawn in
+// place (step/total, loss, latest λmax, steps/s, time left); otherwise a plain
+// line every few seconds, so logs stay readable.
+#pragma once
+
+#include <chrono>
+#include <cstdio>
+#include <optional>
+#include <string>
+
+#include <eoslab.hpp>
+
+namespace eos::cli {
+
+class ProgressLine {
+ public:
+  explicit ProgressLine(std::string label, std::FILE* out = stderr);
+  void operator()(const analysis::StepReport& report);
+
+ private:
+  std::string label_;
+  std::FILE* out_;
+  bool terminal_;
+  double last_print_ = -1e9;
+  std::optional<double> loss_, lambda_max_;
+};
+
+}  // namespace eos::cli

@@ -1,0 +1,374 @@
+#include "run.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <dlfcn.h>
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "progress.hpp"
+
+namespace eos::cli {
+namespace fs = std::filesystem;
+
+// ---- value parsers --------------------------------------------------------
+
+double parse_number(const std::string& flag, const std::string& text) {
+  double v = 0.0;
+  const char* end = text.data() + text.size();
+  auto [p, ec] = std::from_chars(text.data(), end, v);
+  if (text.empty() || ec != std::errc() || p != end || !std::isfinite(v))
+    throw UsageError(fmt::format("{} '{}': expected a finite number", flag, text));
+  return v;
+}
+
+double parse_step_size(const std::string& flag, const std::string& text) {
+  const auto slash = text.find('/');
+  double v;
+  if (slash == std::string::npos) {
+    v = parse_number(flag, text);
+  } else {
+    const double num = parse_number(flag + " (numerator)", text.substr(0, slash));
+    const double den = parse_number(flag + " (denominator)", text.substr(slash + 1));
+    if (den == 0.0) throw UsageError(fmt::format("{} '{}': division by zero", flag, text));
+    v = num / den;
+  }
+  if (!(v > 0.0) || !std::isfinite(v))
+    throw UsageError(fmt::format("{} '{}': expected a positive step size such as 0.1 or 2/15", flag, text));
+  return v;
+}
+
+std::size_t parse_count(const std::string& flag, const std::string& text, std::size_t min) {
+  std::size_t v = 0;
+  const char* end = text.data() + text.size();
+  auto [p, ec] = std::from_chars(text.data(), end, v);
+  if (text.empty() || ec != std::errc() || p != end)
+    throw UsageError(fmt::format("{} '{}': expected a whole number ≥ {}", flag, text, min));
+  if (v < min) throw UsageError(fmt::format("{} '{}': must be at least {}", flag, text, min));
+  return v;
+}
+
+namespace {
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (;;) {
+    const auto pos = s.find(sep, start);
+    out.push_back(s.substr(start, pos - start));
+    if (pos == std::string::npos) return out;
+    start = pos + 1;
+  }
+}
+}  // namespace
+
+std::vector<std::size_t> parse_widths(const std::string& flag, const std::string& text) {
+  if (text == "none") return {};
+  std::vector<std::size_t> w;
+  for (const auto& part : split(text, ',')) w.push_back(parse_count(flag, part, 1));
+  return w;
+}
+
+std::vector<double> parse_numbers(const std::string& flag, const std::string& text) {
+  std::vector<double> v;
+  for (const auto& part : split(text, ',')) v.push_back(parse_number(flag, part));
+  return v;
+}
+
+PluginRequest parse_plugin(const std::string& flag, const std::string& text) {
+  PluginRequest r;
+  r.text = text;
+  r.spec = text;
+  const auto at = text.rfind('@');
+  if (at != std::string::npos) {
+    r.spec = text.substr(0, at);
+    const std::string when = text.substr(at + 1);
+    if (when == "epoch") r.when = analysis::When::at_epoch_end();
+    else r.when = analysis::When::every_k(parse_count(fmt::format("{} '{}': @", flag, text), when, 1));
+  }
+  try {
+    (void)analysis::PluginRegistry::global().create_from_spec(r.spec);
+  } catch (const std::exception& e) {
+    throw UsageError(fmt::format("{} '{}': {}", flag, text, e.what()));
+  }
+  return r;
+}
+
+void parse_data(const std::string& text, nn::DataSpec& d) {
+  const auto colon = text.find(':');
+  const std::string kind = text.substr(0, colon), arg = colon == std::string::npos ? "" : text.substr(colon + 1);
+  auto need_arg = [&](const char* what) {
+    if (arg.empty()) throw UsageError(fmt::format("--data '{}': expected {}:{}", text, kind, what));
+  };
+  if (kind == "fashion-mnist") {
+    d.source = "fashion-mnist";
+    d.path = arg;  // empty: Debian's package directory
+  } else if (kind == "idx" || kind == "cifar10") {
+    need_arg("DIR");
+    d.source = kind;
+    d.path = arg;
+  } else if (kind == "csv") {
+    need_arg("FILE");
+    d.source = "csv";
+    d.path = arg;
+    d.scale_unit = false;
+  } else if (kind == "gaussian") {
+    need_arg("DIM,CLASSES");
+    const auto parts = split(arg, ',');
+    if (parts.size() != 2) throw UsageError(fmt::format("--data '{}': expected gaussian:DIM,CLASSES", text));
+    d.source = "gaussian_clusters";
+    d.dim = parse_count("--data gaussian: DIM", parts[0], 1);
+    d.classes = parse_count("--data gaussian: CLASSES", parts[1], 2);
+  } else {
+    throw UsageError(fmt::format(
+        "--data '{}': expected fashion-mnist, idx:DIR, cifar10:DIR, csv:FILE or gaussian:DIM,CLASSES", text));
+  }
+}
+
+void set_blas_threads(std::size_t threads) {
+  if (threads == 0) return;
+  // OpenBLAS's own entry point, looked up so that another BLAS still links.
+  using SetThreads = void (*)(int);
+  if (auto f = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+    f(int(threads));
+}
+
+std::string shell_quote(const std::string& s) {
+  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=,@+%") ==
+                        std::string::npos)
+    return s;
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+std::string command_line(const std::vector<std::string>& argv) {
+  std::string s;
+  for (const auto& a : argv) s += (s.empty() ? "" : " ") + shell_quote(a);
+  return s;
+}
+
+// ---- objective ------------------------------------------------------------
+
+std::string ObjectiveRecipe::manifest_json() const {
+  if (!toy.empty()) return nlohmann::json{{"toy", toy}}.dump();
+  return model.to_json();
+}
+
+ObjectiveRecipe ObjectiveRecipe::from_manifest(const std::string& text) {
+  ObjectiveRecipe r;
+  if (text.empty())
+    throw UsageError("the trajectory's manifest has no objective spec (it was recorded from a custom objective "
+                     "in C++; replay it there with analysis::analyze_trajectory)");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const std::exception& e) {
+    throw UsageError(fmt::format("the manifest's objective spec is not JSON ({})", e.what()));
+  }
+  if (j.is_object() && j.contains("toy")) {
+    if (!j.at("toy").is_string()) throw UsageError("the manifest's objective spec: 'toy' must be a string");
+    r.toy = j.at("toy").get<std::string>();
+  } else {
+    try {
+      r.model = nn::ObjectiveSpec::from_json(text);
+    } catch (const std::exception& e) {
+      throw UsageError(e.what());
+    }
+  }
+  return r;
+}
+
+BuiltRun build(const ObjectiveRecipe& r) {
+  BuiltRun b;
+  if (!r.toy.empty()) {
+    try {
+      b.objective = analysis::toys::by_name(r.toy);
+    } catch (const std::exception& e) {
+      throw UsageError(fmt::format("--toy: {}", e.what()));
+    }
+    if (r.toy_theta0.size() != 2 && !r.toy_theta0.empty())
+      throw UsageError(fmt::format("--theta0: the toy '{}' has 2 parameters, {} given", r.toy, r.toy_theta0.size()));
+    b.theta0 = Tensor::from_shape({2});
+    for (std::size_t i = 0; i < 2; ++i) b.theta0(i) = r.toy_theta0.empty() ? 1.0 : r.toy_theta0[i];
+  } else {
+    nn::BuiltObjective m;
+    const std::string what = r.model.data.path.empty() ? r.model.data.source
+                                                        : r.model.data.source + ":" + r.model.data.path;
+    try {
+      m = nn::build_objective(r.model);
+    } catch (const data::DataError& e) {
+      throw UsageError(fmt::format("--data {}: {}", what, e.what()));
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(fmt::format("--data {}: {}", what, e.what()));
+    }
+    b.theta0 = std::move(m.theta0);
+    b.objective = std::move(m.objective);
+  }
+  if (!r.init_params.empty()) {
+    try {
+      b.theta0 = read_npy_vector(r.init_params, b.objective->dim());
+    } catch (const std::exception& e) {
+      throw UsageError(fmt::format("--init-params {}: {} (the model has {} parameters, flat PyTorch layout)",
+                                   r.init_params, e.what(), b.objective->dim()));
+    }
+  }
+  return b;
+}
+
+// ---- optimizer ------------------------------------------------------------
+
+namespace {
+optim::Schedule make_schedule(const OptimizerConfig& c, std::size_t total_steps) {
+  const std::string& s = c.schedule;
+  const auto colon = s.find(':');
+  const std::string kind = s.substr(0, colon), arg = colon == std::string::npos ? "" : s.substr(colon + 1);
+  if (kind == "constant" && arg.empty()) return optim::Schedule::constant(c.lr);
+  if (kind == "cosine" && arg.empty()) return optim::Schedule::cosine(c.lr, std::max<std::size_t>(total_steps, 1));
+  if (kind == "step" && !arg.empty()) {
+    const auto parts = split(arg, ',');
+    if (parts.size() == 2) {
+      const double gamma = parse_number("--schedule step: GAMMA", parts[1]);
+      if (!(gamma > 0)) throw UsageError(fmt::format("--schedule '{}': GAMMA must be positive", s));
+      return optim::Schedule::step(c.lr, parse_count("--schedule step: EVERY", parts[0], 1), gamma);
+    }
+  }
+  if (kind == "warmup" && !arg.empty())
+    return optim::Schedule::linear_warmup(parse_count("--schedule warmup: W", arg, 1), optim::Schedule::constant(c.lr));
+  throw UsageError(fmt::format("--schedule '{}': expected constant, step:EVERY,GAMMA, cosine or warmup:W", s));
+}
+}  // namespace
+
+std::unique_ptr<optim::Optimizer> make_optimizer(const OptimizerConfig& c, std::size_t total_steps) {
+  auto sched = make_schedule(c, total_steps);
+  const double wd = c.decay.value_or(c.name == "adamw" ? 0.01 : 0.0);
+  if (wd < 0) throw UsageError(fmt::format("--optim-decay {}: must be ≥ 0", wd));
+  if (c.name == "gd") return std::make_unique<optim::GradientDescent>(sched, wd);
+  if (c.name == "momentum" || c.name == "nesterov") {
+    if (!(c.momentum >= 0 && c.momentum < 1)) throw UsageError(fmt::format("--momentum {}: expected 0 ≤ μ < 1", c.momentum));
+    return std::make_unique<optim::Momentum>(sched, c.momentum, c.name == "nesterov", wd);
+  }
+  auto unit = [](const char* flag, double v) {
+    if (!(v >= 0 && v < 1)) throw UsageError(fmt::format("{} {}: expected a value in [0, 1)", flag, v));
+  };
+  if (!(c.eps > 0)) throw UsageError(fmt::format("--eps {}: must be positive", c.eps));
+  if (c.name == "rmsprop") {
+    unit("--alpha", c.alpha);
+    return std::make_unique<optim::RMSProp>(sched, c.alpha, c.eps, wd);
+  }
+  if (c.name == "adam" || c.name == "adamw") {
+    unit("--beta1", c.beta1);
+    unit("--beta2", c.beta2);
+    return std::make_unique<optim::Adam>(sched, c.beta1, c.beta2, c.eps, wd, c.name == "adamw");
+  }
+  throw UsageError(fmt::format("--optimizer '{}': expected gd, momentum, nesterov, rmsprop, adam or adamw", c.name));
+}
+
+// ---- the run --------------------------------------------------------------
+
+nlohmann::json RunConfig::to_json() const {
+  nlohmann::json j;
+  if (!objective.toy.empty()) j["objective"] = {{"toy", objective.toy}, {"theta0", objective.toy_theta0}};
+  else j["objective"] = nlohmann::json::parse(objective.model.to_json());
+  j["init_params"] = objective.init_params;
+  j["optimizer"] = {{"name", optimizer.name},       {"lr", optimizer.lr},     {"lr_text", optimizer.lr_text},
+                    {"schedule", optimizer.schedule}, {"momentum", optimizer.momentum},
+                    {"beta1", optimizer.beta1},     {"beta2", optimizer.beta2}, {"eps", optimizer.eps},
+                    {"alpha", optimizer.alpha},
+                    {"decay", optimizer.decay ? nlohmann::json(*optimizer.decay) : nlohmann::json()}};
+  j["batch_size"] = batch_size;
+  j["steps"] = steps;
+  j["epochs"] = epochs ? nlohmann::json(*epochs) : nlohmann::json();
+  j["loss_goal"] = loss_goal ? nlohmann::json(*loss_goal) : nlohmann::json();
+  j["accuracy_goal"] = accuracy_goal ? nlohmann::json(*accuracy_goal) : nlohmann::json();
+  j["divergence_factor"] = divergence_factor;
+  nlohmann::json p = nlohmann::json::array();
+  for (const auto& r : plugins) p.push_back(r.text);
+  j["plugins"] = p;
+  j["save_every"] = save_every;
+  j["threads"] = threads;
+  return j;
+}
+
+TrainOutcome run_training(const RunConfig& c) {
+  // Everything that can be wrong with the input is found before the first step.
+  BuiltRun built = build(c.objective);
+  std::size_t steps = c.steps;
+  if (c.epochs) {
+    if (c.batch_size == 0) {
+      steps = *c.epochs;
+    } else {
+      const std::size_t n = built.objective->num_examples();
+      steps = *c.epochs * ((n + c.batch_size - 1) / c.batch_size);
+    }
+  }
+  if (c.batch_size > 0) {
+    const std::size_t n = built.objective->num_examples();
+    if (n == 0) throw UsageError(fmt::format("--batch-size {}: the objective '{}' has no examples to sample",
+                                             c.batch_size, built.objective->describe()));
+    if (c.batch_size > n)
+      throw UsageError(fmt::format("--batch-size {}: larger than the {} examples", c.batch_size, n));
+  }
+  auto optimizer = make_optimizer(c.optimizer, steps);
+  std::vector<std::pair<std::unique_ptr<analysis::Plugin>, analysis::When>> plugins;
+  for (const auto& p : c.plugins) {
+    try {
+      plugins.emplace_back(analysis::PluginRegistry::global().create_from_spec(p.spec), p.when);
+    } catch (const std::exception& e) {
+      throw UsageError(fmt::format("--plugin '{}': {}", p.text, e.what()));
+    }
+  }
+
+  const fs::path out = c.out;
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  if (ec || !fs::is_directory(out)) throw UsageError(fmt::format("--out {}: cannot create the directory ({})", c.out, ec.message()));
+  {
+    std::ofstream cmd(out / "command.txt");
+    if (!cmd) throw UsageError(fmt::format("--out {}: cannot write into it", c.out));
+    cmd << command_line(c.command) << '\n';
+  }
+  fs::remove_all(out / "trajectory", ec);  // a rerun into the same --out starts a fresh trajectory
+
+  analysis::TrainerOptions o;
+  o.max_steps = steps;
+  o.loss_goal = c.loss_goal;
+  o.accuracy_goal = c.accuracy_goal;
+  o.divergence_factor = c.divergence_factor;
+  o.batch_size = c.batch_size;
+  o.seed = c.objective.model.init_seed;
+  o.metrics_csv = (out / "metrics.csv").string();
+  o.summary_json = (out / "summary.json").string();
+  if (c.save_every > 0) {
+    o.trajectory_every = c.save_every;
+    o.trajectory_dir = (out / "trajectory").string();
+    o.objective_spec_json = c.objective.manifest_json();
+  }
+  std::optional<ProgressLine> progress;
+  if (!c.quiet) {
+    progress.emplace(c.progress_label);
+    o.on_step = [&progress](const analysis::StepReport& r) { (*progress)(r); };
+  }
+  set_blas_threads(c.threads);
+  analysis::Trainer trainer(*built.objective, *optimizer, o);
+  for (auto& [plugin, when] : plugins) trainer.attach(std::move(plugin), when);
+
+  TrainOutcome res;
+  res.result = trainer.run(built.theta0);
+  res.out_dir = out.string();
+
+  // The Trainer's summary plus the command line and every setting of it.
+  nlohmann::json summary;
+  {
+    std::ifstream in(o.summary_json);
+    summary = nlohmann::json::parse(in);
+  }
+  summary["command"] = command_line(c.command);
+  summary["config"] = c.to_json();
+  summary["max_steps"] = steps;  // --epochs resolved
+  std::ofstream(o.summary_json) << summary.dump(2) << '\n';
+  return res;
+}
+
+}  // namespace eos::cli

@@ -1,0 +1,104 @@
+// One training run of the command line, as data: what to optimize, with which
+// optimizer, for how long, which plugins, where the outputs go. `eoslab train`
+// fills a RunConfig from its flags (flags.cpp); `eoslab reproduce` fills one
+// from a preset's flag list through the very same parser, so every run of a
+// preset is an `eoslab train` command a user can copy (command.txt).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <eoslab.hpp>
+
+namespace eos::cli {
+
+// Bad input from the user (flag, value, file): exit code 2.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// What to optimize: a model over a dataset, or one of the paper's toys.
+struct ObjectiveRecipe {
+  std::string toy;                  // quadratic | tanh_quadratic | linear_neuron | tanh_neuron; empty: the model
+  std::vector<double> toy_theta0;   // θ₀ of a toy
+  nn::ObjectiveSpec model;
+  std::string init_params;          // θ₀ from a .npy (flat PyTorch layout); empty: the spec's init
+
+  // Recorded in the trajectory manifest; from_manifest rebuilds the objective.
+  std::string manifest_json() const;
+  static ObjectiveRecipe from_manifest(const std::string& json);
+};
+
+struct BuiltRun {
+  std::unique_ptr<Objective> objective;
+  Tensor theta0;
+};
+// Errors in data files, sizes or θ₀ are UsageErrors naming the flag.
+BuiltRun build(const ObjectiveRecipe& recipe);
+
+struct OptimizerConfig {
+  std::string name = "gd";          // gd | momentum | nesterov | rmsprop | adam | adamw
+  std::string lr_text = "0.1";      // as given: "0.1" or "2/15"
+  double lr = 0.1;
+  double momentum = 0.9;            // momentum, nesterov
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, alpha = 0.99;
+  std::optional<double> decay;      // the optimizer's own weight decay (adamw default 0.01)
+  std::string schedule = "constant";
+};
+std::unique_ptr<optim::Optimizer> make_optimizer(const OptimizerConfig& c, std::size_t total_steps);
+
+// "--plugin sharpness:k=2@10": the registry's spec and when it runs.
+struct PluginRequest {
+  std::string text;                 // as given
+  std::string spec;
+  analysis::When when;
+};
+
+struct RunConfig {
+  ObjectiveRecipe objective;
+  OptimizerConfig optimizer;
+  std::size_t batch_size = 0;       // 0: full batch
+  std::size_t steps = 1000;
+  std::optional<std::size_t> epochs;
+  std::optional<double> loss_goal, accuracy_goal;
+  double divergence_factor = 1e10;
+  std::vector<PluginRequest> plugins;
+  std::size_t save_every = 0;
+  std::string out = "eoslab-run";
+  std::size_t threads = 0;          // 0: OpenBLAS's default
+  bool quiet = false;
+  std::string progress_label;       // shown before the progress line
+  std::vector<std::string> command; // the command line, for command.txt
+
+  nlohmann::json to_json() const;   // the settings, as written to summary.json
+};
+
+// ---- value parsers shared by every subcommand: each error names the flag --
+double parse_number(const std::string& flag, const std::string& text);
+double parse_step_size(const std::string& flag, const std::string& text);     // "0.1", "2/15"; finite, > 0
+std::size_t parse_count(const std::string& flag, const std::string& text, std::size_t min);
+std::vector<std::size_t> parse_widths(const std::string& flag, const std::string& text);  // "200,200" or "none"
+std::vector<double> parse_numbers(const std::string& flag, const std::string& text);      // "13,0.01"
+PluginRequest parse_plugin(const std::string& flag, const std::string& text);  // creates it once to validate
+void parse_data(const std::string& text, nn::DataSpec& into);                  // --data SOURCE[:ARGS]
+
+void set_blas_threads(std::size_t threads);
+
+struct TrainOutcome {
+  analysis::RunResult result;
+  std::string out_dir;
+};
+// Builds everything (UsageError on bad input), runs, writes metrics.csv,
+// summary.json, command.txt and trajectory/ into config.out.
+TrainOutcome run_training(const RunConfig& config);
+
+std::string shell_quote(const std::string& s);
+std::string command_line(const std::vector<std::string>& argv);
+
+}  // namespace eos::cli
