@@ -231,6 +231,12 @@ int run_command_line(int argc, char** argv, const Commands& commands) {
   std::string plugin_name;
   plugins->add_option("name", plugin_name, "one plugin");
 
+  const std::vector<std::string> known = {"train", "analyze", "reproduce", "plot", "plugins"};
+  if (argc > 1 && argv[1][0] != '-' && std::find(known.begin(), known.end(), argv[1]) == known.end()) {
+    fmt::print(stderr, "eoslab: unknown command '{}' (expected train, analyze, reproduce, plot or plugins; see "
+                       "'eoslab --help')\n", argv[1]);
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,274 @@
+// End-to-end tests of the `eoslab` executable: the output contract of train,
+// analyze equal to the online values, every usage error (exit 2, naming what
+// was wrong), divergence as an outcome, reproduce example1, and plotting with
+// and without gnuplot.
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
+#include <nlohmann/json.hpp>
+
+#include <eoslab.hpp>
+
+namespace fs = std::filesystem;
+using eos::analysis::MetricsTable;
+
+namespace {
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+struct Ran {
+  int code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+Ran eoslab(const std::vector<std::string>& args, const std::string& env = "") {
+  std::string cmd = env + (env.empty() ? "" : " ") + quote(EOSLAB_EXE);
+  for (const auto& a : args) cmd += " " + quote(a);
+  cmd += " 2>&1";
+  Ran r;
+  std::FILE* p = ::popen(cmd.c_str(), "r");
+  BOOST_REQUIRE(p);
+  char buf[4096];
+  while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) r.output.append(buf, n);
+  const int status = ::pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+fs::path scratch(const std::string& name) {
+  const fs::path d = fs::temp_directory_path() / ("eoslab_cli_test_" + std::to_string(::getpid())) / name;
+  fs::remove_all(d);
+  fs::create_directories(d.parent_path());
+  return d;
+}
+
+nlohmann::json read_json(const fs::path& p) {
+  std::ifstream in(p);
+  BOOST_REQUIRE_MESSAGE(in, p.string() + " missing");
+  return nlohmann::json::parse(in);
+}
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+bool gnuplot_installed() { return std::system("command -v gnuplot >/dev/null 2>&1") == 0; }
+
+// A small classification run: 300 Gaussian-cluster examples, one hidden layer.
+std::vector<std::string> small_run(const fs::path& out) {
+  return {"train", "--data", "gaussian:12,3", "--n", "300", "--widths", "16", "--lr", "2/5", "--steps", "20",
+          "--plugin", "loss", "--plugin", "rp", "--plugin", "sharpness:k=2@5", "--save-every", "5",
+          "--out", out.string(), "--quiet"};
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(train_writes_the_output_contract) {
+  const fs::path out = scratch("train");
+  const Ran r = eoslab(small_run(out));
+  BOOST_TEST_REQUIRE(r.code == 0, r.output);
+
+  const MetricsTable t = eos::analysis::read_metrics_csv((out / "metrics.csv").string());
+  const std::vector<std::string> expected = {"step", "lr", "loss", "rp", "L_dir", "rp_pred_43", "two_over_eta",
+                                             "lambda_max", "lambda_2", "sharpness_residual", "sharpness_hvps",
+                                             "cos_grad_top"};
+  BOOST_TEST(t.columns == expected, boost::test_tools::per_element());
+  BOOST_TEST_REQUIRE(t.rows.size() == 21u);  // steps 0…20
+  for (std::size_t i = 0; i < t.rows.size(); ++i) {
+    BOOST_TEST(*t.at(i, "step") == double(i));
+    BOOST_TEST(*t.at(i, "lr") == 0.4);
+    BOOST_TEST(t.at(i, "loss").has_value());
+    // sharpness@5: computed at steps 0, 5, 10, 15, 20 only, empty elsewhere
+    BOOST_TEST(t.at(i, "lambda_max").has_value() == (i % 5 == 0), "step " << i);
+  }
+  // RP at steps that have a successor; the last row has none
+  BOOST_TEST(t.at(0, "rp").has_value());
+
+  const auto s = read_json(out / "summary.json");
+  BOOST_TEST(s.at("outcome").get<std::string>() == "max_steps");
+  BOOST_TEST(s.at("diverged_at_step").is_null());
+  BOOST_TEST(s.at("steps").get<int>() == 20);
+  BOOST_TEST(s.at("wall_seconds").get<double>() >= 0.0);
+  BOOST_TEST(s.at("settings").is_object());
+  BOOST_TEST(s.at("config").at("optimizer").at("lr_text").get<std::string>() == "2/5");
+  BOOST_TEST(s.at("config").at("objective").at("data").at("source").get<std::string>() == "gaussian_clusters");
+  const std::string cmd = read_text(out / "command.txt");
+  BOOST_TEST(cmd.find("eoslab train --data gaussian:12,3") == 0u, cmd);
+  BOOST_TEST(cmd.find("sharpness:k=2@5") != std::string::npos, cmd);
+  const auto m = read_json(out / "trajectory" / "manifest.json");
+  BOOST_TEST(m.at("steps").size() == 5u);  // 0, 5, 10, 15, 20
+}
+
+BOOST_AUTO_TEST_CASE(analyze_replays_the_online_values) {
+  const fs::path out = scratch("analyze");
+  BOOST_TEST_REQUIRE(eoslab(small_run(out)).code == 0);
+  const Ran r = eoslab({"analyze", out.string(), "--plugin", "rp", "--plugin", "sharpness:k=2", "--quiet"});
+  BOOST_TEST_REQUIRE(r.code == 0, r.output);
+  const MetricsTable online = eos::analysis::read_metrics_csv((out / "metrics.csv").string());
+  const MetricsTable offline = eos::analysis::read_metrics_csv((out / "analysis" / "metrics.csv").string());
+  BOOST_TEST_REQUIRE(offline.rows.size() == 5u);
+  for (std::size_t i = 0; i < offline.rows.size(); ++i) {
+    const std::size_t step = std::size_t(*offline.at(i, "step"));
+    BOOST_TEST(step == 5 * i);
+    for (const std::string c : {"lambda_max", "lambda_2"}) {
+      const double a = *online.at(step, c), b = *offline.at(i, c);
+      BOOST_TEST(std::abs(a - b) <= 1e-9 * std::abs(a), c << " at step " << step << ": " << a << " vs " << b);
+    }
+    if (step < 20)  // RP needs θ_{t+1}: the online run has none after its last step
+      for (const std::string c : {"rp", "L_dir"}) {
+        const double a = *online.at(step, c), b = *offline.at(i, c);
+        BOOST_TEST(std::abs(a - b) <= 1e-10 * std::max(1.0, std::abs(a)), c << " at step " << step);
+      }
+  }
+  BOOST_TEST(read_json(out / "analysis" / "summary.json").at("steps_analysed").get<int>() == 5);
+}
+
+BOOST_AUTO_TEST_CASE(usage_errors_exit_2_and_name_the_problem) {
+  const fs::path out = scratch("usage");
+  const fs::path wrong_size = out.parent_path() / "wrong_size.npy";
+  eos::write_npy(wrong_size.string(), eos::Tensor{1.0, 2.0, 3.0});
+  struct Case {
+    std::vector<std::string> args;
+    std::string must_mention;
+  };
+  const std::vector<std::string> base = {"train", "--toy", "quadratic", "--steps", "3", "--quiet", "--out", out.string()};
+  auto with = [&](std::vector<std::string> extra) {
+    auto a = base;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  const std::vector<Case> cases = {
+      {with({"--bogus"}), "--bogus"},
+      {with({"--lr", "2/0"}), "--lr"},
+      {with({"--lr", "abc"}), "--lr"},
+      {with({"--lr", "-0.1"}), "--lr"},
+      {with({"--lr", "nan"}), "--lr"},
+      {with({"--steps", "0"}), "--steps"},
+      {with({"--steps", "-4"}), "--steps"},
+      {with({"--n", "0"}), "--n"},
+      {with({"--n", "-5"}), "--n"},
+      {with({"--n", "2.5"}), "--n"},
+      {with({"--batch-size", "-1"}), "--batch-size"},
+      {with({"--widths", "200,0"}), "--widths"},
+      {with({"--activation", "swish"}), "--activation"},
+      {with({"--loss", "hinge"}), "--loss"},
+      {with({"--optimizer", "lbfgs"}), "--optimizer"},
+      {with({"--schedule", "exponential"}), "--schedule"},
+      {with({"--plugin", "sharpness:k=abc"}), "k"},
+      {with({"--plugin", "sharpness:k=abc"}), "sharpness"},
+      {with({"--plugin", "nosuch"}), "nosuch"},
+      {with({"--plugin", "loss@0"}), "loss@0"},
+      {{"train", "--toy", "cubic", "--quiet", "--out", out.string()}, "cubic"},
+      {with({"--theta0", "1,2,3"}), "--theta0"},
+      {with({"--accuracy-goal", "1.5"}), "--accuracy-goal"},
+      {{"train", "--data", "idx:/nonexistent/eoslab", "--quiet", "--out", out.string()}, "/nonexistent/eoslab"},
+      {{"train", "--data", "fashion-mnist:/nonexistent/fm", "--quiet", "--out", out.string()}, "dataset-fashion-mnist"},
+      {{"train", "--data", "csv:/nonexistent/x.csv", "--quiet", "--out", out.string()}, "/nonexistent/x.csv"},
+      {{"train", "--data", "mnist", "--quiet", "--out", out.string()}, "--data"},
+      {{"train", "--data", "gaussian:3", "--quiet", "--out", out.string()}, "gaussian"},
+      {{"train", "--data", "gaussian:4,2", "--n", "20", "--widths", "3", "--init-params", "/nonexistent/t.npy",
+        "--quiet", "--out", out.string()},
+       "/nonexistent/t.npy"},
+      {{"train", "--data", "gaussian:4,2", "--n", "20", "--widths", "3", "--init-params", wrong_size.string(),
+        "--quiet", "--out", out.string()},
+       "23 parameters"},
+      {{"train", "--data", "gaussian:4,2", "--n", "20", "--batch-size", "50", "--quiet", "--out", out.string()},
+       "--batch-size"},
+      {{"reproduce", "nosuch"}, "nosuch"},
+      {{"analyze", "/nonexistent/run", "--plugin", "rp"}, "/nonexistent/run"},
+      {{"plot", "/nonexistent/run"}, "/nonexistent/run"},
+      {{"frobnicate"}, "frobnicate"},
+  };
+  for (const auto& c : cases) {
+    const Ran r = eoslab(c.args);
+    std::string shown;
+    for (const auto& a : c.args) shown += a + " ";
+    BOOST_TEST(r.code == 2, shown << "→ exit " << r.code << ": " << r.output);
+    BOOST_TEST(r.output.find(c.must_mention) != std::string::npos, shown << "→ '" << r.output << "' lacks '" << c.must_mention << "'");
+    BOOST_TEST(r.output.find("terminate called") == std::string::npos, shown);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(divergence_is_an_outcome_not_an_error) {
+  const fs::path out = scratch("diverge");
+  const Ran r = eoslab({"train", "--toy", "quadratic", "--theta0", "1,1", "--lr", "2/39", "--steps", "300", "--plugin",
+                        "loss", "--out", out.string(), "--quiet"});
+  BOOST_TEST_REQUIRE(r.code == 0, r.output);
+  const auto s = read_json(out / "summary.json");
+  BOOST_TEST(s.at("outcome").get<std::string>() == "diverged");
+  // θ₁ ← (1 − 40η)θ₁ = −(41/39)θ₁: f = 20θ₁² + θ₂² passes 10¹⁰·f(θ₀) at step 231
+  BOOST_TEST(s.at("diverged_at_step").get<int>() == 231);
+  const MetricsTable t = eos::analysis::read_metrics_csv((out / "metrics.csv").string());
+  BOOST_TEST(t.rows.size() == 232u);  // every row up to and including the diverged step is kept
+}
+
+BOOST_AUTO_TEST_CASE(help_lists_every_flag_with_its_default) {
+  const Ran r = eoslab({"train", "--help"});
+  BOOST_TEST(r.code == 0);
+  for (const std::string flag : {"--data", "--split", "--n", "--standardize", "--widths", "--activation", "--no-bias",
+                                 "--loss", "--weight-decay", "--init", "--seed", "--init-params", "--optimizer", "--lr",
+                                 "--momentum", "--batch-size", "--schedule", "--steps", "--epochs", "--loss-goal",
+                                 "--accuracy-goal", "--plugin", "--save-every", "--out", "--threads", "--quiet"})
+    BOOST_TEST(r.output.find(flag) != std::string::npos, flag);
+  BOOST_TEST(r.output.find("--lr TEXT=2/30") != std::string::npos);
+  const Ran top = eoslab({"--help"});
+  BOOST_TEST(top.code == 0);
+  for (const std::string sub : {"train", "analyze", "reproduce", "plot", "plugins"})
+    BOOST_TEST(top.output.find(sub) != std::string::npos, sub);
+}
+
+BOOST_AUTO_TEST_CASE(reproduce_example1_claims_hold) {
+  const fs::path out = scratch("reproduce");
+  const Ran r = eoslab({"reproduce", "example1", "--quick", "--out", out.string(), "--quiet"});
+  BOOST_TEST_REQUIRE(r.code == 0, r.output);
+  const auto j = read_json(out / "example1" / "claims.json");
+  BOOST_TEST_REQUIRE(j.at("claims").size() == 3u);
+  for (const auto& c : j.at("claims")) {
+    BOOST_TEST(c.at("holds").get<bool>(), c.at("claim").get<std::string>() << " — " << c.at("measured").get<std::string>());
+    BOOST_TEST(!c.at("criterion").get<std::string>().empty());
+  }
+  BOOST_TEST(fs::exists(out / "example1" / "report.md"));
+  BOOST_TEST(j.at("runs").size() == 3u);
+  if (gnuplot_installed())
+    for (const std::string f : {"loss", "theta1"})
+      for (const std::string ext : {".png", ".svg", ".gp"}) {
+        const fs::path p = out / "example1" / "figures" / (f + ext);
+        BOOST_TEST((fs::exists(p) && fs::file_size(p) > 0), p.string());
+      }
+  // A second call reuses the finished runs instead of recomputing them.
+  const Ran again = eoslab({"reproduce", "example1", "--quick", "--out", out.string()});
+  BOOST_TEST(again.code == 0);
+  BOOST_TEST(again.output.find("reusing") != std::string::npos, again.output);
+}
+
+BOOST_AUTO_TEST_CASE(plot_draws_figures_or_says_gnuplot_is_missing) {
+  const fs::path out = scratch("plot");
+  BOOST_TEST_REQUIRE(eoslab(small_run(out)).code == 0);
+  const Ran missing = eoslab({"plot", out.string()}, "EOSLAB_GNUPLOT=/nonexistent/gnuplot");
+  BOOST_TEST(missing.code == 1);
+  BOOST_TEST(missing.output.find("gnuplot-nox") != std::string::npos, missing.output);
+  BOOST_TEST(!fs::exists(out / "figures" / "loss.png"));
+  if (!gnuplot_installed()) return;
+  const Ran r = eoslab({"plot", out.string()});
+  BOOST_TEST_REQUIRE(r.code == 0, r.output);
+  for (const std::string f : {"loss", "rp", "directional_smoothness", "sharpness"})
+    for (const std::string ext : {".png", ".svg", ".gp"}) {
+      const fs::path p = out / "figures" / (f + ext);
+      BOOST_TEST((fs::exists(p) && fs::file_size(p) > 0), p.string());
+    }
+  // the script is standalone: it reads the CSV by a path relative to itself
+  BOOST_TEST(read_text(out / "figures" / "rp.gp").find("\"../metrics.csv\"") != std::string::npos);
+}
