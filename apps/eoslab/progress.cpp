@@ -28,13 +28,17 @@ void ProgressLine::operator()(const analysis::StepReport& r) {
   const double interval = terminal_ ? 0.2 : 5.0;
   if (!r.last && r.seconds - last_print_ < interval) return;
   last_print_ = r.seconds;
-  const double rate = double(r.step + 1) / std::max(r.seconds, 1e-9);
+  if (!first_) first_ = std::pair{r.step, r.seconds};
   std::string line = fmt::format("{}step {}/{}", label_.empty() ? "" : label_ + "  ", r.step, r.max_steps);
   if (loss_) line += fmt::format("  loss {:.5g}", *loss_);
   if (lambda_max_) line += fmt::format("  λmax {:.5g}", *lambda_max_);
-  line += fmt::format("  {:.3g} steps/s", rate);
-  line += r.last ? fmt::format("  done in {}", clock_text(r.seconds))
-                 : fmt::format("  left ≤ {}", clock_text(double(r.max_steps - std::min(r.step, r.max_steps)) / rate));
+  if (r.step > first_->first && r.seconds > first_->second) {
+    // steps per second since the first report (loading data and step 0's plugins excluded)
+    const double rate = double(r.step - first_->first) / (r.seconds - first_->second);
+    line += fmt::format("  {:.3g} steps/s", rate);
+    if (!r.last) line += fmt::format("  left ≤ {}", clock_text(double(r.max_steps - std::min(r.step, r.max_steps)) / rate));
+  }
+  if (r.last) line += fmt::format("  done in {}", clock_text(r.seconds));
   if (terminal_) fmt::print(out_, "\r{}\033[K{}", line, r.last ? "\n" : "");
   else fmt::print(out_, "{}\n", line);
   std::fflush(out_);

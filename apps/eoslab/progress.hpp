@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <optional>
+#include <utility>
 #include <string>
 
 #include <eoslab.hpp>
@@ -22,6 +23,7 @@ class ProgressLine {
   std::FILE* out_;
   bool terminal_;
   double last_print_ = -1e9;
+  std::optional<std::pair<std::size_t, double>> first_;  // (step, seconds) of the first report: setup is excluded from the rate
   std::optional<double> loss_, lambda_max_;
 };
 

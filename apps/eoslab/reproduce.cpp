@@ -4,6 +4,7 @@
 // `all` also writes an index page.
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 
 #include <fmt/format.h>
@@ -98,7 +99,10 @@ PresetOutcome run_preset(const Preset& p, const Options& o) {
   const auto runs = p.runs(o.quick);
   RunSet set;
   std::vector<std::string> commands;
-  if (!o.quiet) fmt::print("== {}: {}\n", p.name, p.title);
+  if (!o.quiet) {
+    fmt::print("== {}: {}\n", p.name, p.title);
+    std::fflush(stdout);  // keep the order with the progress lines on stderr
+  }
   for (std::size_t i = 0; i < runs.size(); ++i) {
     const PresetRun& run = runs[i];
     const fs::path dir = o.out / "runs" / (run.name + (o.quick ? "-quick" : ""));
@@ -111,7 +115,10 @@ PresetOutcome run_preset(const Preset& p, const Options& o) {
     c.progress_label = fmt::format("[{} {}/{}] {}", p.name, i + 1, runs.size(), run.label);
     commands.push_back(command_line(c.command));
     if (!o.force && reusable(dir, c)) {
-      if (!o.quiet) fmt::print("{}  reusing {}\n", c.progress_label, dir.string());
+      if (!o.quiet) {
+        fmt::print("{}  reusing {}\n", c.progress_label, dir.string());
+        std::fflush(stdout);
+      }
     } else {
       (void)run_training(c);
     }
