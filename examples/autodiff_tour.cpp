@@ -1,4 +1,4 @@
-// eoslab_demo: the gradient and exact Hessian-vector product of two small
+// autodiff_tour: the gradient and exact Hessian-vector product of two small
 // functions, each printed next to its central-difference check.
 //   1. the paper's single neuron f(θ) = (θ₁·tanh θ₂)² (Example 3) at θ = (13, 0.01)
 //   2. a 2-layer tanh MLP with mean cross-entropy on random data
