@@ -171,6 +171,11 @@ std::vector<Figure> run_figures(const fs::path& csv, const analysis::MetricsTabl
   };
   std::vector<double> two_eta;
   for (double lr : t.column("lr")) two_eta.push_back(2.0 / lr);
+  // Curvatures: from 0, showing the bulk of the values and the line at 2/η.
+  auto from_zero_with_threshold = [&](const std::string& c) {
+    const auto r = robust_range({t.column(c)}, two_eta);
+    return std::pair{std::min(0.0, r.first), r.second};
+  };
   // Sparse columns (a plugin every k steps) are drawn with markers.
   auto dense = [&](const std::string& c) {
     std::size_t n = 0;
@@ -203,16 +208,14 @@ std::vector<Figure> run_figures(const fs::path& csv, const analysis::MetricsTabl
     Figure f{"directional_smoothness", "directional smoothness L(θ_t; η∇f(θ_t))" + suffix, "step", "L"};
     f.series.push_back(series("L_dir", "L(θ_t; η∇f)"));
     f.series.push_back(eta_line());
-    auto r = robust_range({t.column("L_dir")}, two_eta);
-    f.yrange = std::pair{std::min(0.0, r.first), r.second};
+    f.yrange = from_zero_with_threshold("L_dir");
     figs.push_back(f);
   }
   if (has_values(t, "lambda_max")) {
     Figure f{"sharpness", "sharpness λmax(∇²f(θ_t))" + suffix, "step", "λmax"};
     f.series.push_back(series("lambda_max", "λmax", dense("lambda_max") ? Style::Lines : Style::LinesPoints));
     f.series.push_back(eta_line());
-    auto r = robust_range({t.column("lambda_max")}, two_eta);
-    f.yrange = std::pair{std::min(0.0, r.first), r.second};
+    f.yrange = from_zero_with_threshold("lambda_max");
     figs.push_back(f);
   }
   if (has_values(t, "tau_L_mean")) {
@@ -223,8 +226,7 @@ std::vector<Figure> run_figures(const fs::path& csv, const analysis::MetricsTabl
     f.series.push_back(series("tau_L_mean", "mean over τ", Style::LinesPoints, 0));
     if (has_values(t, "L_dir")) f.series.push_back(series("L_dir", "L(θ_t; η∇f) (τ = 1)", Style::Points, 1));
     f.series.push_back(eta_line());
-    auto r = robust_range({t.column("tau_L_mean")}, two_eta);
-    f.yrange = std::pair{std::min(0.0, r.first), r.second};
+    f.yrange = from_zero_with_threshold("tau_L_mean");
     figs.push_back(f);
   }
   if (has_values(t, "sgd_erp")) {
