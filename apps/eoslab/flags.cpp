@@ -221,6 +221,7 @@ int run_command_line(int argc, char** argv, const Commands& commands) {
   reproduce->add_option("--threads", ra.threads, "BLAS threads (0: OpenBLAS's default)")->capture_default_str();
   reproduce->add_flag("--quiet", ra.quiet, "no progress lines");
   reproduce->add_flag("--force", ra.force, "rerun runs whose finished outputs exist in --out");
+  reproduce->add_flag("--dry-run", ra.dry_run, "check and print every run's `eoslab train` command, run nothing");
 
   auto* plot = app.add_subcommand("plot", "draw a run's figures (PNG + SVG + the gnuplot script) with gnuplot");
   PlotArgs pa;

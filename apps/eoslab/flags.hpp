@@ -18,7 +18,7 @@ struct AnalyzeArgs {
 
 struct ReproduceArgs {
   std::string name, out = "eoslab-reproduce", data, threads = "0";
-  bool list = false, quick = false, quiet = false, force = false;
+  bool list = false, quick = false, quiet = false, force = false, dry_run = false;
 };
 
 struct PlotArgs {

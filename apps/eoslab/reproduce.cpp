@@ -45,7 +45,7 @@ namespace {
 
 struct Options {
   fs::path out;
-  bool quick = false, quiet = false, force = false, figures = true;
+  bool quick = false, quiet = false, force = false, figures = true, dry_run = false;
   std::string data, threads;
 };
 
@@ -95,7 +95,6 @@ PresetOutcome run_preset(const Preset& p, const Options& o) {
   PresetOutcome res;
   res.preset = &p;
   const fs::path pdir = o.out / p.name;
-  fs::create_directories(pdir);
   const auto runs = p.runs(o.quick);
   RunSet set;
   std::vector<std::string> commands;
@@ -114,6 +113,10 @@ PresetOutcome run_preset(const Preset& p, const Options& o) {
     RunConfig c = parse_train_args(args);
     c.progress_label = fmt::format("[{} {}/{}] {}", p.name, i + 1, runs.size(), run.label);
     commands.push_back(command_line(c.command));
+    if (o.dry_run) {
+      fmt::print("{}\n", commands.back());
+      continue;
+    }
     if (!o.force && reusable(dir, c)) {
       if (!o.quiet) {
         fmt::print("{}  reusing {}\n", c.progress_label, dir.string());
@@ -124,6 +127,9 @@ PresetOutcome run_preset(const Preset& p, const Options& o) {
     }
     set.emplace(run.name, load_run(run, dir));
   }
+
+  if (o.dry_run) return res;
+  fs::create_directories(pdir);
 
   // Claims: each verdict computed from the metrics.
   nlohmann::json claims = nlohmann::json::array();
@@ -269,6 +275,7 @@ int reproduce_command(const ReproduceArgs& a) {
   o.quick = a.quick;
   o.quiet = a.quiet;
   o.force = a.force;
+  o.dry_run = a.dry_run;
   o.threads = std::to_string(parse_count("--threads", a.threads, 0));
   if (!a.data.empty()) {
     nn::DataSpec probe;
@@ -276,15 +283,15 @@ int reproduce_command(const ReproduceArgs& a) {
     o.data = a.data;
   }
   std::error_code ec;
-  fs::create_directories(o.out, ec);
+  if (!o.dry_run) fs::create_directories(o.out, ec);
   if (ec) throw UsageError(fmt::format("--out {}: cannot create the directory ({})", a.out, ec.message()));
-  if (auto missing = plot::gnuplot_missing()) {
+  if (auto missing = plot::gnuplot_missing(); missing && !o.dry_run) {
     fmt::print(stderr, "eoslab reproduce: {}\n", *missing);
     o.figures = false;
   }
   std::vector<PresetOutcome> results;
   for (const Preset* p : chosen) results.push_back(run_preset(*p, o));
-  if (a.name == "all") {
+  if (a.name == "all" && !o.dry_run) {
     write_index(o.out, results, o.quick);
     std::size_t h = 0, n = 0;
     for (const auto& r : results) h += r.holding, n += r.claims;

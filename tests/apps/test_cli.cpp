@@ -254,6 +254,21 @@ BOOST_AUTO_TEST_CASE(reproduce_example1_claims_hold) {
   BOOST_TEST(again.output.find("reusing") != std::string::npos, again.output);
 }
 
+BOOST_AUTO_TEST_CASE(every_preset_command_is_valid_in_both_lengths) {
+  // --dry-run parses each run's `eoslab train` flags (the full-length runs take hours to execute).
+  for (const bool quick : {true, false}) {
+    std::vector<std::string> args = {"reproduce", "all", "--dry-run", "--out", "/nonexistent/dry"};
+    if (quick) args.push_back("--quick");
+    const Ran r = eoslab(args);
+    BOOST_TEST_REQUIRE(r.code == 0, r.output);
+    std::size_t commands = 0;
+    for (std::size_t pos = 0; (pos = r.output.find("eoslab train ", pos)) != std::string::npos; ++pos) ++commands;
+    BOOST_TEST(commands >= 25u, "quick = " << quick << ": " << commands << " commands");
+    BOOST_TEST(r.output.find(quick ? "-quick" : "--steps 3000") != std::string::npos);
+  }
+  BOOST_TEST(!fs::exists("/nonexistent/dry"));
+}
+
 BOOST_AUTO_TEST_CASE(plot_draws_figures_or_says_gnuplot_is_missing) {
   const fs::path out = scratch("plot");
   BOOST_TEST_REQUIRE(eoslab(small_run(out)).code == 0);
