@@ -28,7 +28,9 @@ struct TrainFlags {
 
 void add_train_flags(CLI::App& app, TrainFlags& f) {
   auto* data = app.add_option_group("Data");
-  data->add_option("--data", f.data, "fashion-mnist[:DIR] | idx:DIR | cifar10:DIR | csv:FILE | gaussian:DIM,CLASSES")
+  data->add_option("--data", f.data,
+                   "fashion-mnist[:DIR] | idx:DIR | cifar10:DIR | csv:FILE (integer label in the first column) | "
+                   "gaussian:DIM,CLASSES")
       ->capture_default_str();
   data->add_option("--split", f.split, "train | test")->capture_default_str();
   data->add_option("--n", f.n, "the first n examples in file order, or 'all'")->capture_default_str();

@@ -73,11 +73,24 @@ fs::path render(const Figure& fig, const fs::path& dir) {
   if (fig.logy) s << "set logscale y\nset format y \"10^{%L}\"\n";
   if (fig.yrange) s << fmt::format("set yrange [{:.6g}:{:.6g}]\n", fig.yrange->first, fig.yrange->second);
   s << "set style fill transparent solid 0.25 noborder\n";
+  // A band skips rows where its columns are empty (a plugin every k steps):
+  // filledcurves would break at each one, so its rows go to a datablock first.
+  for (std::size_t i = 0; i < fig.series.size(); ++i) {
+    const auto& se = fig.series[i];
+    if (se.style != Style::Band) continue;
+    const std::string y = se.expr.empty() ? column(se.y) : se.expr;
+    s << fmt::format("set table $band{} separator comma\n", i);
+    s << fmt::format("plot {} using {}:({}-{}):({}+{}) with table if (strlen(strcol({})) > 0 && strlen(strcol({})) > 0)\n",
+                     gp_string(fs::relative(se.csv, dir).string()), gp_string(se.x), y, column(se.err), y,
+                     column(se.err), gp_string(se.y), gp_string(se.err));
+    s << "unset table\n";
+  }
   s << "set terminal pngcairo size 960,600 font \"sans,12\" linewidth 1.5\n";
   s << fmt::format("set output {}\n", gp_string(fig.name + ".png"));
   std::vector<std::string> items;
   std::size_t next_color = 0;
-  for (const auto& se : fig.series) {
+  for (std::size_t i = 0; i < fig.series.size(); ++i) {
+    const auto& se = fig.series[i];
     const std::size_t ci = se.color >= 0 ? std::size_t(se.color) % kColors : next_color++ % kColors;
     const std::string color = fmt::format("lc rgb \"{}\"", kPalette[ci]);
     const std::string file = gp_string(fs::relative(se.csv, dir).string());
@@ -86,10 +99,7 @@ fs::path render(const Figure& fig, const fs::path& dir) {
     const std::string title = se.title.empty() ? "notitle" : "title " + gp_string(se.title);
     std::string item;
     switch (se.style) {
-      case Style::Band:
-        item = fmt::format("{} using {}:({}-{}):({}+{}) with filledcurves {} {}", file, x, y, column(se.err), y,
-                           column(se.err), color, title);
-        break;
+      case Style::Band: item = fmt::format("$band{} using 1:2:3 with filledcurves {} {}", i, color, title); break;
       case Style::ErrorBars:
         item = fmt::format("{} using {}:({}):({}) with yerrorlines pt 7 ps 0.6 {} {}", file, x, y, column(se.err),
                            color, title);
