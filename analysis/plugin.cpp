@@ -40,6 +40,14 @@ double StepContext::grad_norm_sq() {
   const Tensor& g = grad();
   return inner(g, g);
 }
+HessianOperator& StepContext::hessian() {
+  if (!data_.hessian) {
+    data_.hessian = objective_.hessian_at(data_.theta);
+    if (!data_.full) data_.full = ad::ValueGrad{data_.hessian->value(), data_.hessian->grad()};
+  }
+  return *data_.hessian;
+}
+
 void StepContext::ensure_probe() {
   if (data_.probe) return;
   ensure_full();

@@ -34,6 +34,10 @@ struct StepData {
   std::optional<ad::ValueGrad> full;  // f(θ_t), ∇f(θ_t)
   std::optional<ad::ValueGrad> probe; // f, ∇f at θ_t − η_t ∇f(θ_t)
   Tensor probe_point;
+  // ∇²f(θ_t) linearized at θ_t, shared by every plugin of the step. When a
+  // plugin due at t needs it, the trainer builds it in place of the plain
+  // f/∇f evaluation (its primal sweeps give f(θ_t) and ∇f(θ_t) too).
+  std::shared_ptr<HessianOperator> hessian;
 };
 
 class StepContext {
@@ -60,6 +64,9 @@ class StepContext {
   // RP(θ_t) = (f(p) − f(θ_t)) / (η‖∇f‖²); L(θ_t; η∇f) = ⟨∇f, ∇f − ∇f(p)⟩ / (η‖∇f‖²)
   double relative_progress();
   double directional_smoothness();
+  // v ↦ ∇²f(θ_t)·v, linearized once per step (and f, ∇f from the same sweeps
+  // if they were not known yet).
+  HessianOperator& hessian();
 
  private:
   void ensure_full();
@@ -90,6 +97,9 @@ class Plugin {
   virtual std::string name() const = 0;
   virtual std::vector<std::string> columns() const = 0;
   virtual void observe(StepContext& ctx, Row& row) = 0;
+  // Whether observe() calls ctx.hessian(): the trainer then linearizes θ_t in
+  // the pass that computes f(θ_t) and ∇f(θ_t) anyway.
+  virtual bool needs_hessian() const { return false; }
   // Forget state carried between steps (warm starts), before a new run.
   virtual void reset() {}
 };

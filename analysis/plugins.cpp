@@ -145,17 +145,18 @@ class SharpnessPlugin : public Plugin {
     return c;
   }
   void reset() override { previous_.clear(); }
+  bool needs_hessian() const override { return true; }
   void observe(StepContext& ctx, Row& row) override {
-    auto H = ctx.objective().hessian_at(ctx.theta());
+    HessianOperator& H = ctx.hessian();
     LanczosOptions o = opt_;
     o.seed = ctx.seed_for("sharpness");
     if (warm_) o.warm_start = previous_;
-    const EigenResult r = lanczos_top(*H, o);
+    const EigenResult r = lanczos_top(H, o);
     row.set("lambda_max", r.values[0]);
     for (std::size_t i = 1; i < r.values.size(); ++i) row.set(fmt::format("lambda_{}", i + 1), r.values[i]);
     row.set("sharpness_residual", r.residuals[0] / std::abs(r.values[0]));
     row.set("sharpness_hvps", double(r.hvps));
-    const Tensor& g = H->grad();
+    const Tensor& g = H.grad();
     const double gn = std::sqrt(inner(g, g));
     if (gn > 0) row.set("cos_grad_top", std::abs(inner(g, r.vectors[0])) / gn);
     previous_ = r.vectors;
@@ -174,6 +175,7 @@ class Corollary1Plugin : public Plugin {
     if (points_ < 2) throw std::invalid_argument("plugin corollary1: points must be at least 2");
   }
   std::string name() const override { return "corollary1"; }
+  bool needs_hessian() const override { return true; }
   std::vector<std::string> columns() const override { return {"seg_lambda_max", "cor1_bound", "cor1_slack"}; }
   void observe(StepContext& ctx, Row& row) override {
     const Tensor& g = ctx.grad();
@@ -181,13 +183,17 @@ class Corollary1Plugin : public Plugin {
     std::vector<Tensor> warm;
     for (std::size_t j = 0; j < points_; ++j) {
       const double tau = double(j) / double(points_ - 1);
-      Tensor p = ctx.theta();
-      xt::noalias(p) -= (ctx.lr() * tau) * g;
-      auto H = ctx.objective().hessian_at(p);
+      std::unique_ptr<HessianOperator> at_point;
+      if (j > 0) {
+        Tensor p = ctx.theta();
+        xt::noalias(p) -= (ctx.lr() * tau) * g;
+        at_point = ctx.objective().hessian_at(p);
+      }
+      HessianOperator& H = j == 0 ? ctx.hessian() : *at_point;  // τ = 0 is θ_t: the step's own linearization
       LanczosOptions o = opt_;
       o.seed = ctx.seed_for("corollary1") + j;
       o.warm_start = warm;
-      const EigenResult r = lanczos_top(*H, o);
+      const EigenResult r = lanczos_top(H, o);
       best = std::max(best, r.values[0]);
       warm = r.vectors;
     }
@@ -264,14 +270,15 @@ class HessianTracePlugin : public Plugin {
   }
   std::string name() const override { return "hessian_trace"; }
   std::vector<std::string> columns() const override { return {"trace", "trace_se"}; }
+  bool needs_hessian() const override { return true; }
   void observe(StepContext& ctx, Row& row) override {
-    auto H = ctx.objective().hessian_at(ctx.theta());
+    HessianOperator& H = ctx.hessian();
     Rng rng(ctx.seed_for("hessian_trace"));
-    Tensor z = Tensor::from_shape({H->dim()}), Hz;
+    Tensor z = Tensor::from_shape({H.dim()}), Hz;
     std::vector<double> q;
     for (std::size_t i = 0; i < probes_; ++i) {
       for (auto& v : z) v = (rng.next_u64() >> 63) ? 1.0 : -1.0;
-      H->apply(z, Hz);
+      H.apply(z, Hz);
       q.push_back(inner(z, Hz));
     }
     const MeanSe m = mean_se(q);
@@ -286,20 +293,20 @@ class HessianTracePlugin : public Plugin {
 // v ↦ D H D v with D = P^{-1/2} (diagonal).
 class ScaledHessian : public HessianOperator {
  public:
-  ScaledHessian(std::unique_ptr<HessianOperator> H, Tensor d) : H_(std::move(H)), d_(std::move(d)) {}
-  std::size_t dim() const override { return H_->dim(); }
-  double value() const override { return H_->value(); }
-  const Tensor& grad() const override { return H_->grad(); }
+  ScaledHessian(HessianOperator& H, Tensor d) : H_(H), d_(std::move(d)) {}
+  std::size_t dim() const override { return H_.dim(); }
+  double value() const override { return H_.value(); }
+  const Tensor& grad() const override { return H_.grad(); }
   void apply(const Tensor& v, Tensor& out) override {
     xt::noalias(dv_) = d_ * v;
-    H_->apply(dv_, out);
+    H_.apply(dv_, out);
     out *= d_;
     ++applications_;
   }
   using HessianOperator::apply;
 
  private:
-  std::unique_ptr<HessianOperator> H_;
+  HessianOperator& H_;
   Tensor d_, dv_;
 };
 
@@ -311,16 +318,17 @@ class PreconditionedSharpnessPlugin : public Plugin {
   std::string name() const override { return "precond_sharpness"; }
   std::vector<std::string> columns() const override { return {"precond_lambda_max", "precond_threshold"}; }
   void reset() override { previous_.clear(); }
+  bool needs_hessian() const override { return true; }
   void observe(StepContext& ctx, Row& row) override {
     const optim::Optimizer* opt = ctx.optimizer();
     if (!opt)
       throw std::invalid_argument("plugin precond_sharpness: needs the optimizer (its preconditioner is "
                                   "optimizer state); attach it to a Trainer or pass the optimizer offline");
-    auto H = ctx.objective().hessian_at(ctx.theta());
+    HessianOperator& H = ctx.hessian();
     Tensor d;
     if (auto P = opt->preconditioner()) d = 1.0 / xt::sqrt(*P);
-    else d = xt::ones<double>({H->dim()});
-    ScaledHessian S(std::move(H), std::move(d));
+    else d = xt::ones<double>({H.dim()});
+    ScaledHessian S(H, std::move(d));
     LanczosOptions o = opt_;
     o.seed = ctx.seed_for("precond_sharpness");
     o.warm_start = previous_;

@@ -110,11 +110,23 @@ RunResult Trainer::run(Tensor theta0) {
         options_.seed);
   for (auto& a : plugins_) a.plugin->reset();
 
+  // f and ∇f at a GD iterate, from the Hessian's linearization when a plugin
+  // due at that step needs ∇²f there (one primal pass serves both).
+  auto evaluate = [&](StepData& d) {
+    bool hessian = false;
+    for (const auto& a : plugins_) hessian |= a.plugin->needs_hessian() && due(a, d.step, true);
+    if (hessian) {
+      d.hessian = objective_.hessian_at(d.theta);
+      d.full = ad::ValueGrad{d.hessian->value(), d.hessian->grad()};
+    } else {
+      d.full = objective_.value_and_grad(d.theta);
+    }
+  };
   StepData cur;
   cur.step = 0;
   cur.theta = std::move(theta0);
   cur.lr = optimizer_.current_lr();
-  if (!sgd) cur.full = objective_.value_and_grad(cur.theta);
+  if (!sgd) evaluate(cur);
   const double f0 = cur.full ? cur.full->value : objective_.value(cur.theta);
   const double explode = options_.divergence_factor * std::max(std::abs(f0), 1.0);
   bool epoch_start = true;
@@ -167,7 +179,7 @@ RunResult Trainer::run(Tensor theta0) {
         next.theta = cur.theta;
         optimizer_.step(next.theta, *g);
         next.lr = optimizer_.current_lr();
-        if (!sgd) next.full = objective_.value_and_grad(next.theta);
+        if (!sgd) evaluate(next);
         if (exact_gd) {  // θ_{t+1} = θ_t − η∇f(θ_t) bit for bit: the probe is free
           cur.probe = next.full;
           cur.probe_point = next.theta;

@@ -8,6 +8,9 @@
 // and shared by the update and every plugin; with a plain GradientDescent
 // optimizer (no weight decay) θ_{t+1} = θ_t − η∇f(θ_t) is the probe point, so
 // RP_t and L_t are completed from step t+1's loss and gradient at no cost.
+// When a plugin due at step t needs ∇²f(θ_t) (sharpness, hessian_trace, …),
+// f(θ_t) and ∇f(θ_t) come from the sweeps that linearize θ_t for its HVPs:
+// no second primal pass at the iterate just evaluated.
 // SGD (batch_size > 0): each step uses a minibatch gradient; the full-batch f
 // and ∇f are computed only at steps where a plugin runs.
 #pragma once

@@ -40,12 +40,12 @@ class Counting : public Objective {
   double value(const Tensor& t) override { ++values; return inner_.value(t); }
   ad::ValueGrad value_and_grad(const Tensor& t) override { ++grads; return inner_.value_and_grad(t); }
   Tensor hvp(const Tensor& t, const Tensor& v) override { return inner_.hvp(t, v); }
-  std::unique_ptr<HessianOperator> hessian_at(const Tensor& t) override { return inner_.hessian_at(t); }
+  std::unique_ptr<HessianOperator> hessian_at(const Tensor& t) override { ++hessians; return inner_.hessian_at(t); }
   std::size_t num_examples() const override { return inner_.num_examples(); }
   ad::ValueGrad batch_value_and_grad(const Tensor& t, std::span<const std::size_t> b) override {
     return inner_.batch_value_and_grad(t, b);
   }
-  std::size_t values = 0, grads = 0;
+  std::size_t values = 0, grads = 0, hessians = 0;
 
  private:
   Objective& inner_;
@@ -139,6 +139,37 @@ BOOST_AUTO_TEST_CASE(rp_and_directional_smoothness_are_free_under_gd) {
   t2.attach(PluginRegistry::global().create("rp"));
   t2.run(built.theta0);
   BOOST_TEST(counted2.grads == 11u + 11u);  // iterates + one probe per row
+}
+
+// A plugin that needs ∇²f(θ_t) gets the linearization that also gave the
+// step its f and ∇f: one primal pass per iterate, not two, and the trajectory
+// is bit for bit the one without the plugin.
+BOOST_AUTO_TEST_CASE(hessian_plugins_reuse_the_steps_own_linearization) {
+  auto built = nn::build_objective(small_spec());
+  TrainerOptions o;
+  o.max_steps = 10;
+  auto run = [&](Counting& counted, std::vector<std::string> specs, std::size_t every) {
+    optim::GradientDescent gd(optim::Schedule::constant(0.3));
+    Trainer t(counted, gd, o);
+    t.attach(PluginRegistry::global().create("loss"));
+    for (const auto& sp : specs) t.attach(PluginRegistry::global().create_from_spec(sp), When::every_k(every));
+    return t.run(built.theta0);
+  };
+  Counting plain(*built.objective);
+  const auto a = run(plain, {"rp"}, 1);
+  Counting with_hessian(*built.objective);
+  const auto b = run(with_hessian, {"rp", "sharpness:k=2", "hessian_trace:probes=3", "corollary1:points=2"}, 1);
+  BOOST_TEST(plain.grads == 12u);          // θ₀ … θ₁₀ and the last row's probe
+  BOOST_TEST(with_hessian.hessians == 11u + 11u);  // one per iterate (shared by 3 plugins) + corollary1's τ = 1 point
+  BOOST_TEST(with_hessian.grads == 1u);    // only the last row's probe
+  const auto la = a.metrics.column("loss"), lb = b.metrics.column("loss");
+  BOOST_TEST(la == lb, boost::test_tools::per_element());  // bitwise
+  BOOST_TEST(xt::all(xt::equal(a.theta, b.theta)));
+  // every other step: the steps in between keep the plain evaluation
+  Counting alternate(*built.objective);
+  run(alternate, {"sharpness"}, 2);
+  BOOST_TEST(alternate.hessians == 6u);    // θ₀, θ₂, …, θ₁₀
+  BOOST_TEST(alternate.grads == 5u);       // θ₁, θ₃, …, θ₉
 }
 
 BOOST_AUTO_TEST_CASE(sgd_expectations_with_a_full_batch_are_the_gd_quantities) {
