@@ -26,15 +26,17 @@ std::uint64_t StepContext::seed_for(const std::string& plugin) const {
 }
 
 void StepContext::ensure_full() {
-  if (!data_.full) data_.full = objective_.value_and_grad(data_.theta);
+  if (data_.full) return;
+  data_.full.value = objective_.value_and_grad(data_.theta, data_.full.grad);
+  data_.full.known = true;
 }
 double StepContext::loss() {
   ensure_full();
-  return data_.full->value;
+  return data_.full.value;
 }
 const Tensor& StepContext::grad() {
   ensure_full();
-  return data_.full->grad;
+  return data_.full.grad;
 }
 double StepContext::grad_norm_sq() {
   const Tensor& g = grad();
@@ -43,7 +45,11 @@ double StepContext::grad_norm_sq() {
 HessianOperator& StepContext::hessian() {
   if (!data_.hessian) {
     data_.hessian = objective_.hessian_at(data_.theta);
-    if (!data_.full) data_.full = ad::ValueGrad{data_.hessian->value(), data_.hessian->grad()};
+    if (!data_.full) {
+      data_.full.value = data_.hessian->value();
+      copy_into(data_.full.grad, data_.hessian->grad());
+      data_.full.known = true;
+    }
   }
   return *data_.hessian;
 }
@@ -53,9 +59,10 @@ void StepContext::ensure_probe() {
   ensure_full();
   // Computed exactly as GradientDescent::update does, so that online and
   // offline probes agree to the last bit.
-  data_.probe_point = data_.theta;
-  xt::noalias(data_.probe_point) -= data_.lr * data_.full->grad;
-  data_.probe = objective_.value_and_grad(data_.probe_point);
+  copy_into(data_.probe_point, data_.theta);
+  xt::noalias(data_.probe_point) -= data_.lr * data_.full.grad;
+  data_.probe.value = objective_.value_and_grad(data_.probe_point, data_.probe.grad);
+  data_.probe.known = true;
 }
 const Tensor& StepContext::probe_point() {
   ensure_probe();
@@ -63,11 +70,11 @@ const Tensor& StepContext::probe_point() {
 }
 double StepContext::probe_loss() {
   ensure_probe();
-  return data_.probe->value;
+  return data_.probe.value;
 }
 const Tensor& StepContext::probe_grad() {
   ensure_probe();
-  return data_.probe->grad;
+  return data_.probe.grad;
 }
 double StepContext::relative_progress() {
   return (probe_loss() - loss()) / (lr() * grad_norm_sq());
@@ -80,16 +87,19 @@ double StepContext::directional_smoothness() {
 // ---- Row ---------------------------------------------------------------------
 
 Row::Row(const std::vector<std::string>& columns) : values_(columns.size()) {
-  auto idx = std::make_shared<std::map<std::string, std::size_t>>();
+  auto idx = std::make_shared<std::map<std::string, std::size_t, std::less<>>>();
   for (std::size_t i = 0; i < columns.size(); ++i) (*idx)[columns[i]] = i;
   index_ = idx;
 }
-void Row::set(const std::string& column, double value) {
+void Row::clear() {
+  for (auto& v : values_) v.reset();
+}
+void Row::set(std::string_view column, double value) {
   const auto it = index_->find(column);
   if (it == index_->end()) throw std::logic_error(fmt::format("Row::set: no column '{}'", column));
   values_[it->second] = value;
 }
-const std::optional<double>& Row::get(const std::string& column) const {
+const std::optional<double>& Row::get(std::string_view column) const {
   const auto it = index_->find(column);
   if (it == index_->end()) throw std::logic_error(fmt::format("Row::get: no column '{}'", column));
   return values_[it->second];

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "../autodiff/objective.hpp"
@@ -27,17 +28,33 @@ namespace eos::analysis {
 double directional_smoothness(const Tensor& v, const Tensor& grad_at_theta, const Tensor& grad_at_theta_minus_v);
 
 // What is known of one step t; filled by the trainer or the offline replay.
+// f and ∇f at one point, when known. `forget` keeps the gradient's buffer, so
+// a trainer that reuses its StepData allocates nothing per step.
+struct Evaluation {
+  bool known = false;
+  double value = 0.0;
+  Tensor grad;
+  explicit operator bool() const { return known; }
+  void forget() { known = false; }
+};
+
 struct StepData {
   std::size_t step = 0;
   Tensor theta;                       // θ_t
   double lr = 0.0;                    // η_t, the step size of θ_t → θ_{t+1}
-  std::optional<ad::ValueGrad> full;  // f(θ_t), ∇f(θ_t)
-  std::optional<ad::ValueGrad> probe; // f, ∇f at θ_t − η_t ∇f(θ_t)
+  Evaluation full;                    // f(θ_t), ∇f(θ_t)
+  Evaluation probe;                   // f, ∇f at θ_t − η_t ∇f(θ_t)
   Tensor probe_point;
   // ∇²f(θ_t) linearized at θ_t, shared by every plugin of the step. When a
   // plugin due at t needs it, the trainer builds it in place of the plain
   // f/∇f evaluation (its primal sweeps give f(θ_t) and ∇f(θ_t) too).
   std::shared_ptr<HessianOperator> hessian;
+  // Forget everything known at the old point (buffers are kept).
+  void forget() {
+    full.forget();
+    probe.forget();
+    hessian.reset();
+  }
 };
 
 class StepContext {
@@ -82,12 +99,13 @@ class StepContext {
 class Row {
  public:
   explicit Row(const std::vector<std::string>& columns);
-  void set(const std::string& column, double value);
-  const std::optional<double>& get(const std::string& column) const;
+  void set(std::string_view column, double value);  // no allocation: a trainer reuses one Row
+  const std::optional<double>& get(std::string_view column) const;
   const std::vector<std::optional<double>>& values() const { return values_; }
+  void clear();  // every column back to "no value"
 
  private:
-  std::shared_ptr<const std::map<std::string, std::size_t>> index_;
+  std::shared_ptr<const std::map<std::string, std::size_t, std::less<>>> index_;
   std::vector<std::optional<double>> values_;
 };
 

@@ -112,40 +112,51 @@ RunResult Trainer::run(Tensor theta0) {
 
   // f and ∇f at a GD iterate, from the Hessian's linearization when a plugin
   // due at that step needs ∇²f there (one primal pass serves both).
+  // The loop allocates nothing that scales with θ or the data: cur and next
+  // swap at each step and keep their buffers, and so do the batch gradient
+  // and the row (only the recorded row is copied into the result).
   auto evaluate = [&](StepData& d) {
     bool hessian = false;
     for (const auto& a : plugins_) hessian |= a.plugin->needs_hessian() && due(a, d.step, true);
     if (hessian) {
       d.hessian = objective_.hessian_at(d.theta);
-      d.full = ad::ValueGrad{d.hessian->value(), d.hessian->grad()};
+      d.full.value = d.hessian->value();
+      copy_into(d.full.grad, d.hessian->grad());
     } else {
-      d.full = objective_.value_and_grad(d.theta);
+      d.full.value = objective_.value_and_grad(d.theta, d.full.grad);
     }
+    d.full.known = true;
   };
-  StepData cur;
+  StepData cur, next;
   cur.step = 0;
   cur.theta = std::move(theta0);
   cur.lr = optimizer_.current_lr();
   if (!sgd) evaluate(cur);
-  const double f0 = cur.full ? cur.full->value : objective_.value(cur.theta);
+  const double f0 = cur.full ? cur.full.value : objective_.value(cur.theta);
   const double explode = options_.divergence_factor * std::max(std::abs(f0), 1.0);
   bool epoch_start = true;
+  Tensor batch_grad;
+  Row row(res.metrics.columns);
+  res.metrics.rows.reserve(std::min<std::size_t>(options_.max_steps, 1u << 16) + 1);
 
   for (;;) {
     const std::size_t t = cur.step;
-    Row row(res.metrics.columns);
+    row.clear();
     row.set("step", double(t));
     row.set("lr", cur.lr);
     bool any_due = false;
     for (const auto& a : plugins_) any_due |= due(a, t, epoch_start);
-    if (sgd && (any_due || (goals && epoch_start)) && !cur.full) cur.full = objective_.value_and_grad(cur.theta);
+    if (sgd && (any_due || (goals && epoch_start)) && !cur.full) {
+      cur.full.value = objective_.value_and_grad(cur.theta, cur.full.grad);
+      cur.full.known = true;
+    }
 
     // 1. stop conditions on what is known at θ_t
     std::optional<Outcome> stop;
     if (cur.full) {
-      const double f = cur.full->value;
+      const double f = cur.full.value;
       res.final_loss = f;
-      if (!std::isfinite(f) || f > explode || !all_finite(cur.full->grad)) {
+      if (!std::isfinite(f) || f > explode || !all_finite(cur.full.grad)) {
         stop = Outcome::Diverged;
         res.diverged_at = t;
       } else if (options_.loss_goal && f <= *options_.loss_goal) {
@@ -158,31 +169,31 @@ RunResult Trainer::run(Tensor theta0) {
     if (!stop && t >= options_.max_steps) stop = Outcome::MaxSteps;
 
     // 2. the update θ_t → θ_{t+1}
-    StepData next;
+    next.forget();
     if (!stop) {
-      Tensor batch_grad;
       const Tensor* g = nullptr;
       if (sgd) {
-        auto bg = objective_.batch_value_and_grad(cur.theta, sampler->next());
-        row.set("batch_loss", bg.value);
-        if (!std::isfinite(bg.value) || !all_finite(bg.grad)) {
+        const double batch_loss = objective_.batch_value_and_grad(cur.theta, sampler->next(), batch_grad);
+        row.set("batch_loss", batch_loss);
+        if (!std::isfinite(batch_loss) || !all_finite(batch_grad)) {
           stop = Outcome::Diverged;
           res.diverged_at = t;
         }
-        batch_grad = std::move(bg.grad);
         g = &batch_grad;
       } else {
-        g = &cur.full->grad;
+        g = &cur.full.grad;
       }
       if (!stop) {
         next.step = t + 1;
-        next.theta = cur.theta;
+        copy_into(next.theta, cur.theta);
         optimizer_.step(next.theta, *g);
         next.lr = optimizer_.current_lr();
         if (!sgd) evaluate(next);
         if (exact_gd) {  // θ_{t+1} = θ_t − η∇f(θ_t) bit for bit: the probe is free
-          cur.probe = next.full;
-          cur.probe_point = next.theta;
+          cur.probe.known = true;
+          cur.probe.value = next.full.value;
+          copy_into(cur.probe.grad, next.full.grad);
+          copy_into(cur.probe_point, next.theta);
         }
         res.steps = t + 1;
       }
@@ -195,7 +206,7 @@ RunResult Trainer::run(Tensor theta0) {
       for (auto& a : plugins_)
         if (due(a, t, epoch_start)) a.plugin->observe(ctx, row);
     } else if (has_loss_column && cur.full) {
-      row.set("loss", cur.full->value);
+      row.set("loss", cur.full.value);
     }
     res.metrics.rows.push_back(row.values());
     if (csv) csv->write(row.values());
@@ -209,7 +220,7 @@ RunResult Trainer::run(Tensor theta0) {
       break;
     }
     epoch_start = sgd ? sampler->epoch_ended() : true;
-    cur = std::move(next);
+    std::swap(cur, next);
   }
   res.theta = cur.theta;
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

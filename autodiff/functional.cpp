@@ -42,17 +42,22 @@ Tensor seed_like(const Tensor& y, double v) {
 
 }  // namespace
 
-ValueGrad value_and_grad(Tape& tape, const ScalarFunction& f, const Tensor& theta) {
+double value_and_grad(Tape& tape, const ScalarFunction& f, const Tensor& theta, Tensor& grad) {
   Var th;
   Var out = record("value_and_grad", tape, f, theta, th);
-  ValueGrad r;
-  r.value = out.item();
+  const double value = out.item();
   if (!tape.requires_grad(out)) {
-    r.grad = xt::zeros<double>(theta.shape());
-    return r;
+    grad.resize(theta.shape());
+    grad.fill(0.0);
+    return value;
   }
   tape.backward(out);
-  r.grad = tape.adjoint(th);
+  copy_into(grad, tape.adjoint(th));
+  return value;
+}
+ValueGrad value_and_grad(Tape& tape, const ScalarFunction& f, const Tensor& theta) {
+  ValueGrad r;
+  r.value = value_and_grad(tape, f, theta, r.grad);
   return r;
 }
 ValueGrad value_and_grad(const ScalarFunction& f, const Tensor& theta) {

@@ -35,6 +35,9 @@ struct ValueGradHvp {
 
 ValueGrad value_and_grad(const ScalarFunction& f, const Tensor& theta);
 ValueGrad value_and_grad(Tape& tape, const ScalarFunction& f, const Tensor& theta);
+// f(θ), with ∇f(θ) written into `grad` (its buffer reused when it has θ's
+// size): with a reused tape, a step that allocates nothing.
+double value_and_grad(Tape& tape, const ScalarFunction& f, const Tensor& theta, Tensor& grad);
 ValueDerivative jvp(const ScalarFunction& f, const Tensor& theta, const Tensor& v);
 ValueGradHvp hvp(const ScalarFunction& f, const Tensor& theta, const Tensor& v);
 ValueGradHvp hvp(Tape& tape, const ScalarFunction& f, const Tensor& theta, const Tensor& v);

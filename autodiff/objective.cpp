@@ -7,8 +7,18 @@ namespace eos {
 double Objective::batch_value(const Tensor&, std::span<const std::size_t>) {
   throw std::logic_error(fmt::format("{}: not a sum over examples, so it has no minibatch value", describe()));
 }
-ad::ValueGrad Objective::batch_value_and_grad(const Tensor&, std::span<const std::size_t>) {
+double Objective::batch_value_and_grad(const Tensor&, std::span<const std::size_t>, Tensor&) {
   throw std::logic_error(fmt::format("{}: not a sum over examples, so it has no minibatch gradient", describe()));
+}
+ad::ValueGrad Objective::value_and_grad(const Tensor& theta) {
+  ad::ValueGrad r;
+  r.value = value_and_grad(theta, r.grad);
+  return r;
+}
+ad::ValueGrad Objective::batch_value_and_grad(const Tensor& theta, std::span<const std::size_t> batch) {
+  ad::ValueGrad r;
+  r.value = batch_value_and_grad(theta, batch, r.grad);
+  return r;
 }
 
 FunctionObjective::FunctionObjective(std::string name, std::size_t dim, ad::ScalarFunction f)
@@ -23,9 +33,9 @@ double FunctionObjective::value(const Tensor& theta) {
   tape_.clear();
   return f_(tape_.variable(theta)).item();
 }
-ad::ValueGrad FunctionObjective::value_and_grad(const Tensor& theta) {
+double FunctionObjective::value_and_grad(const Tensor& theta, Tensor& grad) {
   check(theta);
-  return ad::value_and_grad(tape_, f_, theta);
+  return ad::value_and_grad(tape_, f_, theta, grad);
 }
 Tensor FunctionObjective::hvp(const Tensor& theta, const Tensor& v) {
   check(theta);

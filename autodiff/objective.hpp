@@ -42,7 +42,10 @@ class Objective {
   virtual std::string describe() const = 0;
   virtual std::size_t dim() const = 0;
   virtual double value(const Tensor& theta) = 0;
-  virtual ad::ValueGrad value_and_grad(const Tensor& theta) = 0;
+  // f(θ), with ∇f(θ) written into `grad`. A buffer that already has θ's size
+  // is reused, so a training loop that keeps its buffers allocates nothing.
+  virtual double value_and_grad(const Tensor& theta, Tensor& grad) = 0;
+  ad::ValueGrad value_and_grad(const Tensor& theta);  // the same, into a new tensor
   virtual Tensor hvp(const Tensor& theta, const Tensor& v) = 0;
   virtual std::unique_ptr<HessianOperator> hessian_at(const Tensor& theta) = 0;
 
@@ -51,7 +54,8 @@ class Objective {
   // num_examples() == 0 means f is not a finite sum; the batch calls then throw.
   virtual std::size_t num_examples() const { return 0; }
   virtual double batch_value(const Tensor& theta, std::span<const std::size_t> batch);
-  virtual ad::ValueGrad batch_value_and_grad(const Tensor& theta, std::span<const std::size_t> batch);
+  virtual double batch_value_and_grad(const Tensor& theta, std::span<const std::size_t> batch, Tensor& grad);
+  ad::ValueGrad batch_value_and_grad(const Tensor& theta, std::span<const std::size_t> batch);
   // Classification accuracy over all examples, where that means something.
   virtual std::optional<double> accuracy(const Tensor&) { return std::nullopt; }
 };
@@ -63,7 +67,8 @@ class FunctionObjective : public Objective {
   std::string describe() const override { return name_; }
   std::size_t dim() const override { return dim_; }
   double value(const Tensor& theta) override;
-  ad::ValueGrad value_and_grad(const Tensor& theta) override;
+  using Objective::value_and_grad;
+  double value_and_grad(const Tensor& theta, Tensor& grad) override;
   Tensor hvp(const Tensor& theta, const Tensor& v) override;
   std::unique_ptr<HessianOperator> hessian_at(const Tensor& theta) override;
 

@@ -58,10 +58,14 @@ std::uint64_t Rng::below(std::uint64_t n) {
 }
 
 std::vector<std::size_t> Rng::permutation(std::size_t n) {
-  std::vector<std::size_t> p(n);
+  std::vector<std::size_t> p;
+  permutation(n, p);
+  return p;
+}
+void Rng::permutation(std::size_t n, std::vector<std::size_t>& p) {
+  p.resize(n);
   for (std::size_t i = 0; i < n; ++i) p[i] = i;
   for (std::size_t i = n; i > 1; --i) std::swap(p[i - 1], p[below(i)]);
-  return p;
 }
 
 }  // namespace eos

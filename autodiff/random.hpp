@@ -19,6 +19,7 @@ class Rng {
   std::uint64_t below(std::uint64_t n);  // uniform in [0, n), n > 0
   // A uniformly random permutation of 0..n−1 (Fisher–Yates).
   std::vector<std::size_t> permutation(std::size_t n);
+  void permutation(std::size_t n, std::vector<std::size_t>& out);  // the same, into out's memory
 
  private:
   std::uint64_t s_[4];

@@ -218,14 +218,20 @@ void Tape::backward(Var out) {
         "Tape::backward: output (node {}) has shape {}; a gradient needs a scalar output "
         "(reduce it explicitly, e.g. with sum or mean, or pass a seed)",
         out.index_, shape_str_of(v.shape())));
-  backward(out, filled(Shape(v.shape().begin(), v.shape().end()), 1.0));
+  Tensor& seed = nodes_[out.index_].adjoint;  // ȳ = 1, in place (no allocation per step)
+  seed.resize(v.shape());
+  seed.fill(1.0);
+  sweep_adjoints(out.index_);
 }
 
 void Tape::backward(Var out, const Tensor& seed) {
   check_seed(out, seed, "Tape::backward");
-  const std::uint32_t root = out.index_;
+  copy_into(nodes_[out.index_].adjoint, seed);
+  sweep_adjoints(out.index_);
+}
+
+void Tape::sweep_adjoints(std::uint32_t root) {
   written_.assign(root + 1, 0);
-  copy_into(nodes_[root].adjoint, seed);
   written_[root] = 1;
   for (std::uint32_t i = root + 1; i-- > 0;) {
     Node& n = nodes_[i];

@@ -118,6 +118,8 @@ class Tape {
   void run_forward(std::uint32_t i);
   OpCall call_for(std::uint32_t i);
   void vjp_tangent(std::uint32_t i, OpCall& c);
+  // The reverse sweep from `root`, whose adjoint is already seeded.
+  void sweep_adjoints(std::uint32_t root);
   // Before the first write to an input's adjoint (or adjoint-tangent) buffer
   // in a sweep: shape it, and zero it unless `op` assigns fresh buffers.
   void prepare_input(std::uint32_t input, const OpDef& op, Tensor& buf, std::vector<char>& written, bool& fresh);

@@ -103,7 +103,7 @@ const std::vector<std::size_t>& MinibatchSampler::next() {
     for (std::size_t i = 0; i < batch_; ++i) current_.push_back(rng_.below(n_));
     return current_;
   }
-  if (pos_ == 0) perm_ = rng_.permutation(n_);
+  if (pos_ == 0) rng_.permutation(n_, perm_);
   const std::size_t end = std::min(pos_ + batch_, n_);
   current_.assign(perm_.begin() + static_cast<std::ptrdiff_t>(pos_), perm_.begin() + static_cast<std::ptrdiff_t>(end));
   pos_ = end;

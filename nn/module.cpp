@@ -72,6 +72,8 @@ ad::Var activate(ActivationKind k, ad::Var x) {
 }
 
 Sequential& Sequential::add(std::shared_ptr<const Module> m) {
+  offsets_.push_back(total_params_);
+  total_params_ += m->num_params();
   modules_.push_back(std::move(m));
   return *this;
 }
@@ -90,10 +92,7 @@ std::vector<ParamSpec> Sequential::param_specs() const {
   return out;
 }
 ad::Var Sequential::forward(ad::Var x, ad::Var theta, std::size_t offset) const {
-  for (const auto& m : modules_) {
-    x = m->forward(x, theta, offset);
-    offset += m->num_params();
-  }
+  for (std::size_t i = 0; i < modules_.size(); ++i) x = modules_[i]->forward(x, theta, offset + offsets_[i]);
   return x;
 }
 

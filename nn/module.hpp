@@ -83,6 +83,8 @@ class Sequential : public Module {
 
  private:
   std::vector<std::shared_ptr<const Module>> modules_;
+  std::vector<std::size_t> offsets_;  // θ offset of each module, fixed at add(): forward allocates nothing
+  std::size_t total_params_ = 0;
 };
 
 // Linear(in, h₁) act Linear(h₁, h₂) act … Linear(h_L, out).

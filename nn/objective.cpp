@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include <fmt/format.h>
+#include <xtensor/xnoalias.hpp>
 
 #include "../datasets/transforms.hpp"
 
@@ -88,35 +89,43 @@ double ModelObjective::value(const Tensor& theta) {
   check_theta(theta, "value");
   double f = 0.0;
   for (const auto& c : chunks_) {
-    tape_.clear();
-    f += c.weight * chunk_loss(c)(tape_.variable(theta)).item();
+    ad::Tape& tape = tape_for(c);
+    tape.clear();
+    f += c.weight * chunk_loss(c)(tape.variable(theta)).item();
   }
   const double gamma = options_.weight_decay;
   if (gamma != 0.0) f += gamma * xt::sum(theta * theta)();
   return f;
 }
 
-ad::ValueGrad ModelObjective::value_and_grad(const Tensor& theta) {
+double ModelObjective::value_and_grad(const Tensor& theta, Tensor& grad) {
   check_theta(theta, "value_and_grad");
-  ad::ValueGrad r;
-  r.grad = xt::zeros<double>({model_.num_params});
-  for (const auto& c : chunks_) {
-    auto vg = ad::value_and_grad(tape_, chunk_loss(c), theta);
-    r.value += c.weight * vg.value;
-    r.grad += c.weight * vg.grad;
+  double f = 0.0;
+  if (chunks_.size() == 1) {  // the common case: no accumulation buffer
+    f = ad::value_and_grad(tape_for(chunks_[0]), chunk_loss(chunks_[0]), theta, grad);
+  } else {
+    grad.resize({model_.num_params});
+    grad.fill(0.0);
+    for (const auto& c : chunks_) {
+      f += c.weight * ad::value_and_grad(tape_for(c), chunk_loss(c), theta, chunk_grad_);
+      xt::noalias(grad) += c.weight * chunk_grad_;
+    }
   }
-  const double gamma = options_.weight_decay;
-  if (gamma != 0.0) {
-    r.value += gamma * xt::sum(theta * theta)();
-    r.grad += 2.0 * gamma * theta;
-  }
-  return r;
+  add_weight_decay(theta, f, grad);
+  return f;
+}
+
+void ModelObjective::add_weight_decay(const Tensor& theta, double& f, Tensor& grad) const {
+  const double gamma = options_.weight_decay;  // + γ‖θ‖², gradient 2γθ
+  if (gamma == 0.0) return;
+  f += gamma * inner(theta, theta);
+  xt::noalias(grad) += (2.0 * gamma) * theta;
 }
 
 Tensor ModelObjective::hvp(const Tensor& theta, const Tensor& v) {
   check_theta(theta, "hvp");
   Tensor hv = xt::zeros<double>({model_.num_params});
-  for (const auto& c : chunks_) hv += c.weight * ad::hvp(tape_, chunk_loss(c), theta, v).hvp;
+  for (const auto& c : chunks_) hv += c.weight * ad::hvp(tape_for(c), chunk_loss(c), theta, v).hvp;
   if (options_.weight_decay != 0.0) hv += 2.0 * options_.weight_decay * v;
   return hv;
 }
@@ -180,6 +189,21 @@ std::unique_ptr<HessianOperator> ModelObjective::hessian_at(const Tensor& theta)
                                           options_.cache_linearization);
 }
 
+ad::Tape& ModelObjective::tape_for(const Chunk& c) {
+  const std::size_t rows = c.X.shape()[0];
+  TapeSlot* oldest = &tapes_[0];
+  for (auto& slot : tapes_) {
+    if (slot.rows == rows) {
+      slot.last_use = ++tape_uses_;
+      return slot.tape;
+    }
+    if (slot.last_use < oldest->last_use) oldest = &slot;
+  }
+  oldest->rows = rows;  // least recently used: its buffers get reshaped
+  oldest->last_use = ++tape_uses_;
+  return oldest->tape;
+}
+
 const ModelObjective::Chunk& ModelObjective::gather(std::span<const std::size_t> batch) {
   if (batch.empty()) throw std::invalid_argument("minibatch: the batch is empty");
   data::gather_rows(all_X_, batch, batch_.X);
@@ -194,21 +218,19 @@ const ModelObjective::Chunk& ModelObjective::gather(std::span<const std::size_t>
 double ModelObjective::batch_value(const Tensor& theta, std::span<const std::size_t> batch) {
   check_theta(theta, "batch_value");
   const Chunk& b = gather(batch);
-  tape_.clear();
-  double f = chunk_loss(b)(tape_.variable(theta)).item();
+  ad::Tape& tape = tape_for(b);
+  tape.clear();
+  double f = chunk_loss(b)(tape.variable(theta)).item();
   if (options_.weight_decay != 0.0) f += options_.weight_decay * xt::sum(theta * theta)();
   return f;
 }
 
-ad::ValueGrad ModelObjective::batch_value_and_grad(const Tensor& theta, std::span<const std::size_t> batch) {
+double ModelObjective::batch_value_and_grad(const Tensor& theta, std::span<const std::size_t> batch, Tensor& grad) {
   check_theta(theta, "batch_value_and_grad");
   const Chunk& b = gather(batch);
-  auto r = ad::value_and_grad(tape_, chunk_loss(b), theta);
-  if (options_.weight_decay != 0.0) {
-    r.value += options_.weight_decay * xt::sum(theta * theta)();
-    r.grad += 2.0 * options_.weight_decay * theta;
-  }
-  return r;
+  double f = ad::value_and_grad(tape_for(b), chunk_loss(b), theta, grad);
+  add_weight_decay(theta, f, grad);
+  return f;
 }
 
 Tensor ModelObjective::outputs(const Tensor& theta) {
@@ -216,8 +238,9 @@ Tensor ModelObjective::outputs(const Tensor& theta) {
   Tensor all;
   std::size_t row = 0;
   for (const auto& c : chunks_) {
-    tape_.clear();
-    const Tensor& out = model_.forward(tape_.variable(theta), tape_.constant_view(c.X)).value();
+    ad::Tape& tape = tape_for(c);
+    tape.clear();
+    const Tensor& out = model_.forward(tape.variable(theta), tape.constant_view(c.X)).value();
     if (row == 0) all = Tensor::from_shape({n_, out.shape()[1]});
     std::copy_n(out.data(), out.size(), all.data() + row * out.shape()[1]);
     row += out.shape()[0];

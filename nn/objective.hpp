@@ -4,6 +4,7 @@
 // to the unchunked ones up to summation order.
 #pragma once
 
+#include <array>
 #include <memory>
 
 #include "../autodiff/objective.hpp"
@@ -34,13 +35,15 @@ class ModelObjective : public Objective {
   std::string describe() const override;
   std::size_t dim() const override { return model_.num_params; }
   double value(const Tensor& theta) override;
-  ad::ValueGrad value_and_grad(const Tensor& theta) override;
+  using Objective::value_and_grad;
+  double value_and_grad(const Tensor& theta, Tensor& grad) override;
   Tensor hvp(const Tensor& theta, const Tensor& v) override;
   std::unique_ptr<HessianOperator> hessian_at(const Tensor& theta) override;
 
   std::size_t num_examples() const override { return n_; }
   double batch_value(const Tensor& theta, std::span<const std::size_t> batch) override;
-  ad::ValueGrad batch_value_and_grad(const Tensor& theta, std::span<const std::size_t> batch) override;
+  using Objective::batch_value_and_grad;
+  double batch_value_and_grad(const Tensor& theta, std::span<const std::size_t> batch, Tensor& grad) override;
   std::optional<double> accuracy(const Tensor& theta) override;
 
   // The network's outputs on every example, [n, k].
@@ -62,6 +65,7 @@ class ModelObjective : public Objective {
   ad::Var loss_on(ad::Var out, const std::vector<std::int64_t>& labels, const Tensor& targets) const;
   void check_theta(const Tensor& theta, const char* what) const;
   const Chunk& gather(std::span<const std::size_t> batch);
+  void add_weight_decay(const Tensor& theta, double& f, Tensor& grad) const;
 
   Model model_;
   Loss loss_;
@@ -71,7 +75,17 @@ class ModelObjective : public Objective {
   Tensor all_X_, all_targets_;          // for minibatches
   std::vector<std::int64_t> all_labels_;
   Chunk batch_;                         // reused minibatch buffers
-  ad::Tape tape_;
+  // A tape per row count (full chunks, the last chunk, minibatches, the short
+  // last minibatch of an epoch), so that alternating between them reuses
+  // memory instead of reshaping it: steady-state steps allocate nothing.
+  struct TapeSlot {
+    std::size_t rows = 0, last_use = 0;
+    ad::Tape tape;
+  };
+  std::array<TapeSlot, 4> tapes_;
+  std::size_t tape_uses_ = 0;
+  ad::Tape& tape_for(const Chunk& c);
+  Tensor chunk_grad_;                   // reused per-chunk gradient
   std::string data_source_;
 };
 

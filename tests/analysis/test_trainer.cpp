@@ -38,12 +38,14 @@ class Counting : public Objective {
   std::string describe() const override { return inner_.describe(); }
   std::size_t dim() const override { return inner_.dim(); }
   double value(const Tensor& t) override { ++values; return inner_.value(t); }
-  ad::ValueGrad value_and_grad(const Tensor& t) override { ++grads; return inner_.value_and_grad(t); }
+  using Objective::value_and_grad;
+  double value_and_grad(const Tensor& t, Tensor& g) override { ++grads; return inner_.value_and_grad(t, g); }
   Tensor hvp(const Tensor& t, const Tensor& v) override { return inner_.hvp(t, v); }
   std::unique_ptr<HessianOperator> hessian_at(const Tensor& t) override { ++hessians; return inner_.hessian_at(t); }
   std::size_t num_examples() const override { return inner_.num_examples(); }
-  ad::ValueGrad batch_value_and_grad(const Tensor& t, std::span<const std::size_t> b) override {
-    return inner_.batch_value_and_grad(t, b);
+  using Objective::batch_value_and_grad;
+  double batch_value_and_grad(const Tensor& t, std::span<const std::size_t> b, Tensor& g) override {
+    return inner_.batch_value_and_grad(t, b, g);
   }
   std::size_t values = 0, grads = 0, hessians = 0;
 
