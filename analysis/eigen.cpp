@@ -12,6 +12,9 @@
 namespace eos::analysis {
 namespace {
 
+// The eigenvalue rule also needs r ≤ this × tol·|θ| (see LanczosStop).
+constexpr double kValueRuleResidualGuard = 10.0;
+
 double vec_norm(const Tensor& a) { return std::sqrt(inner(a, a)); }
 void axpy(double alpha, const Tensor& x, Tensor& y) {  // y += αx
   const double* xs = x.data();
@@ -83,20 +86,33 @@ EigenResult lanczos_top(HessianOperator& H, const LanczosOptions& opt) {
     }
     symmetric_eigen(T, evals, evecs);
     const bool exhausted = b <= 1e-12 * std::max(1.0, std::abs(evals(m - 1)));
+    auto residual = [&](std::size_t c) { return exhausted ? 0.0 : std::abs(b * evecs(m - 1, c)); };
+    // min(r, r²/δ) for Ritz value c, δ from the other Ritz values; r while there is no other.
+    auto error_bound = [&](std::size_t c) {
+      const double r = residual(c);
+      if (m <= opt.k) return r;
+      double delta = INFINITY;
+      for (std::size_t j = 0; j < m; ++j)
+        if (j != c) delta = std::min(delta, std::abs(evals(c) - evals(j)) - residual(j));
+      return delta > r ? r * r / delta : r;
+    };
     bool done = exhausted;
-    if (m >= opt.k) {
+    if (m >= opt.k && !exhausted) {
       done = true;
       for (std::size_t i = 0; i < opt.k; ++i) {
         const std::size_t c = m - 1 - i;  // ascending order: largest last
-        const double res = std::abs(b * evecs(m - 1, c));
-        if (!(res <= opt.tol * std::abs(evals(c)))) done = false;
+        const double scale = opt.tol * std::abs(evals(c));
+        const double r = residual(c);
+        const bool ok = opt.stop == LanczosStop::Residual
+                            ? r <= scale
+                            : error_bound(c) <= scale && r <= kValueRuleResidualGuard * scale;
+        if (!ok) done = false;
       }
-      done = done || exhausted;
     }
     r.iterations = m;
     if (done || m == max_m) {
       r.converged = done;
-      const std::size_t kk = std::min(opt.k, m);
+      const std::size_t kk = std::min(opt.k + opt.extra, m);
       for (std::size_t i = 0; i < kk; ++i) {
         const std::size_t c = m - 1 - i;
         Tensor v = xt::zeros<double>({n});
@@ -104,7 +120,8 @@ EigenResult lanczos_top(HessianOperator& H, const LanczosOptions& opt) {
         v /= vec_norm(v);
         r.values.push_back(evals(c));
         r.vectors.push_back(std::move(v));
-        r.residuals.push_back(exhausted ? 0.0 : std::abs(b * evecs(m - 1, c)));
+        r.residuals.push_back(residual(c));
+        r.errors.push_back(exhausted ? 0.0 : error_bound(c));
       }
       break;
     }

@@ -322,6 +322,35 @@ BOOST_AUTO_TEST_CASE(warm_started_sharpness_agrees_with_cold_along_a_trajectory)
   BOOST_TEST(warm_hvps < cold_hvps);
 }
 
+// stop=value along a trajectory: every λ1, λ2 within tol of a tight solve at
+// the same θ_t, in no more HVPs than the residual rule.
+BOOST_AUTO_TEST_CASE(sharpness_with_the_eigenvalue_rule_agrees_with_a_tight_solve) {
+  auto built = nn::build_objective(small_spec());
+  const double tol = 1e-4;
+  RunResult runs[3];
+  const char* specs[3] = {"sharpness:k=2,tol=1e-4,stop=value", "sharpness:k=2,tol=1e-4",
+                          "sharpness:k=2,tol=1e-12,max_iter=400,warm=0"};
+  for (int i = 0; i < 3; ++i) {
+    optim::GradientDescent gd(optim::Schedule::constant(0.5));
+    TrainerOptions o;
+    o.max_steps = 10;
+    Trainer t(*built.objective, gd, o);
+    t.attach(PluginRegistry::global().create_from_spec(specs[i]));
+    runs[i] = t.run(built.theta0);
+  }
+  double value_hvps = 0, residual_hvps = 0;
+  for (std::size_t s = 0; s <= 10; ++s) {
+    for (const char* col : {"lambda_max", "lambda_2"}) {
+      const double truth = runs[2].metrics.at(s, col).value(), fast = runs[0].metrics.at(s, col).value();
+      BOOST_TEST(std::abs(fast - truth) <= tol * std::abs(truth), "step " << s << " " << col << ": " << fast << " vs " << truth);
+    }
+    value_hvps += runs[0].metrics.at(s, "sharpness_hvps").value();
+    residual_hvps += runs[1].metrics.at(s, "sharpness_hvps").value();
+  }
+  BOOST_TEST(value_hvps <= residual_hvps);
+  BOOST_TEST_MESSAGE("k = 2 over 11 steps: " << value_hvps << " HVPs (value rule) vs " << residual_hvps << " (residual)");
+}
+
 BOOST_AUTO_TEST_CASE(registry_and_bad_options) {
   auto& reg = PluginRegistry::global();
   for (const char* name : {"loss", "accuracy", "grad_norm", "rp", "tau_profile", "sharpness", "corollary1", "sgd_rp",
@@ -342,6 +371,7 @@ BOOST_AUTO_TEST_CASE(registry_and_bad_options) {
   BOOST_TEST(msg("sharpness:kk=2").find("unknown option 'kk'") != std::string::npos);
   BOOST_TEST(msg("tau_profile:grid=simpson").find("grid=simpson") != std::string::npos);
   BOOST_TEST(msg("rp:x").find("not key=value") != std::string::npos);
+  BOOST_TEST(msg("sharpness:stop=ritz").find("stop=ritz (expected residual or value)") != std::string::npos);
   // two plugins may not claim the same column
   auto obj = toys::quadratic();
   optim::GradientDescent gd(optim::Schedule::constant(0.01));
