@@ -102,8 +102,8 @@ ValueGradHvp hvp(const ScalarFunction& f, const Tensor& theta, const Tensor& v) 
   return hvp(tape, f, theta, v);
 }
 
-Linearized::Linearized(ScalarFunction f, const Tensor& theta)
-    : tape_(std::make_unique<Tape>()), f_(std::move(f)) {
+Linearized::Linearized(ScalarFunction f, const Tensor& theta, std::unique_ptr<Tape> tape)
+    : tape_(tape ? std::move(tape) : std::make_unique<Tape>()), f_(std::move(f)) {
   out_ = record("linearize", *tape_, f_, theta, theta_);
   value_ = out_.item();
   constant_ = !tape_->requires_grad(out_);
@@ -120,6 +120,7 @@ Linearized::Linearized(ScalarFunction f, const Tensor& theta)
 void Linearized::apply(const Tensor& v, Tensor& out) {
   check_direction("Linearized::apply", grad_, v);
   ++applications_;
+  if (!tape_) throw TapeError("Linearized::apply: its tape was released");
   if (constant_) {
     out = xt::zeros<double>(grad_.shape());
     return;
@@ -127,7 +128,7 @@ void Linearized::apply(const Tensor& v, Tensor& out) {
   tape_->seed_tangent(theta_, v);
   tape_->propagate_tangents();
   tape_->backward_tangents(out_, one_, zero_, /*with_adjoints=*/false);
-  out = tape_->adjoint_tangent(theta_);
+  copy_into(out, tape_->adjoint_tangent(theta_));
 }
 Tensor Linearized::apply(const Tensor& v) {
   Tensor out;

@@ -47,7 +47,11 @@ ValueGradHvp hvp(Tape& tape, const ScalarFunction& f, const Tensor& theta, const
 // one adjoint-tangent sweep backward.
 class Linearized {
  public:
-  Linearized(ScalarFunction f, const Tensor& theta);
+  // `tape`: a tape to record on (e.g. one released by an earlier Linearized):
+  // its buffers are reused, so linearizing at every step does not fault in
+  // fresh memory each time.
+  Linearized(ScalarFunction f, const Tensor& theta, std::unique_ptr<Tape> tape = nullptr);
+  std::unique_ptr<Tape> release_tape() { return std::move(tape_); }  // leaves this Linearized unusable
   double value() const { return value_; }
   const Tensor& grad() const { return grad_; }
   std::size_t dim() const { return grad_.size(); }

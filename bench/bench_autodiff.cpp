@@ -85,6 +85,58 @@ void BM_dgemm_forward_shapes(benchmark::State& state) {
   state.counters["GFLOP/s"] = benchmark::Counter(layer_flops(true) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// The floor measured directly: exactly the dgemm calls an operation makes
+// (shapes, transposes, β as autodiff/ops_blas.cpp's linear issues them), on
+// their own, back to back. Row-major C = op(A)·op(B), M×N, inner K.
+struct GemmCall {
+  bool ta, tb;
+  std::size_t M, N, K;
+};
+std::vector<GemmCall> gradient_gemms() {
+  std::vector<GemmCall> g;
+  for (int l = 0; l < 3; ++l) g.push_back({false, true, N, kDims[l + 1], kDims[l]});  // Z = A Wᵀ
+  for (int l = 2; l >= 0; --l) {
+    g.push_back({true, false, kDims[l + 1], kDims[l], N});        // W̄ += Z̄ᵀ A
+    if (l > 0) g.push_back({false, false, N, kDims[l], kDims[l + 1]});  // Ā = Z̄ W
+  }
+  return g;
+}
+std::vector<GemmCall> linearized_hvp_gemms() {
+  std::vector<GemmCall> g;
+  for (int l = 0; l < 3; ++l)  // Ż = Ȧ Wᵀ + A Ẇᵀ (Ȧ = 0 for the input layer)
+    for (int k = 0; k < (l ? 2 : 1); ++k) g.push_back({false, true, N, kDims[l + 1], kDims[l]});
+  for (int l = 2; l >= 0; --l)  // W̄̇ += Ż̄ᵀ A + Z̄ᵀ Ȧ;  Ā̇ = Ż̄ W + Z̄ Ẇ
+    for (int k = 0; k < (l ? 2 : 1); ++k) {
+      g.push_back({true, false, kDims[l + 1], kDims[l], N});
+      if (l > 0) g.push_back({false, false, N, kDims[l], kDims[l + 1]});
+    }
+  return g;
+}
+void run_gemms(benchmark::State& state, const std::vector<GemmCall>& calls) {
+  std::vector<std::vector<double>> A, B, C;
+  std::mt19937_64 rng(3);
+  std::normal_distribution<double> normal;
+  double flops = 0;
+  for (const auto& c : calls) {
+    A.emplace_back(c.M * c.K);
+    B.emplace_back(c.K * c.N);
+    C.emplace_back(c.M * c.N, 0.0);
+    for (auto& x : A.back()) x = normal(rng);
+    for (auto& x : B.back()) x = normal(rng);
+    flops += gemm_flops(c.M, c.K, c.N);
+  }
+  for (auto _ : state)
+    for (std::size_t i = 0; i < calls.size(); ++i) {
+      const auto& c = calls[i];
+      cblas_dgemm(CblasRowMajor, c.ta ? CblasTrans : CblasNoTrans, c.tb ? CblasTrans : CblasNoTrans, int(c.M),
+                  int(c.N), int(c.K), 1.0, A[i].data(), int(c.ta ? c.M : c.K), B[i].data(), int(c.tb ? c.K : c.N),
+                  c.ta ? 1.0 : 0.0, C[i].data(), int(c.N));
+    }
+  state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+void BM_gemms_of_gradient(benchmark::State& state) { run_gemms(state, gradient_gemms()); }
+void BM_gemms_of_linearized_hvp(benchmark::State& state) { run_gemms(state, linearized_hvp_gemms()); }
+
 void BM_gradient(benchmark::State& state) {
   const auto& p = problem();
   const auto f = p.loss();
@@ -113,6 +165,8 @@ void BM_linearized_hvp(benchmark::State& state) {
 }
 
 BENCHMARK(BM_dgemm_forward_shapes)->Unit(benchmark::kMillisecond)->MinTime(1.0);
+BENCHMARK(BM_gemms_of_gradient)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+BENCHMARK(BM_gemms_of_linearized_hvp)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 BENCHMARK(BM_gradient)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 BENCHMARK(BM_hvp_from_scratch)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 BENCHMARK(BM_linearized_hvp)->Unit(benchmark::kMillisecond)->MinTime(2.0);
@@ -148,6 +202,15 @@ int main(int argc, char** argv) {
     if (it == g_seconds.end()) continue;
     const double floor = flops / rate;
     fmt::print("{:<24} {:>10.1f} {:>10.1f} {:>8.2f}\n", name, it->second * 1e3, floor * 1e3, it->second / floor);
+  }
+  // Against the same dgemm calls timed alone: what the tape adds beyond its products.
+  const std::pair<const char*, const char*> own[] = {{"BM_gradient", "BM_gemms_of_gradient"},
+                                                     {"BM_linearized_hvp", "BM_gemms_of_linearized_hvp"}};
+  fmt::print("\n{:<24} {:>10} {:>15} {:>8}\n", "benchmark", "time ms", "its dgemms ms", "ratio");
+  for (const auto& [name, gemms] : own) {
+    const auto a = g_seconds.find(name), b = g_seconds.find(gemms);
+    if (a == g_seconds.end() || b == g_seconds.end()) continue;
+    fmt::print("{:<24} {:>10.1f} {:>15.1f} {:>8.2f}\n", name, a->second * 1e3, b->second * 1e3, a->second / b->second);
   }
   return 0;
 }

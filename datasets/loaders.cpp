@@ -76,10 +76,12 @@ std::size_t take(const std::string& what, std::size_t available, std::optional<s
 
 }  // namespace
 
-Tensor read_idx_images(const std::string& path) {
+Tensor read_idx_images(const std::string& path, std::optional<std::size_t> limit, std::size_t* total) {
   const auto b = read_all(path);
   const auto dims = idx_dims(path, b, 0x00000803, "idx3 unsigned-byte images");
-  const std::size_t n = dims[0], d = dims[1] * dims[2];
+  if (total) *total = dims[0];
+  // Only the first n images become doubles: peak memory stays at the subset's size.
+  const std::size_t n = take(path, dims[0], limit), d = dims[1] * dims[2];
   Tensor X = Tensor::from_shape({n, d});
   const unsigned char* p = b.data() + 16;
   for (std::size_t i = 0; i < n * d; ++i) X.data()[i] = p[i];
@@ -95,22 +97,17 @@ std::vector<std::int64_t> read_idx_labels(const std::string& path) {
 Dataset load_idx_dataset(const std::string& images, const std::string& labels, std::size_t num_classes,
                          std::optional<std::size_t> limit) {
   Dataset ds;
-  ds.X = read_idx_images(images);
+  std::size_t total = 0;
+  ds.X = read_idx_images(images, limit, &total);
   ds.labels = read_idx_labels(labels);
   ds.num_classes = num_classes;
   ds.source = images;
-  if (ds.labels.size() != ds.size())
-    throw DataError(fmt::format("{} has {} images but {} has {} labels", images, ds.size(), labels, ds.labels.size()));
+  if (ds.labels.size() != total)
+    throw DataError(fmt::format("{} has {} images but {} has {} labels", images, total, labels, ds.labels.size()));
   for (std::size_t i = 0; i < ds.labels.size(); ++i)
     if (ds.labels[i] < 0 || static_cast<std::size_t>(ds.labels[i]) >= num_classes)
       throw DataError(fmt::format("{}: label {} of example {} is outside [0, {})", labels, ds.labels[i], i, num_classes));
-  const std::size_t n = take(images, ds.size(), limit);
-  if (n < ds.size()) {
-    Tensor X = Tensor::from_shape({n, ds.dim()});
-    std::copy_n(ds.X.data(), n * ds.dim(), X.data());
-    ds.X = std::move(X);
-    ds.labels.resize(n);
-  }
+  ds.labels.resize(ds.size());
   return ds;
 }
 

@@ -14,7 +14,10 @@ namespace eos::data {
 // ---- idx (MNIST, Fashion-MNIST), raw or gzip-compressed (detected by content)
 // Images: magic 0x00000803, dims n, rows, cols; returned as [n, rows·cols]
 // with the raw byte values 0…255 (scale with scale_features).
-Tensor read_idx_images(const std::string& path);
+// The first `limit` images (all without one; more than the file has is an
+// error); `total`, if given, receives the number of images in the file.
+Tensor read_idx_images(const std::string& path, std::optional<std::size_t> limit = std::nullopt,
+                       std::size_t* total = nullptr);
 // Labels: magic 0x00000801, dim n.
 std::vector<std::int64_t> read_idx_labels(const std::string& path);
 

@@ -132,41 +132,51 @@ Tensor ModelObjective::hvp(const Tensor& theta, const Tensor& v) {
 
 namespace {
 // Σ_c w_c H_c v (+ 2γ v), with one linearized tape per chunk, or (cache off)
-// one HVP from scratch per chunk and application.
+// one HVP from scratch per chunk and application. Tapes come from the
+// objective's pool and go back to it when the operator is destroyed, so a
+// trainer that linearizes every step reuses two sets of tape memory.
 class ChunkedHessian : public HessianOperator {
  public:
   ChunkedHessian(std::vector<std::pair<ad::ScalarFunction, double>> parts, const Tensor& theta, double gamma,
-                 bool cache)
-      : parts_(std::move(parts)), theta_(theta), gamma_(gamma), cache_(cache) {
+                 bool cache, std::shared_ptr<TapePool> pool)
+      : parts_(std::move(parts)), theta_(theta), gamma_(gamma), cache_(cache), pool_(std::move(pool)) {
     grad_ = xt::zeros<double>(theta.shape());
     for (const auto& [f, w] : parts_) {
       if (cache_) {
-        lins_.push_back(std::make_unique<ad::Linearized>(f, theta));
+        lins_.push_back(std::make_unique<ad::Linearized>(f, theta, pool_->take()));
         value_ += w * lins_.back()->value();
-        grad_ += w * lins_.back()->grad();
+        xt::noalias(grad_) += w * lins_.back()->grad();
       } else {
         auto vg = ad::value_and_grad(tape_, f, theta);
         value_ += w * vg.value;
-        grad_ += w * vg.grad;
+        xt::noalias(grad_) += w * vg.grad;
       }
     }
     if (gamma_ != 0.0) {
-      value_ += gamma_ * xt::sum(theta * theta)();
-      grad_ += 2.0 * gamma_ * theta;
+      value_ += gamma_ * inner(theta, theta);
+      xt::noalias(grad_) += (2.0 * gamma_) * theta;
     }
+  }
+  ~ChunkedHessian() override {
+    for (auto& lin : lins_) pool_->give_back(lin->release_tape());
   }
   std::size_t dim() const override { return theta_.size(); }
   double value() const override { return value_; }
   const Tensor& grad() const override { return grad_; }
   void apply(const Tensor& v, Tensor& out) override {
-    out.resize(theta_.shape());
-    out.fill(0.0);
-    for (std::size_t i = 0; i < parts_.size(); ++i) {
-      if (cache_) lins_[i]->apply(v, part_);
-      else part_ = ad::hvp(tape_, parts_[i].first, theta_, v).hvp;
-      out += parts_[i].second * part_;
+    if (parts_.size() == 1 && cache_) {  // one chunk: straight into out
+      lins_[0]->apply(v, out);
+      if (parts_[0].second != 1.0) out *= parts_[0].second;
+    } else {
+      out.resize(theta_.shape());
+      out.fill(0.0);
+      for (std::size_t i = 0; i < parts_.size(); ++i) {
+        if (cache_) lins_[i]->apply(v, part_);
+        else part_ = ad::hvp(tape_, parts_[i].first, theta_, v).hvp;
+        xt::noalias(out) += parts_[i].second * part_;
+      }
     }
-    if (gamma_ != 0.0) out += 2.0 * gamma_ * v;
+    if (gamma_ != 0.0) xt::noalias(out) += (2.0 * gamma_) * v;
     ++applications_;
   }
   using HessianOperator::apply;
@@ -177,16 +187,27 @@ class ChunkedHessian : public HessianOperator {
   Tensor theta_, grad_, part_;
   double value_ = 0.0, gamma_;
   bool cache_;
+  std::shared_ptr<TapePool> pool_;
   ad::Tape tape_;
 };
 }  // namespace
+
+std::unique_ptr<ad::Tape> TapePool::take() {
+  if (free_.empty()) return std::make_unique<ad::Tape>();
+  auto t = std::move(free_.back());
+  free_.pop_back();
+  return t;
+}
+void TapePool::give_back(std::unique_ptr<ad::Tape> tape) {
+  if (tape && free_.size() < kMaxFree) free_.push_back(std::move(tape));
+}
 
 std::unique_ptr<HessianOperator> ModelObjective::hessian_at(const Tensor& theta) {
   check_theta(theta, "hessian_at");
   std::vector<std::pair<ad::ScalarFunction, double>> parts;
   for (const auto& c : chunks_) parts.emplace_back(chunk_loss(c), c.weight);
   return std::make_unique<ChunkedHessian>(std::move(parts), theta, options_.weight_decay,
-                                          options_.cache_linearization);
+                                          options_.cache_linearization, tape_pool_);
 }
 
 ad::Tape& ModelObjective::tape_for(const Chunk& c) {

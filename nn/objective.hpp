@@ -28,6 +28,18 @@ struct ObjectiveOptions {
   bool cache_linearization = true;
 };
 
+// Tapes of released Hessian linearizations, kept for the next hessian_at
+// (a few sets at most: the trainer holds two operators at a time).
+class TapePool {
+ public:
+  std::unique_ptr<ad::Tape> take();  // a kept tape, or a new one
+  void give_back(std::unique_ptr<ad::Tape> tape);
+
+ private:
+  static constexpr std::size_t kMaxFree = 8;
+  std::vector<std::unique_ptr<ad::Tape>> free_;
+};
+
 class ModelObjective : public Objective {
  public:
   ModelObjective(Model model, Loss loss, const data::Dataset& data, ObjectiveOptions options = {});
@@ -83,6 +95,7 @@ class ModelObjective : public Objective {
     ad::Tape tape;
   };
   std::array<TapeSlot, 4> tapes_;
+  std::shared_ptr<TapePool> tape_pool_ = std::make_shared<TapePool>();
   std::size_t tape_uses_ = 0;
   ad::Tape& tape_for(const Chunk& c);
   Tensor chunk_grad_;                   // reused per-chunk gradient

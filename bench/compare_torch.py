@@ -1,0 +1,241 @@
+#!/usr/bin/python3
+"""eoslab and PyTorch side by side on issue 8's workload, in one run.
+
+fc-tanh 784-200-200-10, mean cross-entropy, the first 5000 Fashion-MNIST
+images (standardized), float64, 2 threads on both sides. The eoslab half is
+build/bench/bench_ops (it also exports the data, θ₀ and the HVP direction, so
+both sides compute on the same numbers); the PyTorch half is below. Before any
+time is printed, both sides must agree on the loss, the gradient norm, an HVP
+norm, the final loss of the GD run and λmax.
+
+  /usr/bin/python3 bench/compare_torch.py [--quick] [--build DIR] [--markdown FILE]
+
+Needs Debian's python3-torch and python3-scipy (scripts/install-bench-deps.sh).
+--quick runs 10 GD steps and 100 SGD steps instead of 100 and 1000.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts its OpenMP pool
+THREADS = 2
+ETA = 2.0 / 15.0
+SGD_LR = 0.05
+
+try:
+    import numpy as np
+    import scipy
+    import scipy.sparse.linalg as sla
+    import torch
+except ImportError as e:  # say what to install, not a traceback
+    sys.exit(f"compare_torch: {e.name} is missing; run `bash scripts/install-bench-deps.sh` "
+             "(Debian's python3-torch and python3-scipy) and use /usr/bin/python3")
+
+torch.set_num_threads(THREADS)
+torch.set_default_dtype(torch.float64)
+SIZES = [784, 200, 200, 10]
+
+
+def per_call(f, budget, min_reps=3):
+    """Seconds per call of f, after one warm-up call, repeated for `budget` s."""
+    f()
+    reps, t0 = 0, time.perf_counter()
+    while reps < min_reps or time.perf_counter() - t0 < budget:
+        f()
+        reps += 1
+    return (time.perf_counter() - t0) / reps
+
+
+def unflatten(theta):
+    """W1, b1, W2, b2, W3, b3 as views of the flat θ (eoslab's layout = PyTorch's)."""
+    out, o = [], 0
+    for fan_in, fan_out in zip(SIZES[:-1], SIZES[1:]):
+        out.append(theta[o:o + fan_out * fan_in].view(fan_out, fan_in))
+        o += fan_out * fan_in
+        out.append(theta[o:o + fan_out])
+        o += fan_out
+    return out
+
+
+def loss_fn(theta, X, y):
+    W1, b1, W2, b2, W3, b3 = unflatten(theta)
+    h = torch.tanh(torch.nn.functional.linear(X, W1, b1))
+    h = torch.tanh(torch.nn.functional.linear(h, W2, b2))
+    return torch.nn.functional.cross_entropy(torch.nn.functional.linear(h, W3, b3), y)
+
+
+def loss_and_grad(theta, X, y, create_graph=False):
+    th = theta.detach().requires_grad_(True)
+    f = loss_fn(th, X, y)
+    (g,) = torch.autograd.grad(f, th, create_graph=create_graph)
+    return th, f, g
+
+
+class Linearized:
+    """v ↦ H v by double backward, reusing the gradient graph (retain_graph)."""
+
+    def __init__(self, theta, X, y):
+        self.th, self.f, self.g = loss_and_grad(theta, X, y, create_graph=True)
+        self.hvps = 0
+
+    def __call__(self, v):
+        self.hvps += 1
+        (hv,) = torch.autograd.grad(self.g, self.th, grad_outputs=v, retain_graph=True)
+        return hv
+
+
+def eigsh_top(H, n, v0=None):
+    """λmax by scipy's ARPACK: eigsh(k=1, which='LA', tol=1e-3), as the EoS codebases do."""
+    op = sla.LinearOperator((n, n), matvec=lambda x: H(torch.from_numpy(np.ascontiguousarray(x).ravel())).numpy(),
+                            dtype=np.float64)
+    vals, vecs = sla.eigsh(op, k=1, which="LA", tol=1e-3, v0=v0)
+    return vals[0], vecs[:, 0]
+
+
+def torch_side(d, quick):
+    X = torch.from_numpy(np.load(f"{d}/X.npy"))
+    y = torch.from_numpy(np.load(f"{d}/y.npy")).long()
+    theta0 = torch.from_numpy(np.load(f"{d}/theta0.npy"))
+    v = torch.from_numpy(np.load(f"{d}/v.npy"))
+    n = theta0.numel()
+    gd_steps, sgd_steps = (10, 100) if quick else (100, 1000)
+    budget = 0.5 if quick else 2.0
+    r, t = {}, {}
+
+    def loss_only():
+        with torch.no_grad():
+            return loss_fn(theta0, X, y).item()
+    r["loss"] = loss_only()
+    t["loss"] = per_call(loss_only, budget)
+    _, _, g = loss_and_grad(theta0, X, y)
+    r["grad_norm"] = g.norm().item()
+    t["loss_grad"] = per_call(lambda: loss_and_grad(theta0, X, y), budget)
+
+    def hvp_scratch():
+        th, f, g = loss_and_grad(theta0, X, y, create_graph=True)
+        (hv,) = torch.autograd.grad(g, th, grad_outputs=v)
+        return hv
+    r["hvp_norm"] = hvp_scratch().norm().item()
+    t["hvp_scratch"] = per_call(hvp_scratch, budget)
+    H = Linearized(theta0, X, y)
+    t["hvp_linearized"] = per_call(lambda: H(v), budget)
+
+    state = {}
+
+    def cold():
+        Hc = Linearized(theta0, X, y)
+        state["lam"], _ = eigsh_top(Hc, n)
+        state["hvps"] = Hc.hvps
+    t["lambda_cold"] = per_call(cold, budget, min_reps=1)
+    r["lambda_max"], r["lambda_hvps"] = float(state["lam"]), state["hvps"]
+
+    def gd_run(track):
+        theta, prev, hvps, lam = theta0.clone(), None, 0, None
+        t0 = time.perf_counter()
+        for step in range(gd_steps + 1):
+            if track:
+                Hs = Linearized(theta, X, y)
+                lam, prev = eigsh_top(Hs, n, v0=prev)  # warm start from the previous eigenvector
+                hvps += Hs.hvps
+                f, g = Hs.f, Hs.g.detach()
+            else:
+                _, f, g = loss_and_grad(theta, X, y)
+            loss = f.item()
+            if step < gd_steps:
+                theta = theta - ETA * g
+        return time.perf_counter() - t0, loss, hvps / (gd_steps + 1), lam
+    t["gd"], r["gd_final_loss"], _, _ = gd_run(False)
+    t["gd_lambda"], _, r["gd_lambda_hvps_per_step"], lam = gd_run(True)
+    r["gd_lambda_final"] = float(lam)
+
+    gen = torch.Generator().manual_seed(0)
+    theta = theta0.clone()
+    t0 = time.perf_counter()
+    perm, pos = torch.randperm(X.shape[0], generator=gen), 0
+    for _ in range(sgd_steps):
+        if pos + 32 > X.shape[0]:
+            perm, pos = torch.randperm(X.shape[0], generator=gen), 0
+        idx = perm[pos:pos + 32]
+        pos += 32
+        _, f, g = loss_and_grad(theta, X[idx], y[idx])
+        f.item()  # the batch loss is read each step, as eoslab records it
+        theta = theta - SGD_LR * g
+    t["sgd32"] = time.perf_counter() - t0
+    r["seconds"] = t
+    r["gd_steps"], r["sgd_steps"] = gd_steps, sgd_steps
+    return r
+
+
+def rel(a, b):
+    return abs(a - b) / max(abs(a), abs(b), 1e-300)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--build", default=os.path.join(os.path.dirname(__file__), "..", "build"))
+    ap.add_argument("--markdown", help="also write the table to this file")
+    a = ap.parse_args()
+    exe = os.path.join(a.build, "bench", "bench_ops")
+    if not os.access(exe, os.X_OK):
+        sys.exit(f"compare_torch: {exe} not found; build first (bash scripts/build.sh)")
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(THREADS))
+    with tempfile.TemporaryDirectory() as d:
+        subprocess.run([exe, "export", d], check=True, env=env)
+        torch_r = torch_side(d, a.quick)
+    eos_r = json.loads(subprocess.run([exe, "time"] + (["--quick"] if a.quick else []), check=True, env=env,
+                                      capture_output=True, text=True).stdout)
+
+    # Same numbers first: a speed comparison of different computations means nothing.
+    checks = [("loss", 1e-12), ("grad_norm", 1e-10), ("hvp_norm", 1e-10), ("gd_final_loss", 1e-8),
+              ("lambda_max", 2e-3), ("gd_lambda_final", 2e-3)]
+    failed = []
+    lines = []
+    for key, tol in checks:
+        e = rel(eos_r[key], torch_r[key])
+        lines.append(f"  {key:<16} eoslab {eos_r[key]:.12g}   PyTorch {torch_r[key]:.12g}   rel. diff {e:.1e} (≤ {tol:g})")
+        if not e <= tol:
+            failed.append(key)
+    print("Agreement (same data, θ₀ and direction on both sides):")
+    print("\n".join(lines))
+    if failed:
+        sys.exit(f"compare_torch: the two sides disagree on {', '.join(failed)}; no timings are meaningful")
+
+    G, S = eos_r["gd_steps"], eos_r["sgd_steps"]
+    es, ts = eos_r["seconds"], torch_r["seconds"]
+    rows = [("loss", "loss"), ("loss + gradient", "loss_grad"), ("HVP from scratch", "hvp_scratch"),
+            ("linearized HVP", "hvp_linearized"),
+            (f"cold λmax (tol 1e-3): {eos_r['lambda_hvps']} vs {torch_r['lambda_hvps']} HVPs", "lambda_cold"),
+            (f"{G} GD steps", "gd"),
+            (f"{G} GD steps, λmax every step: {eos_r['gd_lambda_hvps_per_step']:.1f} vs "
+             f"{torch_r['gd_lambda_hvps_per_step']:.1f} HVPs/step", "gd_lambda"),
+            (f"{S} SGD steps, batch 32", "sgd32")]
+    out = [f"| operation | eoslab | PyTorch {torch.__version__} + SciPy {scipy.__version__} | PyTorch / eoslab |",
+           "|---|---:|---:|---:|"]
+
+    def fmt_s(s):
+        return f"{s * 1e3:.1f} ms" if s < 1 else f"{s:.2f} s"
+    for name, key in rows:
+        out.append(f"| {name} | {fmt_s(es[key])} | {fmt_s(ts[key])} | {ts[key] / es[key]:.2f}× |")
+    out.append(f"| {G} GD steps, λmax every step, eigenvalue rule (eoslab only): "
+               f"{eos_r['gd_lambda_value_rule_hvps_per_step']:.1f} HVPs/step | {fmt_s(es['gd_lambda_value_rule'])} | | "
+               f"{ts['gd_lambda'] / es['gd_lambda_value_rule']:.2f}× |")
+    table = "\n".join(out)
+    extra = (f"\nλmax every step costs {es['gd_lambda'] / es['gd']:.2f}× the plain GD run in eoslab "
+             f"({es['gd_lambda_value_rule'] / es['gd']:.2f}× with the eigenvalue rule), "
+             f"{ts['gd_lambda'] / ts['gd']:.2f}× in PyTorch + eigsh. "
+             f"eoslab peak RSS {eos_r['peak_rss_mib']:.0f} MiB.")
+    print()
+    print(table)
+    print(extra)
+    if a.markdown:
+        with open(a.markdown, "w") as fh:
+            fh.write(table + "\n" + extra + "\n")
+
+
+if __name__ == "__main__":
+    main()
