@@ -5,7 +5,8 @@
 //   bench_ops export DIR         X.npy, y.npy (labels as float64), theta0.npy, v.npy
 //   bench_ops time [--quick]     the timings and the values the script checks
 // Operations: loss; loss + gradient; HVP from scratch; linearized HVP; cold
-// λmax (Lanczos, residual rule, tol 1e-3 — ARPACK's criterion); G GD steps
+// λmax (Lanczos, residual rule, tol 1e-3 — ARPACK's criterion — and the
+// eigenvalue rule); G GD steps
 // plain; G GD steps with λmax every step (warm-started, residual rule and
 // eigenvalue rule); S SGD steps at batch 32. G = 100, S = 1000 (--quick: 10, 100).
 // GD and SGD run through analysis::Trainer, as `eoslab train` does.
@@ -117,6 +118,15 @@ int time_all(bool quick) {
         budget, 1);
     j["lambda_max"] = r.values[0];
     j["lambda_hvps"] = r.hvps;
+    lo.stop = LanczosStop::Value;  // the same, stopped on the eigenvalue's accuracy
+    t["lambda_cold_value_rule"] = per_call(
+        [&] {
+          auto Hc = obj.hessian_at(theta);
+          r = lanczos_top(*Hc, lo);
+        },
+        budget, 1);
+    j["lambda_max_value_rule"] = r.values[0];
+    j["lambda_value_rule_hvps"] = r.hvps;
   }
   RunResult gd;
   t["gd"] = run_seconds(obj, theta, gd_steps, 0, "loss", &gd);

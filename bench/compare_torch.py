@@ -193,6 +193,9 @@ def main():
     # Same numbers first: a speed comparison of different computations means nothing.
     checks = [("loss", 1e-12), ("grad_norm", 1e-10), ("hvp_norm", 1e-10), ("gd_final_loss", 1e-8),
               ("lambda_max", 2e-3), ("gd_lambda_final", 2e-3)]
+    eos_r["lambda_max_value_rule_check"] = eos_r["lambda_max_value_rule"]
+    torch_r["lambda_max_value_rule_check"] = torch_r["lambda_max"]
+    checks.append(("lambda_max_value_rule_check", 2e-3))
     failed = []
     lines = []
     for key, tol in checks:
@@ -221,6 +224,8 @@ def main():
         return f"{s * 1e3:.1f} ms" if s < 1 else f"{s:.2f} s"
     for name, key in rows:
         out.append(f"| {name} | {fmt_s(es[key])} | {fmt_s(ts[key])} | {ts[key] / es[key]:.2f}× |")
+    out.append(f"| cold λmax, eigenvalue rule (eoslab only): {eos_r['lambda_value_rule_hvps']} HVPs | "
+               f"{fmt_s(es['lambda_cold_value_rule'])} | | {ts['lambda_cold'] / es['lambda_cold_value_rule']:.2f}× |")
     out.append(f"| {G} GD steps, λmax every step, eigenvalue rule (eoslab only): "
                f"{eos_r['gd_lambda_value_rule_hvps_per_step']:.1f} HVPs/step | {fmt_s(es['gd_lambda_value_rule'])} | | "
                f"{ts['gd_lambda'] / es['gd_lambda_value_rule']:.2f}× |")
