@@ -19,10 +19,13 @@ void check_direction(const char* what, const Tensor& theta, const Tensor& v) {
 }
 
 // Runs f on a cleared tape with θ as its variable and checks the result.
-Var record(const char* what, Tape& tape, const ScalarFunction& f, const Tensor& theta, Var& th) {
+// by_reference: the tape reads the caller's θ in place (the tape is used only
+// within the call); otherwise it keeps a copy (Linearized outlives the call).
+Var record(const char* what, Tape& tape, const ScalarFunction& f, const Tensor& theta, Var& th,
+           bool by_reference = true) {
   check_theta(what, theta);
   tape.clear();
-  th = tape.variable(theta);
+  th = by_reference ? tape.variable_view(theta) : tape.variable(theta);
   Var out = f(th);
   if (out.tape() != &tape)
     throw TapeError(fmt::format("{}: f returned a Var that is not on the tape it was given", what));
@@ -52,7 +55,7 @@ double value_and_grad(Tape& tape, const ScalarFunction& f, const Tensor& theta, 
     return value;
   }
   tape.backward(out);
-  copy_into(grad, tape.adjoint(th));
+  tape.take_adjoint(th, grad);
   return value;
 }
 ValueGrad value_and_grad(Tape& tape, const ScalarFunction& f, const Tensor& theta) {
@@ -104,7 +107,7 @@ ValueGradHvp hvp(const ScalarFunction& f, const Tensor& theta, const Tensor& v) 
 
 Linearized::Linearized(ScalarFunction f, const Tensor& theta, std::unique_ptr<Tape> tape)
     : tape_(tape ? std::move(tape) : std::make_unique<Tape>()), f_(std::move(f)) {
-  out_ = record("linearize", *tape_, f_, theta, theta_);
+  out_ = record("linearize", *tape_, f_, theta, theta_, /*by_reference=*/false);
   value_ = out_.item();
   constant_ = !tape_->requires_grad(out_);
   if (constant_) {

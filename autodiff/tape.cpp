@@ -1,5 +1,7 @@
 #include "tape.hpp"
 
+#include <utility>
+
 #include <fmt/format.h>
 
 namespace eos::ad {
@@ -56,6 +58,12 @@ Var Tape::variable(const Tensor& value) {
 Var Tape::constant(const Tensor& value) {
   std::uint32_t i = new_leaf(false);
   copy_into(nodes_[i].value, value);
+  return Var(this, i, generation_);
+}
+
+Var Tape::variable_view(const Tensor& value) {
+  std::uint32_t i = new_leaf(true);
+  nodes_[i].external = &value;
   return Var(this, i, generation_);
 }
 
@@ -121,6 +129,10 @@ const Tensor& Tape::adjoint_tangent(Var v) const {
   adjoint(v);  // same validity conditions
   return nodes_[v.index_].adjoint_tangent;
 }
+void Tape::take_adjoint(Var v, Tensor& into) {
+  adjoint(v);  // same validity conditions
+  std::swap(into, nodes_[v.index_].adjoint);
+}
 bool Tape::requires_grad(Var v) const {
   check(v, "Tape::requires_grad");
   return nodes_[v.index_].needs_grad;
@@ -141,9 +153,9 @@ void Tape::seed_tangent(Var leaf, const Tensor& t) {
   Node& n = nodes_[leaf.index_];
   if (n.op != nullptr || !n.needs_grad)
     throw TapeError(fmt::format("Tape::seed_tangent: node {} is not a variable leaf", leaf.index_));
-  if (t.shape() != n.value.shape())
+  if (t.shape() != n.val().shape())
     throw ShapeError(fmt::format("Tape::seed_tangent: tangent shape {} != variable shape {}",
-                                 shape_str_of(t.shape()), shape_str_of(n.value.shape())));
+                                 shape_str_of(t.shape()), shape_str_of(n.val().shape())));
   copy_into(n.tangent, t);
   n.has_tangent = true;
 }

@@ -51,6 +51,9 @@ class Tape {
   // Non-differentiable input referenced, not copied (e.g. a 5000×784 data
   // matrix each step). `value` must stay alive and unchanged while used.
   Var constant_view(const Tensor& value);
+  // Differentiable input referenced, not copied (θ for one gradient): the
+  // same lifetime rule as constant_view.
+  Var variable_view(const Tensor& value);
 
   // ---- building: used by the op functions in ops.hpp. Runs forward now.
   template <class SetParams>
@@ -74,6 +77,10 @@ class Tape {
   const Tensor& tangent(Var v) const;          // after propagate_tangents
   const Tensor& adjoint(Var v) const;          // after backward
   const Tensor& adjoint_tangent(Var v) const;  // after backward with tangents
+  // Moves v's adjoint into `into` by swapping buffers (no copy; the tape
+  // keeps `into`'s old buffer, and v's adjoint is unspecified until the next
+  // backward).
+  void take_adjoint(Var v, Tensor& into);
   bool requires_grad(Var v) const;
   bool has_tangent(Var v) const;
   std::size_t size() const { return size_; }

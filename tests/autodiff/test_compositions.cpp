@@ -137,6 +137,33 @@ BOOST_AUTO_TEST_CASE(tape_reused_after_clear_gives_identical_results_and_memory)
   BOOST_TEST(w2.value().data() == p1);
 }
 
+// value_and_grad into a buffer reads θ in place (a variable_view leaf) and
+// hands the adjoint over by swapping buffers: same numbers as the copying
+// path, and after the first call the two buffers trade places, never grow.
+BOOST_AUTO_TEST_CASE(gradient_into_a_buffer_swaps_instead_of_copying) {
+  std::mt19937_64 rng(6);
+  TinyMlp m(rng);
+  const auto f = m.loss();
+  Tensor th = test::random_normal({m.dim()}, rng);
+  Tape tape;
+  const ValueGrad reference = value_and_grad(f, th);
+  Tensor g;
+  BOOST_TEST(value_and_grad(tape, f, th, g) == reference.value);
+  BOOST_TEST(close(g, reference.grad, 0.0));
+  const double* first = g.data();
+  BOOST_TEST(value_and_grad(tape, f, th, g) == reference.value);
+  const double* second = g.data();
+  BOOST_TEST(value_and_grad(tape, f, th, g) == reference.value);
+  BOOST_TEST(close(g, reference.grad, 0.0));
+  BOOST_TEST(second != first);     // the tape's buffer came out …
+  BOOST_TEST(g.data() == first);   // … and the caller's went in: two buffers in turn
+  // the view reads θ as it is at the call, not a stale copy
+  th *= 1.5;
+  BOOST_TEST(value_and_grad(tape, f, th, g) == value_and_grad(f, th).value);
+  Var w = tape.variable_view(th);
+  BOOST_TEST(w.value().data() == th.data());
+}
+
 BOOST_AUTO_TEST_CASE(linearize_agrees_with_hvp) {
   std::mt19937_64 rng(9);
   TinyMlp m(rng);
