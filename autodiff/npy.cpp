@@ -1,5 +1,6 @@
 #include "npy.hpp"
 
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <regex>
@@ -8,25 +9,77 @@
 
 namespace eos {
 
+namespace {
+
+// The dimensions inside 'shape': (…): non-negative integer literals separated
+// by commas (a trailing comma allowed). Anything else — a sign, a fraction, a
+// name, a number past 2⁶⁴ — is refused by name.
+Shape parse_npy_shape(const std::string& path, const std::string& dims) {
+  Shape shape;
+  std::size_t i = 0;
+  auto skip_space = [&] {
+    while (i < dims.size() && (dims[i] == ' ' || dims[i] == '\t')) ++i;
+  };
+  skip_space();
+  while (i < dims.size()) {
+    const std::size_t start = i;
+    std::size_t value = 0;
+    bool overflow = false;
+    while (i < dims.size() && dims[i] >= '0' && dims[i] <= '9') {
+      const std::size_t digit = std::size_t(dims[i] - '0');
+      if (value > (SIZE_MAX - digit) / 10) overflow = true;
+      else value = value * 10 + digit;
+      ++i;
+    }
+    if (i < dims.size() && dims[i] == 'L') ++i;  // Python 2 writers: 3L
+    std::size_t end = i;
+    skip_space();
+    const bool separator = i == dims.size() || dims[i] == ',';
+    if (end == start || !separator) {
+      std::size_t stop = dims.find(',', start);
+      throw NpyError(fmt::format("{}: .npy shape entry '{}' is not a non-negative integer", path,
+                                 dims.substr(start, stop == std::string::npos ? std::string::npos : stop - start)));
+    }
+    if (overflow)
+      throw NpyError(fmt::format("{}: .npy shape entry {} is too large", path, dims.substr(start, end - start)));
+    shape.push_back(value);
+    if (i < dims.size()) ++i;  // the comma
+    skip_space();
+  }
+  return shape;
+}
+
+}  // namespace
+
 Tensor read_npy(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw NpyError(fmt::format("{}: cannot open .npy file ({})", path, std::strerror(errno)));
+  in.seekg(0, std::ios::end);
+  const auto file_size = static_cast<std::uint64_t>(in.tellg());
+  in.seekg(0, std::ios::beg);
   char magic[8];
   if (!in.read(magic, 8) || std::memcmp(magic, "\x93NUMPY", 6) != 0)
     throw NpyError(fmt::format("{}: not a .npy file (missing the \\x93NUMPY magic)", path));
   const int major = static_cast<unsigned char>(magic[6]);
   std::uint32_t header_len = 0;
+  std::uint64_t prefix = 8;
   if (major == 1) {
     unsigned char b[2];
     if (!in.read(reinterpret_cast<char*>(b), 2)) throw NpyError(fmt::format("{}: truncated .npy header", path));
     header_len = b[0] | (b[1] << 8);
+    prefix += 2;
   } else if (major == 2 || major == 3) {
     unsigned char b[4];
     if (!in.read(reinterpret_cast<char*>(b), 4)) throw NpyError(fmt::format("{}: truncated .npy header", path));
     header_len = b[0] | (b[1] << 8) | (b[2] << 16) | (static_cast<std::uint32_t>(b[3]) << 24);
+    prefix += 4;
   } else {
     throw NpyError(fmt::format("{}: unsupported .npy format version {}", path, major));
   }
+  // Sizes read from the file are checked against the file before any memory is committed.
+  if (header_len > file_size - prefix)
+    throw NpyError(fmt::format("{}: the .npy header claims {} bytes but the file has only {} after its prefix", path,
+                               header_len, file_size - prefix));
   std::string header(header_len, '\0');
   if (!in.read(header.data(), header_len)) throw NpyError(fmt::format("{}: truncated .npy header", path));
   std::smatch m;
@@ -39,19 +92,26 @@ Tensor read_npy(const std::string& path) {
     throw NpyError(fmt::format("{}: Fortran-ordered arrays are not supported (save with C order)", path));
   if (!std::regex_search(header, m, std::regex(R"('shape'\s*:\s*\(([^)]*)\))")))
     throw NpyError(fmt::format("{}: .npy header has no 'shape': {}", path, header));
-  Shape shape;
-  const std::string dims = m[1];
-  std::regex num(R"(\d+)");
-  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), num); it != std::sregex_iterator(); ++it)
-    shape.push_back(std::stoull(it->str()));
-  const std::size_t n = shape_size(shape);
+  const Shape shape = parse_npy_shape(path, m[1]);
+  const std::uint64_t data_bytes = file_size - prefix - header_len;
+  std::uint64_t n = 1;
+  for (const std::size_t d : shape) {
+    if (d != 0 && n > data_bytes / sizeof(double) / d) {  // more elements than the file holds (or than 2⁶⁴)
+      n = UINT64_MAX;
+      break;
+    }
+    n *= d;
+  }
+  if (n == UINT64_MAX || n * sizeof(double) > data_bytes)
+    throw NpyError(fmt::format("{}: truncated data: shape {} needs more bytes than the file's {}", path,
+                               shape_str(shape), data_bytes));
+  if (n * sizeof(double) < data_bytes)
+    throw NpyError(fmt::format("{}: trailing bytes after the {} elements of shape {}", path, n, shape_str(shape)));
   Tensor t = Tensor::from_shape(shape);
   in.read(reinterpret_cast<char*>(t.data()), static_cast<std::streamsize>(n * sizeof(double)));
-  if (static_cast<std::size_t>(in.gcount()) != n * sizeof(double))
-    throw NpyError(fmt::format("{}: truncated data: shape {} needs {} bytes, file has {}", path,
-                               shape_str(shape), n * sizeof(double), in.gcount()));
-  if (in.peek() != std::char_traits<char>::eof())
-    throw NpyError(fmt::format("{}: trailing bytes after the {} elements of shape {}", path, n, shape_str(shape)));
+  if (static_cast<std::uint64_t>(in.gcount()) != n * sizeof(double))
+    throw NpyError(fmt::format("{}: truncated data: shape {} needs {} bytes, read {}", path, shape_str(shape),
+                               n * sizeof(double), in.gcount()));
   return t;
 }
 
