@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <sstream>
 
@@ -14,56 +15,95 @@
 namespace eos::data {
 namespace {
 
-// The whole file, decompressed if it is gzip (zlib reads plain files as is).
-std::vector<unsigned char> read_all(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec))
-    throw DataError(fmt::format("{}: no such file", path));
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (!f) throw DataError(fmt::format("{}: cannot open ({})", path, std::strerror(errno)));
-  std::vector<unsigned char> out;
-  unsigned char buf[1 << 16];
-  for (;;) {
-    const int got = gzread(f, buf, sizeof buf);
-    if (got < 0) {
-      int err = 0;
-      const std::string msg = gzerror(f, &err);
-      gzclose(f);
-      throw DataError(fmt::format("{}: corrupt or truncated gzip data ({})", path, msg));
-    }
-    if (got == 0) break;
-    out.insert(out.end(), buf, buf + got);
+// An idx file (raw or gzip: zlib reads plain files as is) read as a stream:
+// the header, then exactly the payload its dims promise. Nothing is inflated
+// or allocated beyond what has actually arrived and was asked for: the first
+// `keep(dims)` rows go to `out`, the rest is read through a small buffer to
+// check that it is there, and reading stops at the first byte past the
+// promise (a gzip bomb is refused there, not inflated whole).
+class IdxStream {
+ public:
+  explicit IdxStream(const std::string& path) : path_(path) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) throw DataError(fmt::format("{}: no such file", path));
+    f_ = gzopen(path.c_str(), "rb");
+    if (!f_) throw DataError(fmt::format("{}: cannot open ({})", path, std::strerror(errno)));
   }
-  gzclose(f);
-  return out;
-}
+  ~IdxStream() { gzclose(f_); }
+  IdxStream(const IdxStream&) = delete;
+  IdxStream& operator=(const IdxStream&) = delete;
+
+  // Up to n bytes into p; returns how many arrived (fewer only at the end).
+  std::size_t read(unsigned char* p, std::size_t n) {
+    std::size_t got_total = 0;
+    while (got_total < n) {
+      const unsigned chunk = static_cast<unsigned>(std::min<std::size_t>(n - got_total, 1u << 20));
+      const int got = gzread(f_, p + got_total, chunk);
+      if (got < 0) {
+        int err = 0;
+        throw DataError(fmt::format("{}: corrupt or truncated gzip data ({})", path_, gzerror(f_, &err)));
+      }
+      if (got == 0) break;
+      got_total += std::size_t(got);
+    }
+    return got_total;
+  }
+
+ private:
+  std::string path_;
+  gzFile f_ = nullptr;
+};
 
 std::uint32_t be32(const unsigned char* p) {
   return (std::uint32_t(p[0]) << 24) | (std::uint32_t(p[1]) << 16) | (std::uint32_t(p[2]) << 8) | p[3];
 }
 
-// Parses an idx header; returns the dims, checking magic and exact length.
-std::vector<std::size_t> idx_dims(const std::string& path, const std::vector<unsigned char>& b,
-                                  std::uint32_t magic, const char* what) {
-  if (b.size() < 4) throw DataError(fmt::format("{}: too short for an idx file ({} bytes)", path, b.size()));
-  const std::uint32_t m = be32(b.data());
+// Reads an idx file: checks the magic, returns the dims, and stores the first
+// keep_rows(dims) rows of the payload in `out` (row = product of dims[1:]).
+std::vector<std::size_t> read_idx(const std::string& path, std::uint32_t magic, const char* what,
+                                  const std::function<std::size_t(const std::vector<std::size_t>&)>& keep_rows,
+                                  std::vector<unsigned char>& out) {
+  IdxStream in(path);
+  unsigned char head[4];
+  const std::size_t got = in.read(head, 4);
+  if (got < 4) throw DataError(fmt::format("{}: too short for an idx file ({} bytes)", path, got));
+  const std::uint32_t m = be32(head);
   if (m != magic)
     throw DataError(fmt::format("{}: magic number 0x{:08x}, expected 0x{:08x} ({})", path, m, magic, what));
   const std::size_t ndim = m & 0xff;
-  if (b.size() < 4 + 4 * ndim) throw DataError(fmt::format("{}: truncated idx header", path));
+  std::vector<unsigned char> dim_bytes(4 * ndim);
+  if (in.read(dim_bytes.data(), dim_bytes.size()) < dim_bytes.size())
+    throw DataError(fmt::format("{}: truncated idx header", path));
   std::vector<std::size_t> dims;
-  std::size_t count = 1;
+  std::string shape;
+  std::size_t row = 1;
   for (std::size_t i = 0; i < ndim; ++i) {
-    dims.push_back(be32(b.data() + 4 + 4 * i));
-    count *= dims.back();
+    dims.push_back(be32(dim_bytes.data() + 4 * i));
+    shape += (i ? "×" : "") + std::to_string(dims[i]);
+    if (i > 0) row *= dims[i];  // ≤ (2³²−1)² for idx3: no overflow in 64 bits
   }
-  const std::size_t expected = 4 + 4 * ndim + count;
-  if (b.size() != expected) {
-    std::string shape;
-    for (std::size_t i = 0; i < ndim; ++i) shape += (i ? "×" : "") + std::to_string(dims[i]);
-    throw DataError(fmt::format("{}: header says {} ({} bytes with the header) but the file holds {} bytes{}",
-                                path, shape, expected, b.size(), b.size() < expected ? " (truncated)" : ""));
+  if (row != 0 && dims[0] > (std::size_t(1) << 48) / row)
+    throw DataError(fmt::format("{}: header says {}, more than 2⁴⁸ bytes", path, shape));
+  const std::size_t payload = dims[0] * row, header = 4 + 4 * ndim;
+  const std::size_t keep = keep_rows(dims) * row;
+  out.clear();
+  std::size_t arrived = 0;
+  unsigned char buf[1 << 16];
+  while (arrived < payload) {  // grow `out` only with bytes that arrived
+    const std::size_t want = std::min<std::size_t>(payload - arrived, sizeof buf);
+    const std::size_t n = in.read(buf, want);
+    const std::size_t stored = arrived < keep ? std::min(n, keep - arrived) : 0;
+    out.insert(out.end(), buf, buf + stored);
+    arrived += n;
+    if (n < want) break;
   }
+  if (arrived < payload)
+    throw DataError(fmt::format("{}: header says {} ({} bytes with the header) but the file holds {} bytes (truncated)",
+                                path, shape, header + payload, header + arrived));
+  unsigned char extra;
+  if (in.read(&extra, 1) != 0)
+    throw DataError(fmt::format("{}: header says {} ({} bytes with the header) but the file holds more", path, shape,
+                                header + payload));
   return dims;
 }
 
@@ -77,21 +117,21 @@ std::size_t take(const std::string& what, std::size_t available, std::optional<s
 }  // namespace
 
 Tensor read_idx_images(const std::string& path, std::optional<std::size_t> limit, std::size_t* total) {
-  const auto b = read_all(path);
-  const auto dims = idx_dims(path, b, 0x00000803, "idx3 unsigned-byte images");
+  // Only the first n images are kept (and become doubles): peak memory stays at the subset's size.
+  std::vector<unsigned char> b;
+  const auto dims = read_idx(path, 0x00000803, "idx3 unsigned-byte images",
+                             [&](const std::vector<std::size_t>& d) { return take(path, d[0], limit); }, b);
   if (total) *total = dims[0];
-  // Only the first n images become doubles: peak memory stays at the subset's size.
   const std::size_t n = take(path, dims[0], limit), d = dims[1] * dims[2];
   Tensor X = Tensor::from_shape({n, d});
-  const unsigned char* p = b.data() + 16;
-  for (std::size_t i = 0; i < n * d; ++i) X.data()[i] = p[i];
+  for (std::size_t i = 0; i < n * d; ++i) X.data()[i] = b[i];
   return X;
 }
 
 std::vector<std::int64_t> read_idx_labels(const std::string& path) {
-  const auto b = read_all(path);
-  const auto dims = idx_dims(path, b, 0x00000801, "idx1 unsigned-byte labels");
-  return std::vector<std::int64_t>(b.begin() + 8, b.begin() + 8 + static_cast<std::ptrdiff_t>(dims[0]));
+  std::vector<unsigned char> b;
+  read_idx(path, 0x00000801, "idx1 unsigned-byte labels", [](const std::vector<std::size_t>& d) { return d[0]; }, b);
+  return std::vector<std::int64_t>(b.begin(), b.end());
 }
 
 Dataset load_idx_dataset(const std::string& images, const std::string& labels, std::size_t num_classes,

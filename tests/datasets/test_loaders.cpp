@@ -126,10 +126,41 @@ BOOST_AUTO_TEST_CASE(idx_bad_inputs_name_the_file_and_the_problem) {
   img.push_back(0);
   write_raw(ip, img);
   m = error_of([&] { read_idx_images(ip); });
-  BOOST_TEST(has(m, "holds 29 bytes"), m);
+  BOOST_TEST(has(m, "(28 bytes with the header) but the file holds more"), m);
   // a missing Fashion-MNIST directory says how to get the data
   m = error_of([&] { load_fashion_mnist(Split::Train, temp("empty-dir")); });
   BOOST_TEST(has(m, "dataset-fashion-mnist"), m);
+}
+
+// Sizes an idx header promises are not trusted (issue 9's probe): reading
+// streams, keeps only what arrived and was asked for, and stops at the first
+// byte past the promise.
+BOOST_AUTO_TEST_CASE(idx_headers_are_not_trusted) {
+  // a gzip bomb: the header promises 3 images of 2×2, the stream inflates to 64 MiB
+  auto bomb = idx_images(3, 2, 2);
+  bomb.resize(bomb.size() + (64u << 20), 0);
+  const std::string gz = temp("bomb.gz");
+  write_gz(gz, bomb);
+  BOOST_TEST(std::filesystem::file_size(gz) < (1u << 20));
+  std::string m = error_of([&] { read_idx_images(gz); });
+  BOOST_TEST(has(m, "(28 bytes with the header) but the file holds more"), m);
+  // dims whose product overflows 64 bits: (2³²−1)³
+  std::vector<unsigned char> huge = {0, 0, 8, 3};
+  for (int i = 0; i < 12; ++i) huge.push_back(0xff);
+  const std::string hp = temp("huge_dims");
+  write_raw(hp, huge);
+  m = error_of([&] { read_idx_images(hp); });
+  BOOST_TEST(has(m, "more than 2⁴⁸ bytes"), m);
+  // a header promising 60000 28×28 images in a 16-byte file: truncated, and
+  // nothing of the promised 47 MB was allocated on its word
+  std::vector<unsigned char> promise = {0, 0, 8, 3, 0, 0, 0xea, 0x60, 0, 0, 0, 28, 0, 0, 0, 28};
+  write_raw(hp, promise);
+  m = error_of([&] { read_idx_images(hp); });
+  BOOST_TEST(has(m, "holds 16 bytes (truncated)"), m);
+  // labels: a promise of 2³²−1 labels in a 10-byte file
+  write_raw(hp, {0, 0, 8, 1, 0xff, 0xff, 0xff, 0xff, 1, 2});
+  m = error_of([&] { read_idx_labels(hp); });
+  BOOST_TEST(has(m, "holds 10 bytes (truncated)"), m);
 }
 
 BOOST_AUTO_TEST_CASE(cifar10_round_trip_and_errors) {
