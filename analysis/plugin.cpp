@@ -148,7 +148,9 @@ std::unique_ptr<Plugin> PluginRegistry::create_from_spec(const std::string& spec
       const auto eq = kv.find('=');
       if (eq == std::string::npos || eq == 0)
         throw std::invalid_argument(fmt::format("plugin spec '{}': '{}' is not key=value", spec, kv));
-      opts[kv.substr(0, eq)] = kv.substr(eq + 1);
+      if (!opts.emplace(kv.substr(0, eq), kv.substr(eq + 1)).second)
+        throw std::invalid_argument(
+            fmt::format("plugin spec '{}': option '{}' is given twice", spec, kv.substr(0, eq)));
       start = end + 1;
     }
   }
@@ -157,7 +159,7 @@ std::unique_ptr<Plugin> PluginRegistry::create_from_spec(const std::string& spec
 
 // ---- options -------------------------------------------------------------------
 
-double OptionReader::number(const std::string& key, double fallback) {
+double OptionReader::number(const std::string& key, double fallback, double min, double max) {
   read_.push_back(key);
   const auto it = options_.find(key);
   if (it == options_.end()) return fallback;
@@ -166,9 +168,11 @@ double OptionReader::number(const std::string& key, double fallback) {
   const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || p != s.data() + s.size() || !std::isfinite(v))
     throw std::invalid_argument(fmt::format("plugin {}: option {}={} is not a finite number", plugin_, key, s));
+  if (v < min || v > max)
+    throw std::invalid_argument(fmt::format("plugin {}: option {}={} is out of range [{}, {}]", plugin_, key, s, min, max));
   return v;
 }
-std::size_t OptionReader::count(const std::string& key, std::size_t fallback) {
+std::size_t OptionReader::count(const std::string& key, std::size_t fallback, std::size_t min, std::size_t max) {
   read_.push_back(key);
   const auto it = options_.find(key);
   if (it == options_.end()) return fallback;
@@ -177,6 +181,8 @@ std::size_t OptionReader::count(const std::string& key, std::size_t fallback) {
   const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || p != s.data() + s.size())
     throw std::invalid_argument(fmt::format("plugin {}: option {}={} is not a non-negative integer", plugin_, key, s));
+  if (v < min || v > max)
+    throw std::invalid_argument(fmt::format("plugin {}: option {}={} is out of range [{}, {}]", plugin_, key, s, min, max));
   return v;
 }
 std::string OptionReader::text(const std::string& key, const std::string& fallback) {

@@ -163,8 +163,10 @@ class PluginRegistry {
 class OptionReader {
  public:
   OptionReader(std::string plugin, const PluginOptions& options) : plugin_(std::move(plugin)), options_(options) {}
-  double number(const std::string& key, double fallback);
-  std::size_t count(const std::string& key, std::size_t fallback);  // integer ≥ 0
+  // Each value is checked against its range when the plugin is created (an
+  // error names the plugin, the option, the value and the range).
+  double number(const std::string& key, double fallback, double min, double max);
+  std::size_t count(const std::string& key, std::size_t fallback, std::size_t min, std::size_t max);
   std::string text(const std::string& key, const std::string& fallback);
   void finish() const;  // throws on keys never read
 

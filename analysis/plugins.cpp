@@ -348,15 +348,15 @@ class PreconditionedSharpnessPlugin : public Plugin {
 
 LanczosOptions lanczos_options(OptionReader& r, std::size_t k_default) {
   LanczosOptions o;
-  o.k = r.count("k", k_default);
-  o.tol = r.number("tol", 1e-3);
-  o.max_iter = r.count("max_iter", 200);
+  o.k = r.count("k", k_default, 1, 1000);
+  o.tol = r.number("tol", 1e-3, 1e-15, 0.5);
+  o.max_iter = r.count("max_iter", 200, 1, 100000);
   if (o.k == 0) throw std::invalid_argument("sharpness: k must be at least 1");
   const std::string stop = r.text("stop", "residual");
   if (stop == "residual") o.stop = LanczosStop::Residual;
   else if (stop == "value") o.stop = LanczosStop::Value;
   else throw std::invalid_argument(fmt::format("sharpness: stop={} (expected residual or value)", stop));
-  o.extra = r.count("extra", 1);
+  o.extra = r.count("extra", 1, 0, 100);
   return o;
 }
 
@@ -380,7 +380,7 @@ void register_builtin_plugins(PluginRegistry& reg) {
            {{"n=2", "coordinates recorded (1 … 64)"}},
            [](const PluginOptions& o) {
              OptionReader r("theta", o);
-             const std::size_t n = r.count("n", 2);
+             const std::size_t n = r.count("n", 2, 1, 1000000);
              r.finish();
              return std::make_unique<ThetaPlugin>(n);
            }});
@@ -402,7 +402,7 @@ void register_builtin_plugins(PluginRegistry& reg) {
            [](const PluginOptions& o) {
              OptionReader r("tau_profile", o);
              const std::string grid = r.text("grid", "uniform");
-             const std::size_t m = r.count("m", grid == "gauss" ? 16 : 100);
+             const std::size_t m = r.count("m", grid == "gauss" ? 16 : 100, grid == "gauss" ? 1 : 2, grid == "gauss" ? 1000 : 100000);
              r.finish();
              return std::make_unique<TauProfilePlugin>(grid, m);
            }});
@@ -425,7 +425,7 @@ void register_builtin_plugins(PluginRegistry& reg) {
            [](const PluginOptions& o) {
              OptionReader r("sharpness", o);
              LanczosOptions lo = lanczos_options(r, 1);
-             const bool warm = r.count("warm", 1) != 0;
+             const bool warm = r.count("warm", 1, 0, 1) != 0;
              r.finish();
              return std::make_unique<SharpnessPlugin>(lo, warm);
            }});
@@ -436,10 +436,10 @@ void register_builtin_plugins(PluginRegistry& reg) {
            {{"points=5", "points on the segment, ends included"}, {"tol=1e-3", "Lanczos tolerance"}},
            [](const PluginOptions& o) {
              OptionReader r("corollary1", o);
-             const std::size_t points = r.count("points", 5);
+             const std::size_t points = r.count("points", 5, 2, 1000);
              LanczosOptions lo;
-             lo.tol = r.number("tol", 1e-3);
-             lo.max_iter = r.count("max_iter", 200);
+             lo.tol = r.number("tol", 1e-3, 1e-15, 0.5);
+             lo.max_iter = r.count("max_iter", 200, 1, 100000);
              r.finish();
              return std::make_unique<Corollary1Plugin>(points, lo);
            }});
@@ -451,7 +451,7 @@ void register_builtin_plugins(PluginRegistry& reg) {
            {{"draws=64", "minibatch draws M"}, {"batch=<run's>", "minibatch size (uniform without replacement)"}},
            [](const PluginOptions& o) {
              OptionReader r("sgd_rp", o);
-             const std::size_t draws = r.count("draws", 64), batch = r.count("batch", 0);
+             const std::size_t draws = r.count("draws", 64, 1, 1000000), batch = r.count("batch", 0, 0, 1000000000);
              r.finish();
              return std::make_unique<SgdRelativeProgressPlugin>(draws, batch);
            }});
@@ -460,7 +460,7 @@ void register_builtin_plugins(PluginRegistry& reg) {
            {{"probes=20", "number of probes (one HVP each)"}},
            [](const PluginOptions& o) {
              OptionReader r("hessian_trace", o);
-             const std::size_t probes = r.count("probes", 20);
+             const std::size_t probes = r.count("probes", 20, 1, 1000000);
              r.finish();
              return std::make_unique<HessianTracePlugin>(probes);
            }});
@@ -471,8 +471,8 @@ void register_builtin_plugins(PluginRegistry& reg) {
            [](const PluginOptions& o) {
              OptionReader r("precond_sharpness", o);
              LanczosOptions lo;
-             lo.tol = r.number("tol", 1e-3);
-             lo.max_iter = r.count("max_iter", 200);
+             lo.tol = r.number("tol", 1e-3, 1e-15, 0.5);
+             lo.max_iter = r.count("max_iter", 200, 1, 100000);
              r.finish();
              return std::make_unique<PreconditionedSharpnessPlugin>(lo);
            }});

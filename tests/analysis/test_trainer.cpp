@@ -372,6 +372,11 @@ BOOST_AUTO_TEST_CASE(registry_and_bad_options) {
   BOOST_TEST(msg("tau_profile:grid=simpson").find("grid=simpson") != std::string::npos);
   BOOST_TEST(msg("rp:x").find("not key=value") != std::string::npos);
   BOOST_TEST(msg("sharpness:stop=ritz").find("stop=ritz (expected residual or value)") != std::string::npos);
+  // limits are checked when the plugin is created (issue 9's probe: these hung or exhausted memory)
+  BOOST_TEST(msg("sharpness:k=100000000").find("option k=100000000 is out of range [1, 1000]") != std::string::npos);
+  BOOST_TEST(msg("tau_profile:grid=gauss,m=300000").find("m=300000 is out of range [1, 1000]") != std::string::npos);
+  BOOST_TEST(msg("sharpness:tol=0").find("tol=0 is out of range") != std::string::npos);
+  BOOST_TEST(msg("sharpness:k=2,k=3").find("option 'k' is given twice") != std::string::npos);
   // two plugins may not claim the same column
   auto obj = toys::quadratic();
   optim::GradientDescent gd(optim::Schedule::constant(0.01));
