@@ -10,16 +10,31 @@
 
 namespace eos::optim {
 
+namespace {
+// A step size must be a positive finite number (NaN, ±inf, 0 and negatives
+// are refused when the schedule is made, not discovered as a NaN run).
+void check_rate(const char* schedule, const char* what, double v, bool zero_ok = false) {
+  if (!std::isfinite(v) || v < 0.0 || (v == 0.0 && !zero_ok))
+    throw std::invalid_argument(
+        fmt::format("Schedule::{}: {} = {} (expected a {} finite number)", schedule, what, v, zero_ok ? "non-negative" : "positive"));
+}
+}  // namespace
+
 Schedule Schedule::constant(double lr) {
+  check_rate("constant", "lr", lr);
   return Schedule([lr](std::size_t) { return lr; }, fmt::format("constant({})", lr));
 }
 Schedule Schedule::step(double lr, std::size_t every, double gamma) {
   if (every == 0) throw std::invalid_argument("Schedule::step: 'every' must be positive");
+  check_rate("step", "lr", lr);
+  check_rate("step", "gamma", gamma);
   return Schedule([=](std::size_t t) { return lr * std::pow(gamma, double(t / every)); },
                   fmt::format("step({}, every={}, gamma={})", lr, every, gamma));
 }
 Schedule Schedule::cosine(double lr, std::size_t total, double lr_min) {
   if (total == 0) throw std::invalid_argument("Schedule::cosine: total_steps must be positive");
+  check_rate("cosine", "lr", lr);
+  check_rate("cosine", "lr_min", lr_min, /*zero_ok=*/true);
   return Schedule(
       [=](std::size_t t) {
         const double x = double(std::min(t, total)) / double(total);

@@ -126,6 +126,19 @@ BOOST_AUTO_TEST_CASE(schedules) {
   BOOST_TEST(std::abs(w(0) - 0.2) < 1e-15);
   BOOST_TEST(std::abs(w(3) - 0.8) < 1e-15);
   BOOST_TEST(w(4) == 1.0);
+  // step sizes that cannot be are refused when the schedule is made
+  for (const double bad : {std::nan(""), -0.1, 0.0, double(INFINITY)}) {
+    BOOST_CHECK_THROW(Schedule::constant(bad), std::invalid_argument);
+    BOOST_CHECK_THROW(Schedule::cosine(bad, 10), std::invalid_argument);
+  }
+  BOOST_CHECK_THROW(Schedule::step(0.1, 5, std::nan("")), std::invalid_argument);
+  BOOST_CHECK_THROW(Schedule::cosine(0.1, 10, -1.0), std::invalid_argument);
+  try {
+    Schedule::constant(-0.5);
+  } catch (const std::invalid_argument& e) {
+    BOOST_TEST(std::string(e.what()).find("lr = -0.5 (expected a positive finite number)") != std::string::npos,
+               e.what());
+  }
   // the optimizer follows its schedule
   GradientDescent gd(Schedule::step(1.0, 1, 0.5));
   Tensor th = {0.0};
