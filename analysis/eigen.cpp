@@ -69,7 +69,11 @@ EigenResult lanczos_top(HessianOperator& H, const LanczosOptions& opt) {
   for (std::size_t j = 0; j < max_m; ++j) {
     Q.push_back(q);
     H.apply(Q[j], w);
-    const double a = inner(w, Q[j]);
+    const double a = inner(w, Q[j]);  // non-finite iff w has a NaN/inf entry, or the sum overflowed
+    if (!std::isfinite(a))
+      throw NumericalError(fmt::format("lanczos_top: the operator returned a non-finite vector or one whose "
+                                       "inner product overflows (HVP {} of this solve, q·Hq = {})",
+                                       j + 1, a));
     alpha.push_back(a);
     // w ← w − a q_j − β_{j−1} q_{j−1}, then full reorthogonalization (twice: "twice is enough")
     axpy(-a, Q[j], w);
@@ -77,6 +81,8 @@ EigenResult lanczos_top(HessianOperator& H, const LanczosOptions& opt) {
     for (int pass = 0; pass < 2; ++pass)
       for (const auto& qi : Q) axpy(-inner(w, qi), qi, w);
     const double b = vec_norm(w);
+    if (!std::isfinite(b))
+      throw NumericalError(fmt::format("lanczos_top: the Lanczos residual norm overflowed (HVP {} of this solve)", j + 1));
     const std::size_t m = j + 1;
     // Ritz pairs of T_m
     Tensor T = xt::zeros<double>({m, m});
@@ -145,6 +151,8 @@ EigenResult power_iteration(HessianOperator& H, const PowerOptions& opt) {
   for (std::size_t it = 0; it < opt.max_iter; ++it) {
     H.apply(v, Hv);
     lambda = inner(v, Hv);
+    if (!std::isfinite(lambda))
+      throw NumericalError(fmt::format("power_iteration: the operator returned a non-finite vector (HVP {})", it + 1));
     Tensor resid = Hv - lambda * v;
     res = vec_norm(resid);
     r.iterations = it + 1;
@@ -177,6 +185,8 @@ EigenResult dense_top(HessianOperator& H, std::size_t k, std::size_t max_dim) {
     e(j) = 0.0;
     for (std::size_t i = 0; i < n; ++i) M(i, j) = col(i);
   }
+  for (const double x : M)
+    if (!std::isfinite(x)) throw NumericalError("dense_top: the operator returned a non-finite entry");
   Tensor S = 0.5 * (M + xt::transpose(M));
   Tensor evals, evecs;
   symmetric_eigen(S, evals, evecs);

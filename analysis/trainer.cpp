@@ -25,7 +25,9 @@ std::string to_string(Outcome o) {
 
 std::string RunResult::describe() const {
   switch (outcome) {
-    case Outcome::Diverged: return fmt::format("diverged at step {}", diverged_at.value_or(steps));
+    case Outcome::Diverged:
+      return fmt::format("diverged at step {}{}", diverged_at.value_or(steps),
+                         diverged_why.empty() ? "" : " (" + diverged_why + ")");
     case Outcome::LossGoal: return fmt::format("reached the loss goal at step {}", steps);
     case Outcome::AccuracyGoal: return fmt::format("reached the accuracy goal at step {}", steps);
     case Outcome::MaxSteps: return fmt::format("ran {} steps", steps);
@@ -203,8 +205,17 @@ RunResult Trainer::run(Tensor theta0) {
     const bool diverged_here = stop == Outcome::Diverged && res.diverged_at == t;
     if (!diverged_here) {
       StepContext ctx(cur, objective_, &optimizer_, options_.batch_size, options_.seed);
-      for (auto& a : plugins_)
-        if (due(a, t, epoch_start)) a.plugin->observe(ctx, row);
+      for (auto& a : plugins_) {
+        if (!due(a, t, epoch_start)) continue;
+        try {
+          a.plugin->observe(ctx, row);
+        } catch (const NumericalError& e) {  // the run ends here as diverged; the row keeps what was computed
+          stop = Outcome::Diverged;
+          res.diverged_at = t;
+          res.diverged_why = fmt::format("plugin {}: {}", a.plugin->name(), e.what());
+          break;
+        }
+      }
     } else if (has_loss_column && cur.full) {
       row.set("loss", cur.full.value);
     }

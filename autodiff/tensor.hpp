@@ -26,6 +26,13 @@ struct ShapeError : std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
+// A computation produced NaN or ±inf where a finite number is required (an
+// HVP, an eigen-solve). The message says where; the Trainer ends the run as
+// diverged at that step and keeps every earlier row.
+struct NumericalError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 // A Var used with the wrong tape, after clear(), or a call on the tape that
 // its current state does not allow (e.g. grad of a non-scalar output).
 struct TapeError : std::logic_error {

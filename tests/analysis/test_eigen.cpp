@@ -2,6 +2,9 @@
 // (nearly equal top eigenvalues included), the dense path on a small MLP,
 // warm vs cold starts, and the fc-tanh-50 fixture's top-3 eigenvalues.
 #include <algorithm>
+#include <cmath>
+
+#include <xtensor/xbuilder.hpp>
 
 #include <eoslab.hpp>
 
@@ -230,6 +233,29 @@ BOOST_AUTO_TEST_CASE(fixture_top3_eigenvalues) {
                  nn::loss_name(loss) << " λ" << i + 1 << " = " << r.values[i] << " vs " << top3[i]);
     BOOST_TEST_MESSAGE(nn::loss_name(loss) << ": top-3 to 1e-7 residual in " << r.hvps << " HVPs");
   }
+}
+
+// An operator that returns NaN/inf is named, not left to LAPACK ("did not
+// converge") or returned as λ = NaN (issue 9's probe).
+BOOST_AUTO_TEST_CASE(non_finite_operators_are_numerical_errors) {
+  Tensor d = xt::linspace<double>(1.0, 2.0, 50);
+  d(7) = std::nan("");
+  DiagonalHessian nan_op(d);
+  auto what = [](auto&& f) {
+    try {
+      f();
+    } catch (const NumericalError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no NumericalError");
+  };
+  std::string m = what([&] { lanczos_top(nan_op); });
+  BOOST_TEST(m.find("lanczos_top: the operator returned a non-finite vector") != std::string::npos, m);
+  BOOST_TEST(what([&] { power_iteration(nan_op); }).find("power_iteration") != std::string::npos);
+  BOOST_TEST(what([&] { dense_top(nan_op, 1); }).find("dense_top") != std::string::npos);
+  DiagonalHessian huge(xt::linspace<double>(1e300, 1.7e308, 50));  // Hq finite, q·Hq overflows
+  m = what([&] { lanczos_top(huge); });
+  BOOST_TEST(m != "no NumericalError", m);
 }
 
 BOOST_AUTO_TEST_CASE(bad_requests_are_errors) {

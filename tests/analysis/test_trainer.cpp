@@ -351,6 +351,41 @@ BOOST_AUTO_TEST_CASE(sharpness_with_the_eigenvalue_rule_agrees_with_a_tight_solv
   BOOST_TEST_MESSAGE("k = 2 over 11 steps: " << value_hvps << " HVPs (value rule) vs " << residual_hvps << " (residual)");
 }
 
+// A plugin whose computation fails numerically ends the run as diverged at
+// that step, says which plugin and why, and keeps every earlier row.
+class FailsAtStep : public Plugin {
+ public:
+  std::string name() const override { return "fails_at_3"; }
+  std::vector<std::string> columns() const override { return {"ok"}; }
+  void observe(StepContext& ctx, Row& row) override {
+    if (ctx.step() == 3) throw NumericalError("an HVP came back NaN");
+    row.set("ok", 1.0);
+  }
+};
+
+BOOST_AUTO_TEST_CASE(a_numerical_error_in_a_plugin_is_divergence_with_a_reason) {
+  auto built = nn::build_objective(small_spec());
+  optim::GradientDescent gd(optim::Schedule::constant(0.5));
+  TrainerOptions o;
+  o.max_steps = 10;
+  o.summary_json = temp_dir("numerical-error") + "/summary.json";
+  Trainer t(*built.objective, gd, o);
+  t.attach(PluginRegistry::global().create("loss"));
+  t.attach(std::make_unique<FailsAtStep>());
+  const RunResult r = t.run(built.theta0);
+  BOOST_TEST((r.outcome == Outcome::Diverged));
+  BOOST_TEST(r.diverged_at.value_or(99) == 3u);
+  BOOST_TEST(r.describe() == "diverged at step 3 (plugin fails_at_3: an HVP came back NaN)");
+  BOOST_TEST(r.metrics.rows.size() == 4u);  // steps 0…3, the failing step's loss kept
+  BOOST_TEST(r.metrics.at(2, "ok").has_value());
+  BOOST_TEST(r.metrics.at(3, "loss").has_value());
+  BOOST_TEST(!r.metrics.at(3, "ok").has_value());
+  std::ifstream in(o.summary_json);
+  const auto j = nlohmann::json::parse(in);
+  BOOST_TEST(j["outcome"] == "diverged");
+  BOOST_TEST(j["outcome_text"].get<std::string>().find("an HVP came back NaN") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(registry_and_bad_options) {
   auto& reg = PluginRegistry::global();
   for (const char* name : {"loss", "accuracy", "grad_norm", "rp", "tau_profile", "sharpness", "corollary1", "sgd_rp",
