@@ -1,6 +1,8 @@
 #include "metrics.hpp"
 
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 #include <stdexcept>
@@ -50,26 +52,36 @@ MetricsTable read_metrics_csv(const std::string& path) {
   std::size_t lineno = 1;
   while (std::getline(in, line)) {
     ++lineno;
+    // A last line without its newline is a row cut off by a crash: skipped, as
+    // `eoslab train --resume` would truncate it.
+    if (in.eof()) break;
     std::vector<std::optional<double>> row;
-    std::size_t start = 0;
+    std::size_t start = 0, fields = 0;
     for (std::size_t c = 0; c < t.columns.size(); ++c) {
+      if (start > line.size())
+        throw std::runtime_error(fmt::format("{}:{}: {} fields, the header has {} columns", path, lineno, fields,
+                                             t.columns.size()));
       std::size_t end = line.find(',', start);
       if (end == std::string::npos) end = line.size();
       const std::string f = line.substr(start, end - start);
-      if (f.empty()) row.push_back(std::nullopt);
-      else {
-        try {
-          row.push_back(std::stod(f));
-        } catch (...) {
-          // stod rejects "inf"/"nan" spellings from other writers: read them by hand
-          if (f == "inf") row.push_back(INFINITY);
-          else if (f == "-inf") row.push_back(-INFINITY);
-          else if (f == "nan") row.push_back(NAN);
-          else throw std::runtime_error(fmt::format("{}:{}: '{}' is not a number", path, lineno, f));
-        }
+      ++fields;
+      if (f.empty()) {
+        row.push_back(std::nullopt);
+      } else {
+        // strtod reads inf/nan spellings and returns subnormals (with ERANGE,
+        // which only means "out of range" when the result is ±HUGE_VAL).
+        errno = 0;
+        char* stop = nullptr;
+        const double v = std::strtod(f.c_str(), &stop);
+        if (stop != f.c_str() + f.size() || (errno == ERANGE && std::abs(v) == HUGE_VAL))
+          throw std::runtime_error(fmt::format("{}:{}: '{}' is not a number", path, lineno, f));
+        row.push_back(v);
       }
       start = end + 1;
     }
+    if (start <= line.size())
+      throw std::runtime_error(fmt::format("{}:{}: more fields than the header's {} columns", path, lineno,
+                                           t.columns.size()));
     t.rows.push_back(std::move(row));
   }
   return t;

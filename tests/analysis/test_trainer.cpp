@@ -386,6 +386,41 @@ BOOST_AUTO_TEST_CASE(a_numerical_error_in_a_plugin_is_divergence_with_a_reason) 
   BOOST_TEST(j["outcome_text"].get<std::string>().find("an HVP came back NaN") != std::string::npos);
 }
 
+// Our own CSV reads back (issue 9's probe): a subnormal the writer produced,
+// inf/nan; a short or long row names the file and line; a last line cut off
+// by a crash (no newline) is skipped.
+BOOST_AUTO_TEST_CASE(metrics_csv_reader_round_trips_and_names_bad_rows) {
+  const std::string dir = temp_dir("metrics-csv");
+  const std::string path = dir + "/m.csv";
+  {
+    CsvWriter w(path, {"step", "x", "y"});
+    w.write({0.0, 5e-324, INFINITY});
+    w.write({1.0, std::nullopt, NAN});
+  }
+  const MetricsTable t = read_metrics_csv(path);
+  BOOST_TEST(t.rows.size() == 2u);
+  BOOST_TEST(t.at(0, "x").value() == 5e-324);
+  BOOST_TEST(std::isinf(t.at(0, "y").value()));
+  BOOST_TEST(!t.at(1, "x").has_value());
+  BOOST_TEST(std::isnan(t.at(1, "y").value()));
+  auto error_of = [&](const std::string& text) {
+    std::ofstream(path, std::ios::trunc) << text;
+    try {
+      read_metrics_csv(path);
+    } catch (const std::runtime_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  BOOST_TEST(error_of("step,x,y\n0,1\n") == path + ":2: 2 fields, the header has 3 columns");
+  BOOST_TEST(error_of("step,x,y\n0,1,2,3\n") == path + ":2: more fields than the header's 3 columns");
+  BOOST_TEST(error_of("step,x,y\n0,1e999,2\n") == path + ":2: '1e999' is not a number");
+  BOOST_TEST(error_of("step,x,y\n0,abc,2\n") == path + ":2: 'abc' is not a number");
+  std::ofstream(path, std::ios::trunc) << "step,x,y\n0,1,2\n1,3,";  // killed mid-row
+  const MetricsTable cut = read_metrics_csv(path);
+  BOOST_TEST(cut.rows.size() == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(registry_and_bad_options) {
   auto& reg = PluginRegistry::global();
   for (const char* name : {"loss", "accuracy", "grad_norm", "rp", "tau_profile", "sharpness", "corollary1", "sgd_rp",
