@@ -1,5 +1,7 @@
 #include "spec.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -23,6 +25,73 @@ std::string ObjectiveSpec::to_json() const {
   return j.dump();
 }
 
+namespace {
+
+// Strict reading: the spec rebuilds the very objective a trajectory was
+// recorded with, so anything that is not exactly a field of the right type is
+// an error naming the field — never a silent default.
+class SpecReader {
+ public:
+  SpecReader(const nlohmann::json& obj, std::string where) : obj_(obj), where_(std::move(where)) {
+    if (!obj.is_object())
+      throw std::invalid_argument(fmt::format("objective spec: {} must be a JSON object, got {}", where_, obj.dump()));
+  }
+  template <class Fn>
+  void field(const char* key, Fn&& read) {
+    known_.push_back(key);
+    if (obj_.contains(key)) read(obj_.at(key), fmt::format("{}.{}", where_, key));
+  }
+  void text(const char* key, std::string& into) {
+    field(key, [&](const nlohmann::json& v, const std::string& name) {
+      if (!v.is_string()) fail(name, v, "a string");
+      into = v.get<std::string>();
+    });
+  }
+  void flag(const char* key, bool& into) {
+    field(key, [&](const nlohmann::json& v, const std::string& name) {
+      if (!v.is_boolean()) fail(name, v, "true or false");
+      into = v.get<bool>();
+    });
+  }
+  template <class U>
+  void count(const char* key, U& into) {
+    field(key, [&](const nlohmann::json& v, const std::string& name) { into = unsigned_of(v, name); });
+  }
+  void number(const char* key, double& into) {
+    field(key, [&](const nlohmann::json& v, const std::string& name) {
+      if (!v.is_number() || !std::isfinite(v.get<double>())) fail(name, v, "a finite number");
+      into = v.get<double>();
+    });
+  }
+  void counts(const char* key, std::vector<std::size_t>& into) {
+    field(key, [&](const nlohmann::json& v, const std::string& name) {
+      if (!v.is_array()) fail(name, v, "an array of non-negative integers");
+      into.clear();
+      for (const auto& e : v) into.push_back(unsigned_of(e, name));
+    });
+  }
+  // Every key present must be one this reader asked for.
+  void finish() const {
+    for (const auto& [k, v] : obj_.items())
+      if (std::find(known_.begin(), known_.end(), k) == known_.end())
+        throw std::invalid_argument(fmt::format("objective spec: unknown field '{}.{}'", where_, k));
+  }
+
+ private:
+  [[noreturn]] static void fail(const std::string& name, const nlohmann::json& v, const char* expected) {
+    throw std::invalid_argument(fmt::format("objective spec: field '{}' = {}: expected {}", name, v.dump(), expected));
+  }
+  static std::uint64_t unsigned_of(const nlohmann::json& v, const std::string& name) {
+    if (!v.is_number_unsigned()) fail(name, v, "a non-negative integer");
+    return v.get<std::uint64_t>();
+  }
+  const nlohmann::json& obj_;
+  std::string where_;
+  std::vector<std::string> known_;
+};
+
+}  // namespace
+
 ObjectiveSpec ObjectiveSpec::from_json(const std::string& text) {
   nlohmann::json j;
   try {
@@ -31,36 +100,31 @@ ObjectiveSpec ObjectiveSpec::from_json(const std::string& text) {
     throw std::invalid_argument(fmt::format("objective spec: not valid JSON ({})", e.what()));
   }
   ObjectiveSpec s;
-  auto get = [](const nlohmann::json& obj, const char* key, auto& into) {
-    if (!obj.contains(key)) return;
-    try {
-      obj.at(key).get_to(into);
-    } catch (const nlohmann::json::exception&) {
-      throw std::invalid_argument(fmt::format("objective spec: field '{}' has the wrong type ({})", key, obj.at(key).dump()));
-    }
-  };
-  if (j.contains("data")) {
-    const auto& d = j.at("data");
-    get(d, "source", s.data.source);
-    get(d, "path", s.data.path);
-    get(d, "split", s.data.split);
-    get(d, "n", s.data.n);
-    get(d, "scale_unit", s.data.scale_unit);
-    get(d, "standardize", s.data.standardize);
-    get(d, "label_column", s.data.label_column);
-    get(d, "dim", s.data.dim);
-    get(d, "classes", s.data.classes);
-    get(d, "separation", s.data.separation);
-    get(d, "seed", s.data.seed);
-  }
-  get(j, "hidden", s.hidden);
-  get(j, "activation", s.activation);
-  get(j, "bias", s.bias);
-  get(j, "loss", s.loss);
-  get(j, "chunk_size", s.chunk_size);
-  get(j, "weight_decay", s.weight_decay);
-  get(j, "init", s.init);
-  get(j, "init_seed", s.init_seed);
+  SpecReader top(j, "spec");
+  top.field("data", [&](const nlohmann::json& dj, const std::string&) {
+    SpecReader d(dj, "data");
+    d.text("source", s.data.source);
+    d.text("path", s.data.path);
+    d.text("split", s.data.split);
+    d.count("n", s.data.n);
+    d.flag("scale_unit", s.data.scale_unit);
+    d.flag("standardize", s.data.standardize);
+    d.count("label_column", s.data.label_column);
+    d.count("dim", s.data.dim);
+    d.count("classes", s.data.classes);
+    d.number("separation", s.data.separation);
+    d.count("seed", s.data.seed);
+    d.finish();
+  });
+  top.counts("hidden", s.hidden);
+  top.text("activation", s.activation);
+  top.flag("bias", s.bias);
+  top.text("loss", s.loss);
+  top.count("chunk_size", s.chunk_size);
+  top.number("weight_decay", s.weight_decay);
+  top.text("init", s.init);
+  top.count("init_seed", s.init_seed);
+  top.finish();
   return s;
 }
 
