@@ -1,5 +1,6 @@
 #include "trajectory.hpp"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -98,6 +99,28 @@ Trajectory read_trajectory(const std::string& dir) {
   }
   if (m.steps.size() != m.files.size() || m.steps.size() != m.step_lrs.size())
     throw std::runtime_error(fmt::format("{}: steps, step_lrs and files differ in length", path));
+  // nlohmann converts -1 to 2⁶⁴−1 when asked for an unsigned: check the JSON itself.
+  for (const char* key : {"seed", "batch_size", "every"})
+    if (!j.at(key).is_number_unsigned())
+      throw std::runtime_error(fmt::format("{}: '{}' = {}: expected a non-negative integer", path, key, j.at(key).dump()));
+  if (m.every == 0) throw std::runtime_error(fmt::format("{}: 'every' is 0", path));
+  if (!(std::isfinite(m.lr) && m.lr > 0))
+    throw std::runtime_error(fmt::format("{}: 'lr' = {}: expected a positive finite number", path, j.at("lr").dump()));
+  const auto& steps = j.at("steps");
+  for (std::size_t i = 0; i < m.steps.size(); ++i) {
+    if (!steps[i].is_number_unsigned())
+      throw std::runtime_error(fmt::format("{}: steps[{}] = {}: expected a non-negative integer", path, i, steps[i].dump()));
+    if (i > 0 && m.steps[i] <= m.steps[i - 1])
+      throw std::runtime_error(fmt::format("{}: steps[{}] = {} does not follow steps[{}] = {} (steps must increase)", path,
+                                           i, m.steps[i], i - 1, m.steps[i - 1]));
+    if (!(std::isfinite(m.step_lrs[i]) && m.step_lrs[i] > 0))
+      throw std::runtime_error(fmt::format("{}: step_lrs[{}] = {}: expected a positive finite number", path, i, m.step_lrs[i]));
+    const std::string& f = m.files[i];  // a file inside the trajectory folder, nothing else
+    if (f.empty() || f == "." || f == ".." || f.find('/') != std::string::npos || f.find('\\') != std::string::npos ||
+        f.find('\0') != std::string::npos)
+      throw std::runtime_error(fmt::format("{}: files[{}] = '{}' is not a file name inside the trajectory folder", path,
+                                           i, f));
+  }
   return t;
 }
 

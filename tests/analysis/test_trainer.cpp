@@ -421,6 +421,50 @@ BOOST_AUTO_TEST_CASE(metrics_csv_reader_round_trips_and_names_bad_rows) {
   BOOST_TEST(cut.rows.size() == 1u);
 }
 
+// A damaged manifest is refused with the key named, never read as something
+// else (issue 9's probe: negative steps wrapped to 2⁶⁴−1, '../' escaped the folder).
+BOOST_AUTO_TEST_CASE(damaged_trajectory_manifests_are_refused) {
+  auto built = nn::build_objective(small_spec());
+  optim::GradientDescent gd(optim::Schedule::constant(0.5));
+  TrainerOptions o;
+  o.max_steps = 4;
+  o.trajectory_every = 2;
+  o.trajectory_dir = temp_dir("damaged-manifest") + "/traj";
+  Trainer(*built.objective, gd, o).run(built.theta0);
+  const std::string path = o.trajectory_dir + "/manifest.json";
+  nlohmann::json good;
+  std::ifstream(path) >> good;
+  BOOST_TEST(read_trajectory(o.trajectory_dir).manifest.steps.size() == 3u);
+  auto error_after = [&](auto&& damage) {
+    nlohmann::json j = good;
+    damage(j);
+    std::ofstream(path, std::ios::trunc) << j.dump();
+    try {
+      read_trajectory(o.trajectory_dir);
+    } catch (const std::runtime_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  auto has = [](const std::string& m, const std::string& s) { return m.find(s) != std::string::npos; };
+  std::string m = error_after([](nlohmann::json& j) { j["steps"][1] = -2; });
+  BOOST_TEST(has(m, "steps[1] = -2: expected a non-negative integer"), m);
+  m = error_after([](nlohmann::json& j) { j["steps"][2] = j["steps"][1]; });
+  BOOST_TEST(has(m, "steps[2] = 2 does not follow steps[1] = 2"), m);
+  m = error_after([](nlohmann::json& j) { j["files"][0] = "../../etc/passwd"; });
+  BOOST_TEST(has(m, "files[0] = '../../etc/passwd' is not a file name inside the trajectory folder"), m);
+  m = error_after([](nlohmann::json& j) { j["files"][1] = ".."; });
+  BOOST_TEST(has(m, "files[1] = '..'"), m);
+  m = error_after([](nlohmann::json& j) { j["seed"] = -1; });
+  BOOST_TEST(has(m, "'seed' = -1: expected a non-negative integer"), m);
+  m = error_after([](nlohmann::json& j) { j["lr"] = -0.5; });
+  BOOST_TEST(has(m, "'lr' = -0.5"), m);
+  m = error_after([](nlohmann::json& j) { j["step_lrs"][0] = 0.0; });
+  BOOST_TEST(has(m, "step_lrs[0] = 0"), m);
+  m = error_after([](nlohmann::json& j) { j["every"] = 0; });
+  BOOST_TEST(has(m, "'every' is 0"), m);
+}
+
 BOOST_AUTO_TEST_CASE(registry_and_bad_options) {
   auto& reg = PluginRegistry::global();
   for (const char* name : {"loss", "accuracy", "grad_norm", "rp", "tau_profile", "sharpness", "corollary1", "sgd_rp",
