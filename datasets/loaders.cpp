@@ -212,42 +212,84 @@ Dataset load_cifar10(Split split, const std::string& dir) {
 }
 
 namespace {
-bool parse_fields(const std::string& line, char delim, std::vector<double>& out) {
+
+// A CSV field: surrounding blanks and one pair of double quotes are dropped,
+// a leading '+' is allowed; the rest must be a whole decimal number.
+enum class Field { Number, Text, OutOfRange };
+Field parse_field(std::string_view f, double& v) {
+  while (!f.empty() && (f.front() == ' ' || f.front() == '\t')) f.remove_prefix(1);
+  while (!f.empty() && (f.back() == ' ' || f.back() == '\t' || f.back() == '\r')) f.remove_suffix(1);
+  if (f.size() >= 2 && f.front() == '"' && f.back() == '"') f = f.substr(1, f.size() - 2);
+  if (!f.empty() && f.front() == '+') f.remove_prefix(1);
+  if (f.empty() || f.front() == '+' || f.front() == ' ') return Field::Text;
+  const auto [p, ec] = std::from_chars(f.data(), f.data() + f.size(), v);
+  if (p != f.data() + f.size()) return Field::Text;  // 0x10, 1.2.3, names
+  if (ec == std::errc::result_out_of_range) return Field::OutOfRange;  // 1e999
+  return ec == std::errc() ? Field::Number : Field::Text;
+}
+
+// Splits a line; returns how many fields are numbers (out: their values, NaN elsewhere).
+std::size_t parse_fields(const std::string& line, char delim, std::vector<double>& out, std::vector<std::string>& raw,
+                         std::vector<Field>& kinds) {
   out.clear();
-  std::size_t start = 0;
+  raw.clear();
+  kinds.clear();
+  std::size_t start = 0, numbers = 0;
   for (;;) {
     std::size_t end = line.find(delim, start);
     if (end == std::string::npos) end = line.size();
-    std::string_view f(line.data() + start, end - start);
-    while (!f.empty() && (f.front() == ' ' || f.front() == '\t')) f.remove_prefix(1);
-    while (!f.empty() && (f.back() == ' ' || f.back() == '\t' || f.back() == '\r')) f.remove_suffix(1);
-    double v = 0;
-    const auto [p, ec] = std::from_chars(f.data(), f.data() + f.size(), v);
-    if (f.empty() || ec != std::errc() || p != f.data() + f.size()) return false;
-    out.push_back(v);
-    if (end == line.size()) return true;
+    const std::string_view f(line.data() + start, end - start);
+    double v = NAN;
+    const Field k = parse_field(f, v);
+    numbers += k == Field::Number;
+    out.push_back(k == Field::Number ? v : NAN);
+    raw.emplace_back(f);
+    kinds.push_back(k);
+    if (end == line.size()) return numbers;
     start = end + 1;
   }
 }
+
+constexpr std::int64_t kMaxClasses = 100000;  // a label past this is a corrupt file, not a class
+
 }  // namespace
 
+// Header detection (CsvOptions::header unset): the first line is a header when
+// none of its fields is a number; a line with some numbers and some text is
+// an error (it cannot be told apart), never silently dropped. Every data
+// field must be a finite number; a label an integer in [0, 100000).
 Dataset load_csv(const std::string& path, const CsvOptions& opt) {
   std::ifstream in(path);
   if (!in) throw DataError(fmt::format("{}: no such file or not readable", path));
   std::vector<std::vector<double>> rows;
   std::string line;
   std::vector<double> fields;
+  std::vector<std::string> raw;
+  std::vector<Field> kinds;
   std::size_t lineno = 0, width = 0;
   bool first = true;
   while (std::getline(in, line)) {
     ++lineno;
+    if (lineno == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // UTF-8 byte-order mark
     if (line.empty() || line == "\r") continue;
-    const bool numeric = parse_fields(line, opt.delimiter, fields);
+    const std::size_t numbers = parse_fields(line, opt.delimiter, fields, raw, kinds);
     if (first) {
       first = false;
-      if (opt.header.value_or(!numeric)) continue;  // header: given, or detected
+      const bool header = opt.header.value_or(numbers == 0);
+      if (!opt.header && numbers != 0 && numbers != fields.size())
+        throw DataError(fmt::format("{}:{}: the first line mixes numbers and text, so it is neither clearly a header "
+                                    "nor data ('{}'): make every header field a name, or set CsvOptions::header",
+                                    path, lineno, line));
+      if (header) continue;
     }
-    if (!numeric) throw DataError(fmt::format("{}:{}: a field is not a number: '{}'", path, lineno, line));
+    for (std::size_t c = 0; c < fields.size(); ++c) {
+      if (kinds[c] == Field::OutOfRange)
+        throw DataError(fmt::format("{}:{}: field {} '{}' is outside the range of a double", path, lineno, c + 1, raw[c]));
+      if (kinds[c] == Field::Text)
+        throw DataError(fmt::format("{}:{}: field {} '{}' is not a number", path, lineno, c + 1, raw[c]));
+      if (!std::isfinite(fields[c]))
+        throw DataError(fmt::format("{}:{}: field {} '{}' is not a finite number", path, lineno, c + 1, raw[c]));
+    }
     if (width == 0) width = fields.size();
     if (fields.size() != width)
       throw DataError(fmt::format("{}:{}: {} fields, the first data line had {}", path, lineno, fields.size(), width));
@@ -266,9 +308,10 @@ Dataset load_csv(const std::string& path, const CsvOptions& opt) {
     std::size_t j = 0;
     for (std::size_t c = 0; c < width; ++c) {
       if (labelled && c == *opt.label_column) {
-        const double v = rows[r][c];
-        if (v < 0 || v != std::floor(v))
-          throw DataError(fmt::format("{}: data line {}: label {} is not a non-negative integer", path, r + 1, v));
+        const double v = rows[r][c];  // finite: checked above
+        if (v < 0 || v != std::floor(v) || v >= double(kMaxClasses))
+          throw DataError(fmt::format("{}: data line {}: label {} is not an integer in [0, {})", path, r + 1, v,
+                                      kMaxClasses));
         ds.labels.push_back(static_cast<std::int64_t>(v));
         max_label = std::max(max_label, ds.labels.back());
       } else {

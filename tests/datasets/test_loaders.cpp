@@ -212,7 +212,44 @@ BOOST_AUTO_TEST_CASE(csv_with_header_and_labels) {
   BOOST_TEST(has(m, "label column 2 does not exist"), m);
   o.label_column = 1;
   m = error_of([&] { load_csv(p, o); });
-  BOOST_TEST(has(m, "not a non-negative integer"), m);
+  BOOST_TEST(has(m, "label 2.5 is not an integer in [0, 100000)"), m);
+}
+
+// Issue 9's probe: rows that used to vanish as a "header" or change silently.
+BOOST_AUTO_TEST_CASE(csv_rows_do_not_vanish_or_change) {
+  const std::string p = temp("probe.csv");
+  CsvOptions o;
+  o.label_column = 0;
+  // a UTF-8 BOM before a numeric first row: data, not a header
+  std::ofstream(p, std::ios::binary) << "\xEF\xBB\xBF" << "1,2\n0,3\n";
+  BOOST_TEST(load_csv(p, o).size() == 2u);
+  // '+1' and "1" are numbers: the first row is data
+  std::ofstream(p) << "+1,2\n0,3\n";
+  BOOST_TEST(load_csv(p, o).size() == 2u);
+  std::ofstream(p) << "\"1\",2\n0,3\n";
+  BOOST_TEST(load_csv(p, o).size() == 2u);
+  // a first row mixing numbers and something else is an error, not a dropped header
+  for (const std::string first : {"1e999,2", "0x10,2", "1,abc"}) {
+    std::ofstream(p) << first << "\n0,3\n";
+    const std::string m = error_of([&] { load_csv(p, o); });
+    BOOST_TEST(has(m, p + ":1: the first line mixes numbers and text"), first << ": " << m);
+  }
+  // a header of names is still detected
+  std::ofstream(p) << "label,x\n1,2\n";
+  BOOST_TEST(load_csv(p, o).size() == 1u);
+  // out-of-range and non-finite values are refused, by line and field
+  std::ofstream(p) << "1,2\n0,1e999\n";
+  BOOST_TEST(has(error_of([&] { load_csv(p, o); }), p + ":2: field 2 '1e999' is outside the range of a double"));
+  std::ofstream(p) << "1,2\n0,nan\n";
+  BOOST_TEST(has(error_of([&] { load_csv(p, o); }), p + ":2: field 2 'nan' is not a finite number"));
+  std::ofstream(p) << "1,2\n0,-inf\n";
+  BOOST_TEST(has(error_of([&] { load_csv(p, o); }), "field 2 '-inf' is not a finite number"));
+  // labels: inf (before: cast to −2⁶³), 1e300, 1e15 (before: a 10¹⁵-class objective)
+  for (const std::string label : {"inf", "1e300", "1e15"}) {
+    std::ofstream(p) << "1,2\n" << label << ",3\n";
+    const std::string m = error_of([&] { load_csv(p, o); });
+    BOOST_TEST((has(m, "is not a finite number") || has(m, "is not an integer in [0, 100000)")), label << ": " << m);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(fashion_mnist_from_the_debian_package) {
