@@ -1,6 +1,7 @@
 // The Trainer and trajectories: online and offline analysis agree; RP and L
 // are free under GD; SGD expectations reduce to the GD quantities for a
 // full batch; divergence keeps earlier rows; outputs; the plugin registry.
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -463,6 +464,38 @@ BOOST_AUTO_TEST_CASE(damaged_trajectory_manifests_are_refused) {
   BOOST_TEST(has(m, "step_lrs[0] = 0"), m);
   m = error_after([](nlohmann::json& j) { j["every"] = 0; });
   BOOST_TEST(has(m, "'every' is 0"), m);
+}
+
+// Determinism: the same seed (and thread count) gives bitwise identical
+// metrics and θ, for GD with every analysis plugin and for SGD and Adam
+// minibatches with stochastic plugins.
+BOOST_AUTO_TEST_CASE(same_seed_same_bits) {
+  auto run = [](std::size_t batch, bool adam) {
+    auto built = nn::build_objective(small_spec());
+    std::unique_ptr<optim::Optimizer> opt;
+    if (adam) opt = std::make_unique<optim::Adam>(optim::Schedule::constant(0.01));
+    else opt = std::make_unique<optim::GradientDescent>(optim::Schedule::constant(0.3));
+    TrainerOptions o;
+    o.max_steps = 6;
+    o.batch_size = batch;
+    o.seed = 42;
+    Trainer t(*built.objective, *opt, o);
+    for (const auto& s : analysis_specs()) t.attach(PluginRegistry::global().create_from_spec(s), When::every_k(2));
+    if (batch) t.attach(PluginRegistry::global().create_from_spec("sgd_rp:draws=4"), When::every_k(3));
+    return t.run(built.theta0);
+  };
+  for (const auto& [batch, adam] : std::vector<std::pair<std::size_t, bool>>{{0, false}, {16, false}, {16, true}}) {
+    const RunResult a = run(batch, adam), b = run(batch, adam);
+    BOOST_TEST(a.metrics.rows.size() == b.metrics.rows.size());
+    bool same = a.metrics.columns == b.metrics.columns;
+    for (std::size_t r = 0; same && r < a.metrics.rows.size(); ++r)
+      for (std::size_t c = 0; c < a.metrics.rows[r].size(); ++c) {
+        const auto &x = a.metrics.rows[r][c], &y = b.metrics.rows[r][c];
+        if (x.has_value() != y.has_value() || (x && std::memcmp(&*x, &*y, sizeof(double)) != 0)) same = false;
+      }
+    BOOST_TEST(same, "batch " << batch << (adam ? " Adam" : " GD/SGD") << ": metrics differ between identical runs");
+    BOOST_TEST(std::memcmp(a.theta.data(), b.theta.data(), a.theta.size() * sizeof(double)) == 0);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(registry_and_bad_options) {
