@@ -51,14 +51,8 @@ void TrajectoryWriter::write_manifest() const {
   j["step_lrs"] = m_.step_lrs;
   j["files"] = m_.files;
   j["outcome"] = m_.outcome;
-  // Write then rename: a killed run never leaves a half-written manifest.
-  const std::string tmp = dir_ + "/manifest.json.tmp";
-  {
-    std::ofstream out(tmp);
-    if (!out) throw std::runtime_error(fmt::format("{}: cannot write", tmp));
-    out << j.dump(2) << '\n';
-  }
-  std::filesystem::rename(tmp, dir_ + "/manifest.json");
+  // Write, fsync, rename: a killed run never leaves a half-written manifest.
+  write_file_atomically(dir_ + "/manifest.json", j.dump(2) + "\n");
 }
 
 Tensor Trajectory::theta(std::size_t i) const {

@@ -1,5 +1,9 @@
 #include "npy.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -124,6 +128,34 @@ Tensor read_npy_vector(const std::string& path, std::optional<std::size_t> expec
   return t;
 }
 
+void write_file_atomically(const std::string& path, std::string_view bytes) {
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error(fmt::format("{}: cannot open for writing ({})", tmp, std::strerror(errno)));
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      throw std::runtime_error(fmt::format("{}: write failed ({})", tmp, std::strerror(err)));
+    }
+    done += std::size_t(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    throw std::runtime_error(fmt::format("{}: fsync/close failed ({})", tmp, std::strerror(err)));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    throw std::runtime_error(fmt::format("{}: cannot rename into place ({})", path, std::strerror(err)));
+  }
+}
+
 void write_npy(const std::string& path, const Tensor& t) {
   std::string shape = "(";
   for (std::size_t i = 0; i < t.dimension(); ++i) shape += std::to_string(t.shape()[i]) + (t.dimension() == 1 ? "," : i + 1 < t.dimension() ? ", " : "");
@@ -133,15 +165,17 @@ void write_npy(const std::string& path, const Tensor& t) {
   const std::size_t total = 10 + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');
   header += '\n';
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw NpyError(fmt::format("{}: cannot open for writing ({})", path, std::strerror(errno)));
-  out.write("\x93NUMPY\x01\x00", 8);
+  std::string bytes("\x93NUMPY\x01\x00", 8);
   const std::uint16_t len = static_cast<std::uint16_t>(header.size());
-  const char lb[2] = {static_cast<char>(len & 0xff), static_cast<char>(len >> 8)};
-  out.write(lb, 2);
-  out.write(header.data(), static_cast<std::streamsize>(header.size()));
-  out.write(reinterpret_cast<const char*>(t.data()), static_cast<std::streamsize>(t.size() * sizeof(double)));
-  if (!out) throw NpyError(fmt::format("{}: write failed ({})", path, std::strerror(errno)));
+  bytes += static_cast<char>(len & 0xff);
+  bytes += static_cast<char>(len >> 8);
+  bytes += header;
+  bytes.append(reinterpret_cast<const char*>(t.data()), t.size() * sizeof(double));
+  try {
+    write_file_atomically(path, bytes);  // a θ file of a trajectory is complete or absent
+  } catch (const std::runtime_error& e) {
+    throw NpyError(e.what());
+  }
 }
 
 }  // namespace eos

@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "tensor.hpp"
 
@@ -18,6 +19,11 @@ Tensor read_npy(const std::string& path);
 // A flat vector of exactly `expected_size` entries (any shape with that many
 // elements is refused unless it is 1-D).
 Tensor read_npy_vector(const std::string& path, std::optional<std::size_t> expected_size = {});
+// Writes `bytes` to PATH.tmp, fsyncs it and renames it over PATH: a reader,
+// or a run killed at any moment, finds the old file or the new one, never a
+// partial one. Errors name the path and the system's reason.
+void write_file_atomically(const std::string& path, std::string_view bytes);
+
 void write_npy(const std::string& path, const Tensor& t);
 
 }  // namespace eos

@@ -99,4 +99,21 @@ BOOST_AUTO_TEST_CASE(valid_shapes_still_read) {
   BOOST_TEST(test::close(read_npy(path), M, 0.0));
 }
 
+// θ files and manifests are written to PATH.tmp, fsynced and renamed: a
+// reader never sees a partial file, and nothing is left behind.
+BOOST_AUTO_TEST_CASE(files_are_written_atomically) {
+  const auto path = temp_path("atomic.npy");
+  write_npy(path, Tensor{1.0, 2.0, 3.0});
+  write_npy(path, Tensor{4.0, 5.0});  // replaces the old file whole
+  BOOST_TEST(test::close(read_npy(path), Tensor{4.0, 5.0}, 0.0));
+  BOOST_TEST(!std::filesystem::exists(path + ".tmp"));
+  const std::string missing = temp_path("no-such-dir") + "/x/theta.npy";
+  try {
+    write_npy(missing, Tensor{1.0});
+    BOOST_FAIL("writing into a missing directory must throw");
+  } catch (const NpyError& e) {
+    BOOST_TEST(std::string(e.what()).find(missing + ".tmp: cannot open for writing") != std::string::npos, e.what());
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
