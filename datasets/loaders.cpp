@@ -119,10 +119,11 @@ std::size_t take(const std::string& what, std::size_t available, std::optional<s
 Tensor read_idx_images(const std::string& path, std::optional<std::size_t> limit, std::size_t* total) {
   // Only the first n images are kept (and become doubles): peak memory stays at the subset's size.
   std::vector<unsigned char> b;
+  std::size_t n = 0;
   const auto dims = read_idx(path, 0x00000803, "idx3 unsigned-byte images",
-                             [&](const std::vector<std::size_t>& d) { return take(path, d[0], limit); }, b);
+                             [&](const std::vector<std::size_t>& d) { return n = take(path, d[0], limit); }, b);
   if (total) *total = dims[0];
-  const std::size_t n = take(path, dims[0], limit), d = dims[1] * dims[2];
+  const std::size_t d = dims[1] * dims[2];
   Tensor X = Tensor::from_shape({n, d});
   for (std::size_t i = 0; i < n * d; ++i) X.data()[i] = b[i];
   return X;
