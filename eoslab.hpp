@@ -9,6 +9,7 @@
 #include "autodiff/npy.hpp"
 #include "autodiff/objective.hpp"
 #include "autodiff/random.hpp"
+#include "autodiff/state_dict.hpp"
 #include "datasets/dataset.hpp"
 #include "datasets/loaders.hpp"
 #include "datasets/synthetic.hpp"

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 
@@ -32,6 +34,14 @@ CsvWriter::CsvWriter(const std::string& path, const std::vector<std::string>& co
   for (std::size_t i = 0; i < columns.size(); ++i) out_ << (i ? "," : "") << columns[i];
   out_ << '\n' << std::flush;
 }
+CsvWriter CsvWriter::append_to(const std::string& path) {
+  CsvWriter w;
+  w.path_ = path;
+  w.out_.open(path, std::ios::app);
+  if (!w.out_) throw std::runtime_error(fmt::format("{}: cannot open for appending ({})", path, std::strerror(errno)));
+  return w;
+}
+
 void CsvWriter::write(const std::vector<std::optional<double>>& row) {
   for (std::size_t i = 0; i < row.size(); ++i) {
     if (i) out_ << ',';
@@ -41,19 +51,29 @@ void CsvWriter::write(const std::vector<std::optional<double>>& row) {
   if (!out_) throw std::runtime_error(fmt::format("{}: write failed", path_));
 }
 
-MetricsTable read_metrics_csv(const std::string& path) {
-  std::ifstream in(path);
+namespace {
+
+struct CsvRead {
+  MetricsTable table;
+  std::streamoff end_of_rows = 0;  // the byte after the last row read
+};
+
+// Reads the header and up to max_rows complete rows.
+CsvRead read_csv_rows(const std::string& path, std::size_t max_rows) {
+  std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error(fmt::format("{}: cannot open", path));
-  MetricsTable t;
+  CsvRead r;
+  MetricsTable& t = r.table;
   std::string line;
-  if (!std::getline(in, line)) throw std::runtime_error(fmt::format("{}: empty file", path));
+  if (!std::getline(in, line) || in.eof()) throw std::runtime_error(fmt::format("{}: no complete header line", path));
   std::stringstream hs(line);
   for (std::string c; std::getline(hs, c, ',');) t.columns.push_back(c);
+  r.end_of_rows = in.tellg();
   std::size_t lineno = 1;
-  while (std::getline(in, line)) {
+  while (t.rows.size() < max_rows && std::getline(in, line)) {
     ++lineno;
-    // A last line without its newline is a row cut off by a crash: skipped, as
-    // `eoslab train --resume` would truncate it.
+    // A last line without its newline is a row cut off by a crash: skipped
+    // (`eoslab train --resume` truncates it).
     if (in.eof()) break;
     std::vector<std::optional<double>> row;
     std::size_t start = 0, fields = 0;
@@ -83,8 +103,35 @@ MetricsTable read_metrics_csv(const std::string& path) {
       throw std::runtime_error(fmt::format("{}:{}: more fields than the header's {} columns", path, lineno,
                                            t.columns.size()));
     t.rows.push_back(std::move(row));
+    r.end_of_rows = in.tellg();
   }
-  return t;
+  return r;
+}
+
+}  // namespace
+
+MetricsTable read_metrics_csv(const std::string& path) {
+  return read_csv_rows(path, std::numeric_limits<std::size_t>::max()).table;
+}
+
+MetricsTable resume_metrics_csv(const std::string& path, const std::vector<std::string>& columns, std::size_t rows) {
+  CsvRead r = read_csv_rows(path, rows);
+  if (r.table.columns != columns) {
+    std::string want;
+    for (const auto& c : columns) want += (want.empty() ? "" : ",") + c;
+    throw std::runtime_error(fmt::format("{}: the header is not the resumed run's columns ({})", path, want));
+  }
+  if (r.table.rows.size() != rows)
+    throw std::runtime_error(fmt::format("{}: {} complete rows, the checkpoint needs the first {}", path,
+                                         r.table.rows.size(), rows));
+  const std::size_t step = r.table.index("step");
+  for (std::size_t i = 0; i < rows; ++i)
+    if (r.table.rows[i][step] != double(i))
+      throw std::runtime_error(fmt::format("{}: row {} is not step {}", path, i + 1, i));
+  std::error_code ec;
+  std::filesystem::resize_file(path, std::uintmax_t(r.end_of_rows), ec);
+  if (ec) throw std::runtime_error(fmt::format("{}: cannot cut after row {} ({})", path, rows, ec.message()));
+  return std::move(r.table);
 }
 
 }  // namespace eos::analysis

@@ -24,15 +24,26 @@ struct MetricsTable {
 class CsvWriter {
  public:
   CsvWriter(const std::string& path, const std::vector<std::string>& columns);
+  // Appends to a file that already holds the header (a resumed run, after
+  // resume_metrics_csv has cut it back to its complete rows).
+  static CsvWriter append_to(const std::string& path);
   void write(const std::vector<std::optional<double>>& row);
   const std::string& path() const { return path_; }
 
  private:
+  CsvWriter() = default;
   std::string path_;
   std::ofstream out_;
 };
 
-// Reads a CSV written by CsvWriter back into a table.
+// Reads a CSV written by CsvWriter back into a table. A last line without
+// its newline (a row cut off by a crash) is skipped.
 MetricsTable read_metrics_csv(const std::string& path);
+
+// For a resumed run: checks that the header is `columns` and that the first
+// `rows` rows are steps 0, 1, …, rows − 1, cuts the file after them (rows a
+// killed run wrote past its checkpoint, and a partial last line, go) and
+// returns them.
+MetricsTable resume_metrics_csv(const std::string& path, const std::vector<std::string>& columns, std::size_t rows);
 
 }  // namespace eos::analysis

@@ -120,6 +120,12 @@ class Plugin {
   virtual bool needs_hessian() const { return false; }
   // Forget state carried between steps (warm starts), before a new run.
   virtual void reset() {}
+  // The state carried between steps, for checkpoints: a plugin whose
+  // observe() depends on earlier steps saves it here, so that a resumed run
+  // continues bit for bit (dim: the objective's parameter count, to check
+  // what is loaded). Plugins without such state keep the defaults.
+  virtual void save_state(StateDict& /*into*/) const {}
+  virtual void load_state(const StateDict& /*from*/, std::size_t /*dim*/) {}
 };
 
 // When a plugin runs: every `every` steps (t % every == 0), or at the ends of

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 #include <xtensor/xnoalias.hpp>
+#include <xtensor/xview.hpp>
 
 #include "../autodiff/random.hpp"
 #include "eigen.hpp"
@@ -133,6 +134,22 @@ class TauProfilePlugin : public Plugin {
   Tensor point_;
 };
 
+// Warm-start vectors as plugin state: one [count, dim] tensor.
+void save_vectors(StateDict& into, const std::vector<Tensor>& vectors) {
+  Tensor all = zeros({vectors.size(), vectors.empty() ? 0 : vectors[0].size()});
+  for (std::size_t i = 0; i < vectors.size(); ++i) xt::view(all, i, xt::all()) = vectors[i];
+  into.put("vectors", all);
+}
+std::vector<Tensor> load_vectors(const StateDict& from, std::size_t dim) {
+  const Tensor& all = from.tensor("vectors");
+  if (all.dimension() != 2 || (all.shape()[0] > 0 && all.shape()[1] != dim))
+    throw StateError(fmt::format("state: warm-start vectors have shape {}, expected [count, {}]",
+                                 shape_str_of(all.shape()), dim));
+  std::vector<Tensor> out;
+  for (std::size_t i = 0; i < all.shape()[0]; ++i) out.emplace_back(xt::view(all, i, xt::all()));
+  return out;
+}
+
 // λmax and the top k by warm-started Lanczos; |cos(∇f, v₁)|.
 class SharpnessPlugin : public Plugin {
  public:
@@ -147,6 +164,8 @@ class SharpnessPlugin : public Plugin {
     return c;
   }
   void reset() override { previous_.clear(); }
+  void save_state(StateDict& into) const override { save_vectors(into, previous_); }
+  void load_state(const StateDict& from, std::size_t dim) override { previous_ = load_vectors(from, dim); }
   bool needs_hessian() const override { return true; }
   void observe(StepContext& ctx, Row& row) override {
     HessianOperator& H = ctx.hessian();
@@ -212,11 +231,11 @@ class Corollary1Plugin : public Plugin {
 };
 
 // b of n indices, uniformly without replacement (partial Fisher–Yates).
+// The pool starts from 0..n−1 every time: draws depend on the seed alone, not
+// on earlier steps, so online, offline and resumed runs draw alike.
 std::vector<std::size_t> draw_batch(Rng& rng, std::size_t n, std::size_t b, std::vector<std::size_t>& pool) {
-  if (pool.size() != n) {
-    pool.resize(n);
-    std::iota(pool.begin(), pool.end(), 0);
-  }
+  pool.resize(n);
+  std::iota(pool.begin(), pool.end(), 0);
   for (std::size_t i = 0; i < b; ++i) std::swap(pool[i], pool[i + rng.below(n - i)]);
   return std::vector<std::size_t>(pool.begin(), pool.begin() + static_cast<std::ptrdiff_t>(b));
 }
@@ -321,6 +340,8 @@ class PreconditionedSharpnessPlugin : public Plugin {
   std::string name() const override { return "precond_sharpness"; }
   std::vector<std::string> columns() const override { return {"precond_lambda_max", "precond_threshold"}; }
   void reset() override { previous_.clear(); }
+  void save_state(StateDict& into) const override { save_vectors(into, previous_); }
+  void load_state(const StateDict& from, std::size_t dim) override { previous_ = load_vectors(from, dim); }
   bool needs_hessian() const override { return true; }
   void observe(StepContext& ctx, Row& row) override {
     const optim::Optimizer* opt = ctx.optimizer();

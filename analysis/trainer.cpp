@@ -3,11 +3,13 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "../autodiff/npy.hpp"
 #include "../datasets/transforms.hpp"
 #include "trajectory.hpp"
 
@@ -76,11 +78,34 @@ bool all_finite(const Tensor& t) {
 }
 }  // namespace
 
-RunResult Trainer::run(Tensor theta0) {
+RunResult Trainer::run(Tensor theta0) { return run_from(std::move(theta0), nullptr); }
+
+RunResult Trainer::resume() {
+  if (options_.checkpoint_path.empty()) throw std::invalid_argument("Trainer::resume: checkpoint_path is empty");
+  const StateDict state = read_state(options_.checkpoint_path);
+  return run_from(Tensor(), &state);
+}
+
+StateDict Trainer::identity() const {
+  StateDict id;
+  std::string cols;
+  for (const auto& c : columns()) cols += (cols.empty() ? "" : ",") + c;
+  id.put("columns", cols);
+  id.put("objective", objective_.describe());
+  id.put("settings", fmt::format("batch_size={} with_replacement={} seed={} divergence_factor={} trajectory_every={}",
+                                 options_.batch_size, options_.with_replacement, options_.seed,
+                                 options_.divergence_factor, options_.trajectory_every));
+  std::string plugins;
+  for (const auto& a : plugins_)
+    plugins += fmt::format("{}{}@{}{}", plugins.empty() ? "" : " ", a.plugin->name(), a.when.every,
+                           a.when.epoch_end ? "/epoch" : "");
+  id.put("plugins", plugins);
+  return id;
+}
+
+RunResult Trainer::run_from(Tensor theta0, const StateDict* checkpoint) {
   const auto start = std::chrono::steady_clock::now();
-  if (theta0.dimension() != 1 || theta0.size() != objective_.dim())
-    throw ShapeError(fmt::format("Trainer::run: θ₀ has shape {}, the objective has {} parameters",
-                                 shape_str_of(theta0.shape()), objective_.dim()));
+  double seconds_before = 0.0;  // wall time of the run before the checkpoint
   const bool sgd = options_.batch_size > 0;
   const bool exact_gd = !sgd && optimizer_.weight_decay() == 0.0 &&
                         dynamic_cast<const optim::GradientDescent*>(&optimizer_) != nullptr;
@@ -89,8 +114,64 @@ RunResult Trainer::run(Tensor theta0) {
   res.metrics.columns = columns();
   const bool has_loss_column = std::find(res.metrics.columns.begin(), res.metrics.columns.end(), "loss") !=
                                res.metrics.columns.end();
+  std::unique_ptr<data::MinibatchSampler> sampler;
+  if (sgd)
+    sampler = std::make_unique<data::MinibatchSampler>(
+        objective_.num_examples(), options_.batch_size,
+        options_.with_replacement ? data::MinibatchSampler::Replacement::With
+                                  : data::MinibatchSampler::Replacement::Without,
+        options_.seed);
+  for (auto& a : plugins_) a.plugin->reset();
+
+  StepData cur, next;
+  std::size_t first_step = 0;
+  bool epoch_start = true;
+  double explode = 0.0;
+  if (checkpoint) {
+    // Everything is checked before any file of the run is touched.
+    const StateDict& ck = *checkpoint;
+    const std::string& path = options_.checkpoint_path;
+    try {
+      const StateDict saved_id = ck.extract("identity");
+      const StateDict id = identity();
+      for (const auto& [key, entry] : id.entries())
+        if (saved_id.text(key) != std::get<std::string>(entry))
+          throw StateError(fmt::format("the checkpoint's run has {} '{}', this one '{}'", key, saved_id.text(key),
+                                       std::get<std::string>(entry)));
+      first_step = ck.integer("trainer.step");
+      cur.theta = ck.tensor("trainer.theta", {objective_.dim()});
+      optimizer_.load_state(ck.extract("optimizer"), {objective_.dim()});
+      if (optimizer_.steps_taken() != first_step)
+        throw StateError(fmt::format("the optimizer took {} steps, the trainer {}", optimizer_.steps_taken(), first_step));
+      if (sampler) sampler->load_state(ck.extract("sampler"));
+      for (std::size_t i = 0; i < plugins_.size(); ++i)
+        plugins_[i].plugin->load_state(ck.extract(fmt::format("plugin{}", i)), objective_.dim());
+      epoch_start = ck.integer("trainer.epoch_start") != 0;
+      explode = ck.number("trainer.explode");
+      res.final_loss = ck.number("trainer.final_loss");
+      seconds_before = ck.number("trainer.seconds");
+    } catch (const StateError& e) {
+      throw StateError(fmt::format("{}: {}", path, e.what()));
+    }
+    res.steps = first_step;
+  } else {
+    if (theta0.dimension() != 1 || theta0.size() != objective_.dim())
+      throw ShapeError(fmt::format("Trainer::run: θ₀ has shape {}, the objective has {} parameters",
+                                   shape_str_of(theta0.shape()), objective_.dim()));
+    cur.theta = std::move(theta0);
+  }
+
   std::unique_ptr<CsvWriter> csv;
-  if (!options_.metrics_csv.empty()) csv = std::make_unique<CsvWriter>(options_.metrics_csv, res.metrics.columns);
+  if (!options_.metrics_csv.empty()) {
+    if (checkpoint) {
+      res.metrics = resume_metrics_csv(options_.metrics_csv, res.metrics.columns, first_step);
+      csv = std::make_unique<CsvWriter>(CsvWriter::append_to(options_.metrics_csv));
+    } else {
+      csv = std::make_unique<CsvWriter>(options_.metrics_csv, res.metrics.columns);
+    }
+  } else if (checkpoint && first_step > 0) {
+    throw std::invalid_argument("Trainer::resume: the rows before the checkpoint are in metrics_csv, which is not set");
+  }
   std::unique_ptr<TrajectoryWriter> traj;
   if (options_.trajectory_every > 0) {
     TrajectoryManifest m;
@@ -101,16 +182,10 @@ RunResult Trainer::run(Tensor theta0) {
     m.seed = options_.seed;
     m.batch_size = options_.batch_size;
     m.every = options_.trajectory_every;
-    traj = std::make_unique<TrajectoryWriter>(options_.trajectory_dir, m);
+    traj = std::make_unique<TrajectoryWriter>(
+        checkpoint ? TrajectoryWriter::resume(options_.trajectory_dir, m, first_step)
+                   : TrajectoryWriter(options_.trajectory_dir, m));
   }
-  std::unique_ptr<data::MinibatchSampler> sampler;
-  if (sgd)
-    sampler = std::make_unique<data::MinibatchSampler>(
-        objective_.num_examples(), options_.batch_size,
-        options_.with_replacement ? data::MinibatchSampler::Replacement::With
-                                  : data::MinibatchSampler::Replacement::Without,
-        options_.seed);
-  for (auto& a : plugins_) a.plugin->reset();
 
   // f and ∇f at a GD iterate, from the Hessian's linearization when a plugin
   // due at that step needs ∇²f there (one primal pass serves both).
@@ -129,17 +204,49 @@ RunResult Trainer::run(Tensor theta0) {
     }
     d.full.known = true;
   };
-  StepData cur, next;
-  cur.step = 0;
-  cur.theta = std::move(theta0);
+  cur.step = first_step;
   cur.lr = optimizer_.current_lr();
   if (!sgd) evaluate(cur);
-  const double f0 = cur.full ? cur.full.value : objective_.value(cur.theta);
-  const double explode = options_.divergence_factor * std::max(std::abs(f0), 1.0);
-  bool epoch_start = true;
+  if (!checkpoint) {
+    const double f0 = cur.full ? cur.full.value : objective_.value(cur.theta);
+    explode = options_.divergence_factor * std::max(std::abs(f0), 1.0);
+  }
   Tensor batch_grad;
   Row row(res.metrics.columns);
   res.metrics.rows.reserve(std::min<std::size_t>(options_.max_steps, 1u << 16) + 1);
+  auto elapsed = [&] { return seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+
+  // The state at the start of step cur.step, once rows 0..cur.step−1 are in
+  // the CSV (and the trajectory). f(θ_t) and ∇f(θ_t) are not saved: the
+  // resumed run recomputes them, bit for bit.
+  std::size_t checkpoint_step = first_step;
+  double checkpoint_time = elapsed();
+  auto write_checkpoint = [&] {
+    StateDict ck;
+    ck.merge("identity", identity());
+    ck.put_integer("trainer.step", cur.step);
+    ck.put("trainer.theta", cur.theta);
+    ck.put_integer("trainer.epoch_start", epoch_start ? 1 : 0);
+    ck.put_number("trainer.explode", explode);
+    ck.put_number("trainer.final_loss", res.final_loss);
+    ck.put_number("trainer.seconds", elapsed());
+    StateDict part;
+    optimizer_.save_state(part);
+    ck.merge("optimizer", part);
+    if (sampler) {
+      part = StateDict();
+      sampler->save_state(part);
+      ck.merge("sampler", part);
+    }
+    for (std::size_t i = 0; i < plugins_.size(); ++i) {
+      part = StateDict();
+      plugins_[i].plugin->save_state(part);
+      ck.merge(fmt::format("plugin{}", i), part);
+    }
+    write_state(options_.checkpoint_path, ck);
+    checkpoint_step = cur.step;
+    checkpoint_time = elapsed();
+  };
 
   for (;;) {
     const std::size_t t = cur.step;
@@ -223,8 +330,7 @@ RunResult Trainer::run(Tensor theta0) {
     if (csv) csv->write(row.values());
     if (traj && (t % options_.trajectory_every == 0 || (stop && !diverged_here))) traj->record(t, cur.lr, cur.theta);
     if (options_.on_step)
-      options_.on_step({t, options_.max_steps, &res.metrics.columns, &res.metrics.rows.back(),
-                        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+      options_.on_step({t, options_.max_steps, &res.metrics.columns, &res.metrics.rows.back(), elapsed(),
                         stop.has_value()});
     if (stop) {
       res.outcome = *stop;
@@ -232,9 +338,13 @@ RunResult Trainer::run(Tensor theta0) {
     }
     epoch_start = sgd ? sampler->epoch_ended() : true;
     std::swap(cur, next);
+    if (!options_.checkpoint_path.empty() &&
+        ((options_.checkpoint_every > 0 && cur.step - checkpoint_step >= options_.checkpoint_every) ||
+         (options_.checkpoint_seconds > 0 && elapsed() - checkpoint_time >= options_.checkpoint_seconds)))
+      write_checkpoint();
   }
   res.theta = cur.theta;
-  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  res.seconds = elapsed();
   if (traj) traj->finish(res.describe());
   if (!options_.summary_json.empty()) {
     nlohmann::json j;
@@ -260,10 +370,11 @@ RunResult Trainer::run(Tensor theta0) {
     j["wall_seconds"] = res.seconds;
     j["metrics_csv"] = options_.metrics_csv;
     j["trajectory_dir"] = options_.trajectory_dir;
-    std::ofstream out(options_.summary_json);
-    if (!out) throw std::runtime_error(fmt::format("{}: cannot open for writing", options_.summary_json));
-    out << j.dump(2) << '\n';
+    j["resumed_from_step"] = checkpoint ? nlohmann::json(first_step) : nlohmann::json();
+    write_file_atomically(options_.summary_json, j.dump(2) + "\n");
   }
+  // The run is complete: its checkpoint is no longer state to resume from.
+  if (!options_.checkpoint_path.empty()) std::filesystem::remove(options_.checkpoint_path);
   return res;
 }
 

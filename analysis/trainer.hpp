@@ -49,6 +49,16 @@ struct TrainerOptions {
   std::size_t trajectory_every = 0;      // 0: no trajectory
   std::string trajectory_dir;
   std::string objective_spec_json;       // recorded so a replay can rebuild the objective
+  // Checkpoints, for crash safety: after a step's row, when checkpoint_every
+  // steps or checkpoint_seconds of wall time have passed since the last one
+  // (0 turns a rule off), the run's whole state is written atomically to
+  // checkpoint_path: θ, the optimizer's step counter and buffers, the
+  // sampler's position, permutation and generator, the plugins' warm starts,
+  // and the trainer's own counters. resume() continues from it bit for bit.
+  // A run that ends removes its checkpoint.
+  std::string checkpoint_path;
+  std::size_t checkpoint_every = 0;
+  double checkpoint_seconds = 0.0;
   // Called after each step's row is complete (also the last one), e.g. for a
   // progress display; the library itself prints nothing.
   std::function<void(const StepReport&)> on_step;
@@ -74,6 +84,13 @@ class Trainer {
   Trainer(Objective& objective, optim::Optimizer& optimizer, TrainerOptions options);
   Trainer& attach(std::unique_ptr<Plugin> plugin, When when = When::every_step());
   RunResult run(Tensor theta0);
+  // Continues a run from options.checkpoint_path, with the same objective,
+  // optimizer (settings), plugins and options as the run that wrote it
+  // (checked, errors say what differs; max_steps and the goals may change).
+  // metrics_csv is cut back to the checkpoint's rows and appended to, the
+  // trajectory continues; the result, metrics and θ equal those of an
+  // uninterrupted run bit for bit.
+  RunResult resume();
   // The columns of the metrics table: step, lr, [batch_loss], then each plugin's.
   std::vector<std::string> columns() const;
 
@@ -83,6 +100,8 @@ class Trainer {
     When when;
   };
   bool due(const Attached& a, std::size_t step, bool epoch_start) const;
+  RunResult run_from(Tensor theta, const StateDict* checkpoint);
+  StateDict identity() const;  // what a checkpoint and its resumed run must share
   Objective& objective_;
   optim::Optimizer& optimizer_;
   TrainerOptions options_;

@@ -22,6 +22,28 @@ TrajectoryWriter::TrajectoryWriter(std::string dir, TrajectoryManifest manifest)
   write_manifest();
 }
 
+TrajectoryWriter TrajectoryWriter::resume(std::string dir, const TrajectoryManifest& expected, std::size_t from_step) {
+  if (!std::filesystem::exists(dir + "/manifest.json")) return TrajectoryWriter(std::move(dir), expected);
+  TrajectoryManifest m = read_trajectory(dir).manifest;
+  auto differ = [&](const char* what, const std::string& a, const std::string& b) {
+    if (a != b)
+      throw std::runtime_error(fmt::format("{}/manifest.json: recorded {} '{}', the resumed run has '{}'", dir, what, a, b));
+  };
+  differ("objective", m.objective, expected.objective);
+  differ("optimizer", m.optimizer, expected.optimizer);
+  differ("seed", std::to_string(m.seed), std::to_string(expected.seed));
+  differ("batch size", std::to_string(m.batch_size), std::to_string(expected.batch_size));
+  differ("every", std::to_string(m.every), std::to_string(expected.every));
+  std::size_t keep = 0;
+  while (keep < m.steps.size() && m.steps[keep] < from_step) ++keep;
+  m.steps.resize(keep);
+  m.step_lrs.resize(keep);
+  m.files.resize(keep);
+  m.outcome.clear();
+  TrajectoryWriter w(std::move(dir), std::move(m));  // rewrites the manifest without the forgotten steps
+  return w;
+}
+
 void TrajectoryWriter::record(std::size_t step, double lr, const Tensor& theta) {
   if (!m_.steps.empty() && m_.steps.back() == step) return;
   const std::string file = fmt::format("theta_{:08d}.npy", step);

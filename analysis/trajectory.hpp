@@ -30,6 +30,11 @@ struct TrajectoryManifest {
 class TrajectoryWriter {
  public:
   TrajectoryWriter(std::string dir, TrajectoryManifest manifest);
+  // Continues the trajectory in `dir` for a resumed run: its manifest must
+  // describe the same run as `expected` (objective, optimizer, seed, batch
+  // size, every); the steps from `from_step` on are forgotten (they are
+  // recorded again). Without a manifest in `dir`, starts it afresh.
+  static TrajectoryWriter resume(std::string dir, const TrajectoryManifest& expected, std::size_t from_step);
   void record(std::size_t step, double lr, const Tensor& theta);  // writes θ and the manifest
   void finish(const std::string& outcome);
   const std::string& dir() const { return dir_; }

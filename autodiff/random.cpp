@@ -4,6 +4,8 @@
 #include <numbers>
 #include <stdexcept>
 
+#include <fmt/format.h>
+
 namespace eos {
 namespace {
 std::uint64_t splitmix64(std::uint64_t& x) {
@@ -29,6 +31,24 @@ std::uint64_t Rng::next_u64() {
   s_[2] ^= t;
   s_[3] = rotl(s_[3], 45);
   return result;
+}
+
+void Rng::save_state(StateDict& into) const {
+  into.put("words", StateDict::Integers(std::begin(s_), std::end(s_)));
+  into.put_integer("has_spare", has_spare_ ? 1 : 0);
+  into.put_number("spare", spare_);
+}
+
+void Rng::load_state(const StateDict& from) {
+  const auto& words = from.integers("words");
+  if (words.size() != 4) throw StateError(fmt::format("state: rng 'words' has {} entries, expected 4", words.size()));
+  if (words[0] == 0 && words[1] == 0 && words[2] == 0 && words[3] == 0)
+    throw StateError("state: rng 'words' are all zero (not a xoshiro256** state)");
+  const std::uint64_t spare = from.integer("has_spare");
+  if (spare > 1) throw StateError(fmt::format("state: rng 'has_spare' is {}, expected 0 or 1", spare));
+  std::copy(words.begin(), words.end(), s_);
+  has_spare_ = spare == 1;
+  spare_ = from.number("spare");
 }
 
 double Rng::uniform() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "state_dict.hpp"
+
 namespace eos {
 
 class Rng {
@@ -20,6 +22,9 @@ class Rng {
   // A uniformly random permutation of 0..n−1 (Fisher–Yates).
   std::vector<std::size_t> permutation(std::size_t n);
   void permutation(std::size_t n, std::vector<std::size_t>& out);  // the same, into out's memory
+  // The generator's whole state (xoshiro words and the spare normal), for checkpoints.
+  void save_state(StateDict& into) const;
+  void load_state(const StateDict& from);
 
  private:
   std::uint64_t s_[4];

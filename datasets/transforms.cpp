@@ -96,6 +96,43 @@ std::size_t MinibatchSampler::batches_per_epoch() const {
   return drop_last_ ? n_ / batch_ : (n_ + batch_ - 1) / batch_;
 }
 
+void MinibatchSampler::save_state(StateDict& into) const {
+  into.put("config", StateDict::Integers{n_, batch_, replacement_ == Replacement::With ? 1u : 0u, drop_last_ ? 1u : 0u});
+  into.put("position", StateDict::Integers{pos_, epoch_, epoch_ended_ ? 1u : 0u});
+  // Mid-epoch, the rest of the epoch's order is state; at an epoch boundary
+  // the next permutation comes from the generator alone.
+  into.put("perm", pos_ == 0 ? StateDict::Integers{} : StateDict::Integers(perm_.begin(), perm_.end()));
+  StateDict rng;
+  rng_.save_state(rng);
+  into.merge("rng", rng);
+}
+
+void MinibatchSampler::load_state(const StateDict& from) {
+  const auto& config = from.integers("config");
+  const StateDict::Integers mine{n_, batch_, replacement_ == Replacement::With ? 1u : 0u, drop_last_ ? 1u : 0u};
+  if (config != mine)
+    throw StateError(fmt::format("state: the sampler was saved for n = {}, batch = {}; this one has n = {}, batch = {}",
+                                 config.size() > 0 ? config[0] : 0, config.size() > 1 ? config[1] : 0, n_, batch_));
+  const auto& position = from.integers("position");
+  const auto& perm = from.integers("perm");
+  if (position.size() != 3 || position[0] >= n_ || position[2] > 1)
+    throw StateError(fmt::format("state: sampler position is not [pos < {}, epoch, ended]", n_));
+  if (position[0] != 0) {
+    // A permutation of 0..n−1, or the next batches would index out of range.
+    if (perm.size() != n_) throw StateError(fmt::format("state: sampler permutation has {} entries, expected {}", perm.size(), n_));
+    std::vector<bool> seen(n_, false);
+    for (auto i : perm) {
+      if (i >= n_ || seen[i]) throw StateError("state: sampler permutation is not a permutation of 0..n−1");
+      seen[i] = true;
+    }
+    perm_.assign(perm.begin(), perm.end());
+  }
+  rng_.load_state(from.extract("rng"));
+  pos_ = position[0];
+  epoch_ = position[1];
+  epoch_ended_ = position[2] == 1;
+}
+
 const std::vector<std::size_t>& MinibatchSampler::next() {
   current_.clear();
   epoch_ended_ = false;

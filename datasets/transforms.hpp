@@ -43,6 +43,10 @@ class MinibatchSampler {
   std::size_t epoch() const { return epoch_; }        // epochs completed (without replacement)
   bool epoch_ended() const { return epoch_ended_; }   // the last next() finished an epoch
   std::size_t batches_per_epoch() const;
+  // Position in the epoch, its permutation and the generator, for checkpoints;
+  // load_state refuses a state saved by a sampler of another n or batch.
+  void save_state(StateDict& into) const;
+  void load_state(const StateDict& from);
 
  private:
   std::size_t n_, batch_;

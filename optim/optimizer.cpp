@@ -69,6 +69,34 @@ void Optimizer::step(Tensor& theta, const Tensor& grad) {
 }
 void Optimizer::reset() { t_ = 0; }
 
+void Optimizer::save_state(StateDict& into) const {
+  into.put("kind", describe());
+  into.put_integer("t", t_);
+  if (t_ > 0) save_buffers(into);
+}
+
+void Optimizer::load_state(const StateDict& from, const Shape& theta_shape) {
+  if (from.text("kind") != describe())
+    throw StateError(fmt::format("state: saved by optimizer {}, not {}", from.text("kind"), describe()));
+  reset();
+  const std::size_t t = from.integer("t");
+  if (t > 0) load_buffers(from, theta_shape);
+  t_ = t;
+}
+
+void Momentum::save_buffers(StateDict& into) const { into.put("b", b_); }
+void Momentum::load_buffers(const StateDict& from, const Shape& shape) { b_ = from.tensor("b", shape); }
+void RMSProp::save_buffers(StateDict& into) const { into.put("s", s_); }
+void RMSProp::load_buffers(const StateDict& from, const Shape& shape) { s_ = from.tensor("s", shape); }
+void Adam::save_buffers(StateDict& into) const {
+  into.put("m", m_);
+  into.put("v", v_);
+}
+void Adam::load_buffers(const StateDict& from, const Shape& shape) {
+  m_ = from.tensor("m", shape);
+  v_ = from.tensor("v", shape);
+}
+
 std::string GradientDescent::describe() const {
   return fmt::format("GD(lr={}{})", lr_.describe(), weight_decay_ ? fmt::format(", wd={}", weight_decay_) : "");
 }
@@ -84,7 +112,7 @@ void Momentum::reset() {
   b_ = Tensor();
 }
 void Momentum::update(Tensor& theta, const Tensor& g, double lr) {
-  if (b_.size() != g.size()) b_ = g;  // PyTorch: the first buffer is g itself
+  if (t_ == 0) b_ = g;  // PyTorch: the first buffer is g itself
   else xt::noalias(b_) = mu_ * b_ + g;
   if (nesterov_) xt::noalias(theta) -= lr * (g + mu_ * b_);
   else xt::noalias(theta) -= lr * b_;
@@ -100,12 +128,12 @@ void RMSProp::reset() {
   s_ = Tensor();
 }
 void RMSProp::update(Tensor& theta, const Tensor& g, double lr) {
-  if (s_.size() != g.size()) s_ = xt::zeros<double>(g.shape());
+  if (t_ == 0) s_ = xt::zeros<double>(g.shape());
   xt::noalias(s_) = alpha_ * s_ + (1.0 - alpha_) * g * g;
   xt::noalias(theta) -= lr * g / (xt::sqrt(s_) + eps_);
 }
 std::optional<Tensor> RMSProp::preconditioner() const {
-  if (s_.size() == 0) return std::nullopt;
+  if (t_ == 0) return std::nullopt;  // no step taken: no s yet (an empty xarray is 0-d, size 1)
   return Tensor(xt::sqrt(s_) + eps_);
 }
 
@@ -121,7 +149,7 @@ void Adam::reset() {
   v_ = Tensor();
 }
 void Adam::update(Tensor& theta, const Tensor& g, double lr) {
-  if (m_.size() != g.size()) {
+  if (t_ == 0) {
     m_ = xt::zeros<double>(g.shape());
     v_ = xt::zeros<double>(g.shape());
   }
@@ -132,7 +160,7 @@ void Adam::update(Tensor& theta, const Tensor& g, double lr) {
   xt::noalias(theta) -= lr * (m_ / c1) / (xt::sqrt(v_ / c2) + eps_);
 }
 std::optional<Tensor> Adam::preconditioner() const {
-  if (v_.size() == 0) return std::nullopt;
+  if (t_ == 0) return std::nullopt;  // no step taken: no v yet
   // The update is −η m̂ / (√v̂ + ε): P = √v̂ + ε with v̂ at the last step's bias correction.
   const double c2 = 1.0 - std::pow(beta2_, double(t_));
   return Tensor(xt::sqrt(v_ / c2) + eps_);

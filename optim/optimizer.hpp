@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "../autodiff/state_dict.hpp"
 #include "../autodiff/tensor.hpp"
 
 namespace eos::optim {
@@ -49,8 +50,17 @@ class Optimizer {
   // (2 + 2μ)/η for momentum μ, (2 + 2β₁)/((1 − β₁)η) for Adam (Cohen et al.).
   virtual double stability_threshold(double lr) const { return 2.0 / lr; }
   virtual void reset();
+  // Step counter and buffers (momentum, s, m and v), for checkpoints: a
+  // restored optimizer continues bit for bit. load_state refuses a state
+  // saved by another optimizer or settings (compared by describe()) and
+  // buffers whose shape is not θ's.
+  void save_state(StateDict& into) const;
+  void load_state(const StateDict& from, const Shape& theta_shape);
 
  protected:
+  // The method's buffers, present once a step has been taken (t > 0).
+  virtual void save_buffers(StateDict&) const {}
+  virtual void load_buffers(const StateDict&, const Shape&) {}
   // g already includes coupled weight decay (g + wd·θ) where the method uses it.
   virtual void update(Tensor& theta, const Tensor& g, double lr) = 0;
   virtual bool decoupled_weight_decay() const { return false; }
@@ -83,6 +93,8 @@ class Momentum : public Optimizer {
 
  protected:
   void update(Tensor& theta, const Tensor& g, double lr) override;
+  void save_buffers(StateDict& into) const override;
+  void load_buffers(const StateDict& from, const Shape& shape) override;
 
  private:
   double mu_;
@@ -100,6 +112,8 @@ class RMSProp : public Optimizer {
 
  protected:
   void update(Tensor& theta, const Tensor& g, double lr) override;
+  void save_buffers(StateDict& into) const override;
+  void load_buffers(const StateDict& from, const Shape& shape) override;
 
  private:
   double alpha_, eps_;
@@ -121,6 +135,8 @@ class Adam : public Optimizer {
  protected:
   void update(Tensor& theta, const Tensor& g, double lr) override;
   bool decoupled_weight_decay() const override { return decoupled_; }
+  void save_buffers(StateDict& into) const override;
+  void load_buffers(const StateDict& from, const Shape& shape) override;
 
  private:
   double beta1_, beta2_, eps_;

@@ -336,6 +336,50 @@ BOOST_AUTO_TEST_CASE(minibatch_sampler) {
   BOOST_CHECK_THROW(MinibatchSampler(5, 6, R::Without, 1), DataError);
 }
 
+// Checkpoints: a sampler restored mid-epoch, at an epoch's end or with
+// replacement draws the same batches as one that never stopped (the rest of
+// the permutation and the generator, normal spare included, are state).
+BOOST_AUTO_TEST_CASE(minibatch_sampler_state_continues_the_same_batches) {
+  using R = MinibatchSampler::Replacement;
+  for (const auto replacement : {R::Without, R::With})
+    for (const bool drop_last : {false, true})
+      for (std::size_t cut : {0, 1, 2, 3, 5}) {
+        MinibatchSampler straight(10, 4, replacement, 9, drop_last), first(10, 4, replacement, 9, drop_last);
+        std::vector<std::vector<std::size_t>> expected;
+        std::vector<bool> ended;
+        for (int i = 0; i < 8; ++i) {
+          expected.push_back(straight.next());
+          ended.push_back(straight.epoch_ended());
+        }
+        for (std::size_t i = 0; i < cut; ++i) first.next();
+        StateDict saved;
+        first.save_state(saved);
+        MinibatchSampler second(10, 4, replacement, 12345, drop_last);  // another seed: the state decides
+        second.load_state(StateDict::parse(saved.serialize()));
+        BOOST_TEST(second.epoch() == first.epoch());
+        for (std::size_t i = cut; i < 8; ++i) {
+          BOOST_TEST(second.next() == expected[i], "cut " << cut << ", batch " << i);
+          BOOST_TEST(second.epoch_ended() == ended[i]);
+        }
+      }
+  // A state for another data size, or a damaged permutation, is refused.
+  MinibatchSampler s(10, 4, R::Without, 1);
+  s.next();
+  StateDict saved;
+  s.save_state(saved);
+  BOOST_CHECK_THROW(MinibatchSampler(11, 4, R::Without, 1).load_state(saved), StateError);
+  StateDict bad = saved;
+  StateDict::Integers perm = saved.integers("perm");
+  perm[0] = perm[1];
+  bad.put("perm", perm);
+  try {
+    MinibatchSampler(10, 4, R::Without, 1).load_state(bad);
+    BOOST_ERROR("a permutation with a repeated index was accepted");
+  } catch (const StateError& e) {
+    BOOST_TEST(std::string(e.what()) == "state: sampler permutation is not a permutation of 0..n−1");
+  }
+}
+
 BOOST_AUTO_TEST_CASE(synthetic_sets_are_reproducible) {
   const Dataset a = gaussian_clusters(20, 3, 4, 1.0, 42), b = gaussian_clusters(20, 3, 4, 1.0, 42);
   BOOST_TEST(close(a.X, b.X, 0.0));

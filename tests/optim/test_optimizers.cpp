@@ -1,6 +1,7 @@
 // Each optimizer's update against a hand computation: scalar formulas written
 // out per coordinate over three steps, plus literal values for the first steps.
 #include <cmath>
+#include <cstring>
 
 #include <eoslab.hpp>
 
@@ -153,3 +154,82 @@ BOOST_AUTO_TEST_CASE(shape_mismatch_is_an_error) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// Checkpoints: an optimizer restored from its saved state (step counter and
+// buffers) continues bit for bit, for every method; a state saved by other
+// settings or for another θ is refused by name.
+BOOST_AUTO_TEST_CASE(saved_state_continues_bit_for_bit) {
+  using namespace eos::optim;
+  auto make = [](const std::string& name) -> std::unique_ptr<Optimizer> {
+    const Schedule s = Schedule::cosine(0.05, 20);
+    if (name == "gd") return std::make_unique<GradientDescent>(s, 0.01);
+    if (name == "momentum") return std::make_unique<Momentum>(s, 0.9);
+    if (name == "nesterov") return std::make_unique<Momentum>(s, 0.9, true, 0.01);
+    if (name == "rmsprop") return std::make_unique<RMSProp>(s);
+    if (name == "adam") return std::make_unique<Adam>(s);
+    return make_adamw(s);
+  };
+  std::mt19937_64 rng(3);
+  const Tensor theta0 = test::random_normal({7}, rng);
+  std::vector<Tensor> grads;
+  for (int i = 0; i < 10; ++i) grads.push_back(test::random_normal({7}, rng));
+  for (const std::string name : {"gd", "momentum", "nesterov", "rmsprop", "adam", "adamw"}) {
+    auto straight = make(name);
+    Tensor a = theta0;
+    for (const auto& g : grads) straight->step(a, g);
+
+    for (std::size_t cut : {0, 1, 4}) {
+      auto first = make(name);
+      Tensor b = theta0;
+      for (std::size_t i = 0; i < cut; ++i) first->step(b, grads[i]);
+      StateDict saved;
+      first->save_state(saved);
+      auto second = make(name);
+      second->load_state(StateDict::parse(saved.serialize()), {7});
+      BOOST_TEST(second->steps_taken() == cut);
+      BOOST_TEST(second->current_lr() == first->current_lr());
+      for (std::size_t i = cut; i < grads.size(); ++i) second->step(b, grads[i]);
+      BOOST_TEST(std::memcmp(a.data(), b.data(), 7 * sizeof(double)) == 0, name << " cut at " << cut);
+    }
+  }
+  // Refusals: other settings, other θ size.
+  auto adam = make("adam");
+  Tensor t = theta0;
+  adam->step(t, grads[0]);
+  StateDict saved;
+  adam->save_state(saved);
+  auto other = std::make_unique<Adam>(Schedule::cosine(0.05, 20), 0.8);
+  try {
+    other->load_state(saved, {7});
+    BOOST_ERROR("another optimizer's state was accepted");
+  } catch (const StateError& e) {
+    BOOST_TEST(std::string(e.what()).find("state: saved by optimizer Adam(lr=") == 0u, e.what());
+  }
+  try {
+    make("adam")->load_state(saved, {8});
+    BOOST_ERROR("a state for another θ size was accepted");
+  } catch (const StateError& e) {
+    BOOST_TEST(std::string(e.what()) == "state: entry 'm' has shape [7], expected [8]");
+  }
+}
+
+// Before the first step there are no buffers: an empty xarray is 0-d with one
+// element, which once passed for "a buffer of the right size" when θ has one
+// entry (momentum started from garbage) and made preconditioner() return a
+// 0-d tensor before the first step.
+BOOST_AUTO_TEST_CASE(no_buffers_before_the_first_step) {
+  using namespace eos::optim;
+  Momentum m(Schedule::constant(0.1), 0.9);
+  Tensor theta{1.0};
+  m.step(theta, Tensor{2.0});  // b = g: θ = 1 − 0.1·2
+  BOOST_TEST(theta(0) == 1.0 - 0.1 * 2.0);
+  m.step(theta, Tensor{1.0});  // b = 0.9·2 + 1
+  BOOST_TEST(theta(0) == 0.8 - 0.1 * 2.8);
+  Adam adam(Schedule::constant(0.1));
+  RMSProp rms(Schedule::constant(0.1));
+  BOOST_TEST(!adam.preconditioner().has_value());
+  BOOST_TEST(!rms.preconditioner().has_value());
+  Tensor th{1.0, 2.0};
+  adam.step(th, Tensor{0.5, -0.5});
+  BOOST_TEST(adam.preconditioner()->size() == 2u);
+}
