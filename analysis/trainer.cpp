@@ -154,6 +154,7 @@ RunResult Trainer::run_from(Tensor theta0, const StateDict* checkpoint) {
       throw StateError(fmt::format("{}: {}", path, e.what()));
     }
     res.steps = first_step;
+    res.resumed_from = first_step;
   } else {
     if (theta0.dimension() != 1 || theta0.size() != objective_.dim())
       throw ShapeError(fmt::format("Trainer::run: θ₀ has shape {}, the objective has {} parameters",
@@ -374,7 +375,10 @@ RunResult Trainer::run_from(Tensor theta0, const StateDict* checkpoint) {
     write_file_atomically(options_.summary_json, j.dump(2) + "\n");
   }
   // The run is complete: its checkpoint is no longer state to resume from.
-  if (!options_.checkpoint_path.empty()) std::filesystem::remove(options_.checkpoint_path);
+  if (!options_.checkpoint_path.empty()) {
+    std::filesystem::remove(options_.checkpoint_path);
+    std::filesystem::remove(options_.checkpoint_path + ".tmp");  // left by a run killed mid-write
+  }
   return res;
 }
 

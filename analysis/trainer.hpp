@@ -72,6 +72,7 @@ struct RunResult {
   std::size_t steps = 0;                    // updates taken
   std::optional<std::size_t> diverged_at;   // the step whose loss was non-finite or exploding
   std::string diverged_why;                 // set when a plugin's computation failed numerically
+  std::optional<std::size_t> resumed_from;  // the checkpoint's step, for a resumed run
   double final_loss = NAN;                  // f at the last iterate evaluated
   double seconds = 0.0;
   MetricsTable metrics;

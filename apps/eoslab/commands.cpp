@@ -15,8 +15,13 @@ namespace fs = std::filesystem;
 
 int train_command(const RunConfig& c) {
   const TrainOutcome r = run_training(c);
+  if (r.already_finished) {
+    fmt::print(stderr, "{}: the run had already ended ({}); nothing to resume\n", r.out_dir, r.finished_text);
+    return 0;
+  }
   if (!c.quiet) {
-    fmt::print("{}: {} (final loss {:.6g}, {:.1f} s)\n", r.out_dir, r.result.describe(), r.result.final_loss,
+    fmt::print("{}: {}{} (final loss {:.6g}, {:.1f} s)\n", r.out_dir, r.result.describe(),
+               r.resumed_from ? fmt::format(", resumed from step {}", *r.resumed_from) : "", r.result.final_loss,
                r.result.seconds);
     fmt::print("  {}/metrics.csv, {}/summary.json{}\n", r.out_dir, r.out_dir,
                c.save_every ? fmt::format(", {}/trajectory/", r.out_dir) : "");

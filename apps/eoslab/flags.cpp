@@ -6,6 +6,10 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
 
 namespace eos::cli {
 namespace {
@@ -21,7 +25,7 @@ struct TrainFlags {
               alpha = "0.99", optim_decay, batch_size = "0", schedule = "constant";
   std::string steps = "1000", epochs, loss_goal, accuracy_goal, divergence_factor = "1e10";
   std::vector<std::string> plugins;
-  std::string save_every = "0", out = "eoslab-run", threads = "0";
+  std::string save_every = "0", out = "eoslab-run", threads = "0", checkpoint_every = "1s", resume;
   bool quiet = false;
   CLI::Option* steps_option = nullptr;  // to tell an explicit --steps from its default
 };
@@ -81,6 +85,12 @@ void add_train_flags(CLI::App& app, TrainFlags& f) {
       ->capture_default_str();
   run->add_option("--out", f.out, "output directory")->capture_default_str();
   run->add_option("--threads", f.threads, "BLAS threads (0: OpenBLAS's default)")->capture_default_str();
+  run->add_option("--checkpoint-every", f.checkpoint_every,
+                  "N steps, Ts seconds or off: how often the run's state is saved to OUT/checkpoint.eos for --resume")
+      ->capture_default_str();
+  run->add_option("--resume", f.resume,
+                  "DIR: continue the run in DIR (killed, or stopped) from its checkpoint, bit for bit as if it had "
+                  "never stopped; no other flag but --quiet");
   run->add_flag("--quiet", f.quiet, "no progress line");
 }
 
@@ -166,6 +176,7 @@ RunConfig to_config(const TrainFlags& f) {
   if (f.out.empty()) throw UsageError("--out: empty directory name");
   c.out = f.out;
   c.threads = parse_count("--threads", f.threads, 0);
+  parse_checkpoint_every("--checkpoint-every", f.checkpoint_every, c);
   c.quiet = f.quiet;
   return c;
 }
@@ -190,6 +201,39 @@ RunConfig parse_train_args(const std::vector<std::string>& args) {
   RunConfig c = to_config(f);
   c.command = {"eoslab", "train"};
   c.command.insert(c.command.end(), args.begin(), args.end());
+  return c;
+}
+
+RunConfig resume_config(const std::string& dir) {
+  const std::filesystem::path path = std::filesystem::path(dir) / "command.json";
+  std::ifstream in(path);
+  if (!in)
+    throw UsageError(fmt::format("--resume {}: no {} (a directory written by `eoslab train`, version 0.1 or later)",
+                                 dir, path.string()));
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const std::exception& e) {
+    throw UsageError(fmt::format("--resume {}: {} is not JSON ({})", dir, path.string(), e.what()));
+  }
+  if (!j.is_object() || !j.contains("argv") || !j.at("argv").is_array() || j.at("argv").size() < 2)
+    throw UsageError(fmt::format("--resume {}: {} has no 'argv' list", dir, path.string()));
+  std::vector<std::string> argv;
+  for (const auto& a : j.at("argv")) {
+    if (!a.is_string()) throw UsageError(fmt::format("--resume {}: {}: 'argv' holds a non-string", dir, path.string()));
+    argv.push_back(a.get<std::string>());
+  }
+  if (argv[0] != "eoslab" || argv[1] != "train")
+    throw UsageError(fmt::format("--resume {}: {} is not an `eoslab train` command", dir, path.string()));
+  RunConfig c;
+  try {
+    c = parse_train_args(std::vector<std::string>(argv.begin() + 2, argv.end()));
+  } catch (const UsageError& e) {
+    throw UsageError(fmt::format("--resume {}: the recorded command no longer parses: {}", dir, e.what()));
+  }
+  c.command = argv;
+  c.out = dir;  // the directory may have moved since
+  c.resume = true;
   return c;
 }
 
@@ -252,6 +296,20 @@ int run_command_line(int argc, char** argv, const Commands& commands) {
   }
   std::vector<std::string> all(argv, argv + argc);
   all[0] = "eoslab";
+  if (train->parsed() && !tf.resume.empty()) {
+    // The run continues as it was started: its flags come from DIR/command.json.
+    std::vector<const CLI::Option*> given;
+    for (const CLI::App* group : train->get_subcommands([](CLI::App*) { return true; }))  // the option groups
+      for (const CLI::Option* opt : group->get_options()) given.push_back(opt);
+    for (const CLI::Option* opt : given)
+      if (opt->count() > 0 && opt->get_name() != "--resume" && opt->get_name() != "--quiet")
+        throw UsageError(fmt::format("--resume {}: {} cannot be combined with it (the run continues with the flags it "
+                                     "was started with, recorded in {}/command.json); only --quiet can",
+                                     tf.resume, opt->get_name(), tf.resume));
+    RunConfig c = resume_config(tf.resume);
+    c.quiet = tf.quiet;
+    return commands.train(c);
+  }
   if (train->parsed()) {
     RunConfig c = to_config(tf);
     c.command = all;

@@ -59,7 +59,20 @@ struct PresetOutcome {
 // Settings that do not change a run's numbers are left out of the comparison.
 nlohmann::json comparable(nlohmann::json config) {
   config.erase("threads");
+  config.erase("checkpoint_every");
   return config;
+}
+
+// A run of the same configuration that was killed: it continues from its checkpoint.
+bool resumable(const fs::path& dir, const RunConfig& c) {
+  if (!fs::exists(dir / "checkpoint.eos") || !fs::exists(dir / "command.json")) return false;
+  try {
+    std::ifstream in(dir / "command.json");
+    const auto j = nlohmann::json::parse(in);
+    return j.contains("config") && comparable(j.at("config")) == comparable(c.to_json());
+  } catch (const std::exception&) {
+    return false;
+  }
 }
 
 bool reusable(const fs::path& dir, const RunConfig& c) {
@@ -123,6 +136,11 @@ PresetOutcome run_preset(const Preset& p, const Options& o) {
         std::fflush(stdout);
       }
     } else {
+      c.resume = !o.force && resumable(dir, c);
+      if (c.resume && !o.quiet) {
+        fmt::print("{}  resuming {} from its checkpoint\n", c.progress_label, dir.string());
+        std::fflush(stdout);
+      }
       (void)run_training(c);
     }
     set.emplace(run.name, load_run(run, dir));

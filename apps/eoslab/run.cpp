@@ -24,6 +24,24 @@ double parse_number(const std::string& flag, const std::string& text) {
   return v;
 }
 
+void parse_checkpoint_every(const std::string& flag, const std::string& text, RunConfig& c) {
+  c.checkpoint_text = text;
+  c.checkpoint_steps = 0;
+  c.checkpoint_seconds = 0.0;
+  if (text == "off") return;
+  if (!text.empty() && text.back() == 's') {
+    c.checkpoint_seconds = parse_number(flag, text.substr(0, text.size() - 1));
+    if (!(c.checkpoint_seconds > 0))
+      throw UsageError(fmt::format("{} '{}': expected N (steps), Ts (seconds, T > 0) or off", flag, text));
+    return;
+  }
+  try {
+    c.checkpoint_steps = parse_count(flag, text, 1);
+  } catch (const UsageError&) {
+    throw UsageError(fmt::format("{} '{}': expected N (steps), Ts (seconds, T > 0) or off", flag, text));
+  }
+}
+
 double parse_step_size(const std::string& flag, const std::string& text) {
   const auto slash = text.find('/');
   double v;
@@ -288,8 +306,10 @@ nlohmann::json RunConfig::to_json() const {
   j["plugins"] = p;
   j["save_every"] = save_every;
   j["threads"] = threads;
+  j["checkpoint_every"] = checkpoint_text;
   return j;
 }
+
 
 TrainOutcome run_training(const RunConfig& c) {
   // Everything that can be wrong with the input is found before the first step.
@@ -321,15 +341,38 @@ TrainOutcome run_training(const RunConfig& c) {
   }
 
   const fs::path out = c.out;
+  const fs::path checkpoint = out / "checkpoint.eos";
+  TrainOutcome res;
+  res.out_dir = out.string();
+  bool resume = c.resume && fs::exists(checkpoint);
+  if (c.resume && !resume && fs::exists(out / "summary.json")) {
+    // The run ended (its checkpoint goes when it does): nothing to continue.
+    res.already_finished = true;
+    try {
+      std::ifstream in(out / "summary.json");
+      res.finished_text = nlohmann::json::parse(in).value("outcome_text", "finished");
+    } catch (const std::exception&) {
+      res.finished_text = "finished";
+    }
+    return res;
+  }
+  if (c.resume && !resume && !c.quiet)
+    fmt::print(stderr, "{}: no checkpoint yet (stopped before its first): starting over from step 0\n", c.out);
   std::error_code ec;
   fs::create_directories(out, ec);
   if (ec || !fs::is_directory(out)) throw UsageError(fmt::format("--out {}: cannot create the directory ({})", c.out, ec.message()));
-  {
-    std::ofstream cmd(out / "command.txt");
-    if (!cmd) throw UsageError(fmt::format("--out {}: cannot write into it", c.out));
-    cmd << command_line(c.command) << '\n';
+  if (!resume) {
+    try {
+      write_file_atomically((out / "command.txt").string(), command_line(c.command) + "\n");
+      write_file_atomically((out / "command.json").string(),
+                            nlohmann::json{{"argv", c.command}, {"config", c.to_json()}}.dump(2) + "\n");
+    } catch (const std::exception& e) {
+      throw UsageError(fmt::format("--out {}: cannot write into it ({})", c.out, e.what()));
+    }
+    // A rerun into the same --out starts afresh: no old trajectory, no old checkpoint.
+    fs::remove_all(out / "trajectory", ec);
+    fs::remove(checkpoint, ec);
   }
-  fs::remove_all(out / "trajectory", ec);  // a rerun into the same --out starts a fresh trajectory
 
   analysis::TrainerOptions o;
   o.max_steps = steps;
@@ -340,6 +383,9 @@ TrainOutcome run_training(const RunConfig& c) {
   o.seed = c.objective.model.init_seed;
   o.metrics_csv = (out / "metrics.csv").string();
   o.summary_json = (out / "summary.json").string();
+  o.checkpoint_path = checkpoint.string();
+  o.checkpoint_every = c.checkpoint_steps;
+  o.checkpoint_seconds = c.checkpoint_seconds;
   if (c.save_every > 0) {
     o.trajectory_every = c.save_every;
     o.trajectory_dir = (out / "trajectory").string();
@@ -354,9 +400,16 @@ TrainOutcome run_training(const RunConfig& c) {
   analysis::Trainer trainer(*built.objective, *optimizer, o);
   for (auto& [plugin, when] : plugins) trainer.attach(std::move(plugin), when);
 
-  TrainOutcome res;
-  res.result = trainer.run(built.theta0);
-  res.out_dir = out.string();
+  if (resume) {
+    try {
+      res.result = trainer.resume();
+    } catch (const StateError& e) {
+      throw UsageError(fmt::format("--resume {}: {}", c.out, e.what()));
+    }
+    res.resumed_from = res.result.resumed_from;
+  } else {
+    res.result = trainer.run(built.theta0);
+  }
 
   // The Trainer's summary plus the command line and every setting of it.
   nlohmann::json summary;
@@ -367,7 +420,7 @@ TrainOutcome run_training(const RunConfig& c) {
   summary["command"] = command_line(c.command);
   summary["config"] = c.to_json();
   summary["max_steps"] = steps;  // --epochs resolved
-  std::ofstream(o.summary_json) << summary.dump(2) << '\n';
+  write_file_atomically(o.summary_json, summary.dump(2) + "\n");
   return res;
 }
 

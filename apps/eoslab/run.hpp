@@ -72,6 +72,12 @@ struct RunConfig {
   std::size_t save_every = 0;
   std::string out = "eoslab-run";
   std::size_t threads = 0;          // 0: OpenBLAS's default
+  // Checkpoints into OUT/checkpoint.eos (--checkpoint-every): after a step,
+  // once this many steps or seconds have passed since the last (0: that rule off).
+  std::string checkpoint_text = "1s";
+  std::size_t checkpoint_steps = 0;
+  double checkpoint_seconds = 1.0;
+  bool resume = false;              // continue the run in `out` from its checkpoint
   bool quiet = false;
   std::string progress_label;       // shown before the progress line
   std::vector<std::string> command; // the command line, for command.txt
@@ -81,6 +87,8 @@ struct RunConfig {
 
 // ---- value parsers shared by every subcommand: each error names the flag --
 double parse_number(const std::string& flag, const std::string& text);
+// "N" steps, "Ts" seconds (T > 0, e.g. 1s, 0.5s) or "off" → into c.checkpoint_*.
+void parse_checkpoint_every(const std::string& flag, const std::string& text, RunConfig& c);
 double parse_step_size(const std::string& flag, const std::string& text);     // "0.1", "2/15"; finite, > 0
 std::size_t parse_count(const std::string& flag, const std::string& text, std::size_t min);
 std::vector<std::size_t> parse_widths(const std::string& flag, const std::string& text);  // "200,200" or "none"
@@ -93,10 +101,17 @@ void set_blas_threads(std::size_t threads);
 struct TrainOutcome {
   analysis::RunResult result;
   std::string out_dir;
+  std::optional<std::size_t> resumed_from;  // the checkpoint's step, when resumed
+  bool already_finished = false;            // --resume of a run that had ended: nothing was run
+  std::string finished_text;                // then: its summary's outcome
 };
 // Builds everything (UsageError on bad input), runs, writes metrics.csv,
-// summary.json, command.txt and trajectory/ into config.out.
+// summary.json, command.txt, command.json (the argv, for --resume),
+// checkpoint.eos while running, and trajectory/ into config.out. With
+// config.resume, continues from OUT/checkpoint.eos; without a checkpoint
+// (killed before its first) it starts over; a run that had ended is left alone.
 TrainOutcome run_training(const RunConfig& config);
+
 
 std::string shell_quote(const std::string& s);
 std::string command_line(const std::vector<std::string>& argv);

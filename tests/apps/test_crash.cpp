@@ -1,0 +1,160 @@
+// Crash safety of `eoslab train`, end to end: runs are killed with SIGKILL at
+// random moments (GD with warm-started sharpness and a trajectory, SGD with
+// momentum and sgd_rp, Adam minibatches with precond_sharpness, each with a
+// different checkpoint rule), resumed with `--resume` — which is itself
+// killed at random — until one finishes, and compared byte for byte with the
+// run that was never interrupted: metrics.csv, every trajectory file (the
+// last one is the final θ), the outcome.
+#include <signal.h>
+
+#include <chrono>
+#include <random>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "cli_support.hpp"
+
+namespace {
+
+// Starts `eoslab ARGS` with its output discarded; returns its pid.
+pid_t spawn(const std::vector<std::string>& args) {
+  std::vector<std::string> all = {EOSLAB_EXE};
+  all.insert(all.end(), args.begin(), args.end());
+  std::fflush(nullptr);  // or the child flushes our buffered output as its own
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    std::freopen("/dev/null", "w", stdout);
+    std::freopen("/dev/null", "w", stderr);
+    std::vector<char*> argv;
+    for (auto& a : all) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(EOSLAB_EXE, argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// Waits for pid; kills it first if it is still running after `delay`.
+// Returns whether it was killed (false: it exited, with code 0 required).
+bool kill_after(pid_t pid, std::chrono::microseconds delay) {
+  const auto until = std::chrono::steady_clock::now() + delay;
+  int status = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      BOOST_TEST((WIFEXITED(status) && WEXITSTATUS(status) == 0), "eoslab exited with status " << status);
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, &status, 0);
+  return WIFSIGNALED(status);
+}
+
+std::string bytes_of(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+struct Case {
+  std::string name;
+  std::vector<std::string> args;  // without --out
+};
+
+std::vector<Case> cases() {
+  const std::vector<std::string> data = {"--data", "gaussian:8,3", "--n", "400", "--widths", "32,32", "--quiet"};
+  auto with = [&](std::vector<std::string> a) {
+    a.insert(a.begin(), data.begin(), data.end());
+    a.insert(a.begin(), "train");
+    return a;
+  };
+  return {
+      {"gd", with({"--lr", "0.5", "--steps", "300", "--plugin", "loss", "--plugin", "rp", "--plugin",
+                   "sharpness:k=2@3", "--save-every", "40", "--checkpoint-every", "1"})},
+      {"sgd", with({"--optimizer", "momentum", "--lr", "0.05", "--batch-size", "32", "--epochs", "25", "--plugin",
+                    "loss@13", "--plugin", "sgd_rp:draws=3@13", "--save-every", "50", "--checkpoint-every", "7"})},
+      {"adam", with({"--optimizer", "adam", "--lr", "0.003", "--batch-size", "50", "--steps", "500", "--plugin",
+                     "loss@5", "--plugin", "precond_sharpness:tol=1e-6@10", "--save-every", "100",
+                     "--checkpoint-every", "0.02s"})},
+  };
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(killed_runs_resume_to_the_uninterrupted_result) {
+  std::mt19937_64 rng(2026);
+  for (const Case& c : cases()) {
+    const fs::path ref = scratch("crash-" + c.name + "-ref");
+    auto args = c.args;
+    args.insert(args.end(), {"--out", ref.string()});
+    const auto t0 = std::chrono::steady_clock::now();
+    const Ran r = eoslab(args);
+    BOOST_TEST_REQUIRE(r.code == 0, r.output);
+    const auto duration = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0);
+
+    std::size_t kills = 0;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      const fs::path dir = scratch(fmt::format("crash-{}-{}", c.name, attempt));
+      auto first = c.args;
+      first.insert(first.end(), {"--out", dir.string()});
+      std::uniform_int_distribution<long> when(0, duration.count());
+      bool killed = kill_after(spawn(first), std::chrono::microseconds(when(rng)));
+      // Resume, killing the resumed runs too, until one finishes.
+      for (int round = 0; killed && round < 4; ++round) {
+        ++kills;
+        killed = kill_after(spawn({"train", "--resume", dir.string(), "--quiet"}),
+                            std::chrono::microseconds(round < 3 ? when(rng) : duration.count() * 100));
+      }
+      BOOST_TEST_REQUIRE(!killed);
+      const std::string what = c.name + " attempt " + std::to_string(attempt);
+      BOOST_TEST(bytes_of(dir / "metrics.csv") == bytes_of(ref / "metrics.csv"), what);
+      for (const auto& f : fs::directory_iterator(ref / "trajectory"))
+        BOOST_TEST(bytes_of(f.path()) == bytes_of(dir / "trajectory" / f.path().filename()),
+                   what << ": " << f.path().filename());
+      BOOST_TEST(read_json(dir / "summary.json").at("outcome_text") == read_json(ref / "summary.json").at("outcome_text"));
+      BOOST_TEST(!fs::exists(dir / "checkpoint.eos"));
+      BOOST_TEST(!fs::exists(dir / "checkpoint.eos.tmp"));
+    }
+    BOOST_TEST_MESSAGE(c.name << ": " << kills << " kills in 3 runs of " << duration.count() / 1000 << " ms each");
+  }
+}
+
+BOOST_AUTO_TEST_CASE(resume_says_what_it_does) {
+  const fs::path dir = scratch("resume-cli");
+  const std::vector<std::string> run = {"train", "--toy", "quadratic", "--lr", "0.01", "--steps", "20",
+                                        "--plugin", "loss", "--out", dir.string(), "--quiet"};
+  BOOST_TEST_REQUIRE(eoslab(run).code == 0);
+  const Ran done = eoslab({"train", "--resume", dir.string()});
+  BOOST_TEST(done.code == 0);
+  BOOST_TEST(done.output.find("the run had already ended (ran 20 steps); nothing to resume") != std::string::npos,
+             done.output);
+  // Killed before its first checkpoint: no checkpoint.eos, no summary → starts over.
+  fs::remove(dir / "summary.json");
+  const std::string csv = read_text(dir / "metrics.csv");
+  const Ran over = eoslab({"train", "--resume", dir.string()});
+  BOOST_TEST(over.code == 0);
+  BOOST_TEST(over.output.find("no checkpoint yet (stopped before its first): starting over from step 0") !=
+             std::string::npos, over.output);
+  BOOST_TEST(read_text(dir / "metrics.csv") == csv);
+
+  const Ran mixed = eoslab({"train", "--resume", dir.string(), "--lr", "0.2"});
+  BOOST_TEST(mixed.code == 2);
+  BOOST_TEST(mixed.output.find("--lr cannot be combined with it") != std::string::npos, mixed.output);
+  const Ran missing = eoslab({"train", "--resume", (dir / "nothing").string()});
+  BOOST_TEST(missing.code == 2);
+  BOOST_TEST(missing.output.find("command.json (a directory written by `eoslab train`") != std::string::npos,
+             missing.output);
+  std::ofstream(dir / "command.json") << R"({"argv": ["eoslab", "train", "--lr", "-1"]})";
+  const Ran bad = eoslab({"train", "--resume", dir.string()});
+  BOOST_TEST(bad.code == 2);
+  BOOST_TEST(bad.output.find("the recorded command no longer parses: --lr '-1'") != std::string::npos, bad.output);
+  for (const std::string spec : {"0", "0s", "-1s", "fast", "1.5"}) {
+    const Ran r = eoslab({"train", "--toy", "quadratic", "--checkpoint-every", spec, "--out", (dir / "x").string()});
+    BOOST_TEST(r.code == 2, spec);
+    BOOST_TEST(r.output.find("--checkpoint-every '" + spec + "': expected N (steps), Ts (seconds, T > 0) or off") !=
+               std::string::npos, r.output);
+  }
+}
