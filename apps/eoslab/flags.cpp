@@ -181,8 +181,19 @@ RunConfig to_config(const TrainFlags& f) {
   return c;
 }
 
+// An empty argument ("" from an unset shell variable) sends CLI11 2.1 into an
+// endless loop (it matches the nameless option groups as a subcommand; found
+// by fuzz_cli_values): refused by position before CLI11 sees it.
+void refuse_empty_arguments(const std::vector<std::string>& args) {
+  for (std::size_t i = 0; i < args.size(); ++i)
+    if (args[i].empty())
+      throw UsageError(fmt::format("argument {} is empty{} (an unset shell variable?)", i + 1,
+                                   i > 0 ? fmt::format(", after '{}'", args[i - 1]) : ""));
+}
+
 // CLI11 parses a vector given in reverse order.
 void parse_vector(CLI::App& app, std::vector<std::string> args) {
+  refuse_empty_arguments(args);
   std::reverse(args.begin(), args.end());
   app.parse(args);
 }
@@ -284,6 +295,7 @@ int run_command_line(int argc, char** argv, const Commands& commands) {
                        "'eoslab --help')\n", argv[1]);
     return 2;
   }
+  refuse_empty_arguments(std::vector<std::string>(argv + 1, argv + argc));
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
