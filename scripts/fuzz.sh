@@ -2,9 +2,10 @@
 # Runs the libFuzzer targets (tests/fuzz/) against every parser of eoslab,
 # built with clang, ASan, UBSan and float-cast-overflow in build-fuzz/.
 #
-#   bash scripts/fuzz.sh [--seconds N] [--no-build] [TARGET...]
+#   bash scripts/fuzz.sh [--seconds N] [--seed S] [--no-build] [TARGET...]
 #
-# N seconds per target (default 60; CI runs 15 through scripts/sanitize.sh).
+# N seconds per target (default 60; CI runs 15 through scripts/sanitize.sh,
+# with --seed 1 so that its mutations are the same from run to run).
 # Seeds come from tests/fuzz/corpus/TARGET (read only); what the fuzzer
 # finds interesting accumulates in build-fuzz/corpus/TARGET, so a longer run
 # later starts where this one stopped. A crash, a sanitizer report, a hang
@@ -14,13 +15,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=60
+seed=0  # 0: libFuzzer picks one
 build=1
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
+    --seed) seed="$2"; shift 2 ;;
     --no-build) build=0; shift ;;
-    -*) echo "fuzz.sh: unknown option '$1' (expected --seconds N, --no-build)" >&2; exit 2 ;;
+    -*) echo "fuzz.sh: unknown option '$1' (expected --seconds N, --seed S, --no-build)" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
@@ -41,7 +44,7 @@ for t in "${targets[@]}"; do
   fi
   mkdir -p "build-fuzz/corpus/$t"
   echo "== fuzz_$t: ${seconds} s"
-  if ! "$exe" "build-fuzz/corpus/$t" "$seeds" -max_total_time="$seconds" -timeout=10 \
+  if ! "$exe" "build-fuzz/corpus/$t" "$seeds" -max_total_time="$seconds" -seed="$seed" -timeout=10 \
         -rss_limit_mb=2048 -malloc_limit_mb=64 -print_final_stats=1 \
         -artifact_prefix="build-fuzz/findings/$t-" 2> "build-fuzz/findings/$t.log"; then
     failed+=("$t")

@@ -18,4 +18,4 @@ bash scripts/build-sanitized.sh
 # it checks packaging, not memory, and is left to the plain build.
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-fuzz --output-on-failure -E consumer
-bash scripts/fuzz.sh --no-build --seconds "$fuzz_seconds"
+bash scripts/fuzz.sh --no-build --seconds "$fuzz_seconds" --seed 1
