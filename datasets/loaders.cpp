@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <functional>
 #include <fstream>
+#include <numeric>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -58,10 +59,16 @@ std::uint32_t be32(const unsigned char* p) {
   return (std::uint32_t(p[0]) << 24) | (std::uint32_t(p[1]) << 16) | (std::uint32_t(p[2]) << 8) | p[3];
 }
 
-// Reads an idx file: checks the magic, returns the dims, and stores the first
-// keep_rows(dims) rows of the payload in `out` (row = product of dims[1:]).
+// Rows [first, first + count) of an idx payload.
+struct RowRange {
+  std::size_t first = 0, count = 0;
+};
+
+// Reads an idx file: checks the magic, returns the dims, and stores the rows
+// keep_rows(dims) of the payload in `out` (row = product of dims[1:]); the
+// others stream past.
 std::vector<std::size_t> read_idx(const std::string& path, std::uint32_t magic, const char* what,
-                                  const std::function<std::size_t(const std::vector<std::size_t>&)>& keep_rows,
+                                  const std::function<RowRange(const std::vector<std::size_t>&)>& keep_rows,
                                   std::vector<unsigned char>& out) {
   IdxStream in(path);
   unsigned char head[4];
@@ -85,15 +92,16 @@ std::vector<std::size_t> read_idx(const std::string& path, std::uint32_t magic, 
   if (row != 0 && dims[0] > (std::size_t(1) << 48) / row)
     throw DataError(fmt::format("{}: header says {}, more than 2⁴⁸ bytes", path, shape));
   const std::size_t payload = dims[0] * row, header = 4 + 4 * ndim;
-  const std::size_t keep = keep_rows(dims) * row;
+  const RowRange rows = keep_rows(dims);  // within dims[0] (the callback checks)
+  const std::size_t keep_from = rows.first * row, keep_to = (rows.first + rows.count) * row;
   out.clear();
   std::size_t arrived = 0;
   unsigned char buf[1 << 16];
   while (arrived < payload) {  // grow `out` only with bytes that arrived
     const std::size_t want = std::min<std::size_t>(payload - arrived, sizeof buf);
     const std::size_t n = in.read(buf, want);
-    const std::size_t stored = arrived < keep ? std::min(n, keep - arrived) : 0;
-    out.insert(out.end(), buf, buf + stored);
+    const std::size_t from = std::max(arrived, keep_from), to = std::min(arrived + n, keep_to);
+    if (from < to) out.insert(out.end(), buf + (from - arrived), buf + (to - arrived));
     arrived += n;
     if (n < want) break;
   }
@@ -116,12 +124,20 @@ std::size_t take(const std::string& what, std::size_t available, std::optional<s
 
 }  // namespace
 
-Tensor read_idx_images(const std::string& path, std::optional<std::size_t> limit, std::size_t* total) {
-  // Only the first n images are kept (and become doubles): peak memory stays at the subset's size.
+Tensor read_idx_images(const std::string& path, std::optional<std::size_t> limit, std::size_t* total,
+                       std::size_t first) {
+  // Only the requested images are kept (and become doubles): peak memory stays at the subset's size.
   std::vector<unsigned char> b;
   std::size_t n = 0;
   const auto dims = read_idx(path, 0x00000803, "idx3 unsigned-byte images",
-                             [&](const std::vector<std::size_t>& d) { return n = take(path, d[0], limit); }, b);
+                             [&](const std::vector<std::size_t>& d) {
+                               if (first > d[0])
+                                 throw DataError(fmt::format("{}: images from {} on requested, the file has {}", path,
+                                                             first, d[0]));
+                               n = take(path, d[0] - first, limit);
+                               return RowRange{first, n};
+                             },
+                             b);
   if (total) *total = dims[0];
   const std::size_t d = dims[1] * dims[2];
   Tensor X = Tensor::from_shape({n, d});
@@ -131,15 +147,16 @@ Tensor read_idx_images(const std::string& path, std::optional<std::size_t> limit
 
 std::vector<std::int64_t> read_idx_labels(const std::string& path) {
   std::vector<unsigned char> b;
-  read_idx(path, 0x00000801, "idx1 unsigned-byte labels", [](const std::vector<std::size_t>& d) { return d[0]; }, b);
+  read_idx(path, 0x00000801, "idx1 unsigned-byte labels",
+           [](const std::vector<std::size_t>& d) { return RowRange{0, d[0]}; }, b);
   return std::vector<std::int64_t>(b.begin(), b.end());
 }
 
 Dataset load_idx_dataset(const std::string& images, const std::string& labels, std::size_t num_classes,
-                         std::optional<std::size_t> limit) {
+                         std::optional<std::size_t> limit, std::size_t first) {
   Dataset ds;
   std::size_t total = 0;
-  ds.X = read_idx_images(images, limit, &total);
+  ds.X = read_idx_images(images, limit, &total, first);
   ds.labels = read_idx_labels(labels);
   ds.num_classes = num_classes;
   ds.source = images;
@@ -148,11 +165,12 @@ Dataset load_idx_dataset(const std::string& images, const std::string& labels, s
   for (std::size_t i = 0; i < ds.labels.size(); ++i)
     if (ds.labels[i] < 0 || static_cast<std::size_t>(ds.labels[i]) >= num_classes)
       throw DataError(fmt::format("{}: label {} of example {} is outside [0, {})", labels, ds.labels[i], i, num_classes));
+  ds.labels.erase(ds.labels.begin(), ds.labels.begin() + std::ptrdiff_t(first));
   ds.labels.resize(ds.size());
   return ds;
 }
 
-Dataset load_idx_directory(Split split, const std::string& dir, std::optional<std::size_t> limit) {
+Dataset load_idx_directory(Split split, const std::string& dir, std::optional<std::size_t> limit, std::size_t first) {
   const std::string stem = split == Split::Train ? "train" : "t10k";
   if (!std::filesystem::is_directory(dir)) throw DataError(fmt::format("{}: no such directory", dir));
   auto find = [&](const std::string& name) {
@@ -161,55 +179,94 @@ Dataset load_idx_directory(Split split, const std::string& dir, std::optional<st
     if (std::filesystem::exists(raw)) return raw;
     throw DataError(fmt::format("{}: has neither {}.gz nor {} (idx files named as MNIST's)", dir, name, name));
   };
-  Dataset ds = load_idx_dataset(find(stem + "-images-idx3-ubyte"), find(stem + "-labels-idx1-ubyte"), 10, limit);
+  Dataset ds = load_idx_dataset(find(stem + "-images-idx3-ubyte"), find(stem + "-labels-idx1-ubyte"), 10, limit, first);
   ds.source = fmt::format("idx {} ({})", stem, dir);
   return ds;
 }
 
-Dataset load_fashion_mnist(Split split, const std::string& dir, std::optional<std::size_t> limit) {
+Dataset load_fashion_mnist(Split split, const std::string& dir, std::optional<std::size_t> limit, std::size_t first) {
   if (!std::filesystem::is_directory(dir))
     throw DataError(fmt::format("Fashion-MNIST: {} does not exist (install Debian's dataset-fashion-mnist package, "
                                 "or pass the directory that holds the idx files)", dir));
-  Dataset ds = load_idx_directory(split, dir, limit);
+  Dataset ds = load_idx_directory(split, dir, limit, first);
   ds.source = fmt::format("fashion-mnist {} ({})", split == Split::Train ? "train" : "t10k", dir);
   return ds;
 }
 
-Dataset load_cifar10_files(const std::vector<std::string>& files) {
-  constexpr std::size_t kRecord = 3073, kPixels = 3072;
+namespace {
+constexpr std::size_t kCifarRecord = 3073, kCifarPixels = 3072;
+
+// Records per file, from the files' sizes (each a whole number of records).
+std::vector<std::size_t> cifar_records(const std::vector<std::string>& files) {
+  std::vector<std::size_t> records;
+  for (const auto& path : files) {
+    std::error_code ec;
+    const auto bytes = std::filesystem::file_size(path, ec);
+    if (ec) throw DataError(fmt::format("{}: no such file or not readable", path));
+    if (bytes == 0 || bytes % kCifarRecord != 0)
+      throw DataError(fmt::format("{}: {} bytes is not a whole number of 3073-byte CIFAR-10 records", path, bytes));
+    records.push_back(bytes / kCifarRecord);
+  }
+  return records;
+}
+
+std::vector<std::string> cifar_files(Split split, const std::string& dir) {
+  std::vector<std::string> files;
+  if (split == Split::Test) files.push_back(dir + "/test_batch.bin");
+  else
+    for (int i = 1; i <= 5; ++i) files.push_back(fmt::format("{}/data_batch_{}.bin", dir, i));
+  return files;
+}
+}  // namespace
+
+Dataset load_cifar10_files(const std::vector<std::string>& files, std::size_t first, std::optional<std::size_t> count) {
+  const std::vector<std::size_t> records = cifar_records(files);
+  const std::size_t total = std::accumulate(records.begin(), records.end(), std::size_t(0));
+  if (first > total || (count && *count > total - first))
+    throw DataError(fmt::format("CIFAR-10: records [{}, {}) requested, the files hold {}", first,
+                                first + count.value_or(0), total));
+  const std::size_t n = count.value_or(total - first);
   Dataset ds;
   ds.num_classes = 10;
-  std::vector<unsigned char> all;
-  std::size_t n = 0;
-  for (const auto& path : files) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw DataError(fmt::format("{}: no such file or not readable", path));
-    std::vector<unsigned char> b((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (b.empty() || b.size() % kRecord != 0)
-      throw DataError(fmt::format("{}: {} bytes is not a whole number of 3073-byte CIFAR-10 records", path, b.size()));
-    for (std::size_t r = 0; r < b.size() / kRecord; ++r)
-      if (b[r * kRecord] > 9)
-        throw DataError(fmt::format("{}: record {} has label {}, outside [0, 10)", path, r, int(b[r * kRecord])));
-    all.insert(all.end(), b.begin(), b.end());
-    n += b.size() / kRecord;
-  }
-  ds.X = Tensor::from_shape({n, kPixels});
-  for (std::size_t r = 0; r < n; ++r) {
-    ds.labels.push_back(all[r * kRecord]);
-    for (std::size_t j = 0; j < kPixels; ++j) ds.X(r, j) = all[r * kRecord + 1 + j];
+  ds.X = Tensor::from_shape({n, kCifarPixels});
+  std::vector<unsigned char> record(kCifarRecord);
+  std::size_t file_first = 0;  // global index of the file's first record
+  for (std::size_t f = 0; f < files.size(); file_first += records[f], ++f) {
+    const std::size_t from = std::max(first, file_first), to = std::min(first + n, file_first + records[f]);
+    if (from >= to) continue;  // none of this file's records are ours: not even opened
+    std::ifstream in(files[f], std::ios::binary);
+    in.seekg(std::streamoff((from - file_first) * kCifarRecord));
+    for (std::size_t r = from; r < to; ++r) {
+      if (!in.read(reinterpret_cast<char*>(record.data()), kCifarRecord))
+        throw DataError(fmt::format("{}: read failed at record {}", files[f], r - file_first));
+      if (record[0] > 9)
+        throw DataError(fmt::format("{}: record {} has label {}, outside [0, 10)", files[f], r - file_first,
+                                    int(record[0])));
+      ds.labels.push_back(record[0]);
+      for (std::size_t j = 0; j < kCifarPixels; ++j) ds.X(r - first, j) = record[1 + j];
+    }
   }
   ds.source = files.size() == 1 ? files[0] : fmt::format("{} CIFAR-10 batch files", files.size());
   return ds;
 }
 
-Dataset load_cifar10(Split split, const std::string& dir) {
-  std::vector<std::string> files;
-  if (split == Split::Test) files.push_back(dir + "/test_batch.bin");
-  else
-    for (int i = 1; i <= 5; ++i) files.push_back(fmt::format("{}/data_batch_{}.bin", dir, i));
-  Dataset ds = load_cifar10_files(files);
+Dataset load_cifar10(Split split, const std::string& dir, std::size_t first, std::optional<std::size_t> count) {
+  Dataset ds = load_cifar10_files(cifar_files(split, dir), first, count);
   ds.source = fmt::format("cifar-10 {} ({})", split == Split::Train ? "train" : "test", dir);
   return ds;
+}
+
+std::size_t cifar10_size(Split split, const std::string& dir) {
+  const auto records = cifar_records(cifar_files(split, dir));
+  return std::accumulate(records.begin(), records.end(), std::size_t(0));
+}
+
+std::size_t idx_directory_size(Split split, const std::string& dir) {
+  // The labels file (one byte per example) says how many there are.
+  const std::string stem = split == Split::Train ? "train" : "t10k";
+  for (const std::string name : {stem + "-labels-idx1-ubyte.gz", stem + "-labels-idx1-ubyte"})
+    if (std::filesystem::exists(dir + "/" + name)) return read_idx_labels(dir + "/" + name).size();
+  throw DataError(fmt::format("{}: has neither {}-labels-idx1-ubyte.gz nor {}-labels-idx1-ubyte", dir, stem, stem));
 }
 
 namespace {

@@ -10,10 +10,19 @@ namespace eos::data {
 Dataset first_n(const Dataset& ds, std::size_t n) {
   if (n > ds.size())
     throw DataError(fmt::format("{}: the first {} examples were asked for, it has {}", ds.source, n, ds.size()));
-  std::vector<std::size_t> idx(n);
-  for (std::size_t i = 0; i < n; ++i) idx[i] = i;
-  Dataset s = ds.subset(idx);
+  Dataset s = rows_of(ds, 0, n);
   s.source = fmt::format("first {} of {}", n, ds.source);
+  return s;
+}
+
+Dataset rows_of(const Dataset& ds, std::size_t first, std::size_t count) {
+  if (first > ds.size() || count > ds.size() - first)
+    throw DataError(fmt::format("{}: examples [{}, {}) were asked for, it has {}", ds.source, first, first + count,
+                                ds.size()));
+  std::vector<std::size_t> idx(count);
+  for (std::size_t i = 0; i < count; ++i) idx[i] = first + i;
+  Dataset s = ds.subset(idx);
+  s.source = fmt::format("examples [{}, {}) of {}", first, first + count, ds.source);
   return s;
 }
 

@@ -10,6 +10,8 @@ namespace eos::data {
 
 // The first n examples in file order (Cohen et al. take the first 5000).
 Dataset first_n(const Dataset& ds, std::size_t n);
+// Examples [first, first + count) in file order (a shard of a distributed run).
+Dataset rows_of(const Dataset& ds, std::size_t first, std::size_t count);
 // n examples with classes as equal as possible (n/k each, the remainder to
 // the smallest class indices), drawn at random within each class, in file order.
 Dataset stratified_subset(const Dataset& ds, std::size_t n, std::uint64_t seed);

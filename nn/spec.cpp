@@ -128,44 +128,67 @@ ObjectiveSpec ObjectiveSpec::from_json(const std::string& text) {
   return s;
 }
 
-data::Dataset build_dataset(const DataSpec& s) {
+data::Dataset load_dataset_rows(const DataSpec& s, std::size_t first, std::optional<std::size_t> count) {
   data::Split split;
   if (s.split == "train") split = data::Split::Train;
   else if (s.split == "test") split = data::Split::Test;
   else throw std::invalid_argument(fmt::format("data spec: split '{}' (expected train or test)", s.split));
-  const std::optional<std::size_t> limit = s.n ? std::optional<std::size_t>(s.n) : std::nullopt;
+  // Rows past the spec's first n are not the spec's to give.
+  if (s.n && (first > s.n || (count && *count > s.n - first)))
+    throw std::invalid_argument(fmt::format("data spec: rows [{}, {}) of the first {}", first,
+                                            first + count.value_or(0), s.n));
+  if (!count && s.n) count = s.n - first;
+  // Sources read whole, then cut to the rows.
+  auto cut = [&](data::Dataset ds) {
+    return first == 0 && (!count || *count == ds.size())
+               ? ds
+               : data::rows_of(ds, first, count.value_or(first <= ds.size() ? ds.size() - first : 0));
+  };
   data::Dataset ds;
   bool image = false;
   if (s.source == "fashion-mnist") {
-    ds = data::load_fashion_mnist(split, s.path.empty() ? data::kFashionMnistDir : s.path, limit);
+    ds = data::load_fashion_mnist(split, s.path.empty() ? data::kFashionMnistDir : s.path, count, first);
     image = true;
   } else if (s.source == "idx") {
     if (s.path.empty()) throw std::invalid_argument("data spec: idx needs path = the directory of the idx files");
-    ds = data::load_idx_directory(split, s.path, limit);
+    ds = data::load_idx_directory(split, s.path, count, first);
     image = true;
   } else if (s.source == "cifar10") {
     if (s.path.empty()) throw std::invalid_argument("data spec: cifar10 needs path = the directory of the .bin batches");
-    ds = data::load_cifar10(split, s.path);
-    if (limit) ds = data::first_n(ds, *limit);
+    ds = data::load_cifar10(split, s.path, first, count);
     image = true;
   } else if (s.source == "csv") {
     data::CsvOptions o;
     o.label_column = s.label_column;
-    ds = data::load_csv(s.path, o);
-    if (limit) ds = data::first_n(ds, *limit);
+    ds = cut(data::load_csv(s.path, o));
   } else if (s.source == "gaussian_clusters") {
-    ds = data::gaussian_clusters(s.n, s.dim, s.classes, s.separation, s.seed);
+    ds = cut(data::gaussian_clusters(s.n, s.dim, s.classes, s.separation, s.seed));
   } else {
     throw std::invalid_argument(fmt::format(
         "data spec: source '{}' (expected fashion-mnist, idx, cifar10, csv or gaussian_clusters)", s.source));
   }
   if (image && s.scale_unit) data::scale_features(ds, 1.0 / 255.0);
+  return ds;
+}
+
+std::size_t dataset_size(const DataSpec& s) {
+  if (s.n) return s.n;
+  const data::Split split = s.split == "test" ? data::Split::Test : data::Split::Train;
+  if (s.source == "fashion-mnist") return data::idx_directory_size(split, s.path.empty() ? data::kFashionMnistDir : s.path);
+  if (s.source == "idx") return data::idx_directory_size(split, s.path);
+  if (s.source == "cifar10") return data::cifar10_size(split, s.path);
+  return load_dataset_rows(s, 0, std::nullopt).size();  // CSV: read to count
+}
+
+data::Dataset build_dataset(const DataSpec& s) {
+  data::Dataset ds = load_dataset_rows(s, 0, std::nullopt);
   if (s.standardize) data::Standardizer::fit(ds.X).apply(ds);
   return ds;
 }
 
-BuiltObjective build_objective(const ObjectiveSpec& s) {
-  const data::Dataset ds = build_dataset(s.data);
+BuiltObjective build_objective(const ObjectiveSpec& s) { return build_objective_on(s, build_dataset(s.data)); }
+
+BuiltObjective build_objective_on(const ObjectiveSpec& s, data::Dataset ds) {
   BuiltObjective b;
   b.net = mlp({ds.dim(), s.hidden, parse_activation(s.activation), ds.num_classes ? ds.num_classes : ds.targets.shape()[1], s.bias});
   ObjectiveOptions o;

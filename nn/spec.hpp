@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,14 @@ struct ObjectiveSpec {
 };
 
 data::Dataset build_dataset(const DataSpec& spec);
+// Examples [first, first + count) of those the spec selects (its first n, or
+// the whole file; count unset: the rest), loaded and scaled but not
+// standardized: a shard of a distributed run, which standardizes with the
+// statistics of all shards. The idx sources stream past the other rows.
+data::Dataset load_dataset_rows(const DataSpec& spec, std::size_t first, std::optional<std::size_t> count);
+// How many examples the spec selects: n, or the file's count (idx and CIFAR-10
+// from the files' headers and sizes; a CSV file is read).
+std::size_t dataset_size(const DataSpec& spec);
 
 struct BuiltObjective {
   std::shared_ptr<Sequential> net;
@@ -50,5 +59,8 @@ struct BuiltObjective {
   Tensor theta0;  // the spec's initialization
 };
 BuiltObjective build_objective(const ObjectiveSpec& spec);
+// The same on a dataset prepared elsewhere (a shard): the network's input
+// and output sizes come from `num_classes` (all shards agree) and ds.dim().
+BuiltObjective build_objective_on(const ObjectiveSpec& spec, data::Dataset ds);
 
 }  // namespace eos::nn

@@ -9,6 +9,7 @@ PKGS=(
   libboost-test-dev libfmt-dev zlib1g-dev libbenchmark-dev nlohmann-json3-dev
   libcli11-dev gnuplot-nox
   clang libclang-rt-14-dev
+  libopenmpi-dev openmpi-bin
   dataset-fashion-mnist
 )
 exec bash "$(dirname "$0")/apt-install.sh" install-deps "${PKGS[@]}"

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "parallel.hpp"
 #include "plot.hpp"
 
 namespace eos::cli {
@@ -15,6 +16,7 @@ namespace fs = std::filesystem;
 
 int train_command(const RunConfig& c) {
   const TrainOutcome r = run_training(c);
+  if (!job().writes()) return 0;  // rank 0 reports
   if (r.already_finished) {
     fmt::print(stderr, "{}: the run had already ended ({}); nothing to resume\n", r.out_dir, r.finished_text);
     return 0;
@@ -68,7 +70,7 @@ int analyze_command(const AnalyzeArgs& a) {
   j["plugins"] = a.plugins;
   j["steps_analysed"] = table.rows.size();
   j["wall_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::ofstream(out / "summary.json") << j.dump(2) << '\n';
+  write_file_atomically((out / "summary.json").string(), j.dump(2) + "\n");
   if (!a.quiet)
     fmt::print("analysed {} recorded steps of {} → {}\n", table.rows.size(), dir.string(), (out / "metrics.csv").string());
   return 0;

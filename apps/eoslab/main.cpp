@@ -6,17 +6,23 @@
 #include <fmt/format.h>
 
 #include "commands.hpp"
+#include "parallel.hpp"
 
 int main(int argc, char** argv) {
   using namespace eos::cli;
+  start_job(&argc, &argv);  // MPI, when launched by mpirun
   const Commands commands{train_command, analyze_command, reproduce_command, plot_command, plugins_command};
+  // Under mpirun an error on one rank ends every rank (abort_job) instead of
+  // leaving the others waiting in a reduction.
   try {
     return run_command_line(argc, argv, commands);
   } catch (const UsageError& e) {
+    abort_job(e.what(), 2);
     std::fflush(stdout);
     fmt::print(stderr, "eoslab: {}\n", e.what());
     return 2;
   } catch (const std::exception& e) {
+    abort_job(std::string("error: ") + e.what(), 1);
     std::fflush(stdout);
     fmt::print(stderr, "eoslab: error: {}\n", e.what());
     return 1;

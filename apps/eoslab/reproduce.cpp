@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "commands.hpp"
+#include "parallel.hpp"
 #include "presets.hpp"
 
 namespace eos::cli {
@@ -136,17 +137,18 @@ PresetOutcome run_preset(const Preset& p, const Options& o) {
         std::fflush(stdout);
       }
     } else {
-      c.resume = !o.force && resumable(dir, c);
+      c.resume = !o.force && !job().parallel() && resumable(dir, c);
       if (c.resume && !o.quiet) {
         fmt::print("{}  resuming {} from its checkpoint\n", c.progress_label, dir.string());
         std::fflush(stdout);
       }
       (void)run_training(c);
     }
-    set.emplace(run.name, load_run(run, dir));
+    if (job().writes()) set.emplace(run.name, load_run(run, dir));  // what rank 0 wrote
   }
 
-  if (o.dry_run) return res;
+  // Under mpirun the other ranks only help with the runs; rank 0 reports.
+  if (o.dry_run || !job().writes()) return res;
   fs::create_directories(pdir);
 
   // Claims: each verdict computed from the metrics.
@@ -200,7 +202,7 @@ PresetOutcome run_preset(const Preset& p, const Options& o) {
                   {"steps", r.steps()}, {"wall_seconds", r.summary.value("wall_seconds", 0.0)}});
   }
   j["runs"] = jr;
-  std::ofstream(pdir / "claims.json") << j.dump(2) << '\n';
+  write_file_atomically((pdir / "claims.json").string(), j.dump(2) + "\n");
 
   // report.md
   std::ofstream md(pdir / "report.md");
@@ -291,7 +293,7 @@ int reproduce_command(const ReproduceArgs& a) {
   Options o;
   o.out = a.out;
   o.quick = a.quick;
-  o.quiet = a.quiet;
+  o.quiet = a.quiet || !job().writes();
   o.force = a.force;
   o.dry_run = a.dry_run;
   o.threads = std::to_string(parse_count("--threads", a.threads, 0));
@@ -309,7 +311,7 @@ int reproduce_command(const ReproduceArgs& a) {
   }
   std::vector<PresetOutcome> results;
   for (const Preset* p : chosen) results.push_back(run_preset(*p, o));
-  if (a.name == "all" && !o.dry_run) {
+  if (a.name == "all" && !o.dry_run && job().writes()) {
     write_index(o.out, results, o.quick);
     std::size_t h = 0, n = 0;
     for (const auto& r : results) h += r.holding, n += r.claims;

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "parallel.hpp"
 #include "progress.hpp"
 
 namespace eos::cli {
@@ -198,9 +199,12 @@ ObjectiveRecipe ObjectiveRecipe::from_manifest(const std::string& text) {
   return r;
 }
 
-BuiltRun build(const ObjectiveRecipe& r) {
+BuiltRun build(const ObjectiveRecipe& r, bool parallel) {
   BuiltRun b;
-  if (!r.toy.empty()) {
+  std::optional<BuiltRun> sharded = parallel ? build_parallel(r) : std::nullopt;
+  if (sharded) {
+    b = std::move(*sharded);
+  } else if (!r.toy.empty()) {
     try {
       b.objective = analysis::toys::by_name(r.toy);
     } catch (const std::exception& e) {
@@ -312,8 +316,13 @@ nlohmann::json RunConfig::to_json() const {
 
 
 TrainOutcome run_training(const RunConfig& c) {
+  // Under mpirun every rank runs this: the objective is sharded, and only
+  // rank 0 writes files or progress (the other ranks compute the same steps).
+  const Job& jb = job();
+  if (jb.parallel() && c.resume)
+    throw UsageError("--resume under mpirun is not supported yet: resume the run without mpirun, or start it again");
   // Everything that can be wrong with the input is found before the first step.
-  BuiltRun built = build(c.objective);
+  BuiltRun built = build(c.objective, /*parallel=*/true);
   std::size_t steps = c.steps;
   if (c.epochs) {
     if (c.batch_size == 0) {
@@ -344,6 +353,20 @@ TrainOutcome run_training(const RunConfig& c) {
   const fs::path checkpoint = out / "checkpoint.eos";
   TrainOutcome res;
   res.out_dir = out.string();
+  analysis::TrainerOptions o;  // what every rank needs; outputs below are rank 0's
+  o.max_steps = steps;
+  o.loss_goal = c.loss_goal;
+  o.accuracy_goal = c.accuracy_goal;
+  o.divergence_factor = c.divergence_factor;
+  o.batch_size = c.batch_size;
+  o.seed = c.objective.model.init_seed;
+  set_blas_threads(c.threads);
+  if (!jb.writes()) {  // a rank other than 0: the same steps, no files
+    analysis::Trainer trainer(*built.objective, *optimizer, o);
+    for (auto& [plugin, when] : plugins) trainer.attach(std::move(plugin), when);
+    res.result = trainer.run(built.theta0);
+    return res;
+  }
   bool resume = c.resume && fs::exists(checkpoint);
   if (c.resume && !resume && fs::exists(out / "summary.json")) {
     // The run ended (its checkpoint goes when it does): nothing to continue.
@@ -374,18 +397,14 @@ TrainOutcome run_training(const RunConfig& c) {
     fs::remove(checkpoint, ec);
   }
 
-  analysis::TrainerOptions o;
-  o.max_steps = steps;
-  o.loss_goal = c.loss_goal;
-  o.accuracy_goal = c.accuracy_goal;
-  o.divergence_factor = c.divergence_factor;
-  o.batch_size = c.batch_size;
-  o.seed = c.objective.model.init_seed;
   o.metrics_csv = (out / "metrics.csv").string();
   o.summary_json = (out / "summary.json").string();
-  o.checkpoint_path = checkpoint.string();
-  o.checkpoint_every = c.checkpoint_steps;
-  o.checkpoint_seconds = c.checkpoint_seconds;
+  // (Not under mpirun yet: a checkpoint would have to be read by every rank.)
+  if (!jb.parallel()) {
+    o.checkpoint_path = checkpoint.string();
+    o.checkpoint_every = c.checkpoint_steps;
+    o.checkpoint_seconds = c.checkpoint_seconds;
+  }
   if (c.save_every > 0) {
     o.trajectory_every = c.save_every;
     o.trajectory_dir = (out / "trajectory").string();
@@ -396,7 +415,6 @@ TrainOutcome run_training(const RunConfig& c) {
     progress.emplace(c.progress_label);
     o.on_step = [&progress](const analysis::StepReport& r) { (*progress)(r); };
   }
-  set_blas_threads(c.threads);
   analysis::Trainer trainer(*built.objective, *optimizer, o);
   for (auto& [plugin, when] : plugins) trainer.attach(std::move(plugin), when);
 

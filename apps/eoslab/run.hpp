@@ -39,8 +39,9 @@ struct BuiltRun {
   std::unique_ptr<Objective> objective;
   Tensor theta0;
 };
-// Errors in data files, sizes or θ₀ are UsageErrors naming the flag.
-BuiltRun build(const ObjectiveRecipe& recipe);
+// Errors in data files, sizes or θ₀ are UsageErrors naming the flag. With
+// `parallel` under mpirun, a model objective is sharded over the ranks.
+BuiltRun build(const ObjectiveRecipe& recipe, bool parallel = false);
 
 struct OptimizerConfig {
   std::string name = "gd";          // gd | momentum | nesterov | rmsprop | adam | adamw

@@ -247,3 +247,44 @@ BOOST_AUTO_TEST_CASE(plot_draws_figures_or_says_gnuplot_is_missing) {
   // the script is standalone: it reads the CSV by a path relative to itself
   BOOST_TEST(read_text(out / "figures" / "rp.gp").find("\"../metrics.csv\"") != std::string::npos);
 }
+
+#ifdef EOSLAB_MPIRUN
+// `eoslab train` under mpirun -np 3 (101 examples: shards 34/34/33) writes
+// what one process writes, to 1e-10 (λmax by Lanczos to 1e-10), for GD and
+// SGD; a bad data path ends the job with each rank's message, not a hang.
+BOOST_AUTO_TEST_CASE(mpirun_train_equals_one_process) {
+  const std::string mpirun = std::string("OPENBLAS_NUM_THREADS=1 OMPI_MCA_btl_vader_single_copy_mechanism=none "
+                                         "timeout 300 ") + EOSLAB_MPIRUN + " --oversubscribe --allow-run-as-root -np 3";
+  for (const std::string batch : {"0", "16"}) {
+    const fs::path one = scratch("mpi-one-" + batch), three = scratch("mpi-three-" + batch);
+    std::vector<std::string> args = {"train", "--data", "gaussian:6,3", "--n", "101", "--widths", "16", "--lr", "0.3",
+                                     "--steps", "40", "--batch-size", batch, "--plugin", "loss", "--plugin", "rp",
+                                     "--plugin", "sharpness:tol=1e-10@10", "--plugin", "accuracy@5", "--save-every",
+                                     "20", "--quiet", "--threads", "1"};
+    auto a = args, b = args;
+    a.insert(a.end(), {"--out", one.string()});
+    b.insert(b.end(), {"--out", three.string()});
+    BOOST_TEST_REQUIRE(eoslab(a).code == 0);
+    const Ran r = eoslab(b, mpirun);
+    BOOST_TEST_REQUIRE(r.code == 0, r.output);
+    const MetricsTable x = eos::analysis::read_metrics_csv((one / "metrics.csv").string());
+    const MetricsTable y = eos::analysis::read_metrics_csv((three / "metrics.csv").string());
+    BOOST_TEST_REQUIRE(x.rows.size() == y.rows.size());
+    double worst = 0.0;
+    for (std::size_t i = 0; i < x.rows.size(); ++i)
+      for (std::size_t c = 0; c < x.columns.size(); ++c) {
+        BOOST_TEST(x.rows[i][c].has_value() == y.rows[i][c].has_value());
+        if (x.rows[i][c] && y.rows[i][c])
+          worst = std::max(worst, std::abs(*x.rows[i][c] - *y.rows[i][c]) / std::max(std::abs(*x.rows[i][c]), 1e-3));
+      }
+    BOOST_TEST(worst < 1e-10, "batch " << batch << ": worst relative difference " << worst);
+    BOOST_TEST(read_json(three / "trajectory" / "manifest.json").at("steps").size() == 3u);
+    BOOST_TEST(read_json(three / "summary.json").at("steps").get<int>() == 40);
+  }
+  const Ran bad = eoslab({"train", "--data", "idx:/nonexistent/eoslab", "--quiet", "--out", scratch("mpi-bad").string()},
+                         mpirun);
+  BOOST_TEST(bad.code == 2, bad.output);
+  BOOST_TEST(bad.output.find("eoslab (rank ") != std::string::npos, bad.output);
+  BOOST_TEST(bad.output.find("/nonexistent/eoslab: no such directory") != std::string::npos, bad.output);
+}
+#endif

@@ -82,6 +82,13 @@ BOOST_AUTO_TEST_CASE(idx_round_trip_raw_and_gzip) {
     const Dataset first = load_idx_dataset(ip, lp, 10, 2);
     BOOST_TEST(first.size() == 2u);
     BOOST_TEST(first.labels == (std::vector<std::int64_t>{3, 1}));
+    // A shard: rows [2, 5) only, streamed past the others.
+    const Dataset shard = load_idx_dataset(ip, lp, 10, 3, 2);
+    BOOST_TEST(shard.size() == 3u);
+    BOOST_TEST(shard.labels == (std::vector<std::int64_t>{4, 1, 5}));
+    for (std::size_t i = 0; i < 18; ++i) BOOST_TEST(shard.X.data()[i] == ds.X.data()[12 + i]);
+    BOOST_TEST(has(error_of([&] { load_idx_dataset(ip, lp, 10, 4, 2); }), "4 examples requested, the file has 3"));
+    BOOST_TEST(has(error_of([&] { read_idx_images(ip, 1, nullptr, 6); }), "images from 6 on requested, the file has 5"));
   }
 }
 
@@ -176,6 +183,13 @@ BOOST_AUTO_TEST_CASE(cifar10_round_trip_and_errors) {
   BOOST_TEST(ds.dim() == 3072u);
   BOOST_TEST(ds.labels[4] == 3);
   BOOST_TEST(ds.X(2, 5) == 7.0);
+  // Records [2, 5) across the two files, read by seeking to them.
+  const Dataset shard = load_cifar10_files({p, p}, 2, 3);
+  BOOST_TEST(shard.size() == 3u);
+  BOOST_TEST(shard.labels == (std::vector<std::int64_t>{6, 0, 3}));
+  for (std::size_t r = 0; r < 3; ++r)
+    for (std::size_t j = 0; j < 3072; j += 511) BOOST_TEST(shard.X(r, j) == ds.X(2 + r, j));
+  BOOST_TEST(has(error_of([&] { load_cifar10_files({p, p}, 5, 2); }), "records [5, 7) requested, the files hold 6"));
   auto bad = b;
   bad.pop_back();
   write_raw(p, bad);

@@ -1,0 +1,34 @@
+// The command line under mpirun: one process per rank, each running the same
+// `eoslab train`; the model objective is data-parallel (distributed/), rank 0
+// alone writes files and progress, and an error on any rank ends the job
+// with a message naming the rank. Without mpirun (or in a build without
+// MPI) this is a job of one process and nothing changes.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "run.hpp"
+
+namespace eos::cli {
+
+struct Job {
+  int rank = 0, size = 1;
+  bool parallel() const { return size > 1; }
+  bool writes() const { return rank == 0; }  // files, progress, messages
+};
+
+// Called first in main(): initializes MPI when launched by mpirun/mpiexec
+// (Open MPI, MPICH, PMIx or Slurm variables), not otherwise.
+void start_job(int* argc, char*** argv);
+const Job& job();
+
+// The model objective sharded over the job's ranks; nullopt when the job
+// has one process or the recipe is a toy (a toy runs whole on every rank).
+std::optional<BuiltRun> build_parallel(const ObjectiveRecipe& recipe);
+
+// In a parallel job: print "eoslab (rank R of P): MESSAGE" and end every
+// rank with `code`. Returns only in a job of one process.
+void abort_job(const std::string& message, int code);
+
+}  // namespace eos::cli

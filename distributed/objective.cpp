@@ -1,0 +1,163 @@
+#include "objective.hpp"
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+namespace eos::mpi {
+
+namespace {
+
+// ∇²f(θ)·v summed over ranks, with f and ∇f reduced once when built.
+class DistributedHessian : public HessianOperator {
+ public:
+  DistributedHessian(std::unique_ptr<HessianOperator> local, double weight, const Communicator& comm)
+      : local_(std::move(local)), weight_(weight), comm_(comm) {
+    const std::size_t d = local_->dim();
+    std::vector<double> packed(d + 1);
+    packed[0] = weight_ * local_->value();
+    const Tensor& g = local_->grad();
+    for (std::size_t i = 0; i < d; ++i) packed[1 + i] = weight_ * g.data()[i];
+    comm_.sum(packed.data(), packed.size());
+    value_ = packed[0];
+    grad_ = Tensor::from_shape({d});
+    std::copy(packed.begin() + 1, packed.end(), grad_.begin());
+  }
+  std::size_t dim() const override { return local_->dim(); }
+  double value() const override { return value_; }
+  const Tensor& grad() const override { return grad_; }
+  void apply(const Tensor& v, Tensor& out) override {
+    local_->apply(v, out);
+    out *= weight_;
+    comm_.sum(out.data(), out.size());
+    ++applications_;
+  }
+  using HessianOperator::apply;
+
+ private:
+  std::unique_ptr<HessianOperator> local_;
+  double weight_;
+  Communicator comm_;
+  double value_ = 0.0;
+  Tensor grad_;
+};
+
+}  // namespace
+
+DistributedObjective::DistributedObjective(std::unique_ptr<Objective> local, Shard shard, std::size_t total,
+                                           Communicator comm)
+    : local_(std::move(local)), shard_(shard), total_(total), comm_(comm) {
+  if (shard_.count == 0 || total_ == 0)
+    throw std::invalid_argument(fmt::format("rank {} of {}: an empty shard ({} examples for {} processes: use at most "
+                                            "as many processes as examples)",
+                                            comm_.rank(), comm_.size(), total_, comm_.size()));
+  if (local_->num_examples() != shard_.count)
+    throw std::invalid_argument(fmt::format("rank {}: the local objective has {} examples, the shard {}", comm_.rank(),
+                                            local_->num_examples(), shard_.count));
+  weight_ = double(shard_.count) / double(total_);
+}
+
+std::string DistributedObjective::describe() const {
+  return fmt::format("{} — data-parallel: {} examples in {} shards", local_->describe(), total_, comm_.size());
+}
+
+double DistributedObjective::reduce(double weight, double value, Tensor& grad) {
+  const std::size_t d = grad.size();
+  packed_.resize(d + 1);
+  packed_[0] = weight * value;
+  for (std::size_t i = 0; i < d; ++i) packed_[1 + i] = weight * grad.data()[i];
+  comm_.sum(packed_.data(), packed_.size());
+  std::copy(packed_.begin() + 1, packed_.end(), grad.data());
+  return packed_[0];
+}
+
+double DistributedObjective::value(const Tensor& theta) { return comm_.sum(weight_ * local_->value(theta)); }
+
+double DistributedObjective::value_and_grad(const Tensor& theta, Tensor& grad) {
+  const double f = local_->value_and_grad(theta, grad);
+  return reduce(weight_, f, grad);
+}
+
+Tensor DistributedObjective::hvp(const Tensor& theta, const Tensor& v) {
+  Tensor out = local_->hvp(theta, v);
+  out *= weight_;
+  comm_.sum(out.data(), out.size());
+  return out;
+}
+
+std::unique_ptr<HessianOperator> DistributedObjective::hessian_at(const Tensor& theta) {
+  return std::make_unique<DistributedHessian>(local_->hessian_at(theta), weight_, comm_);
+}
+
+const std::vector<std::size_t>& DistributedObjective::local_part(std::span<const std::size_t> batch) {
+  part_.clear();
+  for (std::size_t i : batch) {
+    if (i >= total_) throw std::out_of_range(fmt::format("batch index {} of {} examples", i, total_));
+    if (i >= shard_.first && i < shard_.first + shard_.count) part_.push_back(i - shard_.first);
+  }
+  return part_;
+}
+
+double DistributedObjective::batch_value(const Tensor& theta, std::span<const std::size_t> batch) {
+  const auto& mine = local_part(batch);
+  const double w = double(mine.size()) / double(batch.size());
+  return comm_.sum(mine.empty() ? 0.0 : w * local_->batch_value(theta, mine));
+}
+
+double DistributedObjective::batch_value_and_grad(const Tensor& theta, std::span<const std::size_t> batch, Tensor& grad) {
+  const auto& mine = local_part(batch);
+  double f = 0.0;
+  if (mine.empty()) {  // none of the batch is here: this rank adds zeros
+    if (grad.size() != dim()) grad = Tensor::from_shape({dim()});
+    grad.fill(0.0);
+  } else {
+    f = local_->batch_value_and_grad(theta, mine, grad);
+  }
+  return reduce(double(mine.size()) / double(batch.size()), f, grad);
+}
+
+std::optional<double> DistributedObjective::accuracy(const Tensor& theta) {
+  const std::optional<double> a = local_->accuracy(theta);  // the same kind of model on every rank
+  if (!a) return std::nullopt;
+  return comm_.sum(weight_ * *a);
+}
+
+DistributedBuild build_distributed_objective(const nn::ObjectiveSpec& spec, const Communicator& comm) {
+  const std::size_t total = nn::dataset_size(spec.data);
+  if (total < std::size_t(comm.size()))
+    throw std::invalid_argument(fmt::format("{} examples for {} processes: each process needs at least one", total,
+                                            comm.size()));
+  const Shard shard = shard_of(total, comm.rank(), comm.size());
+  data::Dataset ds = nn::load_dataset_rows(spec.data, shard.first, shard.count);
+  if (ds.size() != shard.count)
+    throw std::runtime_error(fmt::format("rank {}: {} rows loaded for a shard of {}", comm.rank(), ds.size(), shard.count));
+  if (spec.data.standardize) {
+    // The single-process statistics, from every shard: mean = Σx/n, then
+    // std = √(Σ(x − mean)²/n) (two passes, as Standardizer::fit).
+    const std::size_t d = ds.dim();
+    data::Standardizer st;
+    st.mean = xt::zeros<double>({d});
+    st.std = xt::zeros<double>({d});
+    for (std::size_t i = 0; i < ds.size(); ++i)
+      for (std::size_t j = 0; j < d; ++j) st.mean(j) += ds.X(i, j);
+    comm.sum(st.mean.data(), d);
+    st.mean /= double(total);
+    for (std::size_t i = 0; i < ds.size(); ++i)
+      for (std::size_t j = 0; j < d; ++j) st.std(j) += (ds.X(i, j) - st.mean(j)) * (ds.X(i, j) - st.mean(j));
+    comm.sum(st.std.data(), d);
+    for (std::size_t j = 0; j < d; ++j) {
+      st.std(j) = std::sqrt(st.std(j) / double(total));
+      if (st.std(j) == 0.0) st.std(j) = 1.0;
+    }
+    st.apply(ds);
+  }
+  if (ds.has_labels()) ds.num_classes = comm.max(ds.num_classes);
+  nn::BuiltObjective b = nn::build_objective_on(spec, std::move(ds));
+  DistributedBuild out;
+  out.theta0 = std::move(b.theta0);
+  comm.broadcast(out.theta0.data(), out.theta0.size(), 0);
+  out.objective = std::make_unique<DistributedObjective>(std::move(b.objective), shard, total, comm);
+  return out;
+}
+
+}  // namespace eos::mpi
