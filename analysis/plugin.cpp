@@ -54,6 +54,31 @@ HessianOperator& StepContext::hessian() {
   return *data_.hessian;
 }
 
+namespace {
+StepData& successor_of(StepData& d) {
+  if (!d.successor)
+    throw std::logic_error(fmt::format("step {}: θ_(t+1) is not known here (offline, the next recorded step must be "
+                                       "t + 1; check has_next())",
+                                       d.step));
+  StepData& s = *d.successor;
+  return s;
+}
+}  // namespace
+
+const Tensor& StepContext::next_theta() { return successor_of(data_).theta; }
+double StepContext::next_loss() {
+  StepData& s = successor_of(data_);
+  if (!s.full) {
+    s.full.value = objective_.value_and_grad(s.theta, s.full.grad);
+    s.full.known = true;
+  }
+  return s.full.value;
+}
+const Tensor& StepContext::next_grad() {
+  next_loss();
+  return data_.successor->full.grad;
+}
+
 void StepContext::ensure_probe() {
   if (data_.probe) return;
   ensure_full();

@@ -49,11 +49,17 @@ struct StepData {
   // plugin due at t needs it, the trainer builds it in place of the plain
   // f/∇f evaluation (its primal sweeps give f(θ_t) and ∇f(θ_t) too).
   std::shared_ptr<HessianOperator> hessian;
+  // Step t + 1 as the run actually took it (any optimizer): its θ_{t+1}, and
+  // f and ∇f there once known. Set by the trainer while step t's plugins run
+  // (the update is done by then), and offline when the next recorded step
+  // is t + 1; null otherwise.
+  StepData* successor = nullptr;
   // Forget everything known at the old point (buffers are kept).
   void forget() {
     full.forget();
     probe.forget();
     hessian.reset();
+    successor = nullptr;
   }
 };
 
@@ -84,6 +90,12 @@ class StepContext {
   // v ↦ ∇²f(θ_t)·v, linearized once per step (and f, ∇f from the same sweeps
   // if they were not known yet).
   HessianOperator& hessian();
+  // The actual update θ_t → θ_{t+1} (any optimizer), when known: θ_{t+1} and
+  // f, ∇f there (computed once if the trainer has not: SGD, offline).
+  bool has_next() const { return data_.successor != nullptr; }
+  const Tensor& next_theta();
+  double next_loss();
+  const Tensor& next_grad();
 
  private:
   void ensure_full();

@@ -99,6 +99,107 @@ class RelativeProgressPlugin : public Plugin {
   }
 };
 
+// Warm-start vectors as plugin state: one [count, dim] tensor.
+void save_vectors(StateDict& into, const std::vector<Tensor>& vectors) {
+  Tensor all = zeros({vectors.size(), vectors.empty() ? 0 : vectors[0].size()});
+  for (std::size_t i = 0; i < vectors.size(); ++i) xt::view(all, i, xt::all()) = vectors[i];
+  into.put("vectors", all);
+}
+std::vector<Tensor> load_vectors(const StateDict& from, std::size_t dim) {
+  const Tensor& all = from.tensor("vectors");
+  if (all.dimension() != 2 || (all.shape()[0] > 0 && all.shape()[1] != dim))
+    throw StateError(fmt::format("state: warm-start vectors have shape {}, expected [count, {}]",
+                                 shape_str_of(all.shape()), dim));
+  std::vector<Tensor> out;
+  for (std::size_t i = 0; i < all.shape()[0]; ++i) out.emplace_back(xt::view(all, i, xt::all()));
+  return out;
+}
+
+// RP and L along the update the optimizer actually made, v = θ_t − θ_{t+1}
+// (= η_t U_t): RP_U = (f(θ_{t+1}) − f(θ_t)) / ⟨∇f(θ_t), v⟩ and
+// L(θ_t; v) = ⟨v, ∇f(θ_t) − ∇f(θ_{t+1})⟩/‖v‖² (Definition 2). Under plain GD,
+// v = η∇f and both are the rp plugin's RP and L_dir. For momentum or Adam,
+// RP_U < 0 means the step went downhill relative to its first-order
+// prediction along v, and L(θ; v) is the curvature met along v: an update
+// whose L exceeds 2/η overshoots along its own direction.
+class UpdateRelativeProgressPlugin : public Plugin {
+ public:
+  std::string name() const override { return "update_rp"; }
+  std::vector<std::string> columns() const override {
+    return {"update_rp", "update_L", "update_cos", "update_norm"};
+  }
+  void observe(StepContext& ctx, Row& row) override {
+    if (!ctx.has_next()) return;  // the last step, or offline without θ_{t+1}: empty cells
+    const Tensor& g = ctx.grad();
+    copy_into(v_, ctx.theta());
+    v_ -= ctx.next_theta();
+    const double gv = inner(g, v_), vv = inner(v_, v_), gg = inner(g, g);
+    if (vv == 0.0) return;  // no move: nothing to measure along
+    const double f1 = ctx.next_loss();
+    row.set("update_rp", (f1 - ctx.loss()) / gv);
+    row.set("update_L", analysis::directional_smoothness(v_, g, ctx.next_grad()));
+    if (gg > 0) row.set("update_cos", gv / std::sqrt(gg * vv));
+    row.set("update_norm", std::sqrt(vv));
+  }
+
+ private:
+  Tensor v_;
+};
+
+// The most negative curvature: the smallest eigenvalues of ∇²f(θ_t), by
+// Lanczos on −∇²f, warm-started along the trajectory like sharpness.
+class NegatedHessian : public HessianOperator {
+ public:
+  explicit NegatedHessian(HessianOperator& H) : H_(H) {}
+  std::size_t dim() const override { return H_.dim(); }
+  double value() const override { return H_.value(); }
+  const Tensor& grad() const override { return H_.grad(); }
+  void apply(const Tensor& v, Tensor& out) override {
+    H_.apply(v, out);
+    out *= -1.0;
+    ++applications_;
+  }
+  using HessianOperator::apply;
+
+ private:
+  HessianOperator& H_;
+};
+
+class LambdaMinPlugin : public Plugin {
+ public:
+  explicit LambdaMinPlugin(LanczosOptions o) : opt_(std::move(o)) {
+    for (std::size_t i = 2; i <= opt_.k; ++i) columns_.push_back(fmt::format("lambda_min_{}", i));
+  }
+  std::string name() const override { return "lambda_min"; }
+  std::vector<std::string> columns() const override {
+    std::vector<std::string> c = {"lambda_min"};
+    c.insert(c.end(), columns_.begin(), columns_.end());
+    c.insert(c.end(), {"lambda_min_residual", "lambda_min_hvps"});
+    return c;
+  }
+  void reset() override { previous_.clear(); }
+  void save_state(StateDict& into) const override { save_vectors(into, previous_); }
+  void load_state(const StateDict& from, std::size_t dim) override { previous_ = load_vectors(from, dim); }
+  bool needs_hessian() const override { return true; }
+  void observe(StepContext& ctx, Row& row) override {
+    NegatedHessian N(ctx.hessian());
+    LanczosOptions o = opt_;
+    o.seed = ctx.seed_for("lambda_min");
+    o.warm_start = previous_;
+    const EigenResult r = lanczos_top(N, o);  // the top of −H: −λmin, −λmin₂, …
+    row.set("lambda_min", -r.values[0]);
+    for (std::size_t i = 1; i < opt_.k; ++i) row.set(columns_[i - 1], -r.values[i]);
+    row.set("lambda_min_residual", r.residuals[0] / std::max(std::abs(r.values[0]), 1e-300));
+    row.set("lambda_min_hvps", double(r.hvps));
+    previous_ = r.vectors;
+  }
+
+ private:
+  LanczosOptions opt_;
+  std::vector<std::string> columns_;
+  std::vector<Tensor> previous_;
+};
+
 // L(θ; ητ∇f) over a τ grid; Theorem 2: RP = −1 + (η/2)·2∫₀¹ τ L dτ.
 class TauProfilePlugin : public Plugin {
  public:
@@ -133,22 +234,6 @@ class TauProfilePlugin : public Plugin {
   Quadrature q_;
   Tensor point_;
 };
-
-// Warm-start vectors as plugin state: one [count, dim] tensor.
-void save_vectors(StateDict& into, const std::vector<Tensor>& vectors) {
-  Tensor all = zeros({vectors.size(), vectors.empty() ? 0 : vectors[0].size()});
-  for (std::size_t i = 0; i < vectors.size(); ++i) xt::view(all, i, xt::all()) = vectors[i];
-  into.put("vectors", all);
-}
-std::vector<Tensor> load_vectors(const StateDict& from, std::size_t dim) {
-  const Tensor& all = from.tensor("vectors");
-  if (all.dimension() != 2 || (all.shape()[0] > 0 && all.shape()[1] != dim))
-    throw StateError(fmt::format("state: warm-start vectors have shape {}, expected [count, {}]",
-                                 shape_str_of(all.shape()), dim));
-  std::vector<Tensor> out;
-  for (std::size_t i = 0; i < all.shape()[0]; ++i) out.emplace_back(xt::view(all, i, xt::all()));
-  return out;
-}
 
 // λmax and the top k by warm-started Lanczos; |cos(∇f, v₁)|.
 class SharpnessPlugin : public Plugin {
@@ -412,6 +497,30 @@ void register_builtin_plugins(PluginRegistry& reg) {
             {"two_over_eta", "2/η"}},
            {},
            simple([] { return std::make_unique<RelativeProgressPlugin>(); })});
+  reg.add({"update_rp", "relative progress and directional smoothness along the update the optimizer made (any "
+                        "optimizer; equal to rp under GD; free when θ_{t+1}'s loss and gradient are known)",
+           {{"update_rp", "RP_U = (f(θ_{t+1}) − f(θ_t))/⟨∇f(θ_t), θ_t − θ_{t+1}⟩ (= η⟨∇f, U⟩ with U the update)"},
+            {"update_L", "L(θ_t; θ_t − θ_{t+1}), Definition 2 along the actual step"},
+            {"update_cos", "cos(∇f(θ_t), θ_t − θ_{t+1}): 1 for GD, less for momentum and Adam"},
+            {"update_norm", "‖θ_t − θ_{t+1}‖"}},
+           {},
+           simple([] { return std::make_unique<UpdateRelativeProgressPlugin>(); })});
+  reg.add({"lambda_min", "the smallest (most negative) Hessian eigenvalues by Lanczos on −H, warm-started",
+           {{"lambda_min", "λmin(∇²f(θ_t))"},
+            {"lambda_min_i", "the i-th smallest eigenvalue, i = 2…k"},
+            {"lambda_min_residual", "‖Hv − λv‖/|λ| of the smallest pair"},
+            {"lambda_min_hvps", "HVPs used"}},
+           {{"k=1", "eigenvalues wanted"},
+            {"tol=1e-3", "relative tolerance"},
+            {"stop=residual", "as sharpness"},
+            {"max_iter=200", "HVP cap"},
+            {"extra=1", "Ritz vectors kept for the next warm start"}},
+           [](const PluginOptions& o) {
+             OptionReader r("lambda_min", o);
+             LanczosOptions lo = lanczos_options(r, 1);
+             r.finish();
+             return std::make_unique<LambdaMinPlugin>(lo);
+           }});
   reg.add({"tau_profile", "L(θ; ητ∇f) over a τ grid and Theorem 2's integral",
            {{"tau_L_mean", "mean of L(θ; ητ∇f) over the grid"},
             {"tau_L_std", "its standard deviation"},

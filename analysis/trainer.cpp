@@ -311,6 +311,7 @@ RunResult Trainer::run_from(Tensor theta0, const StateDict* checkpoint) {
 
     // 3. plugins at step t (not at a diverged step: its θ is not data to analyse)
     const bool diverged_here = stop == Outcome::Diverged && res.diverged_at == t;
+    cur.successor = next.step == t + 1 && res.steps == t + 1 ? &next : nullptr;  // the update happened
     if (!diverged_here) {
       StepContext ctx(cur, objective_, &optimizer_, options_.batch_size, options_.seed);
       for (auto& a : plugins_) {

@@ -156,6 +156,13 @@ MetricsTable analyze_trajectory(const Trajectory& trajectory, Objective& objecti
     if (d.theta.size() != objective.dim())
       throw ShapeError(fmt::format("{}: θ at step {} has {} entries, the objective has {}", trajectory.dir, d.step,
                                    d.theta.size(), objective.dim()));
+    StepData next;  // θ_{t+1}, when the next recorded step is t + 1
+    if (i + 1 < m.steps.size() && m.steps[i + 1] == d.step + 1) {
+      next.step = d.step + 1;
+      next.theta = trajectory.theta(i + 1);
+      next.lr = m.step_lrs[i + 1];
+      d.successor = &next;
+    }
     StepContext ctx(d, objective, optimizer, m.batch_size, m.seed);
     Row row(table.columns);
     row.set("step", double(d.step));
