@@ -125,6 +125,10 @@ class Plugin {
  public:
   virtual ~Plugin() = default;
   virtual std::string name() const = 0;
+  // Called once with the objective before columns() is asked for, by the
+  // Trainer's attach and by analyze_trajectory: a plugin whose columns depend
+  // on the model (one per parameter block) learns it here.
+  virtual void bind(const Objective& /*objective*/) {}
   virtual std::vector<std::string> columns() const = 0;
   virtual void observe(StepContext& ctx, Row& row) = 0;
   // Whether observe() calls ctx.hessian(): the trainer then linearizes θ_t in

@@ -1,12 +1,14 @@
 // The built-in plugins. Each block: the quantity (the paper's definition),
 // its columns, its options. Registered by register_builtin_plugins().
 #include <cmath>
+#include <filesystem>
 #include <numeric>
 
 #include <fmt/format.h>
 #include <xtensor/xnoalias.hpp>
 #include <xtensor/xview.hpp>
 
+#include "../autodiff/npy.hpp"
 #include "../autodiff/random.hpp"
 #include "eigen.hpp"
 #include "plugin.hpp"
@@ -369,6 +371,172 @@ class SgdRelativeProgressPlugin : public Plugin {
   std::vector<std::size_t> pool_;
 };
 
+// The diagonal block H_SS of ∇²f for the coordinates S = [offset, offset + size):
+// v_S ↦ (H·[0, v_S, 0])_S.
+class BlockHessian : public HessianOperator {
+ public:
+  BlockHessian(HessianOperator& H, std::size_t offset, std::size_t size)
+      : H_(H), offset_(offset), size_(size), embedded_(zeros({H.dim()})),
+        grad_(xt::view(H.grad(), xt::range(offset, offset + size))) {}
+  std::size_t dim() const override { return size_; }
+  double value() const override { return H_.value(); }
+  const Tensor& grad() const override { return grad_; }
+  void apply(const Tensor& v, Tensor& out) override {
+    std::copy(v.begin(), v.end(), embedded_.begin() + std::ptrdiff_t(offset_));
+    H_.apply(embedded_, hv_);
+    std::fill(embedded_.begin() + std::ptrdiff_t(offset_), embedded_.begin() + std::ptrdiff_t(offset_ + size_), 0.0);
+    if (out.size() != size_) out = Tensor::from_shape({size_});
+    std::copy(hv_.begin() + std::ptrdiff_t(offset_), hv_.begin() + std::ptrdiff_t(offset_ + size_), out.begin());
+    ++applications_;
+  }
+  using HessianOperator::apply;
+
+ private:
+  HessianOperator& H_;
+  std::size_t offset_, size_;
+  Tensor embedded_, hv_, grad_;
+};
+
+// Per-block curvature: λmax and the Hutchinson trace (with its standard
+// error) of each diagonal block H_SS, for the model's named parameter blocks
+// ("0.weight", "0.bias", …) or grouped per layer ("0" = its weight and bias).
+// Probes are Rademacher vectors supported on the block: exact for a diagonal
+// block, and without the cross-block variance of one probe for all blocks.
+class BlockSharpnessPlugin : public Plugin {
+ public:
+  BlockSharpnessPlugin(bool per_layer, std::size_t probes, LanczosOptions o)
+      : per_layer_(per_layer), probes_(probes), opt_(std::move(o)) {}
+  std::string name() const override { return "block_sharpness"; }
+  void bind(const Objective& objective) override {
+    const auto blocks = objective.parameter_blocks();
+    if (blocks.empty())
+      throw std::invalid_argument(fmt::format("plugin block_sharpness: the objective '{}' has no named parameter "
+                                              "blocks (a model objective has one per layer parameter)",
+                                              objective.describe()));
+    groups_.clear();
+    for (const auto& b : blocks) {
+      const std::string layer = b.name.substr(0, b.name.rfind('.'));
+      const std::string key = per_layer_ ? layer : b.name;
+      if (!groups_.empty() && groups_.back().name == key && groups_.back().offset + groups_.back().size == b.offset)
+        groups_.back().size += b.size;  // the next parameter of the same layer, right after it in θ
+      else
+        groups_.push_back({key, b.offset, b.size});
+    }
+    previous_.assign(groups_.size(), {});
+  }
+  std::vector<std::string> columns() const override {
+    std::vector<std::string> c;
+    for (const auto& g : groups_)
+      for (const char* what : {"block_lambda_max", "block_trace", "block_trace_se"})
+        c.push_back(fmt::format("{}[{}]", what, g.name));
+    return c;
+  }
+  bool needs_hessian() const override { return true; }
+  void reset() override { previous_.assign(groups_.size(), {}); }
+  void save_state(StateDict& into) const override {
+    for (std::size_t i = 0; i < previous_.size(); ++i) {
+      StateDict part;
+      save_vectors(part, previous_[i]);
+      into.merge(fmt::format("block{}", i), part);
+    }
+  }
+  void load_state(const StateDict& from, std::size_t) override {
+    for (std::size_t i = 0; i < groups_.size(); ++i)
+      previous_[i] = load_vectors(from.extract(fmt::format("block{}", i)), groups_[i].size);
+  }
+  void observe(StepContext& ctx, Row& row) override {
+    HessianOperator& H = ctx.hessian();
+    Rng rng(ctx.seed_for("block_sharpness"));
+    for (std::size_t i = 0; i < groups_.size(); ++i) {
+      const ParameterBlock& g = groups_[i];
+      BlockHessian B(H, g.offset, g.size);
+      LanczosOptions o = opt_;
+      o.k = std::min(o.k, g.size);
+      o.extra = std::min(o.extra, g.size - o.k);
+      o.seed = rng.next_u64();
+      o.warm_start = previous_[i];
+      const EigenResult r = lanczos_top(B, o);
+      previous_[i] = r.vectors;
+      row.set(fmt::format("block_lambda_max[{}]", g.name), r.values[0]);
+      Tensor z = Tensor::from_shape({g.size}), Bz;
+      std::vector<double> q;
+      for (std::size_t p = 0; p < probes_; ++p) {
+        for (auto& v : z) v = (rng.next_u64() >> 63) ? 1.0 : -1.0;
+        B.apply(z, Bz);
+        q.push_back(inner(z, Bz));
+      }
+      const MeanSe m = mean_se(q);
+      row.set(fmt::format("block_trace[{}]", g.name), m.mean);
+      row.set(fmt::format("block_trace_se[{}]", g.name), m.se);
+    }
+  }
+
+ private:
+  bool per_layer_;
+  std::size_t probes_;
+  LanczosOptions opt_;
+  std::vector<ParameterBlock> groups_;
+  std::vector<std::vector<Tensor>> previous_;
+};
+
+// Eigenvector tracking: the top-k eigenvectors at each analysed step (warm-
+// started Lanczos), their overlap with the previous analysed step's, signs
+// aligned to it, and, every `save_every` analysed steps, saved as
+// DIR/eigvecs_step_<t>.npy ([k, dim], row i = v_{i+1}) for further analysis.
+class EigvecOverlapPlugin : public Plugin {
+ public:
+  EigvecOverlapPlugin(LanczosOptions o, std::size_t save_every, std::string dir)
+      : opt_(std::move(o)), save_every_(save_every), dir_(std::move(dir)) {}
+  std::string name() const override { return "eigvec_overlap"; }
+  std::vector<std::string> columns() const override { return {"eigvec_overlap", "eigvec_subspace_overlap"}; }
+  bool needs_hessian() const override { return true; }
+  void reset() override {
+    previous_.clear();
+    analysed_ = 0;
+  }
+  void save_state(StateDict& into) const override {
+    save_vectors(into, previous_);
+    into.put_integer("analysed", analysed_);
+  }
+  void load_state(const StateDict& from, std::size_t dim) override {
+    previous_ = load_vectors(from, dim);
+    analysed_ = from.integer("analysed");
+  }
+  void observe(StepContext& ctx, Row& row) override {
+    LanczosOptions o = opt_;
+    o.seed = ctx.seed_for("eigvec_overlap");
+    o.warm_start = previous_;
+    EigenResult r = lanczos_top(ctx.hessian(), o);
+    const std::size_t k = opt_.k;
+    if (previous_.size() >= k) {
+      // |⟨v₁(t), v₁(t')⟩| and ‖V(t)ᵀV(t')‖²_F / k (1: the same k-dimensional subspace)
+      double fro = 0.0;
+      for (std::size_t i = 0; i < k; ++i)
+        for (std::size_t j = 0; j < k; ++j) fro += std::pow(inner(r.vectors[i], previous_[j]), 2);
+      row.set("eigvec_overlap", std::abs(inner(r.vectors[0], previous_[0])));
+      row.set("eigvec_subspace_overlap", fro / double(k));
+      for (std::size_t i = 0; i < k; ++i)  // sign alignment: the saved sequence varies continuously
+        if (inner(r.vectors[i], previous_[i]) < 0) r.vectors[i] *= -1.0;
+    }
+    if (!dir_.empty() && analysed_ % save_every_ == 0) {
+      Tensor all = zeros({k, r.vectors[0].size()});
+      for (std::size_t i = 0; i < k; ++i) xt::view(all, i, xt::all()) = r.vectors[i];
+      std::error_code ec;
+      std::filesystem::create_directories(dir_, ec);
+      write_npy(fmt::format("{}/eigvecs_step_{:08d}.npy", dir_, ctx.step()), all);
+    }
+    ++analysed_;
+    previous_ = std::move(r.vectors);
+  }
+
+ private:
+  LanczosOptions opt_;
+  std::size_t save_every_;
+  std::string dir_;
+  std::vector<Tensor> previous_;
+  std::uint64_t analysed_ = 0;
+};
+
 // tr ∇²f ≈ mean of zᵀHz over Rademacher z.
 class HessianTracePlugin : public Plugin {
  public:
@@ -505,6 +673,47 @@ void register_builtin_plugins(PluginRegistry& reg) {
             {"update_norm", "‖θ_t − θ_{t+1}‖"}},
            {},
            simple([] { return std::make_unique<UpdateRelativeProgressPlugin>(); })});
+  reg.add({"block_sharpness", "λmax and Hutchinson trace of each diagonal block of the Hessian, per parameter or per layer",
+           {{"block_lambda_max[NAME]", "λmax of the block H_SS of parameter (or layer) NAME, e.g. 0.weight or 0"},
+            {"block_trace[NAME]", "tr H_SS by Hutchinson with Rademacher probes on the block"},
+            {"block_trace_se[NAME]", "its standard error across probes"}},
+           {{"group=parameter", "parameter: one block per named parameter (0.weight, 0.bias, …); layer: per layer"},
+            {"probes=10", "Hutchinson probes per block (one HVP each)"},
+            {"tol=1e-3", "Lanczos tolerance of each block's λmax"},
+            {"max_iter=200", "HVP cap per block"}},
+           [](const PluginOptions& o) {
+             OptionReader r("block_sharpness", o);
+             const std::string group = r.text("group", "parameter");
+             if (group != "parameter" && group != "layer")
+               throw std::invalid_argument(fmt::format("plugin block_sharpness: group={} (expected parameter or layer)", group));
+             const std::size_t probes = r.count("probes", 10, 2, 100000);
+             LanczosOptions lo;
+             lo.tol = r.number("tol", 1e-3, 1e-15, 0.5);
+             lo.max_iter = r.count("max_iter", 200, 1, 100000);
+             lo.extra = 1;
+             r.finish();
+             return std::make_unique<BlockSharpnessPlugin>(group == "layer", probes, lo);
+           }});
+  reg.add({"eigvec_overlap", "top Hessian eigenvectors tracked along the trajectory: overlap with the previous analysed "
+                             "step, and saved as .npy",
+           {{"eigvec_overlap", "|⟨v₁(t), v₁(t')⟩|, t' the previous analysed step"},
+            {"eigvec_subspace_overlap", "‖V(t)ᵀV(t')‖²_F / k for the top-k eigenvectors (1: the same subspace)"}},
+           {{"k=1", "eigenvectors tracked"},
+            {"tol=1e-3", "Lanczos tolerance"},
+            {"stop=residual", "as sharpness"},
+            {"max_iter=200", "HVP cap"},
+            {"extra=1", "Ritz vectors kept for the next warm start"},
+            {"dir=", "save the top-k eigenvectors (signs aligned step to step) as DIR/eigvecs_step_<t>.npy, [k, dim]; "
+                     "empty: none"},
+            {"save_every=1", "save at every n-th analysed step"}},
+           [](const PluginOptions& o) {
+             OptionReader r("eigvec_overlap", o);
+             LanczosOptions lo = lanczos_options(r, 1);
+             const std::size_t every = r.count("save_every", 1, 1, 1000000000);
+             const std::string dir = r.text("dir", "");
+             r.finish();
+             return std::make_unique<EigvecOverlapPlugin>(lo, every, dir);
+           }});
   reg.add({"lambda_min", "the smallest (most negative) Hessian eigenvalues by Lanczos on −H, warm-started",
            {{"lambda_min", "λmin(∇²f(θ_t))"},
             {"lambda_min_i", "the i-th smallest eigenvalue, i = 2…k"},

@@ -50,6 +50,7 @@ Trainer::Trainer(Objective& objective, optim::Optimizer& optimizer, TrainerOptio
 
 Trainer& Trainer::attach(std::unique_ptr<Plugin> plugin, When when) {
   if (when.every == 0) throw std::invalid_argument(fmt::format("plugin {}: 'every' must be at least 1", plugin->name()));
+  plugin->bind(objective_);
   const auto existing = columns();
   for (const auto& c : plugin->columns())
     if (std::find(existing.begin(), existing.end(), c) != existing.end())

@@ -144,8 +144,10 @@ MetricsTable analyze_trajectory(const Trajectory& trajectory, Objective& objecti
                                 std::vector<std::unique_ptr<Plugin>>& plugins, const optim::Optimizer* optimizer) {
   MetricsTable table;
   table.columns = {"step", "lr"};
-  for (const auto& p : plugins)
+  for (const auto& p : plugins) {
+    p->bind(objective);
     for (const auto& c : p->columns()) table.columns.push_back(c);
+  }
   for (auto& p : plugins) p->reset();
   const auto& m = trajectory.manifest;
   for (std::size_t i = 0; i < m.steps.size(); ++i) {

@@ -11,6 +11,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "functional.hpp"
 #include "tensor.hpp"
@@ -36,6 +37,13 @@ class HessianOperator {
   std::size_t applications_ = 0;
 };
 
+// A named slice θ[offset, offset + size) of the parameters, like an entry of
+// a PyTorch state_dict ("0.weight", "0.bias", …).
+struct ParameterBlock {
+  std::string name;
+  std::size_t offset = 0, size = 0;
+};
+
 class Objective {
  public:
   virtual ~Objective() = default;
@@ -58,6 +66,9 @@ class Objective {
   ad::ValueGrad batch_value_and_grad(const Tensor& theta, std::span<const std::size_t> batch);
   // Classification accuracy over all examples, where that means something.
   virtual std::optional<double> accuracy(const Tensor&) { return std::nullopt; }
+  // θ's named blocks, in order, when the objective knows them (a model's
+  // layers); none for a bare function.
+  virtual std::vector<ParameterBlock> parameter_blocks() const { return {}; }
 };
 
 // An Objective for any scalar function of θ (no examples): the toys.

@@ -61,6 +61,7 @@ class ModelObjective : public Objective {
   // The network's outputs on every example, [n, k].
   Tensor outputs(const Tensor& theta);
   const Model& model() const { return model_; }
+  std::vector<ParameterBlock> parameter_blocks() const override;  // the model's segments
   Loss loss() const { return loss_; }
   const ObjectiveOptions& options() const { return options_; }
   std::size_t num_chunks() const { return chunks_.size(); }

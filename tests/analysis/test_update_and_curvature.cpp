@@ -5,6 +5,9 @@
 #include <cmath>
 #include <filesystem>
 
+#include <xtensor-blas/xlinalg.hpp>
+#include <xtensor/xview.hpp>
+
 #include <eoslab.hpp>
 
 #include "support/check.hpp"
@@ -143,3 +146,158 @@ BOOST_AUTO_TEST_CASE(lambda_min_finds_negative_curvature) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+// f = ½θᵀAθ with A = blockdiag(A₁, A₂, a₃): blocks "a.weight" (3), "a.bias"
+// (2), "b.weight" (1), as a model's would be named.
+class BlockQuadratic : public Objective {
+ public:
+  BlockQuadratic() : A_(zeros({6, 6})) {
+    const double A1[3][3] = {{4, 1, 0}, {1, 3, 1}, {0, 1, 2}};
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 3; ++j) A_(i, j) = A1[i][j];
+    A_(3, 3) = 5;
+    A_(4, 4) = -1;  // a diagonal block: Rademacher probes give its trace exactly
+    A_(5, 5) = 7;
+    f_ = std::make_unique<FunctionObjective>("block quadratic", 6, [this](ad::Var th) {
+      ad::Var col = ad::reshape(th, {6, 1});
+      return 0.5 * ad::dot(col, ad::matmul(th.tape()->constant(A_), col));
+    });
+  }
+  std::string describe() const override { return "block quadratic"; }
+  std::size_t dim() const override { return 6; }
+  double value(const Tensor& t) override { return f_->value(t); }
+  using Objective::value_and_grad;
+  double value_and_grad(const Tensor& t, Tensor& g) override { return f_->value_and_grad(t, g); }
+  Tensor hvp(const Tensor& t, const Tensor& v) override { return f_->hvp(t, v); }
+  std::unique_ptr<HessianOperator> hessian_at(const Tensor& t) override { return f_->hessian_at(t); }
+  std::vector<ParameterBlock> parameter_blocks() const override {
+    return {{"a.weight", 0, 3}, {"a.bias", 3, 2}, {"b.weight", 5, 1}};
+  }
+
+ private:
+  Tensor A_;
+  std::unique_ptr<FunctionObjective> f_;
+};
+
+Row observe_once(Plugin& p, Objective& f, const Tensor& theta) {
+  StepData d;
+  d.theta = theta;
+  d.lr = 0.1;
+  StepContext ctx(d, f, nullptr, 0, 1);
+  Row row(p.columns());
+  p.observe(ctx, row);
+  return row;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(block_sharpness_known_answers) {
+  BlockQuadratic f;
+  const Tensor theta{0.1, -0.2, 0.3, 0.4, -0.5, 0.6};
+  // λmax of [[4,1,0],[1,3,1],[0,1,2]] = 3 + √3; trace 9.
+  auto per_parameter = PluginRegistry::global().create_from_spec("block_sharpness:tol=1e-12,probes=400");
+  per_parameter->bind(f);
+  const std::vector<std::string> cols = per_parameter->columns();
+  BOOST_TEST(cols.size() == 9u);
+  BOOST_TEST(cols[0] == "block_lambda_max[a.weight]");
+  Row r = observe_once(*per_parameter, f, theta);
+  BOOST_TEST(std::abs(*r.get("block_lambda_max[a.weight]") - (3.0 + std::sqrt(3.0))) < 1e-10);
+  BOOST_TEST(std::abs(*r.get("block_lambda_max[a.bias]") - 5.0) < 1e-10);
+  BOOST_TEST(std::abs(*r.get("block_lambda_max[b.weight]") - 7.0) < 1e-10);
+  const double t1 = *r.get("block_trace[a.weight]"), se1 = *r.get("block_trace_se[a.weight]");
+  BOOST_TEST(std::abs(t1 - 9.0) < 5 * se1 + 1e-12, t1 << " ± " << se1);
+  BOOST_TEST(se1 > 0.0);
+  // A diagonal block: every probe gives its trace; only the mean's rounding is left.
+  BOOST_TEST(std::abs(*r.get("block_trace[a.bias]") - 4.0) < 1e-12);
+  BOOST_TEST(*r.get("block_trace_se[a.bias]") < 1e-12);
+  BOOST_TEST(std::abs(*r.get("block_trace[b.weight]") - 7.0) < 1e-12);
+  // Per layer: "a" = a.weight and a.bias together, blockdiag(A₁, diag(5, −1)): λmax 5, trace 13.
+  auto per_layer = PluginRegistry::global().create_from_spec("block_sharpness:group=layer,tol=1e-12,probes=400");
+  per_layer->bind(f);
+  BOOST_TEST(per_layer->columns().size() == 6u);
+  r = observe_once(*per_layer, f, theta);
+  BOOST_TEST(std::abs(*r.get("block_lambda_max[a]") - 5.0) < 1e-10);
+  BOOST_TEST(std::abs(*r.get("block_trace[a]") - 13.0) < 5 * *r.get("block_trace_se[a]") + 1e-12);
+  // A bare function has no blocks: refused by name when attached.
+  auto toy = toys::quadratic();
+  optim::GradientDescent gd(optim::Schedule::constant(0.01));
+  Trainer t(*toy, gd, {});
+  try {
+    t.attach(PluginRegistry::global().create("block_sharpness"));
+    BOOST_ERROR("a function without blocks was accepted");
+  } catch (const std::invalid_argument& e) {
+    BOOST_TEST(std::string(e.what()).find("has no named parameter blocks") != std::string::npos, e.what());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(block_sharpness_of_an_mlp_matches_its_dense_hessian) {
+  nn::ObjectiveSpec s;
+  s.data = {.source = "gaussian_clusters", .n = 40, .standardize = true, .dim = 4, .classes = 3, .separation = 1.0, .seed = 1};
+  s.hidden = {5};
+  s.init_seed = 2;
+  auto built = nn::build_objective(s);
+  const std::size_t n = built.objective->dim();
+  // The dense Hessian, one HVP per basis vector.
+  Tensor H = zeros({n, n}), e = zeros({n});
+  for (std::size_t j = 0; j < n; ++j) {
+    e(j) = 1.0;
+    const Tensor col = built.objective->hvp(built.theta0, e);
+    for (std::size_t i = 0; i < n; ++i) H(i, j) = col(i);
+    e(j) = 0.0;
+  }
+  auto p = PluginRegistry::global().create_from_spec("block_sharpness:tol=1e-12,probes=2000");
+  p->bind(*built.objective);
+  const Row r = observe_once(*p, *built.objective, built.theta0);
+  for (const auto& b : built.objective->parameter_blocks()) {
+    Tensor block = xt::view(H, xt::range(b.offset, b.offset + b.size), xt::range(b.offset, b.offset + b.size));
+    block = 0.5 * (block + xt::transpose(block));
+    const Tensor eig = xt::linalg::eigvalsh(block);
+    const double lmax = eig(b.size - 1), trace = xt::sum(xt::diagonal(block))();
+    BOOST_TEST(std::abs(*r.get("block_lambda_max[" + b.name + "]") - lmax) < 1e-9 * std::max(1.0, std::abs(lmax)),
+               b.name);
+    const double est = *r.get("block_trace[" + b.name + "]"), se = *r.get("block_trace_se[" + b.name + "]");
+    BOOST_TEST(std::abs(est - trace) < 5 * se + 1e-10, b.name << ": " << est << " ± " << se << " vs " << trace);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(eigvec_overlap_tracks_and_saves_the_top_eigenvectors) {
+  // The quadratic's eigenvectors are e₁ (λ = 40) and e₂ (λ = 2) everywhere:
+  // overlap 1 at every step; the saved vectors are ±e₁, signs aligned.
+  auto f = toys::quadratic();
+  const auto dir = std::filesystem::temp_directory_path() / "eoslab-tests-eigvecs";
+  std::filesystem::remove_all(dir);
+  optim::GradientDescent gd(optim::Schedule::constant(0.01));
+  const RunResult r = run(*f, gd, Tensor{1.0, 1.0},
+                          {"eigvec_overlap:k=2,tol=1e-12,save_every=2,dir=" + dir.string()}, 6);
+  BOOST_TEST(!r.metrics.at(0, "eigvec_overlap").has_value());  // nothing to compare with at the first step
+  for (std::size_t i = 1; i < r.metrics.rows.size(); ++i) {
+    BOOST_TEST(std::abs(*r.metrics.at(i, "eigvec_overlap") - 1.0) < 1e-12);
+    BOOST_TEST(std::abs(*r.metrics.at(i, "eigvec_subspace_overlap") - 1.0) < 1e-12);
+  }
+  std::vector<std::string> saved;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) saved.push_back(e.path().filename().string());
+  std::sort(saved.begin(), saved.end());
+  BOOST_TEST(saved == (std::vector<std::string>{"eigvecs_step_00000000.npy", "eigvecs_step_00000002.npy",
+                                                "eigvecs_step_00000004.npy", "eigvecs_step_00000006.npy"}),
+             boost::test_tools::per_element());
+  const Tensor v0 = read_npy((dir / "eigvecs_step_00000000.npy").string());
+  const Tensor v6 = read_npy((dir / "eigvecs_step_00000006.npy").string());
+  BOOST_TEST(v0.shape()[0] == 2u);
+  BOOST_TEST(std::abs(std::abs(v0(0, 0)) - 1.0) < 1e-12);  // v₁ = ±e₁
+  BOOST_TEST(v6(0, 0) == v0(0, 0));                         // the sign kept along the run
+  BOOST_TEST(v6(1, 1) == v0(1, 1));
+
+  // On the tanh neuron at the edge of stability the top direction turns: overlap below 1.
+  auto neuron = toys::tanh_neuron();
+  optim::GradientDescent gd2(optim::Schedule::constant(2.0 / 150));
+  const RunResult e = run(*neuron, gd2, Tensor{13.0, 0.01}, {"eigvec_overlap:tol=1e-10"}, 200);
+  double lowest = 1.0;
+  for (std::size_t i = 1; i < e.metrics.rows.size(); ++i) {
+    const double o = *e.metrics.at(i, "eigvec_overlap");
+    BOOST_TEST((o >= 0.0 && o <= 1.0 + 1e-12));
+    lowest = std::min(lowest, o);
+  }
+  BOOST_TEST(lowest < 0.999);
+}
