@@ -206,4 +206,44 @@ EigenResult dense_top(HessianOperator& H, std::size_t k, std::size_t max_dim) {
   return r;
 }
 
+Quadrature1D lanczos_quadrature(HessianOperator& H, const Tensor& v, std::size_t m) {
+  check_dim(H, v, "lanczos_quadrature");
+  const std::size_t n = H.dim();
+  m = std::min(m, n);
+  if (m == 0) throw std::invalid_argument("lanczos_quadrature: m must be at least 1");
+  const double nv = vec_norm(v);
+  if (!(nv > 0) || !std::isfinite(nv)) throw std::invalid_argument("lanczos_quadrature: the start vector is zero or not finite");
+  std::vector<Tensor> Q{v / nv};
+  std::vector<double> alpha, beta;
+  Tensor w;
+  for (std::size_t j = 0; j < m; ++j) {
+    H.apply(Q[j], w);
+    const double a = inner(w, Q[j]);
+    if (!std::isfinite(a))
+      throw NumericalError(fmt::format("lanczos_quadrature: the operator returned a non-finite vector (HVP {})", j + 1));
+    alpha.push_back(a);
+    axpy(-a, Q[j], w);
+    if (j > 0) axpy(-beta[j - 1], Q[j - 1], w);
+    for (int pass = 0; pass < 2; ++pass)
+      for (const auto& qi : Q) axpy(-inner(w, qi), qi, w);
+    const double b = vec_norm(w);
+    if (j + 1 == m || b <= 1e-12 * std::max(std::abs(a), 1e-300)) break;  // done, or an invariant subspace
+    beta.push_back(b);
+    Q.push_back(w / b);
+  }
+  const std::size_t k = alpha.size();
+  Tensor T = zeros({k, k}), values, vectors;
+  for (std::size_t i = 0; i < k; ++i) {
+    T(i, i) = alpha[i];
+    if (i + 1 < k) T(i, i + 1) = T(i + 1, i) = beta[i];
+  }
+  symmetric_eigen(T, values, vectors);
+  Quadrature1D q;
+  for (std::size_t i = 0; i < k; ++i) {
+    q.nodes.push_back(values(i));
+    q.weights.push_back(vectors(0, i) * vectors(0, i));
+  }
+  return q;
+}
+
 }  // namespace eos::analysis

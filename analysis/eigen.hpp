@@ -69,6 +69,17 @@ EigenResult power_iteration(HessianOperator& H, const PowerOptions& options = {}
 // LAPACK dsyevd; residuals exact. n ≤ max_dim.
 EigenResult dense_top(HessianOperator& H, std::size_t k, std::size_t max_dim = 4096);
 
+// Gauss quadrature of the spectral measure μ_v = Σᵢ (uᵢᵀv)² δ_λᵢ of H seen
+// from a unit vector v (Golub–Meurant; the building block of stochastic
+// Lanczos quadrature): m Lanczos steps from v with full reorthogonalization,
+// nodes = the Ritz values of T_m, weights = the squared first components of
+// its eigenvectors (they sum to 1). Exact for polynomials of degree < 2m, so
+// vᵀ H v = Σ w·node. Stops early (fewer nodes) when the Krylov space closes.
+struct Quadrature1D {
+  std::vector<double> nodes, weights;
+};
+Quadrature1D lanczos_quadrature(HessianOperator& H, const Tensor& v, std::size_t m);
+
 // Symmetric eigen-decomposition of a small dense matrix (ascending values,
 // eigenvectors in columns): the LAPACK path used by the solvers above.
 void symmetric_eigen(const Tensor& A, Tensor& values, Tensor& vectors);

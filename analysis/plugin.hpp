@@ -74,6 +74,9 @@ class StepContext {
   Objective& objective() { return objective_; }
   const optim::Optimizer* optimizer() const { return optimizer_; }  // null offline unless given
   std::size_t batch_size() const { return batch_size_; }            // the run's minibatch size; 0 = full batch
+  // Where a plugin may write files of its own (the run's folder; empty: nowhere).
+  const std::string& output_dir() const { return output_dir_; }
+  void set_output_dir(std::string dir) { output_dir_ = std::move(dir); }
   // A seed for stochastic estimates at this step, equal online and offline.
   std::uint64_t seed_for(const std::string& plugin) const;
 
@@ -105,6 +108,7 @@ class StepContext {
   const optim::Optimizer* optimizer_;
   std::size_t batch_size_;
   std::uint64_t seed_;
+  std::string output_dir_;
 };
 
 // One row of metrics: a value per column, or none.

@@ -315,6 +315,7 @@ RunResult Trainer::run_from(Tensor theta0, const StateDict* checkpoint) {
     cur.successor = next.step == t + 1 && res.steps == t + 1 ? &next : nullptr;  // the update happened
     if (!diverged_here) {
       StepContext ctx(cur, objective_, &optimizer_, options_.batch_size, options_.seed);
+      ctx.set_output_dir(options_.plugin_output_dir);
       for (auto& a : plugins_) {
         if (!due(a, t, epoch_start)) continue;
         try {

@@ -49,6 +49,7 @@ struct TrainerOptions {
   std::size_t trajectory_every = 0;      // 0: no trajectory
   std::string trajectory_dir;
   std::string objective_spec_json;       // recorded so a replay can rebuild the objective
+  std::string plugin_output_dir;         // where plugins may write files (density/…); empty: none
   // Checkpoints, for crash safety: after a step's row, when checkpoint_every
   // steps or checkpoint_seconds of wall time have passed since the last one
   // (0 turns a rule off), the run's whole state is written atomically to

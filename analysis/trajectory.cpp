@@ -141,7 +141,8 @@ Trajectory read_trajectory(const std::string& dir) {
 }
 
 MetricsTable analyze_trajectory(const Trajectory& trajectory, Objective& objective,
-                                std::vector<std::unique_ptr<Plugin>>& plugins, const optim::Optimizer* optimizer) {
+                                std::vector<std::unique_ptr<Plugin>>& plugins, const optim::Optimizer* optimizer,
+                                const std::string& output_dir) {
   MetricsTable table;
   table.columns = {"step", "lr"};
   for (const auto& p : plugins) {
@@ -166,6 +167,7 @@ MetricsTable analyze_trajectory(const Trajectory& trajectory, Objective& objecti
       d.successor = &next;
     }
     StepContext ctx(d, objective, optimizer, m.batch_size, m.seed);
+    ctx.set_output_dir(output_dir);
     Row row(table.columns);
     row.set("step", double(d.step));
     row.set("lr", d.lr);

@@ -57,6 +57,6 @@ Trajectory read_trajectory(const std::string& dir);
 // θ_t − η_t∇f(θ_t) computed, stochastic plugins seeded alike.
 MetricsTable analyze_trajectory(const Trajectory& trajectory, Objective& objective,
                                 std::vector<std::unique_ptr<Plugin>>& plugins,
-                                const optim::Optimizer* optimizer = nullptr);
+                                const optim::Optimizer* optimizer = nullptr, const std::string& output_dir = "");
 
 }  // namespace eos::analysis

@@ -58,7 +58,7 @@ int analyze_command(const AnalyzeArgs& a) {
   if (ec) throw UsageError(fmt::format("--out {}: cannot create the directory ({})", out.string(), ec.message()));
   set_blas_threads(parse_count("--threads", a.threads, 0));
 
-  const auto table = analysis::analyze_trajectory(traj, *built.objective, plugins);
+  const auto table = analysis::analyze_trajectory(traj, *built.objective, plugins, nullptr, out.string());
   {
     analysis::CsvWriter csv((out / "metrics.csv").string(), table.columns);
     for (const auto& row : table.rows) csv.write(row);

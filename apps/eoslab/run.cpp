@@ -398,6 +398,7 @@ TrainOutcome run_training(const RunConfig& c) {
   }
 
   o.metrics_csv = (out / "metrics.csv").string();
+  o.plugin_output_dir = out.string();  // density/…
   o.summary_json = (out / "summary.json").string();
   // (Not under mpirun yet: a checkpoint would have to be read by every rank.)
   if (!jb.parallel()) {

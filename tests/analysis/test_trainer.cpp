@@ -57,7 +57,7 @@ class Counting : public Objective {
 std::vector<std::string> analysis_specs() {
   return {"loss",        "grad_norm",           "rp",       "tau_profile:grid=gauss,m=8", "sharpness:k=2,tol=1e-6",
           "corollary1:points=3", "hessian_trace:probes=4", "accuracy", "lambda_min:k=2,tol=1e-6",
-          "block_sharpness:probes=3,tol=1e-6", "eigvec_overlap:k=2,tol=1e-6"};
+          "block_sharpness:probes=3,tol=1e-6", "eigvec_overlap:k=2,tol=1e-6", "density:probes=3,steps=10"};
 }
 
 }  // namespace

@@ -301,3 +301,53 @@ BOOST_AUTO_TEST_CASE(eigvec_overlap_tracks_and_saves_the_top_eigenvectors) {
   }
   BOOST_TEST(lowest < 0.999);
 }
+
+BOOST_AUTO_TEST_CASE(density_by_lanczos_quadrature_has_known_answers) {
+  // f = ½ Σ aᵢθᵢ² with 30 distinct aᵢ in [−3, 12]: with m ≥ 30 Lanczos steps
+  // from a Rademacher probe the Gauss nodes are the aᵢ, each with weight 1/30,
+  // and zᵀHz = Σ aᵢ for every probe (a diagonal H): the trace is exact.
+  const std::size_t n = 30;
+  Tensor a = Tensor::from_shape({n});
+  for (std::size_t i = 0; i < n; ++i) a(i) = -3.0 + 15.0 * double(i * i) / double((n - 1) * (n - 1));
+  FunctionObjective f("diagonal quadratic", n, [a](ad::Var th) {
+    return 0.5 * ad::sum(ad::mul(th.tape()->constant(a), ad::square(th)));
+  });
+  const auto dir = std::filesystem::temp_directory_path() / "eoslab-tests-density";
+  std::filesystem::remove_all(dir);
+  StepData d;
+  d.step = 7;
+  d.theta = zeros({n});
+  d.lr = 0.1;
+  StepContext ctx(d, f, nullptr, 0, 1);
+  ctx.set_output_dir(dir.string());
+  auto p = PluginRegistry::global().create_from_spec("density:probes=4,steps=40,points=2000,sigma=0.005");
+  Row row(p->columns());
+  p->observe(ctx, row);
+  BOOST_TEST(std::abs(*row.get("density_lambda_min") - -3.0) < 1e-10);
+  BOOST_TEST(std::abs(*row.get("density_lambda_max") - 12.0) < 1e-10);
+  const double trace = xt::sum(a)();
+  BOOST_TEST(std::abs(*row.get("density_trace") - trace) < 1e-10 * std::abs(trace));
+  BOOST_TEST(*row.get("density_trace_se") < 1e-10);
+
+  // The nodes file: 4 probes × 30 nodes, weights 1/30; the density integrates to 1.
+  const MetricsTable nodes = read_metrics_csv((dir / "density" / "step_00000007_nodes.csv").string());
+  BOOST_TEST(nodes.rows.size() == 4 * n);
+  for (std::size_t r = 0; r < nodes.rows.size(); ++r) BOOST_TEST(std::abs(*nodes.at(r, "weight") - 1.0 / n) < 1e-10);
+  const MetricsTable grid = read_metrics_csv((dir / "density" / "step_00000007.csv").string());
+  BOOST_TEST(grid.rows.size() == 2000u);
+  double integral = 0.0;
+  for (std::size_t r = 1; r < grid.rows.size(); ++r)
+    integral += 0.5 * (*grid.at(r, "density") + *grid.at(r - 1, "density")) *
+                (*grid.at(r, "lambda") - *grid.at(r - 1, "lambda"));
+  BOOST_TEST(std::abs(integral - 1.0) < 1e-3, integral);
+
+  // Fewer steps than the dimension: the extreme nodes still bracket inside
+  // the spectrum (Ritz values interlace) and the weights still sum to 1.
+  const auto q = lanczos_quadrature(*f.hessian_at(d.theta), Tensor(xt::ones<double>({n})), 6);
+  BOOST_TEST(q.nodes.size() == 6u);
+  BOOST_TEST(q.nodes.front() >= -3.0 - 1e-12);
+  BOOST_TEST(q.nodes.back() <= 12.0 + 1e-12);
+  double total = 0.0;
+  for (double w : q.weights) total += w;
+  BOOST_TEST(std::abs(total - 1.0) < 1e-12);
+}
