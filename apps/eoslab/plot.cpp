@@ -256,6 +256,37 @@ std::vector<Figure> run_figures(const fs::path& csv, const analysis::MetricsTabl
       f.series.push_back(series(fmt::format("theta_{}", i), fmt::format("θ_{}", i)));
     figs.push_back(f);
   }
+  // The spectral density (density plugin): up to six evaluated steps,
+  // evenly spread, overlaid on a log scale.
+  const fs::path density_dir = csv.parent_path() / "density";
+  if (fs::is_directory(density_dir)) {
+    std::vector<std::pair<std::size_t, fs::path>> files;
+    for (const auto& e : fs::directory_iterator(density_dir)) {
+      const std::string name = e.path().filename().string();
+      std::size_t step = 0;
+      if (std::sscanf(name.c_str(), "step_%zu.csv", &step) == 1 && name.find("_nodes") == std::string::npos)
+        files.emplace_back(step, e.path());
+    }
+    std::sort(files.begin(), files.end());
+    if (!files.empty()) {
+      Figure f{"density", "Hessian spectral density (stochastic Lanczos quadrature)" + suffix, "eigenvalue λ",
+               "density"};
+      f.logy = true;
+      f.key = "top right";
+      double peak = 0.0;
+      const std::size_t shown = std::min<std::size_t>(files.size(), 6);
+      for (std::size_t i = 0; i < shown; ++i) {
+        const auto& [step, path] = files[shown == 1 ? 0 : i * (files.size() - 1) / (shown - 1)];
+        for (double v : analysis::read_metrics_csv(path.string()).column("density")) peak = std::max(peak, v);
+        Series se = series("density", fmt::format("step {}", step));
+        se.csv = path;
+        se.x = "lambda";
+        f.series.push_back(se);
+      }
+      if (peak > 0) f.yrange = std::pair{peak * 1e-7, peak * 3};
+      figs.push_back(f);
+    }
+  }
   return figs;
 }
 

@@ -246,6 +246,19 @@ BOOST_AUTO_TEST_CASE(plot_draws_figures_or_says_gnuplot_is_missing) {
     }
   // the script is standalone: it reads the CSV by a path relative to itself
   BOOST_TEST(read_text(out / "figures" / "rp.gp").find("\"../metrics.csv\"") != std::string::npos);
+
+  // The density plugin's files become one figure, steps overlaid.
+  const fs::path d = scratch("plot-density");
+  BOOST_TEST_REQUIRE(eoslab({"train", "--data", "gaussian:6,3", "--n", "100", "--widths", "8", "--steps", "20",
+                             "--plugin", "loss", "--plugin", "density:steps=30@10", "--quiet", "--out", d.string()})
+                         .code == 0);
+  BOOST_TEST(fs::exists(d / "density" / "step_00000020.csv"));
+  const Ran dr = eoslab({"plot", d.string()});
+  BOOST_TEST_REQUIRE(dr.code == 0, dr.output);
+  BOOST_TEST(fs::file_size(d / "figures" / "density.png") > 0);
+  const std::string gp = read_text(d / "figures" / "density.gp");
+  BOOST_TEST(gp.find("\"../density/step_00000010.csv\"") != std::string::npos, gp);
+  BOOST_TEST(gp.find("set logscale y") != std::string::npos);
 }
 
 #ifdef EOSLAB_MPIRUN
