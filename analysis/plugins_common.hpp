@@ -1,0 +1,48 @@
+// Internal to analysis/plugins_*.cpp: what the plugin families share.
+#pragma once
+
+#include <cmath>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "eigen.hpp"
+#include "plugin.hpp"
+
+namespace eos::analysis::detail {
+
+struct MeanSe {
+  double mean = 0.0, se = 0.0;
+};
+inline MeanSe mean_se(const std::vector<double>& x) {
+  MeanSe r;
+  const double n = double(x.size());
+  for (double v : x) r.mean += v / n;
+  if (x.size() > 1) {
+    double ss = 0.0;
+    for (double v : x) ss += (v - r.mean) * (v - r.mean);
+    r.se = std::sqrt(ss / (n - 1.0) / n);
+  }
+  return r;
+}
+
+// A registry factory for a plugin without options (any option is an error).
+template <class Make>
+auto simple_factory(Make make) {
+  return [make](const PluginOptions& o) {
+    OptionReader(make()->name(), o).finish();
+    return make();
+  };
+}
+
+// The Lanczos options every eigen-plugin reads: k, tol, max_iter, stop, extra.
+LanczosOptions lanczos_options(OptionReader& r, std::size_t k_default);
+
+// Warm-start vectors as plugin state: one [count, dim] tensor.
+void save_vectors(StateDict& into, const std::vector<Tensor>& vectors);
+std::vector<Tensor> load_vectors(const StateDict& from, std::size_t dim);
+
+void register_progress_plugins(PluginRegistry& registry);   // plugins_progress.cpp
+void register_curvature_plugins(PluginRegistry& registry);  // plugins_curvature.cpp
+
+}  // namespace eos::analysis::detail

@@ -1,0 +1,598 @@
+// The plugins of curvature: the top and bottom of the Hessian's spectrum
+// (warm-started Lanczos), eigenvector tracking, per-block curvature, the
+// spectral density, the trace, and preconditioned sharpness. Each block: the
+// quantity, its columns, its options.
+#include <cmath>
+#include <filesystem>
+#include <numbers>
+#include <numeric>
+
+#include <fmt/format.h>
+#include <xtensor/xnoalias.hpp>
+#include <xtensor/xview.hpp>
+
+#include "../autodiff/npy.hpp"
+#include "../autodiff/random.hpp"
+#include "eigen.hpp"
+#include "plugin.hpp"
+#include "plugins_common.hpp"
+#include "quadrature.hpp"
+
+namespace eos::analysis {
+namespace detail {
+
+// Warm-start vectors as plugin state: one [count, dim] tensor.
+void save_vectors(StateDict& into, const std::vector<Tensor>& vectors) {
+  Tensor all = zeros({vectors.size(), vectors.empty() ? 0 : vectors[0].size()});
+  for (std::size_t i = 0; i < vectors.size(); ++i) xt::view(all, i, xt::all()) = vectors[i];
+  into.put("vectors", all);
+}
+std::vector<Tensor> load_vectors(const StateDict& from, std::size_t dim) {
+  const Tensor& all = from.tensor("vectors");
+  if (all.dimension() != 2 || (all.shape()[0] > 0 && all.shape()[1] != dim))
+    throw StateError(fmt::format("state: warm-start vectors have shape {}, expected [count, {}]",
+                                 shape_str_of(all.shape()), dim));
+  std::vector<Tensor> out;
+  for (std::size_t i = 0; i < all.shape()[0]; ++i) out.emplace_back(xt::view(all, i, xt::all()));
+  return out;
+}
+
+LanczosOptions lanczos_options(OptionReader& r, std::size_t k_default) {
+  LanczosOptions o;
+  o.k = r.count("k", k_default, 1, 1000);
+  o.tol = r.number("tol", 1e-3, 1e-15, 0.5);
+  o.max_iter = r.count("max_iter", 200, 1, 100000);
+  if (o.k == 0) throw std::invalid_argument("sharpness: k must be at least 1");
+  const std::string stop = r.text("stop", "residual");
+  if (stop == "residual") o.stop = LanczosStop::Residual;
+  else if (stop == "value") o.stop = LanczosStop::Value;
+  else throw std::invalid_argument(fmt::format("sharpness: stop={} (expected residual or value)", stop));
+  o.extra = r.count("extra", 1, 0, 100);
+  return o;
+}
+
+namespace {
+
+// The most negative curvature: the smallest eigenvalues of ∇²f(θ_t), by
+// Lanczos on −∇²f, warm-started along the trajectory like sharpness.
+class NegatedHessian : public HessianOperator {
+ public:
+  explicit NegatedHessian(HessianOperator& H) : H_(H) {}
+  std::size_t dim() const override { return H_.dim(); }
+  double value() const override { return H_.value(); }
+  const Tensor& grad() const override { return H_.grad(); }
+  void apply(const Tensor& v, Tensor& out) override {
+    H_.apply(v, out);
+    out *= -1.0;
+    ++applications_;
+  }
+  using HessianOperator::apply;
+
+ private:
+  HessianOperator& H_;
+};
+
+class LambdaMinPlugin : public Plugin {
+ public:
+  explicit LambdaMinPlugin(LanczosOptions o) : opt_(std::move(o)) {
+    for (std::size_t i = 2; i <= opt_.k; ++i) columns_.push_back(fmt::format("lambda_min_{}", i));
+  }
+  std::string name() const override { return "lambda_min"; }
+  std::vector<std::string> columns() const override {
+    std::vector<std::string> c = {"lambda_min"};
+    c.insert(c.end(), columns_.begin(), columns_.end());
+    c.insert(c.end(), {"lambda_min_residual", "lambda_min_hvps"});
+    return c;
+  }
+  void reset() override { previous_.clear(); }
+  void save_state(StateDict& into) const override { save_vectors(into, previous_); }
+  void load_state(const StateDict& from, std::size_t dim) override { previous_ = load_vectors(from, dim); }
+  bool needs_hessian() const override { return true; }
+  void observe(StepContext& ctx, Row& row) override {
+    NegatedHessian N(ctx.hessian());
+    LanczosOptions o = opt_;
+    o.seed = ctx.seed_for("lambda_min");
+    o.warm_start = previous_;
+    const EigenResult r = lanczos_top(N, o);  // the top of −H: −λmin, −λmin₂, …
+    row.set("lambda_min", -r.values[0]);
+    for (std::size_t i = 1; i < opt_.k; ++i) row.set(columns_[i - 1], -r.values[i]);
+    row.set("lambda_min_residual", r.residuals[0] / std::max(std::abs(r.values[0]), 1e-300));
+    row.set("lambda_min_hvps", double(r.hvps));
+    previous_ = r.vectors;
+  }
+
+ private:
+  LanczosOptions opt_;
+  std::vector<std::string> columns_;
+  std::vector<Tensor> previous_;
+};
+
+// λmax and the top k by warm-started Lanczos; |cos(∇f, v₁)|.
+class SharpnessPlugin : public Plugin {
+ public:
+  SharpnessPlugin(LanczosOptions o, bool warm) : opt_(std::move(o)), warm_(warm) {
+    for (std::size_t i = 0; i < opt_.k; ++i) lambda_columns_.push_back(fmt::format("lambda_{}", i + 1));
+  }
+  std::string name() const override { return "sharpness"; }
+  std::vector<std::string> columns() const override {
+    std::vector<std::string> c = {"lambda_max"};
+    for (std::size_t i = 2; i <= opt_.k; ++i) c.push_back(fmt::format("lambda_{}", i));
+    c.insert(c.end(), {"sharpness_residual", "sharpness_hvps", "cos_grad_top"});
+    return c;
+  }
+  void reset() override { previous_.clear(); }
+  void save_state(StateDict& into) const override { save_vectors(into, previous_); }
+  void load_state(const StateDict& from, std::size_t dim) override { previous_ = load_vectors(from, dim); }
+  bool needs_hessian() const override { return true; }
+  void observe(StepContext& ctx, Row& row) override {
+    HessianOperator& H = ctx.hessian();
+    LanczosOptions o = opt_;
+    o.seed = ctx.seed_for("sharpness");
+    if (warm_) o.warm_start = previous_;
+    const EigenResult r = lanczos_top(H, o);
+    row.set("lambda_max", r.values[0]);
+    for (std::size_t i = 1; i < opt_.k; ++i) row.set(lambda_columns_[i], r.values[i]);
+    row.set("sharpness_residual", r.residuals[0] / std::abs(r.values[0]));
+    row.set("sharpness_hvps", double(r.hvps));
+    const Tensor& g = H.grad();
+    const double gn = std::sqrt(inner(g, g));
+    if (gn > 0) row.set("cos_grad_top", std::abs(inner(g, r.vectors[0])) / gn);
+    previous_ = r.vectors;
+  }
+
+ private:
+  LanczosOptions opt_;
+  bool warm_;
+  std::vector<Tensor> previous_;  // the k + extra Ritz vectors of the last analysed step
+  std::vector<std::string> lambda_columns_;
+};
+
+// The diagonal block H_SS of ∇²f for the coordinates S = [offset, offset + size):
+// v_S ↦ (H·[0, v_S, 0])_S.
+class BlockHessian : public HessianOperator {
+ public:
+  BlockHessian(HessianOperator& H, std::size_t offset, std::size_t size)
+      : H_(H), offset_(offset), size_(size), embedded_(zeros({H.dim()})),
+        grad_(xt::view(H.grad(), xt::range(offset, offset + size))) {}
+  std::size_t dim() const override { return size_; }
+  double value() const override { return H_.value(); }
+  const Tensor& grad() const override { return grad_; }
+  void apply(const Tensor& v, Tensor& out) override {
+    std::copy(v.begin(), v.end(), embedded_.begin() + std::ptrdiff_t(offset_));
+    H_.apply(embedded_, hv_);
+    std::fill(embedded_.begin() + std::ptrdiff_t(offset_), embedded_.begin() + std::ptrdiff_t(offset_ + size_), 0.0);
+    if (out.size() != size_) out = Tensor::from_shape({size_});
+    std::copy(hv_.begin() + std::ptrdiff_t(offset_), hv_.begin() + std::ptrdiff_t(offset_ + size_), out.begin());
+    ++applications_;
+  }
+  using HessianOperator::apply;
+
+ private:
+  HessianOperator& H_;
+  std::size_t offset_, size_;
+  Tensor embedded_, hv_, grad_;
+};
+
+// Per-block curvature: λmax and the Hutchinson trace (with its standard
+// error) of each diagonal block H_SS, for the model's named parameter blocks
+// ("0.weight", "0.bias", …) or grouped per layer ("0" = its weight and bias).
+// Probes are Rademacher vectors supported on the block: exact for a diagonal
+// block, and without the cross-block variance of one probe for all blocks.
+class BlockSharpnessPlugin : public Plugin {
+ public:
+  BlockSharpnessPlugin(bool per_layer, std::size_t probes, LanczosOptions o)
+      : per_layer_(per_layer), probes_(probes), opt_(std::move(o)) {}
+  std::string name() const override { return "block_sharpness"; }
+  void bind(const Objective& objective) override {
+    const auto blocks = objective.parameter_blocks();
+    if (blocks.empty())
+      throw std::invalid_argument(fmt::format("plugin block_sharpness: the objective '{}' has no named parameter "
+                                              "blocks (a model objective has one per layer parameter)",
+                                              objective.describe()));
+    groups_.clear();
+    for (const auto& b : blocks) {
+      const std::string layer = b.name.substr(0, b.name.rfind('.'));
+      const std::string key = per_layer_ ? layer : b.name;
+      if (!groups_.empty() && groups_.back().name == key && groups_.back().offset + groups_.back().size == b.offset)
+        groups_.back().size += b.size;  // the next parameter of the same layer, right after it in θ
+      else
+        groups_.push_back({key, b.offset, b.size});
+    }
+    previous_.assign(groups_.size(), {});
+  }
+  std::vector<std::string> columns() const override {
+    std::vector<std::string> c;
+    for (const auto& g : groups_)
+      for (const char* what : {"block_lambda_max", "block_trace", "block_trace_se"})
+        c.push_back(fmt::format("{}[{}]", what, g.name));
+    return c;
+  }
+  bool needs_hessian() const override { return true; }
+  void reset() override { previous_.assign(groups_.size(), {}); }
+  void save_state(StateDict& into) const override {
+    for (std::size_t i = 0; i < previous_.size(); ++i) {
+      StateDict part;
+      save_vectors(part, previous_[i]);
+      into.merge(fmt::format("block{}", i), part);
+    }
+  }
+  void load_state(const StateDict& from, std::size_t) override {
+    for (std::size_t i = 0; i < groups_.size(); ++i)
+      previous_[i] = load_vectors(from.extract(fmt::format("block{}", i)), groups_[i].size);
+  }
+  void observe(StepContext& ctx, Row& row) override {
+    HessianOperator& H = ctx.hessian();
+    Rng rng(ctx.seed_for("block_sharpness"));
+    for (std::size_t i = 0; i < groups_.size(); ++i) {
+      const ParameterBlock& g = groups_[i];
+      BlockHessian B(H, g.offset, g.size);
+      LanczosOptions o = opt_;
+      o.k = std::min(o.k, g.size);
+      o.extra = std::min(o.extra, g.size - o.k);
+      o.seed = rng.next_u64();
+      o.warm_start = previous_[i];
+      const EigenResult r = lanczos_top(B, o);
+      previous_[i] = r.vectors;
+      row.set(fmt::format("block_lambda_max[{}]", g.name), r.values[0]);
+      Tensor z = Tensor::from_shape({g.size}), Bz;
+      std::vector<double> q;
+      for (std::size_t p = 0; p < probes_; ++p) {
+        for (auto& v : z) v = (rng.next_u64() >> 63) ? 1.0 : -1.0;
+        B.apply(z, Bz);
+        q.push_back(inner(z, Bz));
+      }
+      const MeanSe m = mean_se(q);
+      row.set(fmt::format("block_trace[{}]", g.name), m.mean);
+      row.set(fmt::format("block_trace_se[{}]", g.name), m.se);
+    }
+  }
+
+ private:
+  bool per_layer_;
+  std::size_t probes_;
+  LanczosOptions opt_;
+  std::vector<ParameterBlock> groups_;
+  std::vector<std::vector<Tensor>> previous_;
+};
+
+// Eigenvector tracking: the top-k eigenvectors at each analysed step (warm-
+// started Lanczos), their overlap with the previous analysed step's, signs
+// aligned to it, and, every `save_every` analysed steps, saved as
+// DIR/eigvecs_step_<t>.npy ([k, dim], row i = v_{i+1}) for further analysis.
+class EigvecOverlapPlugin : public Plugin {
+ public:
+  EigvecOverlapPlugin(LanczosOptions o, std::size_t save_every, std::string dir)
+      : opt_(std::move(o)), save_every_(save_every), dir_(std::move(dir)) {}
+  std::string name() const override { return "eigvec_overlap"; }
+  std::vector<std::string> columns() const override { return {"eigvec_overlap", "eigvec_subspace_overlap"}; }
+  bool needs_hessian() const override { return true; }
+  void reset() override {
+    previous_.clear();
+    analysed_ = 0;
+  }
+  void save_state(StateDict& into) const override {
+    save_vectors(into, previous_);
+    into.put_integer("analysed", analysed_);
+  }
+  void load_state(const StateDict& from, std::size_t dim) override {
+    previous_ = load_vectors(from, dim);
+    analysed_ = from.integer("analysed");
+  }
+  void observe(StepContext& ctx, Row& row) override {
+    LanczosOptions o = opt_;
+    o.seed = ctx.seed_for("eigvec_overlap");
+    o.warm_start = previous_;
+    EigenResult r = lanczos_top(ctx.hessian(), o);
+    const std::size_t k = opt_.k;
+    if (previous_.size() >= k) {
+      // |⟨v₁(t), v₁(t')⟩| and ‖V(t)ᵀV(t')‖²_F / k (1: the same k-dimensional subspace)
+      double fro = 0.0;
+      for (std::size_t i = 0; i < k; ++i)
+        for (std::size_t j = 0; j < k; ++j) fro += std::pow(inner(r.vectors[i], previous_[j]), 2);
+      row.set("eigvec_overlap", std::abs(inner(r.vectors[0], previous_[0])));
+      row.set("eigvec_subspace_overlap", fro / double(k));
+      for (std::size_t i = 0; i < k; ++i)  // sign alignment: the saved sequence varies continuously
+        if (inner(r.vectors[i], previous_[i]) < 0) r.vectors[i] *= -1.0;
+    }
+    if (!dir_.empty() && analysed_ % save_every_ == 0) {
+      Tensor all = zeros({k, r.vectors[0].size()});
+      for (std::size_t i = 0; i < k; ++i) xt::view(all, i, xt::all()) = r.vectors[i];
+      std::error_code ec;
+      std::filesystem::create_directories(dir_, ec);
+      write_npy(fmt::format("{}/eigvecs_step_{:08d}.npy", dir_, ctx.step()), all);
+    }
+    ++analysed_;
+    previous_ = std::move(r.vectors);
+  }
+
+ private:
+  LanczosOptions opt_;
+  std::size_t save_every_;
+  std::string dir_;
+  std::vector<Tensor> previous_;
+  std::uint64_t analysed_ = 0;
+};
+
+// Spectral density by stochastic Lanczos quadrature (Lin, Saad & Yang 2016;
+// Ghorbani et al. 2019): m Lanczos steps from each of n_v random unit probes
+// give Gauss nodes θ_jk and weights w_jk of the spectral measure seen from
+// probe j; the density is (1/n_v) Σ_j Σ_k w_jk N(λ; θ_jk, σ²). The trace is
+// estimated per probe as ‖z‖²·Σ_k w_jk θ_jk (= zᵀHz exactly), with its
+// standard error across probes. Per evaluated step, when the run has a
+// folder: density/step_<t>.csv (lambda, density on the grid) and
+// density/step_<t>_nodes.csv (probe, node, weight).
+class DensityPlugin : public Plugin {
+ public:
+  DensityPlugin(std::size_t probes, std::size_t steps, bool gaussian, std::size_t points, double sigma)
+      : probes_(probes), steps_(steps), gaussian_(gaussian), points_(points), sigma_(sigma) {}
+  std::string name() const override { return "density"; }
+  std::vector<std::string> columns() const override {
+    return {"density_lambda_min", "density_lambda_max", "density_trace", "density_trace_se"};
+  }
+  bool needs_hessian() const override { return true; }
+  void observe(StepContext& ctx, Row& row) override {
+    HessianOperator& H = ctx.hessian();
+    Rng rng(ctx.seed_for("density"));
+    Tensor z = Tensor::from_shape({H.dim()});
+    std::vector<Quadrature1D> q;
+    std::vector<double> traces;
+    double lo = INFINITY, hi = -INFINITY;
+    for (std::size_t j = 0; j < probes_; ++j) {
+      for (auto& v : z) v = gaussian_ ? rng.normal() : ((rng.next_u64() >> 63) ? 1.0 : -1.0);
+      q.push_back(lanczos_quadrature(H, z, steps_));
+      double mean = 0.0;
+      for (std::size_t k = 0; k < q.back().nodes.size(); ++k) mean += q.back().weights[k] * q.back().nodes[k];
+      traces.push_back(inner(z, z) * mean);
+      lo = std::min(lo, q.back().nodes.front());
+      hi = std::max(hi, q.back().nodes.back());
+    }
+    const MeanSe t = mean_se(traces);
+    row.set("density_lambda_min", lo);
+    row.set("density_lambda_max", hi);
+    row.set("density_trace", t.mean);
+    row.set("density_trace_se", t.se);
+    if (ctx.output_dir().empty()) return;
+    // The broadened density on a grid padded by 5σ beyond the extreme nodes.
+    const double sigma = sigma_ * std::max(hi - lo, 1e-12 * std::max(1.0, std::abs(hi)));
+    const double a = lo - 5 * sigma, b = hi + 5 * sigma;
+    const std::string dir = ctx.output_dir() + "/density";
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    std::string grid = "lambda,density\n", nodes = "probe,node,weight\n";
+    for (std::size_t i = 0; i < points_; ++i) {
+      const double lam = a + (b - a) * double(i) / double(points_ - 1);
+      double phi = 0.0;
+      for (const auto& p : q)
+        for (std::size_t k = 0; k < p.nodes.size(); ++k)
+          phi += p.weights[k] * std::exp(-0.5 * std::pow((lam - p.nodes[k]) / sigma, 2));
+      phi /= double(probes_) * sigma * std::sqrt(2 * std::numbers::pi);
+      grid += fmt::format("{:.17g},{:.17g}\n", lam, phi);
+    }
+    for (std::size_t j = 0; j < q.size(); ++j)
+      for (std::size_t k = 0; k < q[j].nodes.size(); ++k)
+        nodes += fmt::format("{},{:.17g},{:.17g}\n", j, q[j].nodes[k], q[j].weights[k]);
+    write_file_atomically(fmt::format("{}/step_{:08d}.csv", dir, ctx.step()), grid);
+    write_file_atomically(fmt::format("{}/step_{:08d}_nodes.csv", dir, ctx.step()), nodes);
+  }
+
+ private:
+  std::size_t probes_, steps_;
+  bool gaussian_;
+  std::size_t points_;
+  double sigma_;
+};
+
+// tr ∇²f ≈ mean of zᵀHz over Rademacher z.
+class HessianTracePlugin : public Plugin {
+ public:
+  explicit HessianTracePlugin(std::size_t probes) : probes_(probes) {
+    if (probes_ < 2) throw std::invalid_argument("plugin hessian_trace: probes must be at least 2");
+  }
+  std::string name() const override { return "hessian_trace"; }
+  std::vector<std::string> columns() const override { return {"trace", "trace_se"}; }
+  bool needs_hessian() const override { return true; }
+  void observe(StepContext& ctx, Row& row) override {
+    HessianOperator& H = ctx.hessian();
+    Rng rng(ctx.seed_for("hessian_trace"));
+    Tensor z = Tensor::from_shape({H.dim()}), Hz;
+    std::vector<double> q;
+    for (std::size_t i = 0; i < probes_; ++i) {
+      for (auto& v : z) v = (rng.next_u64() >> 63) ? 1.0 : -1.0;
+      H.apply(z, Hz);
+      q.push_back(inner(z, Hz));
+    }
+    const MeanSe m = mean_se(q);
+    row.set("trace", m.mean);
+    row.set("trace_se", m.se);
+  }
+
+ private:
+  std::size_t probes_;
+};
+
+// v ↦ D H D v with D = P^{-1/2} (diagonal).
+class ScaledHessian : public HessianOperator {
+ public:
+  ScaledHessian(HessianOperator& H, Tensor d) : H_(H), d_(std::move(d)) {}
+  std::size_t dim() const override { return H_.dim(); }
+  double value() const override { return H_.value(); }
+  const Tensor& grad() const override { return H_.grad(); }
+  void apply(const Tensor& v, Tensor& out) override {
+    xt::noalias(dv_) = d_ * v;
+    H_.apply(dv_, out);
+    out *= d_;
+    ++applications_;
+  }
+  using HessianOperator::apply;
+
+ private:
+  HessianOperator& H_;
+  Tensor d_, dv_;
+};
+
+// λmax(P^{-1/2} H P^{-1/2}) with P the optimizer's preconditioner (identity
+// for GD and momentum), against the optimizer's stability threshold.
+class PreconditionedSharpnessPlugin : public Plugin {
+ public:
+  explicit PreconditionedSharpnessPlugin(LanczosOptions o) : opt_(std::move(o)) {}
+  std::string name() const override { return "precond_sharpness"; }
+  std::vector<std::string> columns() const override { return {"precond_lambda_max", "precond_threshold"}; }
+  void reset() override { previous_.clear(); }
+  void save_state(StateDict& into) const override { save_vectors(into, previous_); }
+  void load_state(const StateDict& from, std::size_t dim) override { previous_ = load_vectors(from, dim); }
+  bool needs_hessian() const override { return true; }
+  void observe(StepContext& ctx, Row& row) override {
+    const optim::Optimizer* opt = ctx.optimizer();
+    if (!opt)
+      throw std::invalid_argument("plugin precond_sharpness: needs the optimizer (its preconditioner is "
+                                  "optimizer state); attach it to a Trainer or pass the optimizer offline");
+    HessianOperator& H = ctx.hessian();
+    Tensor d;
+    if (auto P = opt->preconditioner()) d = 1.0 / xt::sqrt(*P);
+    else d = xt::ones<double>({H.dim()});
+    ScaledHessian S(H, std::move(d));
+    LanczosOptions o = opt_;
+    o.seed = ctx.seed_for("precond_sharpness");
+    o.warm_start = previous_;
+    const EigenResult r = lanczos_top(S, o);
+    previous_ = r.vectors;
+    row.set("precond_lambda_max", r.values[0]);
+    row.set("precond_threshold", opt->stability_threshold(ctx.lr()));
+  }
+
+ private:
+  LanczosOptions opt_;
+  std::vector<Tensor> previous_;
+};
+
+}  // namespace
+
+void register_curvature_plugins(PluginRegistry& reg) {
+  reg.add({"sharpness", "top Hessian eigenvalues by Lanczos, warm-started along the trajectory",
+           {{"lambda_max", "λmax(∇²f(θ_t))"},
+            {"lambda_i", "the i-th largest eigenvalue, i = 2…k"},
+            {"sharpness_residual", "‖Hv − λv‖/|λ| of the top pair"},
+            {"sharpness_hvps", "HVPs used"},
+            {"cos_grad_top", "|cos(∇f, v₁)|"}},
+           {{"k=1", "eigenvalues wanted"},
+            {"tol=1e-3", "relative tolerance of the stopping rule"},
+            {"stop=residual", "residual: stop when ‖Hv − θv‖ ≤ tol·|θ|; value: when the eigenvalue itself is good to "
+                              "tol, min(r, r²/δ) ≤ tol·|θ| with δ the gap to the next Ritz value (and r ≤ 10·tol·|θ|; "
+                              "in a cluster narrower than that the error can reach the cluster's width). value takes "
+                              "~30 % fewer HVPs at every-step tracking"},
+            {"max_iter=200", "HVP cap"},
+            {"warm=1", "warm start from the previous analysed step (0: cold)"},
+            {"extra=1", "Ritz vectors kept beyond k for the next warm start: at the edge of stability the top two "
+                        "swap, and a start with the old second vector finds the new top one"}},
+           [](const PluginOptions& o) {
+             OptionReader r("sharpness", o);
+             LanczosOptions lo = lanczos_options(r, 1);
+             const bool warm = r.count("warm", 1, 0, 1) != 0;
+             r.finish();
+             return std::make_unique<SharpnessPlugin>(lo, warm);
+           }});
+  reg.add({"lambda_min", "the smallest (most negative) Hessian eigenvalues by Lanczos on −H, warm-started",
+           {{"lambda_min", "λmin(∇²f(θ_t))"},
+            {"lambda_min_i", "the i-th smallest eigenvalue, i = 2…k"},
+            {"lambda_min_residual", "‖Hv − λv‖/|λ| of the smallest pair"},
+            {"lambda_min_hvps", "HVPs used"}},
+           {{"k=1", "eigenvalues wanted"},
+            {"tol=1e-3", "relative tolerance"},
+            {"stop=residual", "as sharpness"},
+            {"max_iter=200", "HVP cap"},
+            {"extra=1", "Ritz vectors kept for the next warm start"}},
+           [](const PluginOptions& o) {
+             OptionReader r("lambda_min", o);
+             LanczosOptions lo = lanczos_options(r, 1);
+             r.finish();
+             return std::make_unique<LambdaMinPlugin>(lo);
+           }});
+  reg.add({"eigvec_overlap", "top Hessian eigenvectors tracked along the trajectory: overlap with the previous analysed "
+                             "step, and saved as .npy",
+           {{"eigvec_overlap", "|⟨v₁(t), v₁(t')⟩|, t' the previous analysed step"},
+            {"eigvec_subspace_overlap", "‖V(t)ᵀV(t')‖²_F / k for the top-k eigenvectors (1: the same subspace)"}},
+           {{"k=1", "eigenvectors tracked"},
+            {"tol=1e-3", "Lanczos tolerance"},
+            {"stop=residual", "as sharpness"},
+            {"max_iter=200", "HVP cap"},
+            {"extra=1", "Ritz vectors kept for the next warm start"},
+            {"dir=", "save the top-k eigenvectors (signs aligned step to step) as DIR/eigvecs_step_<t>.npy, [k, dim]; "
+                     "empty: none"},
+            {"save_every=1", "save at every n-th analysed step"}},
+           [](const PluginOptions& o) {
+             OptionReader r("eigvec_overlap", o);
+             LanczosOptions lo = lanczos_options(r, 1);
+             const std::size_t every = r.count("save_every", 1, 1, 1000000000);
+             const std::string dir = r.text("dir", "");
+             r.finish();
+             return std::make_unique<EigvecOverlapPlugin>(lo, every, dir);
+           }});
+  reg.add({"block_sharpness", "λmax and Hutchinson trace of each diagonal block of the Hessian, per parameter or per layer",
+           {{"block_lambda_max[NAME]", "λmax of the block H_SS of parameter (or layer) NAME, e.g. 0.weight or 0"},
+            {"block_trace[NAME]", "tr H_SS by Hutchinson with Rademacher probes on the block"},
+            {"block_trace_se[NAME]", "its standard error across probes"}},
+           {{"group=parameter", "parameter: one block per named parameter (0.weight, 0.bias, …); layer: per layer"},
+            {"probes=10", "Hutchinson probes per block (one HVP each)"},
+            {"tol=1e-3", "Lanczos tolerance of each block's λmax"},
+            {"max_iter=200", "HVP cap per block"}},
+           [](const PluginOptions& o) {
+             OptionReader r("block_sharpness", o);
+             const std::string group = r.text("group", "parameter");
+             if (group != "parameter" && group != "layer")
+               throw std::invalid_argument(fmt::format("plugin block_sharpness: group={} (expected parameter or layer)", group));
+             const std::size_t probes = r.count("probes", 10, 2, 100000);
+             LanczosOptions lo;
+             lo.tol = r.number("tol", 1e-3, 1e-15, 0.5);
+             lo.max_iter = r.count("max_iter", 200, 1, 100000);
+             lo.extra = 1;
+             r.finish();
+             return std::make_unique<BlockSharpnessPlugin>(group == "layer", probes, lo);
+           }});
+  reg.add({"density", "Hessian spectral density by stochastic Lanczos quadrature; per step density/step_<t>.csv "
+                      "(lambda, density) and density/step_<t>_nodes.csv (probe, node, weight) in the run's folder",
+           {{"density_lambda_min", "smallest Ritz node over probes (estimate of λmin)"},
+            {"density_lambda_max", "largest Ritz node over probes (estimate of λmax)"},
+            {"density_trace", "tr ∇²f estimated from the quadratures (zᵀHz per probe)"},
+            {"density_trace_se", "its standard error across probes"}},
+           {{"probes=5", "random probe vectors n_v"},
+            {"steps=80", "Lanczos steps m per probe (one HVP each; exact for polynomials of degree < 2m)"},
+            {"dist=rademacher", "probe distribution: rademacher or gaussian"},
+            {"points=400", "grid points of the density file"},
+            {"sigma=0.01", "Gaussian broadening, as a fraction of the spectrum's estimated width"}},
+           [](const PluginOptions& o) {
+             OptionReader r("density", o);
+             const std::size_t probes = r.count("probes", 5, 2, 10000);
+             const std::size_t steps = r.count("steps", 80, 1, 10000);
+             const std::string dist = r.text("dist", "rademacher");
+             if (dist != "rademacher" && dist != "gaussian")
+               throw std::invalid_argument(fmt::format("plugin density: dist={} (expected rademacher or gaussian)", dist));
+             const std::size_t points = r.count("points", 400, 2, 1000000);
+             const double sigma = r.number("sigma", 0.01, 1e-6, 1.0);
+             r.finish();
+             return std::make_unique<DensityPlugin>(probes, steps, dist == "gaussian", points, sigma);
+           }});
+  reg.add({"hessian_trace", "Hutchinson estimate of tr ∇²f with Rademacher probes",
+           {{"trace", "mean of zᵀHz"}, {"trace_se", "its standard error"}},
+           {{"probes=20", "number of probes (one HVP each)"}},
+           [](const PluginOptions& o) {
+             OptionReader r("hessian_trace", o);
+             const std::size_t probes = r.count("probes", 20, 1, 1000000);
+             r.finish();
+             return std::make_unique<HessianTracePlugin>(probes);
+           }});
+  reg.add({"precond_sharpness", "λmax(P^{-1/2} H P^{-1/2}) with P the optimizer's preconditioner",
+           {{"precond_lambda_max", "λmax of the preconditioned Hessian"},
+            {"precond_threshold", "the optimizer's stability threshold (2/η for GD, RMSProp; (2+2β₁)/((1−β₁)η) for Adam)"}},
+           {{"tol=1e-3", "Lanczos tolerance"}},
+           [](const PluginOptions& o) {
+             OptionReader r("precond_sharpness", o);
+             LanczosOptions lo;
+             lo.tol = r.number("tol", 1e-3, 1e-15, 0.5);
+             lo.max_iter = r.count("max_iter", 200, 1, 100000);
+             r.finish();
+             return std::make_unique<PreconditionedSharpnessPlugin>(lo);
+           }});
+}
+
+}  // namespace detail
+}  // namespace eos::analysis

@@ -1,0 +1,333 @@
+// The plugins of progress along the trajectory: loss, accuracy, gradient
+// norm, θ, relative progress and directional smoothness along the GD step
+// and along the actual update, the τ-profile of Theorem 2, Corollary 1's
+// bound, and the SGD expectations. Each block: the quantity (the paper's
+// definition), its columns, its options.
+#include <cmath>
+#include <filesystem>
+#include <numbers>
+#include <numeric>
+
+#include <fmt/format.h>
+#include <xtensor/xnoalias.hpp>
+#include <xtensor/xview.hpp>
+
+#include "../autodiff/npy.hpp"
+#include "../autodiff/random.hpp"
+#include "eigen.hpp"
+#include "plugin.hpp"
+#include "plugins_common.hpp"
+#include "quadrature.hpp"
+
+namespace eos::analysis {
+namespace detail {
+namespace {
+
+// L(θ; ητ∇f) = ⟨∇f, ∇f − ∇f(θ − ητ∇f)⟩ / (ητ‖∇f‖²)
+double smoothness_at(StepContext& ctx, double tau, Tensor& point) {
+  const Tensor& g = ctx.grad();
+  if (tau == 1.0) return ctx.directional_smoothness();  // the probe: free under GD
+  point = ctx.theta();
+  xt::noalias(point) -= (ctx.lr() * tau) * g;
+  // v = ητ∇f, so L = ⟨∇f, ∇f − ∇f(θ − v)⟩/(ητ‖∇f‖²)
+  return directional_smoothness(g, g, ctx.objective().value_and_grad(point).grad) / (ctx.lr() * tau);
+}
+
+// ---------------------------------------------------------------------------
+class LossPlugin : public Plugin {
+ public:
+  std::string name() const override { return "loss"; }
+  std::vector<std::string> columns() const override { return {"loss"}; }
+  void observe(StepContext& ctx, Row& row) override { row.set("loss", ctx.loss()); }
+};
+
+class AccuracyPlugin : public Plugin {
+ public:
+  std::string name() const override { return "accuracy"; }
+  std::vector<std::string> columns() const override { return {"accuracy"}; }
+  void observe(StepContext& ctx, Row& row) override {
+    if (auto a = ctx.objective().accuracy(ctx.theta())) row.set("accuracy", *a);
+  }
+};
+
+class GradNormPlugin : public Plugin {
+ public:
+  std::string name() const override { return "grad_norm"; }
+  std::vector<std::string> columns() const override { return {"grad_norm"}; }
+  void observe(StepContext& ctx, Row& row) override { row.set("grad_norm", std::sqrt(ctx.grad_norm_sq())); }
+};
+
+// The first n coordinates of θ_t (for the two-parameter toys: the iterate in the plane).
+class ThetaPlugin : public Plugin {
+ public:
+  explicit ThetaPlugin(std::size_t n) : n_(n) {
+    if (n_ == 0 || n_ > 64) throw std::invalid_argument(fmt::format("plugin theta: n={} (expected 1 … 64)", n_));
+  }
+  std::string name() const override { return "theta"; }
+  std::vector<std::string> columns() const override {
+    std::vector<std::string> c;
+    for (std::size_t i = 1; i <= n_; ++i) c.push_back(fmt::format("theta_{}", i));
+    return c;
+  }
+  void observe(StepContext& ctx, Row& row) override {
+    if (n_ > ctx.theta().size())
+      throw std::invalid_argument(fmt::format("plugin theta: n={} but θ has {} coordinates", n_, ctx.theta().size()));
+    for (std::size_t i = 0; i < n_; ++i) row.set(fmt::format("theta_{}", i + 1), ctx.theta()(i));
+  }
+
+ private:
+  std::size_t n_;
+};
+
+// RP(θ) = (f(θ − η∇f) − f(θ))/(η‖∇f‖²); L(θ; η∇f); (4.3): RP ≈ −1 + (η/2)L.
+class RelativeProgressPlugin : public Plugin {
+ public:
+  std::string name() const override { return "rp"; }
+  std::vector<std::string> columns() const override { return {"rp", "L_dir", "rp_pred_43", "two_over_eta"}; }
+  void observe(StepContext& ctx, Row& row) override {
+    const double L = ctx.directional_smoothness();
+    row.set("rp", ctx.relative_progress());
+    row.set("L_dir", L);
+    row.set("rp_pred_43", -1.0 + 0.5 * ctx.lr() * L);
+    row.set("two_over_eta", 2.0 / ctx.lr());
+  }
+};
+
+// RP and L along the update the optimizer actually made, v = θ_t − θ_{t+1}
+// (= η_t U_t): RP_U = (f(θ_{t+1}) − f(θ_t)) / ⟨∇f(θ_t), v⟩ and
+// L(θ_t; v) = ⟨v, ∇f(θ_t) − ∇f(θ_{t+1})⟩/‖v‖² (Definition 2). Under plain GD,
+// v = η∇f and both are the rp plugin's RP and L_dir. For momentum or Adam,
+// RP_U < 0 means the step went downhill relative to its first-order
+// prediction along v, and L(θ; v) is the curvature met along v: an update
+// whose L exceeds 2/η overshoots along its own direction.
+class UpdateRelativeProgressPlugin : public Plugin {
+ public:
+  std::string name() const override { return "update_rp"; }
+  std::vector<std::string> columns() const override {
+    return {"update_rp", "update_L", "update_cos", "update_norm"};
+  }
+  void observe(StepContext& ctx, Row& row) override {
+    if (!ctx.has_next()) return;  // the last step, or offline without θ_{t+1}: empty cells
+    const Tensor& g = ctx.grad();
+    copy_into(v_, ctx.theta());
+    v_ -= ctx.next_theta();
+    const double gv = inner(g, v_), vv = inner(v_, v_), gg = inner(g, g);
+    if (vv == 0.0) return;  // no move: nothing to measure along
+    const double f1 = ctx.next_loss();
+    row.set("update_rp", (f1 - ctx.loss()) / gv);
+    row.set("update_L", analysis::directional_smoothness(v_, g, ctx.next_grad()));
+    if (gg > 0) row.set("update_cos", gv / std::sqrt(gg * vv));
+    row.set("update_norm", std::sqrt(vv));
+  }
+
+ private:
+  Tensor v_;
+};
+
+// L(θ; ητ∇f) over a τ grid; Theorem 2: RP = −1 + (η/2)·2∫₀¹ τ L dτ.
+class TauProfilePlugin : public Plugin {
+ public:
+  TauProfilePlugin(std::string grid, std::size_t m) : grid_(std::move(grid)) {
+    if (grid_ == "uniform") q_ = uniform_trapezoid(m);
+    else if (grid_ == "gauss") q_ = gauss_legendre(m);
+    else throw std::invalid_argument(fmt::format("plugin tau_profile: grid={} (expected uniform or gauss)", grid_));
+  }
+  std::string name() const override { return "tau_profile"; }
+  std::vector<std::string> columns() const override {
+    return {"tau_L_mean", "tau_L_std", "thm2_integral", "thm2_rp", "thm2_residual"};
+  }
+  void observe(StepContext& ctx, Row& row) override {
+    std::vector<double> L;
+    double integral = 0.0;
+    for (std::size_t j = 0; j < q_.nodes.size(); ++j) {
+      L.push_back(smoothness_at(ctx, q_.nodes[j], point_));
+      integral += 2.0 * q_.weights[j] * q_.nodes[j] * L.back();
+    }
+    double mean = std::accumulate(L.begin(), L.end(), 0.0) / double(L.size()), var = 0.0;
+    for (double v : L) var += (v - mean) * (v - mean) / double(L.size());
+    const double pred = -1.0 + 0.5 * ctx.lr() * integral;
+    row.set("tau_L_mean", mean);
+    row.set("tau_L_std", std::sqrt(var));
+    row.set("thm2_integral", integral);
+    row.set("thm2_rp", pred);
+    row.set("thm2_residual", std::abs(ctx.relative_progress() - pred));
+  }
+
+ private:
+  std::string grid_;
+  Quadrature q_;
+  Tensor point_;
+};
+
+// Corollary 1: L_t = sup over θ_t → θ_t − η∇f of λmax ≥ (2/η)(RP + 1).
+class Corollary1Plugin : public Plugin {
+ public:
+  Corollary1Plugin(std::size_t points, LanczosOptions o) : points_(points), opt_(std::move(o)) {
+    if (points_ < 2) throw std::invalid_argument("plugin corollary1: points must be at least 2");
+  }
+  std::string name() const override { return "corollary1"; }
+  bool needs_hessian() const override { return true; }
+  std::vector<std::string> columns() const override { return {"seg_lambda_max", "cor1_bound", "cor1_slack"}; }
+  void observe(StepContext& ctx, Row& row) override {
+    const Tensor& g = ctx.grad();
+    double best = -INFINITY;
+    std::vector<Tensor> warm;
+    for (std::size_t j = 0; j < points_; ++j) {
+      const double tau = double(j) / double(points_ - 1);
+      std::unique_ptr<HessianOperator> at_point;
+      if (j > 0) {
+        Tensor p = ctx.theta();
+        xt::noalias(p) -= (ctx.lr() * tau) * g;
+        at_point = ctx.objective().hessian_at(p);
+      }
+      HessianOperator& H = j == 0 ? ctx.hessian() : *at_point;  // τ = 0 is θ_t: the step's own linearization
+      LanczosOptions o = opt_;
+      o.seed = ctx.seed_for("corollary1") + j;
+      o.warm_start = warm;
+      const EigenResult r = lanczos_top(H, o);
+      best = std::max(best, r.values[0]);
+      warm = r.vectors;
+    }
+    const double bound = 2.0 / ctx.lr() * (ctx.relative_progress() + 1.0);
+    row.set("seg_lambda_max", best);
+    row.set("cor1_bound", bound);
+    row.set("cor1_slack", best - bound);
+  }
+
+ private:
+  std::size_t points_;
+  LanczosOptions opt_;
+};
+
+// b of n indices, uniformly without replacement (partial Fisher–Yates).
+// The pool starts from 0..n−1 every time: draws depend on the seed alone, not
+// on earlier steps, so online, offline and resumed runs draw alike.
+std::vector<std::size_t> draw_batch(Rng& rng, std::size_t n, std::size_t b, std::vector<std::size_t>& pool) {
+  pool.resize(n);
+  std::iota(pool.begin(), pool.end(), 0);
+  for (std::size_t i = 0; i < b; ++i) std::swap(pool[i], pool[i + rng.below(n - i)]);
+  return std::vector<std::size_t>(pool.begin(), pool.begin() + static_cast<std::ptrdiff_t>(b));
+}
+
+// Definition 3: E[RP] = (E f(θ − η g_B) − f(θ)) / (η‖∇f(θ)‖²);
+// (5.1): E[RP] ≈ −1 + (η/2)·E[‖g_B‖²/‖∇f‖² · L(θ; η g_B)], from M draws.
+class SgdRelativeProgressPlugin : public Plugin {
+ public:
+  SgdRelativeProgressPlugin(std::size_t draws, std::size_t batch) : draws_(draws), batch_(batch) {
+    if (draws_ < 2) throw std::invalid_argument("plugin sgd_rp: draws must be at least 2 (for a standard error)");
+  }
+  std::string name() const override { return "sgd_rp"; }
+  std::vector<std::string> columns() const override {
+    return {"sgd_erp", "sgd_erp_se", "sgd_rhs51", "sgd_rhs51_se"};
+  }
+  void observe(StepContext& ctx, Row& row) override {
+    Objective& obj = ctx.objective();
+    const std::size_t n = obj.num_examples(), b = batch_ ? batch_ : ctx.batch_size();
+    if (n == 0) throw std::invalid_argument("plugin sgd_rp: the objective is not a sum over examples");
+    if (b == 0 || b > n)
+      throw std::invalid_argument(fmt::format("plugin sgd_rp: batch size {} for {} examples (set batch=…)", b, n));
+    Rng rng(ctx.seed_for("sgd_rp"));
+    const double f = ctx.loss(), g2 = ctx.grad_norm_sq(), eta = ctx.lr();
+    const Tensor& g = ctx.grad();
+    std::vector<double> rp, rhs;
+    Tensor p;
+    for (std::size_t m = 0; m < draws_; ++m) {
+      const auto idx = draw_batch(rng, n, b, pool_);
+      const Tensor gb = obj.batch_value_and_grad(ctx.theta(), idx).grad;
+      p = ctx.theta();
+      xt::noalias(p) -= eta * gb;
+      const auto fp = obj.value_and_grad(p);
+      rp.push_back((fp.value - f) / (eta * g2));
+      // ‖g_B‖²/‖∇f‖² · L(θ; ηg_B), with L(θ; ηg_B) = directional_smoothness(g_B, …)/η
+      rhs.push_back(inner(gb, gb) / g2 * directional_smoothness(gb, g, fp.grad) / eta);
+    }
+    const MeanSe a = mean_se(rp), c = mean_se(rhs);
+    row.set("sgd_erp", a.mean);
+    row.set("sgd_erp_se", a.se);
+    row.set("sgd_rhs51", -1.0 + 0.5 * eta * c.mean);
+    row.set("sgd_rhs51_se", 0.5 * eta * c.se);
+  }
+
+ private:
+  std::size_t draws_, batch_;
+  std::vector<std::size_t> pool_;
+};
+
+}  // namespace
+
+void register_progress_plugins(PluginRegistry& reg) {
+  reg.add({"loss", "full-batch training loss f(θ_t)", {{"loss", "f(θ_t)"}}, {},
+           simple_factory([] { return std::make_unique<LossPlugin>(); })});
+  reg.add({"accuracy", "training accuracy (argmax of the outputs vs labels)", {{"accuracy", "fraction correct"}}, {},
+           simple_factory([] { return std::make_unique<AccuracyPlugin>(); })});
+  reg.add({"grad_norm", "norm of the full-batch gradient", {{"grad_norm", "‖∇f(θ_t)‖"}}, {},
+           simple_factory([] { return std::make_unique<GradNormPlugin>(); })});
+  reg.add({"theta", "the first n coordinates of θ_t (the paper's toys: the iterate in the plane)",
+           {{"theta_i", "θ_t[i], i = 1…n"}},
+           {{"n=2", "coordinates recorded (1 … 64)"}},
+           [](const PluginOptions& o) {
+             OptionReader r("theta", o);
+             const std::size_t n = r.count("n", 2, 1, 1000000);
+             r.finish();
+             return std::make_unique<ThetaPlugin>(n);
+           }});
+  reg.add({"rp", "relative progress and directional smoothness along the GD step (free under GD)",
+           {{"rp", "RP(θ_t) = (f(θ_t − η∇f) − f(θ_t))/(η‖∇f‖²)"},
+            {"L_dir", "L(θ_t; η∇f) = ⟨η∇f, ∇f(θ_t) − ∇f(θ_t − η∇f)⟩/‖η∇f‖²"},
+            {"rp_pred_43", "−1 + (η/2)·L_dir, the (4.3) prediction of RP"},
+            {"two_over_eta", "2/η"}},
+           {},
+           simple_factory([] { return std::make_unique<RelativeProgressPlugin>(); })});
+  reg.add({"update_rp", "relative progress and directional smoothness along the update the optimizer made (any "
+                        "optimizer; equal to rp under GD; free when θ_{t+1}'s loss and gradient are known)",
+           {{"update_rp", "RP_U = (f(θ_{t+1}) − f(θ_t))/⟨∇f(θ_t), θ_t − θ_{t+1}⟩ (= η⟨∇f, U⟩ with U the update)"},
+            {"update_L", "L(θ_t; θ_t − θ_{t+1}), Definition 2 along the actual step"},
+            {"update_cos", "cos(∇f(θ_t), θ_t − θ_{t+1}): 1 for GD, less for momentum and Adam"},
+            {"update_norm", "‖θ_t − θ_{t+1}‖"}},
+           {},
+           simple_factory([] { return std::make_unique<UpdateRelativeProgressPlugin>(); })});
+  reg.add({"tau_profile", "L(θ; ητ∇f) over a τ grid and Theorem 2's integral",
+           {{"tau_L_mean", "mean of L(θ; ητ∇f) over the grid"},
+            {"tau_L_std", "its standard deviation"},
+            {"thm2_integral", "I = 2∫₀¹ τ L(θ; ητ∇f) dτ by the grid's quadrature"},
+            {"thm2_rp", "−1 + (η/2)·I"},
+            {"thm2_residual", "|RP − thm2_rp| (quadrature error only)"}},
+           {{"grid=uniform", "uniform: τ = 1/m … 1 (the paper's 0.01 … 1 for m = 100), trapezoid; gauss: Gauss–Legendre"},
+            {"m=100 (uniform) / 16 (gauss)", "number of τ nodes (one gradient each)"}},
+           [](const PluginOptions& o) {
+             OptionReader r("tau_profile", o);
+             const std::string grid = r.text("grid", "uniform");
+             const std::size_t m = r.count("m", grid == "gauss" ? 16 : 100, grid == "gauss" ? 1 : 2, grid == "gauss" ? 1000 : 100000);
+             r.finish();
+             return std::make_unique<TauProfilePlugin>(grid, m);
+           }});
+  reg.add({"corollary1", "Corollary 1: max λmax on the segment θ_t → θ_t − η∇f vs (2/η)(RP + 1)",
+           {{"seg_lambda_max", "max of λmax over the segment's sample points"},
+            {"cor1_bound", "(2/η)(RP + 1)"},
+            {"cor1_slack", "seg_lambda_max − cor1_bound (≥ 0 up to sampling of the segment)"}},
+           {{"points=5", "points on the segment, ends included"}, {"tol=1e-3", "Lanczos tolerance"}},
+           [](const PluginOptions& o) {
+             OptionReader r("corollary1", o);
+             const std::size_t points = r.count("points", 5, 2, 1000);
+             LanczosOptions lo;
+             lo.tol = r.number("tol", 1e-3, 1e-15, 0.5);
+             lo.max_iter = r.count("max_iter", 200, 1, 100000);
+             r.finish();
+             return std::make_unique<Corollary1Plugin>(points, lo);
+           }});
+  reg.add({"sgd_rp", "SGD: expected relative progress (Definition 3) and the (5.1) right-hand side",
+           {{"sgd_erp", "mean over draws of (f(θ − ηg_B) − f(θ))/(η‖∇f‖²)"},
+            {"sgd_erp_se", "its standard error"},
+            {"sgd_rhs51", "−1 + (η/2)·mean of ‖g_B‖²/‖∇f‖² · L(θ; ηg_B)"},
+            {"sgd_rhs51_se", "its standard error"}},
+           {{"draws=64", "minibatch draws M"}, {"batch=<run's>", "minibatch size (uniform without replacement)"}},
+           [](const PluginOptions& o) {
+             OptionReader r("sgd_rp", o);
+             const std::size_t draws = r.count("draws", 64, 1, 1000000), batch = r.count("batch", 0, 0, 1000000000);
+             r.finish();
+             return std::make_unique<SgdRelativeProgressPlugin>(draws, batch);
+           }});
+}
+
+}  // namespace detail
+}  // namespace eos::analysis
