@@ -117,6 +117,7 @@ class Row {
   explicit Row(const std::vector<std::string>& columns);
   void set(std::string_view column, double value);  // no allocation: a trainer reuses one Row
   const std::optional<double>& get(std::string_view column) const;
+  bool has_column(std::string_view column) const { return index_->find(column) != index_->end(); }
   const std::vector<std::optional<double>>& values() const { return values_; }
   void clear();  // every column back to "no value"
 
@@ -140,6 +141,9 @@ class Plugin {
   virtual bool needs_hessian() const { return false; }
   // Forget state carried between steps (warm starts), before a new run.
   virtual void reset() {}
+  // A JSON object summarizing the whole run for summary.json (under the
+  // plugin's name), or empty for none.
+  virtual std::string summary_json() const { return {}; }
   // The state carried between steps, for checkpoints: a plugin whose
   // observe() depends on earlier steps saves it here, so that a resumed run
   // continues bit for bit (dim: the objective's parameter count, to check

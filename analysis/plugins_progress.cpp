@@ -3,7 +3,10 @@
 // and along the actual update, the τ-profile of Theorem 2, Corollary 1's
 // bound, and the SGD expectations. Each block: the quantity (the paper's
 // definition), its columns, its options.
+#include <algorithm>
+#include <array>
 #include <cmath>
+#include <optional>
 #include <filesystem>
 #include <numbers>
 #include <numeric>
@@ -253,9 +256,142 @@ class SgdRelativeProgressPlugin : public Plugin {
   std::vector<std::size_t> pool_;
 };
 
+// The regime of each step — stable, unstable (the edge of stability) or
+// diverging — from the paper's quantities, with hysteresis. A step is
+// unstable when ηL(θ_t; η∇f)/2 ≥ 1 − margin, i.e. L at or past 2/η (by (4.3)
+// RP is then at or above 0), or, when a sharpness plugin attached before
+// this one has set lambda_max in the row, when ηλmax/2 ≥ 1 − margin. Over
+// the last `window` analysed steps (a full window): "diverging" when the
+// loss rose at 80 % of them and by more than 10 % overall; else "unstable" when at least
+// `fraction` of them were unstable; else "stable". The label changes only
+// after the new one has been proposed `hold` steps in a row; a change is
+// dated to the first of them.
+class RegimePlugin : public Plugin {
+ public:
+  enum Label { Stable = 0, Unstable = 1, Diverging = 2 };
+  RegimePlugin(std::size_t window, std::size_t hold, double margin, double fraction)
+      : window_(window), hold_(hold), margin_(margin), fraction_(fraction) {}
+  std::string name() const override { return "regime"; }
+  std::vector<std::string> columns() const override { return {"regime", "regime_unstable_fraction"}; }
+  void reset() override {
+    unstable_.clear();
+    losses_.clear();
+    rises_.clear();
+    label_ = pending_ = Stable;
+    streak_ = 0;
+    pending_since_ = 0;
+    counts_ = {0, 0, 0};
+    first_unstable_.reset();
+  }
+  void observe(StepContext& ctx, Row& row) override {
+    const double eta = ctx.lr(), f = ctx.loss();
+    bool unstable = eta * ctx.directional_smoothness() / 2 >= 1 - margin_;
+    if (row.has_column("lambda_max"))
+      if (const auto& lmax = row.get("lambda_max"); lmax) unstable |= eta * *lmax / 2 >= 1 - margin_;
+    rises_.push_back(!losses_.empty() && f > losses_.back());
+    unstable_.push_back(unstable);
+    losses_.push_back(f);
+    if (unstable_.size() > window_) {
+      unstable_.erase(unstable_.begin());
+      rises_.erase(rises_.begin());
+      losses_.erase(losses_.begin());
+    }
+    const double n = double(unstable_.size());
+    const double p = double(std::count(unstable_.begin(), unstable_.end(), true)) / n;
+    const double up = double(std::count(rises_.begin(), rises_.end(), true)) / std::max(n - 1, 1.0);
+    Label proposed = Stable;
+    // Diverging needs a full window of mostly rising loss: a catapult of a few
+    // steps (the tanh neuron's first steps) is unstable, not divergent.
+    if (unstable_.size() == window_ && up >= 0.8 && f > 1.1 * losses_.front()) proposed = Diverging;
+    else if (p >= fraction_) proposed = Unstable;
+    if (proposed == label_) {
+      streak_ = 0;
+    } else {
+      if (proposed != pending_ || streak_ == 0) {
+        pending_ = proposed;
+        pending_since_ = ctx.step();
+        streak_ = 0;
+      }
+      if (++streak_ >= hold_) {
+        label_ = pending_;
+        streak_ = 0;
+        if (label_ == Unstable && !first_unstable_) first_unstable_ = pending_since_;
+      }
+    }
+    ++counts_[label_];
+    row.set("regime", double(label_));
+    row.set("regime_unstable_fraction", p);
+  }
+  std::string summary_json() const override {
+    const double total = double(counts_[0] + counts_[1] + counts_[2]);
+    auto frac = [&](int i) { return total > 0 ? double(counts_[i]) / total : 0.0; };
+    return fmt::format(R"({{"first_unstable_step": {}, "fractions": {{"stable": {}, "unstable": {}, "diverging": {}}}, )"
+                       R"("codes": {{"0": "stable", "1": "unstable", "2": "diverging"}}}})",
+                       first_unstable_ ? std::to_string(*first_unstable_) : "null", frac(0), frac(1), frac(2));
+  }
+  void save_state(StateDict& into) const override {
+    into.put("unstable", StateDict::Integers(unstable_.begin(), unstable_.end()));
+    into.put("rises", StateDict::Integers(rises_.begin(), rises_.end()));
+    Tensor losses = Tensor::from_shape({losses_.size()});
+    std::copy(losses_.begin(), losses_.end(), losses.begin());
+    into.put("losses", losses);
+    into.put("labels", StateDict::Integers{std::uint64_t(label_), std::uint64_t(pending_), streak_, pending_since_,
+                                           first_unstable_ ? 1u : 0u, first_unstable_.value_or(0)});
+    into.put("counts", StateDict::Integers{counts_[0], counts_[1], counts_[2]});
+  }
+  void load_state(const StateDict& from, std::size_t) override {
+    const auto& u = from.integers("unstable");
+    const auto& r = from.integers("rises");
+    const Tensor& l = from.tensor("losses");
+    const auto& s = from.integers("labels");
+    const auto& c = from.integers("counts");
+    if (u.size() != r.size() || u.size() != l.size() || u.size() > window_ || s.size() != 6 || c.size() != 3 ||
+        s[0] > 2 || s[1] > 2)
+      throw StateError("state: regime plugin state does not fit its window or labels");
+    unstable_.assign(u.begin(), u.end());
+    rises_.assign(r.begin(), r.end());
+    losses_.assign(l.begin(), l.end());
+    label_ = Label(s[0]);
+    pending_ = Label(s[1]);
+    streak_ = s[2];
+    pending_since_ = s[3];
+    first_unstable_ = s[4] ? std::optional<std::size_t>(s[5]) : std::nullopt;
+    counts_ = {c[0], c[1], c[2]};
+  }
+
+ private:
+  std::size_t window_, hold_;
+  double margin_, fraction_;
+  std::vector<bool> unstable_, rises_;
+  std::vector<double> losses_;
+  Label label_ = Stable, pending_ = Stable;
+  std::size_t streak_ = 0, pending_since_ = 0;
+  std::array<std::uint64_t, 3> counts_{0, 0, 0};
+  std::optional<std::size_t> first_unstable_;
+};
+
 }  // namespace
 
 void register_progress_plugins(PluginRegistry& reg) {
+  reg.add({"regime", "labels each step stable, unstable (edge of stability) or diverging from RP, L and λmax vs "
+                     "2/η, with hysteresis; summary.json gets first_unstable_step and the fraction of each",
+           {{"regime", "0 stable, 1 unstable (ηL/2 ≥ 1 − margin at ≥ fraction of the window), 2 diverging (the loss "
+                       "rose at ≥ 80 % of a full window and by > 10 %)"},
+            {"regime_unstable_fraction", "fraction of unstable steps in the window (ηL/2, or ηλmax/2 when a "
+                                         "sharpness plugin attached before sets lambda_max, ≥ 1 − margin)"}},
+           {{"window=20", "analysed steps looked back over"},
+            {"hold=5", "steps a new label must be proposed in a row before it is taken"},
+            {"margin=0.001", "relative margin below 2/η that already counts as unstable"},
+            {"fraction=0.2", "fraction of unstable steps in the window that makes the regime unstable"}},
+           [](const PluginOptions& o) {
+             OptionReader r("regime", o);
+             const std::size_t window = r.count("window", 20, 2, 100000);
+             const std::size_t hold = r.count("hold", 5, 1, 100000);
+             const double margin = r.number("margin", 0.001, 0.0, 0.5);
+             const double fraction = r.number("fraction", 0.2, 1e-6, 1.0);
+             r.finish();
+             return std::make_unique<RegimePlugin>(window, hold, margin, fraction);
+           }});
   reg.add({"loss", "full-batch training loss f(θ_t)", {{"loss", "f(θ_t)"}}, {},
            simple_factory([] { return std::make_unique<LossPlugin>(); })});
   reg.add({"accuracy", "training accuracy (argmax of the outputs vs labels)", {{"accuracy", "fraction correct"}}, {},

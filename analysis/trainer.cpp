@@ -366,6 +366,9 @@ RunResult Trainer::run_from(Tensor theta0, const StateDict* checkpoint) {
     for (const auto& a : plugins_)
       plugins.push_back({{"name", a.plugin->name()}, {"every", a.when.every}, {"epoch_end", a.when.epoch_end}});
     j["plugins"] = plugins;
+    for (const auto& a : plugins_)
+      if (const std::string extra = a.plugin->summary_json(); !extra.empty())
+        j[a.plugin->name()] = nlohmann::json::parse(extra);
     j["outcome"] = to_string(res.outcome);
     j["outcome_text"] = res.describe();
     j["diverged_at_step"] = res.diverged_at ? nlohmann::json(*res.diverged_at) : nlohmann::json();

@@ -4,6 +4,9 @@
 // negative curvature).
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
 
 #include <xtensor-blas/xlinalg.hpp>
 #include <xtensor/xview.hpp>
@@ -350,4 +353,62 @@ BOOST_AUTO_TEST_CASE(density_by_lanczos_quadrature_has_known_answers) {
   double total = 0.0;
   for (double w : q.weights) total += w;
   BOOST_TEST(std::abs(total - 1.0) < 1e-12);
+}
+
+namespace {
+struct RegimeRun {
+  RunResult result;
+  nlohmann::json summary;
+};
+RegimeRun run_regime(Objective& f, double eta, const Tensor& theta0, std::size_t steps, const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() / ("eoslab-tests-regime-" + name);
+  std::filesystem::create_directories(dir);
+  optim::GradientDescent gd(optim::Schedule::constant(eta));
+  TrainerOptions o;
+  o.max_steps = steps;
+  o.divergence_factor = INFINITY;
+  o.summary_json = (dir / "summary.json").string();
+  Trainer t(f, gd, o);
+  t.attach(PluginRegistry::global().create("loss"));
+  t.attach(PluginRegistry::global().create("regime"));
+  RegimeRun r;
+  r.result = t.run(theta0);
+  std::ifstream in(o.summary_json);
+  r.summary = nlohmann::json::parse(in).at("regime");
+  return r;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(regime_labels_example_1s_three_step_sizes) {
+  // f = 20θ₁² + θ₂² (L = 40): η = 2/41 converges (stable), η = 2/40
+  // oscillates forever along θ₁ (L(θ; η∇f) → 2/η: unstable, not diverging),
+  // η = 2/39 diverges (the loss grows ×1.105 a step).
+  auto f = toys::quadratic();
+  const RegimeRun stable = run_regime(*f, 2.0 / 41, Tensor{1.0, 1.0}, 80, "41");
+  BOOST_TEST(stable.summary.at("first_unstable_step").is_null());
+  BOOST_TEST(stable.summary.at("fractions").at("stable").get<double>() == 1.0);
+  const RegimeRun edge = run_regime(*f, 2.0 / 40, Tensor{1.0, 1.0}, 80, "40");
+  // L(θ_t; η∇f) → 40 as θ₂ dies out: ηL/2 passes 1 − 0.001 within a few steps.
+  BOOST_TEST(edge.summary.at("first_unstable_step").get<int>() <= 10);
+  BOOST_TEST(edge.summary.at("fractions").at("diverging").get<double>() == 0.0);
+  BOOST_TEST(*edge.result.metrics.at(80, "regime") == 1.0);
+  const RegimeRun diverging = run_regime(*f, 2.0 / 39, Tensor{1.0, 1.0}, 80, "39");
+  BOOST_TEST(*diverging.result.metrics.at(80, "regime") == 2.0);
+  BOOST_TEST(diverging.summary.at("fractions").at("diverging").get<double>() > 0.5);
+}
+
+BOOST_AUTO_TEST_CASE(regime_finds_the_edge_of_stability_of_the_tanh_neuron) {
+  // Example 3 at η = 2/150 from (13, 0.01): the first step overshoots
+  // (ηλmax/2 = 2.25: the loss rises 6000× in four steps, a catapult), GD
+  // then converges unstably (RP > 0 at many steps) for about 30 steps, and
+  // finally descends with λmax ≈ 0.99·2/η and RP ≈ −0.01: stable again.
+  auto f = toys::tanh_neuron();
+  const RegimeRun r = run_regime(*f, 2.0 / 150, Tensor{13.0, 0.01}, 400, "neuron");
+  BOOST_TEST_REQUIRE(!r.summary.at("first_unstable_step").is_null());
+  BOOST_TEST(r.summary.at("first_unstable_step").get<std::size_t>() == 0u);
+  const double unstable = r.summary.at("fractions").at("unstable").get<double>();
+  BOOST_TEST((unstable > 0.03 && unstable < 0.5), unstable);
+  BOOST_TEST(r.summary.at("fractions").at("diverging").get<double>() == 0.0);  // the catapult is not divergence
+  BOOST_TEST(*r.result.metrics.at(400, "regime") == 0.0);
+  BOOST_TEST_MESSAGE("tanh neuron: fractions " << r.summary.at("fractions").dump());
 }
