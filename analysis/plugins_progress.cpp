@@ -260,17 +260,26 @@ class SgdRelativeProgressPlugin : public Plugin {
 // diverging — from the paper's quantities, with hysteresis. A step is
 // unstable when ηL(θ_t; η∇f)/2 ≥ 1 − margin, i.e. L at or past 2/η (by (4.3)
 // RP is then at or above 0), or, when a sharpness plugin attached before
-// this one has set lambda_max in the row, when ηλmax/2 ≥ 1 − margin. Over
-// the last `window` analysed steps (a full window): "diverging" when the
-// loss rose at 80 % of them and by more than 10 % overall; else "unstable" when at least
-// `fraction` of them were unstable; else "stable". The label changes only
-// after the new one has been proposed `hold` steps in a row; a change is
-// dated to the first of them.
+// this one has set lambda_max in the row, when ηλmax/2 ≥ 1 − margin.
+// Proposed label, over the last `window` analysed steps:
+//   diverging  a full window in which the loss rose at ≥ 80 % of the steps,
+//              is now at its window maximum and has grown ≥ `growth`-fold
+//              (GD past 2/L on a quadratic grows ×(ηλ − 1)² a step; an edge-
+//              of-stability spike on a network about doubles the loss, then
+//              falls back, and a catapult falls back within a few steps);
+//   unstable   at least `fraction` of the window's steps were unstable, or the
+//              regime is already unstable and the last unstable step is fewer
+//              than `calm` steps back (at the edge of stability the sharpness
+//              dips below 2/η for tens of steps at a time, self-stabilizing,
+//              before it returns: those dips stay inside the regime);
+//   stable     otherwise.
+// The label changes only after the new one has been proposed `hold` steps in
+// a row; the change is dated to the first of them.
 class RegimePlugin : public Plugin {
  public:
   enum Label { Stable = 0, Unstable = 1, Diverging = 2 };
-  RegimePlugin(std::size_t window, std::size_t hold, double margin, double fraction)
-      : window_(window), hold_(hold), margin_(margin), fraction_(fraction) {}
+  RegimePlugin(std::size_t window, std::size_t hold, std::size_t calm, double margin, double fraction, double growth)
+      : window_(window), hold_(hold), calm_(calm), margin_(margin), fraction_(fraction), growth_(growth) {}
   std::string name() const override { return "regime"; }
   std::vector<std::string> columns() const override { return {"regime", "regime_unstable_fraction"}; }
   void reset() override {
@@ -279,6 +288,7 @@ class RegimePlugin : public Plugin {
     rises_.clear();
     label_ = pending_ = Stable;
     streak_ = 0;
+    since_unstable_ = 0;
     pending_since_ = 0;
     counts_ = {0, 0, 0};
     first_unstable_.reset();
@@ -296,14 +306,16 @@ class RegimePlugin : public Plugin {
       rises_.erase(rises_.begin());
       losses_.erase(losses_.begin());
     }
+    since_unstable_ = unstable ? 0 : since_unstable_ + 1;
     const double n = double(unstable_.size());
     const double p = double(std::count(unstable_.begin(), unstable_.end(), true)) / n;
     const double up = double(std::count(rises_.begin(), rises_.end(), true)) / std::max(n - 1, 1.0);
+    const bool at_window_max = f >= *std::max_element(losses_.begin(), losses_.end());
     Label proposed = Stable;
-    // Diverging needs a full window of mostly rising loss: a catapult of a few
-    // steps (the tanh neuron's first steps) is unstable, not divergent.
-    if (unstable_.size() == window_ && up >= 0.8 && f > 1.1 * losses_.front()) proposed = Diverging;
-    else if (p >= fraction_) proposed = Unstable;
+    if (unstable_.size() == window_ && up >= 0.8 && at_window_max && f >= growth_ * losses_.front())
+      proposed = Diverging;
+    else if (p >= fraction_ || (label_ == Unstable && since_unstable_ < calm_))
+      proposed = Unstable;
     if (proposed == label_) {
       streak_ = 0;
     } else {
@@ -337,7 +349,7 @@ class RegimePlugin : public Plugin {
     into.put("losses", losses);
     into.put("labels", StateDict::Integers{std::uint64_t(label_), std::uint64_t(pending_), streak_, pending_since_,
                                            first_unstable_ ? 1u : 0u, first_unstable_.value_or(0)});
-    into.put("counts", StateDict::Integers{counts_[0], counts_[1], counts_[2]});
+    into.put("counts", StateDict::Integers{counts_[0], counts_[1], counts_[2], since_unstable_});
   }
   void load_state(const StateDict& from, std::size_t) override {
     const auto& u = from.integers("unstable");
@@ -345,7 +357,7 @@ class RegimePlugin : public Plugin {
     const Tensor& l = from.tensor("losses");
     const auto& s = from.integers("labels");
     const auto& c = from.integers("counts");
-    if (u.size() != r.size() || u.size() != l.size() || u.size() > window_ || s.size() != 6 || c.size() != 3 ||
+    if (u.size() != r.size() || u.size() != l.size() || u.size() > window_ || s.size() != 6 || c.size() != 4 ||
         s[0] > 2 || s[1] > 2)
       throw StateError("state: regime plugin state does not fit its window or labels");
     unstable_.assign(u.begin(), u.end());
@@ -357,15 +369,16 @@ class RegimePlugin : public Plugin {
     pending_since_ = s[3];
     first_unstable_ = s[4] ? std::optional<std::size_t>(s[5]) : std::nullopt;
     counts_ = {c[0], c[1], c[2]};
+    since_unstable_ = c[3];
   }
 
  private:
-  std::size_t window_, hold_;
-  double margin_, fraction_;
+  std::size_t window_, hold_, calm_;
+  double margin_, fraction_, growth_;
   std::vector<bool> unstable_, rises_;
   std::vector<double> losses_;
   Label label_ = Stable, pending_ = Stable;
-  std::size_t streak_ = 0, pending_since_ = 0;
+  std::size_t streak_ = 0, pending_since_ = 0, since_unstable_ = 0;
   std::array<std::uint64_t, 3> counts_{0, 0, 0};
   std::optional<std::size_t> first_unstable_;
 };
@@ -375,22 +388,27 @@ class RegimePlugin : public Plugin {
 void register_progress_plugins(PluginRegistry& reg) {
   reg.add({"regime", "labels each step stable, unstable (edge of stability) or diverging from RP, L and λmax vs "
                      "2/η, with hysteresis; summary.json gets first_unstable_step and the fraction of each",
-           {{"regime", "0 stable, 1 unstable (ηL/2 ≥ 1 − margin at ≥ fraction of the window), 2 diverging (the loss "
-                       "rose at ≥ 80 % of a full window and by > 10 %)"},
+           {{"regime", "0 stable, 1 unstable (ηL/2 ≥ 1 − margin at ≥ fraction of the window, and until calm steps "
+                       "pass without it), 2 diverging (the loss rose at ≥ 80 % of a full window, is at its window "
+                       "maximum and grew ≥ growth-fold)"},
             {"regime_unstable_fraction", "fraction of unstable steps in the window (ηL/2, or ηλmax/2 when a "
                                          "sharpness plugin attached before sets lambda_max, ≥ 1 − margin)"}},
            {{"window=20", "analysed steps looked back over"},
             {"hold=5", "steps a new label must be proposed in a row before it is taken"},
+            {"calm=100", "steps without an unstable step after which an unstable regime may end"},
             {"margin=0.001", "relative margin below 2/η that already counts as unstable"},
-            {"fraction=0.2", "fraction of unstable steps in the window that makes the regime unstable"}},
+            {"fraction=0.2", "fraction of unstable steps in the window that makes the regime unstable"},
+            {"growth=4", "growth of the loss over a full window that, with a rising loss, makes it diverging"}},
            [](const PluginOptions& o) {
              OptionReader r("regime", o);
              const std::size_t window = r.count("window", 20, 2, 100000);
              const std::size_t hold = r.count("hold", 5, 1, 100000);
+             const std::size_t calm = r.count("calm", 100, 1, 10000000);
              const double margin = r.number("margin", 0.001, 0.0, 0.5);
              const double fraction = r.number("fraction", 0.2, 1e-6, 1.0);
+             const double growth = r.number("growth", 4.0, 1.0, 1e300);
              r.finish();
-             return std::make_unique<RegimePlugin>(window, hold, margin, fraction);
+             return std::make_unique<RegimePlugin>(window, hold, calm, margin, fraction, growth);
            }});
   reg.add({"loss", "full-batch training loss f(θ_t)", {{"loss", "f(θ_t)"}}, {},
            simple_factory([] { return std::make_unique<LossPlugin>(); })});

@@ -73,6 +73,10 @@ fs::path render(const Figure& fig, const fs::path& dir) {
   if (fig.logy) s << "set logscale y\nset format y \"10^{%L}\"\n";
   if (fig.yrange) s << fmt::format("set yrange [{:.6g}:{:.6g}]\n", fig.yrange->first, fig.yrange->second);
   s << "set style fill transparent solid 0.25 noborder\n";
+  for (const auto& [x, label] : fig.vlines) {
+    s << fmt::format("set arrow from {0:.17g}, graph 0 to {0:.17g}, graph 1 nohead dt 2 lc rgb \"#555555\"\n", x);
+    if (!label.empty()) s << fmt::format("set label {} at {:.17g}, graph 0.04 offset 0.5, 0 tc rgb \"#555555\"\n", gp_string(label), x);
+  }
   // A band skips rows where its columns are empty (a plugin every k steps):
   // filledcurves would break at each one, so its rows go to a datablock first.
   for (std::size_t i = 0; i < fig.series.size(); ++i) {

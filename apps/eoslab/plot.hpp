@@ -36,6 +36,7 @@ struct Figure {
   bool logy = false;
   std::vector<Series> series;
   std::vector<std::pair<double, std::string>> hlines;  // constant reference lines (value, label)
+  std::vector<std::pair<double, std::string>> vlines;  // marked x positions, e.g. a dated event (x, label)
   std::optional<std::pair<double, double>> yrange;
   std::string key = "top right";
 };

@@ -84,6 +84,24 @@ std::string joined(const std::string& m) {
 std::string g4(double v) { return fmt::format("{:.4g}", v); }
 std::string outcome(const LoadedRun& r) { return r.summary.value("outcome_text", "?"); }
 
+// The regime plugin's verdict on a run that reaches the edge of stability:
+// its first unstable step lies within one window (20 steps) of the first loss
+// increase, and no step is labelled diverging.
+Verdict regime_finds_the_onset(const std::vector<const LoadedRun*>& runs) {
+  bool ok = true;
+  std::string m;
+  for (const LoadedRun* r : runs) {
+    const auto first = r->first_unstable_step();
+    const auto onset = first_loss_increase(*r);
+    const double diverging = r->regime_fraction("diverging");
+    ok &= first && onset && std::abs(*first - *onset) <= 20 && diverging == 0;
+    m += fmt::format("{}: first unstable step {}, first loss increase {}, {:.1f} % of steps labelled diverging; ",
+                     r->spec.label, first ? fmt::format("{}", *first) : std::string("— (none)"),
+                     onset ? fmt::format("{}", *onset) : std::string("— (none)"), 100 * diverging);
+  }
+  return Verdict{ok, joined(m)};
+}
+
 // ---- runs ------------------------------------------------------------------
 
 std::string lr_tag(const std::string& lr) {
@@ -98,7 +116,7 @@ PresetRun toy(const std::string& toy_name, const std::string& theta0, const std:
   return {fmt::format("{}-{}-eta{}", toy_name, lr_tag(theta0), lr_tag(lr)),
           label,
           {"--toy", toy_name, "--theta0", theta0, "--lr", lr, "--steps", std::to_string(steps), "--plugin", "loss",
-           "--plugin", "theta", "--plugin", "rp", "--plugin", "sharpness"},
+           "--plugin", "theta", "--plugin", "rp", "--plugin", "sharpness", "--plugin", "regime"},
           false};
 }
 
@@ -113,13 +131,14 @@ std::string steps(bool quick, std::size_t q, std::size_t full) { return std::to_
 PresetRun tanh_eos_run(bool quick) {
   return net("fc-tanh-eta2_15", "fc-tanh, η = 2/15",
              {"--activation", "tanh", "--lr", "2/15", "--steps", steps(quick, 700, 3000), "--plugin", "loss", "--plugin",
-              "accuracy@10", "--plugin", "rp", "--plugin", quick ? "sharpness@10" : "sharpness@2"});
+              "accuracy@10", "--plugin", "rp", "--plugin", quick ? "sharpness@10" : "sharpness@2", "--plugin", "regime"});
 }
 // exp3/exp4's second unstable run, until 95 % accuracy as in the paper.
 PresetRun tanh_unstable_run(bool quick) {
   return net("fc-tanh-eta2_10", "fc-tanh, η = 2/10",
              {"--activation", "tanh", "--lr", "2/10", "--steps", steps(quick, 600, 3000), "--accuracy-goal", "0.95",
-              "--plugin", "loss", "--plugin", "accuracy@10", "--plugin", "rp", "--plugin", "sharpness@10"});
+              "--plugin", "loss", "--plugin", "accuracy@10", "--plugin", "rp", "--plugin", "sharpness@10", "--plugin",
+              "regime"});
 }
 // exp2/exp4's stable runs
 std::vector<PresetRun> tanh_stable_runs(bool quick) {
@@ -128,7 +147,7 @@ std::vector<PresetRun> tanh_stable_runs(bool quick) {
     r.push_back(net("fc-tanh-eta" + lr_tag(lr), "fc-tanh, η = " + lr,
                     {"--activation", "tanh", "--lr", lr, "--steps", steps(quick, 400, lr == "2/60" ? 4000 : 7000),
                      "--accuracy-goal", "0.95", "--plugin", "loss", "--plugin", "accuracy@5", "--plugin", "rp",
-                     "--plugin", "sharpness@100"}));
+                     "--plugin", "sharpness@100", "--plugin", "regime"}));
   return r;
 }
 
@@ -470,6 +489,18 @@ Preset exp2() {
          }
          return Verdict{ok, joined(m)};
        }},
+      {"The regime detector agrees: these runs never turn unstable.",
+       "plugin regime: no first unstable step and every step labelled stable, in both runs",
+       [](const RunSet& s) {
+         bool ok = true;
+         std::string m;
+         for (const auto& name : {"fc-tanh-eta2_60", "fc-tanh-eta2_100"}) {
+           const auto& r = s.at(name);
+           ok &= !r.first_unstable_step() && r.regime_fraction("stable") == 1.0;
+           m += fmt::format("{}: {}; ", r.spec.label, r.regime_text());
+         }
+         return Verdict{ok, joined(m)};
+       }},
       {"The loss decreases monotonically.", "f(θ_{t+1}) ≤ f(θ_t) at every step of both runs",
        [](const RunSet& s) {
          const auto a = loss_increases(s.at("fc-tanh-eta2_60")), b = loss_increases(s.at("fc-tanh-eta2_100"));
@@ -534,6 +565,11 @@ Preset exp3() {
          }
          return Verdict{ok, joined(m)};
        }},
+      {"The regime detector dates the onset of unstable convergence where the loss first goes up, and sees no "
+       "divergence.",
+       "for each run, plugin regime's first unstable step within 20 steps (its window) of the first loss increase, "
+       "and no step labelled diverging",
+       [](const RunSet& s) { return regime_finds_the_onset({&s.at("fc-tanh-eta2_10"), &s.at("fc-tanh-eta2_15")}); }},
   };
   p.figures = [](const RunSet& s) {
     std::vector<const LoadedRun*> runs = {&s.at("fc-tanh-eta2_10"), &s.at("fc-tanh-eta2_15")};
@@ -887,6 +923,10 @@ Preset eos() {
          const double med = median(over_two_eta(r, "L_dir", onset_or_throw(r)));
          return Verdict{med >= 0.85 && med <= 1.15, fmt::format("median L·η/2 = {:.3f}", med)};
        }},
+      {"The onset can be found automatically, from L and λmax against 2/η, without reading the loss curve.",
+       "plugin regime's first unstable step within 20 steps (its window) of the first loss increase, and no step "
+       "labelled diverging",
+       [](const RunSet& s) { return regime_finds_the_onset({&s.at("fc-tanh-eta2_15")}); }},
   };
   p.figures = [](const RunSet& s) {
     const auto& r = s.at("fc-tanh-eta2_15");
@@ -898,9 +938,14 @@ Preset eos() {
     L.series = {line(r, "L_dir", "L(θ_t; η∇f)"), two_over_eta(r)};
     L.yrange = std::pair{0.0, 1.6 * 2 / r.lr()};
     L.key = "bottom right";
+    plot::Figure loss = loss_figure("loss", "training loss, fc-tanh, η = 2/15", {&r});
+    if (const auto first = r.first_unstable_step()) {
+      loss.vlines = {{*first, "regime: unstable"}};
+      sh.vlines = loss.vlines;
+    }
     return std::vector<FigureNote>{
-        {loss_figure("loss", "training loss, fc-tanh, η = 2/15", {&r}),
-         "The loss falls smoothly, then turns non-monotone when the sharpness reaches 2/η, yet keeps decreasing."},
+        {loss, "The loss falls smoothly, then turns non-monotone when the sharpness reaches 2/η, yet keeps decreasing. "
+               "The dashed line marks the first unstable step found by the regime plugin."},
         {sh, "Sharpness rises (progressive sharpening) to 2/η and then hovers around it: Cohen et al.'s edge of "
              "stability, properties A and B."},
         {rp_figure("rp", "relative progress RP(θ_t), η = 2/15", {&r}),

@@ -40,6 +40,12 @@ struct LoadedRun {
   std::size_t steps() const;        // updates taken
   double first_loss() const;
   double last_loss() const;         // the last finite loss
+  // The regime plugin's summary (first_unstable_step, fractions); null when
+  // the run had no regime plugin.
+  const nlohmann::json& regime() const;
+  std::optional<double> first_unstable_step() const;
+  double regime_fraction(const std::string& label) const;  // stable | unstable | diverging
+  std::string regime_text() const;  // one line for reports; "—" without a regime plugin
   std::filesystem::path csv() const { return dir / "metrics.csv"; }
 };
 using RunSet = std::map<std::string, LoadedRun>;

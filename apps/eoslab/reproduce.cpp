@@ -41,6 +41,27 @@ double LoadedRun::last_loss() const {
   const auto v = values("loss");
   return v.empty() ? NAN : v.back();
 }
+const nlohmann::json& LoadedRun::regime() const {
+  static const nlohmann::json none;
+  return summary.contains("regime") ? summary.at("regime") : none;
+}
+std::optional<double> LoadedRun::first_unstable_step() const {
+  const auto& r = regime();
+  if (r.is_null() || r.at("first_unstable_step").is_null()) return std::nullopt;
+  return r.at("first_unstable_step").get<double>();
+}
+double LoadedRun::regime_fraction(const std::string& label) const {
+  if (regime().is_null()) throw std::runtime_error(fmt::format("{}: the run has no regime plugin", spec.label));
+  return regime().at("fractions").at(label).get<double>();
+}
+std::string LoadedRun::regime_text() const {
+  if (regime().is_null()) return "—";
+  const auto first = first_unstable_step();
+  return fmt::format("{}; stable {:.0f} %, unstable {:.0f} %, diverging {:.0f} % of steps",
+                     first ? fmt::format("unstable from step {}", *first) : std::string("never unstable"),
+                     100 * regime_fraction("stable"), 100 * regime_fraction("unstable"),
+                     100 * regime_fraction("diverging"));
+}
 
 namespace {
 
@@ -199,7 +220,8 @@ PresetOutcome run_preset(const Preset& p, const Options& o) {
     const auto& r = set.at(runs[i].name);
     jr.push_back({{"name", runs[i].name}, {"label", runs[i].label}, {"command", commands[i]},
                   {"dir", fs::relative(r.dir, pdir).string()}, {"outcome", r.summary.value("outcome_text", "")},
-                  {"steps", r.steps()}, {"wall_seconds", r.summary.value("wall_seconds", 0.0)}});
+                  {"steps", r.steps()}, {"wall_seconds", r.summary.value("wall_seconds", 0.0)},
+                  {"regime", r.regime()}});
   }
   j["runs"] = jr;
   write_file_atomically((pdir / "claims.json").string(), j.dump(2) + "\n");
@@ -226,12 +248,13 @@ PresetOutcome run_preset(const Preset& p, const Options& o) {
     md << fmt::format("![{}]({})\n\n{} (SVG: `{}`, gnuplot script: `{}`)\n\n", png.stem().string(), rel.string(), caption,
                       fs::path(rel).replace_extension(".svg").string(), fs::path(rel).replace_extension(".gp").string());
   }
-  md << "## Runs\n\n| run | outcome | steps | seconds | command |\n|---|---|---|---|---|\n";
+  md << "## Runs\n\n| run | outcome | regime (plugin `regime`) | steps | seconds | command |\n"
+        "|---|---|---|---|---|---|\n";
   for (std::size_t i = 0; i < runs.size(); ++i) {
     const auto& r = set.at(runs[i].name);
-    md << fmt::format("| {} | {} | {} | {:.1f} | `{}` |\n", md_escape(runs[i].label),
-                      md_escape(r.summary.value("outcome_text", "")), r.steps(), r.summary.value("wall_seconds", 0.0),
-                      md_escape(commands[i]));
+    md << fmt::format("| {} | {} | {} | {} | {:.1f} | `{}` |\n", md_escape(runs[i].label),
+                      md_escape(r.summary.value("outcome_text", "")), md_escape(r.regime_text()), r.steps(),
+                      r.summary.value("wall_seconds", 0.0), md_escape(commands[i]));
   }
   md << "\nEach run's `metrics.csv` (one row per step; columns documented by `eoslab plugins`) and `summary.json` "
         "are in its directory under `../runs/`.\n";

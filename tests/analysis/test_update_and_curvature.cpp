@@ -150,6 +150,9 @@ BOOST_AUTO_TEST_CASE(lambda_min_finds_negative_curvature) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
+// block_sharpness, eigvec_overlap, density and regime
+BOOST_AUTO_TEST_SUITE(spectra_and_regimes)
+
 namespace {
 
 // f = ½θᵀAθ with A = blockdiag(A₁, A₂, a₃): blocks "a.weight" (3), "a.bias"
@@ -360,7 +363,8 @@ struct RegimeRun {
   RunResult result;
   nlohmann::json summary;
 };
-RegimeRun run_regime(Objective& f, double eta, const Tensor& theta0, std::size_t steps, const std::string& name) {
+RegimeRun run_regime(Objective& f, double eta, const Tensor& theta0, std::size_t steps, const std::string& name,
+                     std::size_t sharpness_every = 0) {
   const auto dir = std::filesystem::temp_directory_path() / ("eoslab-tests-regime-" + name);
   std::filesystem::create_directories(dir);
   optim::GradientDescent gd(optim::Schedule::constant(eta));
@@ -370,6 +374,7 @@ RegimeRun run_regime(Objective& f, double eta, const Tensor& theta0, std::size_t
   o.summary_json = (dir / "summary.json").string();
   Trainer t(f, gd, o);
   t.attach(PluginRegistry::global().create("loss"));
+  if (sharpness_every) t.attach(PluginRegistry::global().create("sharpness"), When::every_k(sharpness_every));
   t.attach(PluginRegistry::global().create("regime"));
   RegimeRun r;
   r.result = t.run(theta0);
@@ -412,3 +417,38 @@ BOOST_AUTO_TEST_CASE(regime_finds_the_edge_of_stability_of_the_tanh_neuron) {
   BOOST_TEST(*r.result.metrics.at(400, "regime") == 0.0);
   BOOST_TEST_MESSAGE("tanh neuron: fractions " << r.summary.at("fractions").dump());
 }
+
+BOOST_AUTO_TEST_CASE(regime_on_fashion_mnist_at_a_stable_and_an_unstable_step_size) {
+  // fc-tanh 784-200-200-10 on the first 1000 Fashion-MNIST images (the CLI's
+  // preparation): at η = 2/100 GD stays stable; at η = 2/10 λmax reaches 2/η
+  // and the loss first goes up at step 133, GD oscillates at the edge of
+  // stability for about 150 steps, then settles into a flat region.
+  nn::ObjectiveSpec spec;
+  spec.data.n = 1000;
+  nn::BuiltObjective b = nn::build_objective(spec);
+  const RegimeRun stable = run_regime(*b.objective, 2.0 / 100, b.theta0, 300, "fmnist-stable");
+  BOOST_TEST(stable.summary.at("first_unstable_step").is_null());
+  BOOST_TEST(stable.summary.at("fractions").at("stable").get<double>() == 1.0);
+
+  const RegimeRun edge = run_regime(*b.objective, 2.0 / 10, b.theta0, 400, "fmnist-unstable", 10);
+  std::optional<std::size_t> first_increase;
+  for (std::size_t t = 0; t < 400 && !first_increase; ++t)
+    if (*edge.result.metrics.at(t + 1, "loss") > *edge.result.metrics.at(t, "loss")) first_increase = t;
+  BOOST_TEST_REQUIRE(first_increase.has_value());
+  BOOST_TEST_REQUIRE(!edge.summary.at("first_unstable_step").is_null());
+  const auto first = edge.summary.at("first_unstable_step").get<std::size_t>();
+  // Dated within one window of where GD stops being a descent method…
+  BOOST_TEST(std::abs(double(first) - double(*first_increase)) <= 20.0, first << " vs " << *first_increase);
+  // … where the sharpness is at 2/η (measured every 10 steps),
+  const auto near = edge.result.metrics.at(first / 10 * 10 + 10, "lambda_max");
+  BOOST_TEST_REQUIRE(near.has_value());
+  BOOST_TEST(*near * 0.2 / 2 >= 0.95, "ηλmax/2 = " << *near * 0.2 / 2);
+  // … and the edge-of-stability spikes are not divergence.
+  BOOST_TEST(edge.summary.at("fractions").at("diverging").get<double>() == 0.0);
+  BOOST_TEST(edge.summary.at("fractions").at("unstable").get<double>() >= 0.2);
+  BOOST_TEST_MESSAGE("Fashion-MNIST η = 2/10: first unstable step " << first << ", first loss increase "
+                                                                     << *first_increase << ", fractions "
+                                                                     << edge.summary.at("fractions").dump());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
