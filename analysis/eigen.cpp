@@ -33,6 +33,50 @@ void check_dim(const HessianOperator& H, const Tensor& v, const char* what) {
                                  shape_str_of(v.shape()), H.dim()));
 }
 
+// The Lanczos recurrence with full reorthogonalization, shared by lanczos_top
+// and lanczos_quadrature: an orthonormal Krylov basis Q and the tridiagonal
+// T = QᵀHQ (diagonal α, off-diagonal β).
+struct LanczosBasis {
+  std::vector<Tensor> Q;
+  std::vector<double> alpha, beta;
+
+  // One step from the newest basis vector q_j: w ← Hq_j − α_j q_j − β_{j−1} q_{j−1},
+  // orthogonalized against all of Q twice ("twice is enough"); α_j is kept,
+  // ‖w‖ is returned. Non-finite numbers are NumericalErrors naming `who`.
+  double step(HessianOperator& H, Tensor& w, const char* who) {
+    const std::size_t j = Q.size() - 1;
+    H.apply(Q[j], w);
+    const double a = inner(w, Q[j]);  // non-finite iff w has a NaN/inf entry, or the sum overflowed
+    if (!std::isfinite(a))
+      throw NumericalError(fmt::format("{}: the operator returned a non-finite vector or one whose inner product "
+                                       "overflows (HVP {} of this solve, q·Hq = {})",
+                                       who, j + 1, a));
+    alpha.push_back(a);
+    axpy(-a, Q[j], w);
+    if (j > 0) axpy(-beta[j - 1], Q[j - 1], w);
+    for (int pass = 0; pass < 2; ++pass)
+      for (const auto& qi : Q) axpy(-inner(w, qi), qi, w);
+    const double b = vec_norm(w);
+    if (!std::isfinite(b))
+      throw NumericalError(fmt::format("{}: the Lanczos residual norm overflowed (HVP {} of this solve)", who, j + 1));
+    return b;
+  }
+  // Continues the basis with w/b (b = ‖w‖ > 0 from step).
+  void extend(const Tensor& w, double b) {
+    beta.push_back(b);
+    Q.push_back(w / b);
+  }
+  // T_m: the leading m × m block of the tridiagonal matrix, m ≤ alpha.size().
+  Tensor tridiagonal(std::size_t m) const {
+    Tensor T = xt::zeros<double>({m, m});
+    for (std::size_t i = 0; i < m; ++i) {
+      T(i, i) = alpha[i];
+      if (i + 1 < m) T(i, i + 1) = T(i + 1, i) = beta[i];
+    }
+    return T;
+  }
+};
+
 }  // namespace
 
 void symmetric_eigen(const Tensor& A, Tensor& values, Tensor& vectors) {
@@ -60,37 +104,16 @@ EigenResult lanczos_top(HessianOperator& H, const LanczosOptions& opt) {
   if (opt.warm_start.empty() || vec_norm(q) < 1e-12) q = random_unit(n, opt.seed);
   else q /= vec_norm(q);
 
-  std::vector<Tensor> Q;  // orthonormal Krylov basis
-  std::vector<double> alpha, beta;  // T's diagonal and off-diagonal
+  LanczosBasis K;
+  K.Q.push_back(q);
   Tensor w;
   EigenResult r;
   Tensor evals, evecs;
   const std::size_t hvps_before = H.applications();
   for (std::size_t j = 0; j < max_m; ++j) {
-    Q.push_back(q);
-    H.apply(Q[j], w);
-    const double a = inner(w, Q[j]);  // non-finite iff w has a NaN/inf entry, or the sum overflowed
-    if (!std::isfinite(a))
-      throw NumericalError(fmt::format("lanczos_top: the operator returned a non-finite vector or one whose "
-                                       "inner product overflows (HVP {} of this solve, q·Hq = {})",
-                                       j + 1, a));
-    alpha.push_back(a);
-    // w ← w − a q_j − β_{j−1} q_{j−1}, then full reorthogonalization (twice: "twice is enough")
-    axpy(-a, Q[j], w);
-    if (j > 0) axpy(-beta[j - 1], Q[j - 1], w);
-    for (int pass = 0; pass < 2; ++pass)
-      for (const auto& qi : Q) axpy(-inner(w, qi), qi, w);
-    const double b = vec_norm(w);
-    if (!std::isfinite(b))
-      throw NumericalError(fmt::format("lanczos_top: the Lanczos residual norm overflowed (HVP {} of this solve)", j + 1));
+    const double b = K.step(H, w, "lanczos_top");
     const std::size_t m = j + 1;
-    // Ritz pairs of T_m
-    Tensor T = xt::zeros<double>({m, m});
-    for (std::size_t i = 0; i < m; ++i) {
-      T(i, i) = alpha[i];
-      if (i + 1 < m) T(i, i + 1) = T(i + 1, i) = beta[i];
-    }
-    symmetric_eigen(T, evals, evecs);
+    symmetric_eigen(K.tridiagonal(m), evals, evecs);  // Ritz pairs of T_m
     const bool exhausted = b <= 1e-12 * std::max(1.0, std::abs(evals(m - 1)));
     auto residual = [&](std::size_t c) { return exhausted ? 0.0 : std::abs(b * evecs(m - 1, c)); };
     // min(r, r²/δ) for Ritz value c, δ from the other Ritz values; r while there is no other.
@@ -122,7 +145,7 @@ EigenResult lanczos_top(HessianOperator& H, const LanczosOptions& opt) {
       for (std::size_t i = 0; i < kk; ++i) {
         const std::size_t c = m - 1 - i;
         Tensor v = xt::zeros<double>({n});
-        for (std::size_t l = 0; l < m; ++l) axpy(evecs(l, c), Q[l], v);
+        for (std::size_t l = 0; l < m; ++l) axpy(evecs(l, c), K.Q[l], v);
         v /= vec_norm(v);
         r.values.push_back(evals(c));
         r.vectors.push_back(std::move(v));
@@ -131,8 +154,7 @@ EigenResult lanczos_top(HessianOperator& H, const LanczosOptions& opt) {
       }
       break;
     }
-    beta.push_back(b);
-    q = w / b;
+    K.extend(w, b);
   }
   r.hvps = H.applications() - hvps_before;
   return r;
@@ -213,31 +235,17 @@ Quadrature1D lanczos_quadrature(HessianOperator& H, const Tensor& v, std::size_t
   if (m == 0) throw std::invalid_argument("lanczos_quadrature: m must be at least 1");
   const double nv = vec_norm(v);
   if (!(nv > 0) || !std::isfinite(nv)) throw std::invalid_argument("lanczos_quadrature: the start vector is zero or not finite");
-  std::vector<Tensor> Q{v / nv};
-  std::vector<double> alpha, beta;
+  LanczosBasis K;
+  K.Q.push_back(v / nv);
   Tensor w;
   for (std::size_t j = 0; j < m; ++j) {
-    H.apply(Q[j], w);
-    const double a = inner(w, Q[j]);
-    if (!std::isfinite(a))
-      throw NumericalError(fmt::format("lanczos_quadrature: the operator returned a non-finite vector (HVP {})", j + 1));
-    alpha.push_back(a);
-    axpy(-a, Q[j], w);
-    if (j > 0) axpy(-beta[j - 1], Q[j - 1], w);
-    for (int pass = 0; pass < 2; ++pass)
-      for (const auto& qi : Q) axpy(-inner(w, qi), qi, w);
-    const double b = vec_norm(w);
-    if (j + 1 == m || b <= 1e-12 * std::max(std::abs(a), 1e-300)) break;  // done, or an invariant subspace
-    beta.push_back(b);
-    Q.push_back(w / b);
+    const double b = K.step(H, w, "lanczos_quadrature");
+    if (j + 1 == m || b <= 1e-12 * std::max(std::abs(K.alpha[j]), 1e-300)) break;  // done, or an invariant subspace
+    K.extend(w, b);
   }
-  const std::size_t k = alpha.size();
-  Tensor T = zeros({k, k}), values, vectors;
-  for (std::size_t i = 0; i < k; ++i) {
-    T(i, i) = alpha[i];
-    if (i + 1 < k) T(i, i + 1) = T(i + 1, i) = beta[i];
-  }
-  symmetric_eigen(T, values, vectors);
+  const std::size_t k = K.alpha.size();
+  Tensor values, vectors;
+  symmetric_eigen(K.tridiagonal(k), values, vectors);
   Quadrature1D q;
   for (std::size_t i = 0; i < k; ++i) {
     q.nodes.push_back(values(i));

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <numbers>
 #include <numeric>
+#include <optional>
 
 #include <fmt/format.h>
 #include <xtensor/xnoalias.hpp>
@@ -53,28 +54,68 @@ LanczosOptions lanczos_options(OptionReader& r, std::size_t k_default) {
 
 namespace {
 
-// The most negative curvature: the smallest eigenvalues of ∇²f(θ_t), by
-// Lanczos on −∇²f, warm-started along the trajectory like sharpness.
-class NegatedHessian : public HessianOperator {
+// v ↦ c·DHDv: H scaled by a number c and on both sides by a diagonal D (none:
+// the identity). −H (c = −1) turns Lanczos's top into λmin; D = P^{-1/2}
+// gives the preconditioned Hessian.
+class ScaledHessian : public HessianOperator {
  public:
-  explicit NegatedHessian(HessianOperator& H) : H_(H) {}
+  ScaledHessian(HessianOperator& H, double c, std::optional<Tensor> d = std::nullopt)
+      : H_(H), c_(c), d_(std::move(d)) {}
   std::size_t dim() const override { return H_.dim(); }
   double value() const override { return H_.value(); }
   const Tensor& grad() const override { return H_.grad(); }
   void apply(const Tensor& v, Tensor& out) override {
-    H_.apply(v, out);
-    out *= -1.0;
+    if (d_) {
+      xt::noalias(dv_) = *d_ * v;
+      H_.apply(dv_, out);
+      out *= *d_;
+    } else {
+      H_.apply(v, out);
+    }
+    if (c_ != 1.0) out *= c_;
     ++applications_;
   }
   using HessianOperator::apply;
 
  private:
   HessianOperator& H_;
+  double c_;
+  std::optional<Tensor> d_;
+  Tensor dv_;
 };
 
-class LambdaMinPlugin : public Plugin {
+// What the Lanczos plugins share: options, and the Ritz vectors of the last
+// analysed step that warm-start the next solve (plugin state, so a resumed
+// run solves from the same start).
+class WarmStartedEigenPlugin : public Plugin {
  public:
-  explicit LambdaMinPlugin(LanczosOptions o) : opt_(std::move(o)) {
+  void reset() override { previous_.clear(); }
+  void save_state(StateDict& into) const override { save_vectors(into, previous_); }
+  void load_state(const StateDict& from, std::size_t dim) override { previous_ = load_vectors(from, dim); }
+  bool needs_hessian() const override { return true; }
+
+ protected:
+  explicit WarmStartedEigenPlugin(LanczosOptions o, bool warm = true) : opt_(std::move(o)), warm_(warm) {}
+  // The top k (+ extra) eigenpairs of H, seeded by the plugin's name and
+  // warm-started from the previous step's vectors; remember() keeps new ones.
+  EigenResult solve(HessianOperator& H, StepContext& ctx) const {
+    LanczosOptions o = opt_;
+    o.seed = ctx.seed_for(name());
+    if (warm_) o.warm_start = previous_;
+    return lanczos_top(H, o);
+  }
+  void remember(std::vector<Tensor> vectors) { previous_ = std::move(vectors); }
+
+  LanczosOptions opt_;
+  bool warm_;
+  std::vector<Tensor> previous_;  // the k + extra Ritz vectors of the last analysed step
+};
+
+// The most negative curvature: the smallest eigenvalues of ∇²f(θ_t), by
+// Lanczos on −∇²f, warm-started along the trajectory like sharpness.
+class LambdaMinPlugin : public WarmStartedEigenPlugin {
+ public:
+  explicit LambdaMinPlugin(LanczosOptions o) : WarmStartedEigenPlugin(std::move(o)) {
     for (std::size_t i = 2; i <= opt_.k; ++i) columns_.push_back(fmt::format("lambda_min_{}", i));
   }
   std::string name() const override { return "lambda_min"; }
@@ -84,33 +125,24 @@ class LambdaMinPlugin : public Plugin {
     c.insert(c.end(), {"lambda_min_residual", "lambda_min_hvps"});
     return c;
   }
-  void reset() override { previous_.clear(); }
-  void save_state(StateDict& into) const override { save_vectors(into, previous_); }
-  void load_state(const StateDict& from, std::size_t dim) override { previous_ = load_vectors(from, dim); }
-  bool needs_hessian() const override { return true; }
   void observe(StepContext& ctx, Row& row) override {
-    NegatedHessian N(ctx.hessian());
-    LanczosOptions o = opt_;
-    o.seed = ctx.seed_for("lambda_min");
-    o.warm_start = previous_;
-    const EigenResult r = lanczos_top(N, o);  // the top of −H: −λmin, −λmin₂, …
+    ScaledHessian N(ctx.hessian(), -1.0);
+    EigenResult r = solve(N, ctx);  // the top of −H: −λmin, −λmin₂, …
     row.set("lambda_min", -r.values[0]);
     for (std::size_t i = 1; i < opt_.k; ++i) row.set(columns_[i - 1], -r.values[i]);
     row.set("lambda_min_residual", r.residuals[0] / std::max(std::abs(r.values[0]), 1e-300));
     row.set("lambda_min_hvps", double(r.hvps));
-    previous_ = r.vectors;
+    remember(std::move(r.vectors));
   }
 
  private:
-  LanczosOptions opt_;
   std::vector<std::string> columns_;
-  std::vector<Tensor> previous_;
 };
 
 // λmax and the top k by warm-started Lanczos; |cos(∇f, v₁)|.
-class SharpnessPlugin : public Plugin {
+class SharpnessPlugin : public WarmStartedEigenPlugin {
  public:
-  SharpnessPlugin(LanczosOptions o, bool warm) : opt_(std::move(o)), warm_(warm) {
+  SharpnessPlugin(LanczosOptions o, bool warm) : WarmStartedEigenPlugin(std::move(o), warm) {
     for (std::size_t i = 0; i < opt_.k; ++i) lambda_columns_.push_back(fmt::format("lambda_{}", i + 1));
   }
   std::string name() const override { return "sharpness"; }
@@ -120,16 +152,9 @@ class SharpnessPlugin : public Plugin {
     c.insert(c.end(), {"sharpness_residual", "sharpness_hvps", "cos_grad_top"});
     return c;
   }
-  void reset() override { previous_.clear(); }
-  void save_state(StateDict& into) const override { save_vectors(into, previous_); }
-  void load_state(const StateDict& from, std::size_t dim) override { previous_ = load_vectors(from, dim); }
-  bool needs_hessian() const override { return true; }
   void observe(StepContext& ctx, Row& row) override {
     HessianOperator& H = ctx.hessian();
-    LanczosOptions o = opt_;
-    o.seed = ctx.seed_for("sharpness");
-    if (warm_) o.warm_start = previous_;
-    const EigenResult r = lanczos_top(H, o);
+    EigenResult r = solve(H, ctx);
     row.set("lambda_max", r.values[0]);
     for (std::size_t i = 1; i < opt_.k; ++i) row.set(lambda_columns_[i], r.values[i]);
     row.set("sharpness_residual", r.residuals[0] / std::abs(r.values[0]));
@@ -137,13 +162,10 @@ class SharpnessPlugin : public Plugin {
     const Tensor& g = H.grad();
     const double gn = std::sqrt(inner(g, g));
     if (gn > 0) row.set("cos_grad_top", std::abs(inner(g, r.vectors[0])) / gn);
-    previous_ = r.vectors;
+    remember(std::move(r.vectors));
   }
 
  private:
-  LanczosOptions opt_;
-  bool warm_;
-  std::vector<Tensor> previous_;  // the k + extra Ritz vectors of the last analysed step
   std::vector<std::string> lambda_columns_;
 };
 
@@ -259,30 +281,26 @@ class BlockSharpnessPlugin : public Plugin {
 // started Lanczos), their overlap with the previous analysed step's, signs
 // aligned to it, and, every `save_every` analysed steps, saved as
 // DIR/eigvecs_step_<t>.npy ([k, dim], row i = v_{i+1}) for further analysis.
-class EigvecOverlapPlugin : public Plugin {
+class EigvecOverlapPlugin : public WarmStartedEigenPlugin {
  public:
   EigvecOverlapPlugin(LanczosOptions o, std::size_t save_every, std::string dir)
-      : opt_(std::move(o)), save_every_(save_every), dir_(std::move(dir)) {}
+      : WarmStartedEigenPlugin(std::move(o)), save_every_(save_every), dir_(std::move(dir)) {}
   std::string name() const override { return "eigvec_overlap"; }
   std::vector<std::string> columns() const override { return {"eigvec_overlap", "eigvec_subspace_overlap"}; }
-  bool needs_hessian() const override { return true; }
   void reset() override {
-    previous_.clear();
+    WarmStartedEigenPlugin::reset();
     analysed_ = 0;
   }
   void save_state(StateDict& into) const override {
-    save_vectors(into, previous_);
+    WarmStartedEigenPlugin::save_state(into);
     into.put_integer("analysed", analysed_);
   }
   void load_state(const StateDict& from, std::size_t dim) override {
-    previous_ = load_vectors(from, dim);
+    WarmStartedEigenPlugin::load_state(from, dim);
     analysed_ = from.integer("analysed");
   }
   void observe(StepContext& ctx, Row& row) override {
-    LanczosOptions o = opt_;
-    o.seed = ctx.seed_for("eigvec_overlap");
-    o.warm_start = previous_;
-    EigenResult r = lanczos_top(ctx.hessian(), o);
+    EigenResult r = solve(ctx.hessian(), ctx);
     const std::size_t k = opt_.k;
     if (previous_.size() >= k) {
       // |⟨v₁(t), v₁(t')⟩| and ‖V(t)ᵀV(t')‖²_F / k (1: the same k-dimensional subspace)
@@ -302,14 +320,12 @@ class EigvecOverlapPlugin : public Plugin {
       write_npy(fmt::format("{}/eigvecs_step_{:08d}.npy", dir_, ctx.step()), all);
     }
     ++analysed_;
-    previous_ = std::move(r.vectors);
+    remember(std::move(r.vectors));
   }
 
  private:
-  LanczosOptions opt_;
   std::size_t save_every_;
   std::string dir_;
-  std::vector<Tensor> previous_;
   std::uint64_t analysed_ = 0;
 };
 
@@ -410,59 +426,30 @@ class HessianTracePlugin : public Plugin {
   std::size_t probes_;
 };
 
-// v ↦ D H D v with D = P^{-1/2} (diagonal).
-class ScaledHessian : public HessianOperator {
- public:
-  ScaledHessian(HessianOperator& H, Tensor d) : H_(H), d_(std::move(d)) {}
-  std::size_t dim() const override { return H_.dim(); }
-  double value() const override { return H_.value(); }
-  const Tensor& grad() const override { return H_.grad(); }
-  void apply(const Tensor& v, Tensor& out) override {
-    xt::noalias(dv_) = d_ * v;
-    H_.apply(dv_, out);
-    out *= d_;
-    ++applications_;
-  }
-  using HessianOperator::apply;
-
- private:
-  HessianOperator& H_;
-  Tensor d_, dv_;
-};
-
 // λmax(P^{-1/2} H P^{-1/2}) with P the optimizer's preconditioner (identity
 // for GD and momentum), against the optimizer's stability threshold.
-class PreconditionedSharpnessPlugin : public Plugin {
+class PreconditionedSharpnessPlugin : public WarmStartedEigenPlugin {
  public:
-  explicit PreconditionedSharpnessPlugin(LanczosOptions o) : opt_(std::move(o)) {}
+  explicit PreconditionedSharpnessPlugin(LanczosOptions o) : WarmStartedEigenPlugin(std::move(o)) {}
   std::string name() const override { return "precond_sharpness"; }
   std::vector<std::string> columns() const override { return {"precond_lambda_max", "precond_threshold"}; }
-  void reset() override { previous_.clear(); }
-  void save_state(StateDict& into) const override { save_vectors(into, previous_); }
-  void load_state(const StateDict& from, std::size_t dim) override { previous_ = load_vectors(from, dim); }
-  bool needs_hessian() const override { return true; }
   void observe(StepContext& ctx, Row& row) override {
     const optim::Optimizer* opt = ctx.optimizer();
     if (!opt)
       throw std::invalid_argument("plugin precond_sharpness: needs the optimizer (its preconditioner is "
                                   "optimizer state); attach it to a Trainer or pass the optimizer offline");
     HessianOperator& H = ctx.hessian();
-    Tensor d;
-    if (auto P = opt->preconditioner()) d = 1.0 / xt::sqrt(*P);
-    else d = xt::ones<double>({H.dim()});
-    ScaledHessian S(H, std::move(d));
-    LanczosOptions o = opt_;
-    o.seed = ctx.seed_for("precond_sharpness");
-    o.warm_start = previous_;
-    const EigenResult r = lanczos_top(S, o);
-    previous_ = r.vectors;
+    std::optional<Tensor> d;  // P^{-1/2}; none for GD and momentum
+    if (auto P = opt->preconditioner()) {
+      d = Tensor::from_shape({P->size()});
+      std::transform(P->begin(), P->end(), d->begin(), [](double p) { return 1.0 / std::sqrt(p); });
+    }
+    ScaledHessian S(H, 1.0, std::move(d));
+    EigenResult r = solve(S, ctx);
     row.set("precond_lambda_max", r.values[0]);
     row.set("precond_threshold", opt->stability_threshold(ctx.lr()));
+    remember(std::move(r.vectors));
   }
-
- private:
-  LanczosOptions opt_;
-  std::vector<Tensor> previous_;
 };
 
 }  // namespace

@@ -17,18 +17,12 @@
 
 using namespace eos;
 using namespace eos::analysis;
+using eos::test::bytes_of;
 namespace fs = std::filesystem;
 
 namespace {
 
 struct Crash {};
-
-std::string bytes_of(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 struct Setup {
   std::string name;

@@ -14,6 +14,9 @@
 #include <fmt/format.h>
 
 #include "cli_support.hpp"
+#include "support/check.hpp"
+
+using eos::test::bytes_of;
 
 namespace {
 
@@ -50,13 +53,6 @@ bool kill_after(pid_t pid, std::chrono::microseconds delay) {
   ::kill(pid, SIGKILL);
   ::waitpid(pid, &status, 0);
   return WIFSIGNALED(status);
-}
-
-std::string bytes_of(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 struct Case {

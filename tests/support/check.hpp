@@ -3,7 +3,10 @@
 #pragma once
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <random>
+#include <sstream>
 #include <string>
 
 #include <boost/test/unit_test.hpp>
@@ -24,6 +27,14 @@ inline Tensor random_uniform(const Shape& s, double lo, double hi, std::mt19937_
   Tensor t = Tensor::from_shape(s);
   for (auto& v : t) v = d(rng);
   return t;
+}
+
+// A file's bytes (empty when it cannot be read): runs compared byte for byte.
+inline std::string bytes_of(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
 inline double max_abs(const Tensor& a) {
