@@ -57,7 +57,8 @@ class Counting : public Objective {
 std::vector<std::string> analysis_specs() {
   return {"loss",        "grad_norm",           "rp",       "tau_profile:grid=gauss,m=8", "sharpness:k=2,tol=1e-6",
           "corollary1:points=3", "hessian_trace:probes=4", "accuracy", "lambda_min:k=2,tol=1e-6",
-          "block_sharpness:probes=3,tol=1e-6", "eigvec_overlap:k=2,tol=1e-6", "density:probes=3,steps=10"};
+          "block_sharpness:probes=3,tol=1e-6", "eigvec_overlap:k=2,tol=1e-6", "density:probes=3,steps=10",
+          "regime:window=3,hold=1,calm=2"};
 }
 
 }  // namespace
@@ -118,6 +119,9 @@ BOOST_AUTO_TEST_CASE(online_and_offline_analysis_agree) {
   BOOST_TEST(j["steps"] == 6);
   BOOST_TEST(j["plugins"].size() == analysis_specs().size());
   BOOST_TEST(j["wall_seconds"].get<double>() >= 0.0);
+  // a plugin's summary (the regime's) is the same offline
+  for (const auto& p : plugins)
+    if (p->name() == "regime") BOOST_TEST(nlohmann::json::parse(p->summary_json()) == j.at("regime"));
 }
 
 BOOST_AUTO_TEST_CASE(rp_and_directional_smoothness_are_free_under_gd) {
