@@ -19,6 +19,7 @@
 #include "nn/objective.hpp"
 #include "optim/optimizer.hpp"
 #include "nn/spec.hpp"
+#include "analysis/central_flow.hpp"
 #include "analysis/eigen.hpp"
 #include "analysis/metrics.hpp"
 #include "analysis/plugin.hpp"

@@ -1,5 +1,6 @@
 // The built-in plugins, by family: progress along the trajectory
-// (plugins_progress.cpp) and curvature (plugins_curvature.cpp).
+// (plugins_progress.cpp), curvature (plugins_curvature.cpp) and predicted
+// dynamics (plugins_flow.cpp).
 #include "plugins_common.hpp"
 
 namespace eos::analysis {
@@ -7,6 +8,7 @@ namespace eos::analysis {
 void register_builtin_plugins(PluginRegistry& reg) {
   detail::register_progress_plugins(reg);
   detail::register_curvature_plugins(reg);
+  detail::register_flow_plugins(reg);
 }
 
 }  // namespace eos::analysis

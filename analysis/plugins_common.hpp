@@ -44,5 +44,6 @@ std::vector<Tensor> load_vectors(const StateDict& from, std::size_t dim);
 
 void register_progress_plugins(PluginRegistry& registry);   // plugins_progress.cpp
 void register_curvature_plugins(PluginRegistry& registry);  // plugins_curvature.cpp
+void register_flow_plugins(PluginRegistry& registry);       // plugins_flow.cpp
 
 }  // namespace eos::analysis::detail
