@@ -260,6 +260,33 @@ std::vector<Figure> run_figures(const fs::path& csv, const analysis::MetricsTabl
       f.series.push_back(series(fmt::format("theta_{}", i), fmt::format("θ_{}", i)));
     figs.push_back(f);
   }
+  // The central flow beside the run (central_flow plugin): loss, sharpness
+  // and the oscillation it predicts against the run's.
+  if (has_values(t, "flow_loss")) {
+    Figure loss{"central_flow_loss", "GD and its central flow: loss" + suffix, "step", "loss"};
+    bool positive = true;
+    for (const char* c : {"loss", "flow_loss"})
+      for (double v : t.column(c)) positive &= !(v <= 0);
+    loss.logy = positive;
+    if (has_values(t, "loss")) loss.series.push_back(series("loss", "GD: f(θ_t)", Style::Lines, 0));
+    loss.series.push_back(series("flow_predicted_loss", "central flow: predicted f(w) + tr Σ/η", Style::Lines, 1));
+    loss.series.push_back(series("flow_loss", "central flow: f(w(t))", Style::Dashed, 2));
+    figs.push_back(loss);
+    Figure sh{"central_flow_sharpness", "GD and its central flow: sharpness" + suffix, "step", "λmax"};
+    if (has_values(t, "lambda_max"))
+      sh.series.push_back(series("lambda_max", "GD: λmax(θ_t)", dense("lambda_max") ? Style::Lines : Style::LinesPoints, 0));
+    sh.series.push_back(series("flow_lambda_max", "central flow: λmax(w(t))", Style::Lines, 1));
+    sh.series.push_back(eta_line());
+    sh.yrange = from_zero_with_threshold("flow_lambda_max");
+    sh.key = "bottom right";
+    figs.push_back(sh);
+    Figure osc{"central_flow_oscillation", "GD's oscillation around its central flow" + suffix, "step", "distance"};
+    osc.series.push_back(series("flow_gd_displacement", "GD: ‖Uᵀ(θ_t − w(t))‖, U the top eigenvectors", Style::Points, 0));
+    osc.series.push_back(series("flow_oscillation", "central flow: predicted √tr Σ", Style::Lines, 1));
+    osc.series.push_back(series("flow_distance", "‖θ_t − w(t)‖", Style::Dashed, 2));
+    osc.key = "top left";
+    figs.push_back(osc);
+  }
   // The spectral density (density plugin): up to six evaluated steps,
   // evenly spread, overlaid on a log scale.
   const fs::path density_dir = csv.parent_path() / "density";

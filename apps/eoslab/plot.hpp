@@ -50,7 +50,8 @@ std::filesystem::path render(const Figure& figure, const std::filesystem::path& 
 
 // The figures a run's metrics call for: loss, RP (lines at 0 and −1),
 // L(θ_t; η∇f) and sharpness (line at 2/η), τ-profile band, (5.1) with error
-// bars, accuracy, θ of a toy; only those whose columns hold values.
+// bars, accuracy, θ of a toy, the central flow beside the run (loss,
+// sharpness, oscillation); only those whose columns hold values.
 std::vector<Figure> run_figures(const std::filesystem::path& metrics_csv, const analysis::MetricsTable& table,
                                 const std::string& label);
 

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <numeric>
 
 #include <fmt/format.h>
@@ -955,12 +957,183 @@ Preset eos() {
   return p;
 }
 
+// ---- the central flow -------------------------------------------------------
+
+// The centred running mean over `window` steps, [i − window/2, i − window/2 +
+// window); NaN where the window does not fit.
+std::vector<double> running_mean(const std::vector<double>& v, std::size_t window) {
+  std::vector<double> out(v.size(), NAN);
+  for (std::size_t i = window / 2; i + window - window / 2 <= v.size(); ++i) {
+    double s = 0;
+    for (std::size_t j = i - window / 2; j < i - window / 2 + window; ++j) s += v[j];
+    out[i] = s / double(window);
+  }
+  return out;
+}
+constexpr std::size_t kLossWindow = 10;
+
+// Steps of the flow at the edge of stability: [first, last] with flow_critical ≥ 1.
+std::pair<double, double> flow_critical_span(const LoadedRun& r) {
+  const auto c = r.series("flow_critical");
+  std::optional<double> first, last;
+  for (const auto& [s, v] : c)
+    if (v >= 1) {
+      if (!first) first = s;
+      last = s;
+    }
+  if (!first)
+    throw std::runtime_error(fmt::format("{}: the central flow never reached 2/η (no critical eigenvalue)", r.spec.label));
+  return {*first, *last};
+}
+
+Preset central_flow() {
+  Preset p;
+  p.name = "central_flow";
+  p.title = "Predicted beside measured: the central flow of GD at the edge of stability";
+  p.paper = "Cohen, Damian, Talwalkar, Kolter & Lee (2024), \"Understanding Optimization in Deep Learning with Central "
+            "Flows\", beside Section 4 of Ahn et al.";
+  p.setting =
+      "fc-tanh on Fashion-MNIST, full-batch GD and its central flow from the same θ₀ (plugin central_flow: 4 Euler "
+      "substeps per step, top 3 eigenpairs, third derivatives by central differences of exact HVPs). With --quick: "
+      "784-64-64-10 on the first 500 images at η = 2/5, 120 steps; without: 784-200-200-10 on the first 1000 images "
+      "at η = 2/10, 400 steps. λmax of GD every 2 steps. Deviation: smaller than the eos preset's 5000 images, "
+      "because at the edge of stability the flow costs about 100 HVPs per GD step. The running mean of GD's loss is "
+      "centred over 10 steps.";
+  p.runs = [](bool quick) {
+    std::vector<std::string> args =
+        quick ? std::vector<std::string>{"--n", "500", "--widths", "64,64", "--lr", "2/5", "--steps", "120"}
+              : std::vector<std::string>{"--n", "1000", "--lr", "2/10", "--steps", "400"};
+    args.insert(args.begin(), {"--activation", "tanh"});
+    for (const char* plugin : {"loss", "sharpness@2", "central_flow", "regime"}) args.insert(args.end(), {"--plugin", plugin});
+    return std::vector<PresetRun>{
+        net(quick ? "flow-tanh-64-n500-eta2_5" : "flow-tanh-n1000-eta2_10",
+            quick ? "fc-tanh 64-64, 500 images, η = 2/5" : "fc-tanh 200-200, 1000 images, η = 2/10", args)};
+  };
+  auto run_of = [](const RunSet& s) -> const LoadedRun& { return s.begin()->second; };
+  p.claims = {
+      {"Until its sharpness reaches 2/η, the central flow is gradient flow, and GD follows it.",
+       "|f(θ_t) − f(w(t))| ≤ 5 % of f(θ_t) at every step before the flow's first critical eigenvalue",
+       [run_of](const RunSet& s) {
+         const auto& r = run_of(s);
+         const double first = flow_critical_span(r).first;
+         const auto gd = r.values("loss", 0, first - 1), flow = r.values("flow_loss", 0, first - 1);
+         double worst = 0;
+         for (std::size_t i = 0; i < gd.size(); ++i) worst = std::max(worst, std::abs(gd[i] - flow[i]) / gd[i]);
+         return Verdict{worst <= 0.05, fmt::format("largest relative gap {:.2f} % over steps 0–{}", 100 * worst, first - 1)};
+       }},
+      {"Then the flow's sharpness stays at 2/η while GD's oscillates around it.",
+       "from 3 steps after the flow's first critical eigenvalue to its last: flow λmax·η/2 within 1 % of 1 at ≥ 90 % of "
+       "the steps, and GD's measured λmax·η/2 on both sides of 1",
+       [run_of](const RunSet& s) {
+         const auto& r = run_of(s);
+         const auto [first, last] = flow_critical_span(r);
+         std::vector<double> held, gd;
+         for (const auto& [st, v] : r.series("flow_lambda_max", first + 3, last)) held.push_back(v * r.lr() / 2);
+         for (const auto& [st, v] : r.series("lambda_max", first + 3, last)) gd.push_back(v * r.lr() / 2);
+         const double fr = fraction(held, [](double x) { return std::abs(x - 1) <= 0.01; });
+         const double lo = *std::min_element(gd.begin(), gd.end()), hi = max_of(gd);
+         return Verdict{fr >= 0.9 && lo < 1 && hi > 1,
+                        fmt::format("flow at 2/η (±1 %) at {:.0f} % of steps {}–{}; GD's λmax·η/2 from {:.3f} to {:.3f}, "
+                                    "median {:.3f}",
+                                    100 * fr, first + 3, last, lo, hi, median(gd))};
+       }},
+      {"Once GD is at the edge of stability, the flow's predicted loss f(w) + tr Σ/η tracks a running mean of GD's "
+       "loss, better than the flow's own f(w).",
+       "from GD's first loss increase to the flow's last critical step: median |prediction − running mean| / running "
+       "mean ≤ 25 %, and below that of f(w)",
+       [run_of](const RunSet& s) {
+         const auto& r = run_of(s);
+         const double onset = onset_or_throw(r), last = flow_critical_span(r).second;
+         const auto steps = r.metrics.column("step");
+         const auto mean = running_mean(r.metrics.column("loss"), kLossWindow);
+         const auto pred = r.metrics.column("flow_predicted_loss"), own = r.metrics.column("flow_loss");
+         std::vector<double> e_pred, e_own;
+         for (std::size_t i = 0; i < steps.size(); ++i)
+           if (steps[i] >= onset && steps[i] <= last && std::isfinite(mean[i])) {
+             e_pred.push_back(std::abs(pred[i] - mean[i]) / mean[i]);
+             e_own.push_back(std::abs(own[i] - mean[i]) / mean[i]);
+           }
+         const double mp = median(e_pred), mo = median(e_own);
+         return Verdict{mp <= 0.25 && mp < mo,
+                        fmt::format("median relative error {:.1f} % (f(w) alone: {:.1f} %) over steps {}–{}; the flow "
+                                    "reached 2/η at step {}, GD's loss first rose at step {}",
+                                    100 * mp, 100 * mo, onset, last, flow_critical_span(r).first, onset)};
+       }},
+      {"GD oscillates along the top eigenvectors with the size √tr Σ the flow predicts.",
+       "from 10 steps after GD's first loss increase to the flow's last critical step: RMS of ‖Uᵀ(θ_t − w(t))‖ over "
+       "RMS of √tr Σ in [0.5, 2]",
+       [run_of](const RunSet& s) {
+         const auto& r = run_of(s);
+         const double from = onset_or_throw(r) + 10, last = flow_critical_span(r).second;
+         auto rms = [](const std::vector<double>& v) {
+           double q = 0;
+           for (double x : v) q += x * x;
+           return std::sqrt(q / double(v.size()));
+         };
+         const auto disp = r.values("flow_gd_displacement", from, last), osc = r.values("flow_oscillation", from, last);
+         const auto total = r.values("flow_distance", from, last);
+         if (disp.empty()) throw std::runtime_error("no steps between GD's onset + 10 and the flow's last critical step");
+         const double ratio = rms(disp) / rms(osc);
+         return Verdict{ratio >= 0.5 && ratio <= 2,
+                        fmt::format("RMS displacement {:.4f} vs predicted {:.4f} (ratio {:.2f}) over steps {}–{}; the "
+                                    "whole distance ‖θ_t − w(t)‖ is {:.4f} (RMS): GD also drifts from the flow off "
+                                    "the top eigenvectors",
+                                    rms(disp), rms(osc), ratio, from, last, rms(total))};
+       }},
+  };
+  p.figures = [run_of](const RunSet& s) {
+    const auto& r = run_of(s);
+    // the running mean beside the run's metrics, for the figure
+    const std::filesystem::path mean_csv = r.dir / "loss_running_mean.csv";
+    {
+      const auto steps = r.metrics.column("step");
+      const auto mean = running_mean(r.metrics.column("loss"), kLossWindow);
+      std::ofstream out(mean_csv);
+      out << "step,loss_running_mean\n";
+      for (std::size_t i = 0; i < steps.size(); ++i)
+        out << (std::isfinite(mean[i]) ? fmt::format("{},{:.17g}\n", steps[i], mean[i]) : fmt::format("{},\n", steps[i]));
+    }
+    plot::Figure loss{"loss", "GD and its central flow: loss, " + r.spec.label, "step", "loss"};
+    loss.logy = true;
+    plot::Series m = line(r, "loss_running_mean", fmt::format("GD, running mean over {} steps", kLossWindow),
+                          plot::Style::Lines, 3);
+    m.csv = mean_csv;
+    loss.series = {line(r, "loss", "GD: f(θ_t)", plot::Style::Lines, 0), m,
+                   line(r, "flow_predicted_loss", "central flow: predicted f(w) + tr Σ/η", plot::Style::Lines, 1),
+                   line(r, "flow_loss", "central flow: f(w(t))", plot::Style::Dashed, 2)};
+    plot::Figure sh{"sharpness", "GD and its central flow: sharpness, " + r.spec.label, "step", "λmax"};
+    sh.series = {line(r, "lambda_max", "GD: λmax(θ_t)", plot::Style::LinesPoints, 0),
+                 line(r, "flow_lambda_max", "central flow: λmax(w(t))", plot::Style::Lines, 1), two_over_eta(r)};
+    sh.yrange = std::pair{0.0, std::max(1.5 * 2 / r.lr(), plot::robust_range({r.values("lambda_max")}, {}).second)};
+    sh.key = "bottom right";
+    plot::Figure osc{"oscillation", "GD's oscillation around the central flow, " + r.spec.label, "step", "distance"};
+    osc.series = {line(r, "flow_gd_displacement", "GD: ‖Uᵀ(θ_t − w(t))‖ (U: top eigenvectors)", plot::Style::Points, 0),
+                  line(r, "flow_oscillation", "central flow: predicted √tr Σ", plot::Style::Lines, 1),
+                  line(r, "flow_distance", "‖θ_t − w(t)‖", plot::Style::Dashed, 2)};
+    osc.key = "top right";
+    const auto range = plot::robust_range({r.values("flow_distance"), r.values("flow_gd_displacement")}, {0.0});
+    osc.yrange = std::pair{0.0, 1.35 * range.second};
+    if (const auto first = r.first_unstable_step()) {
+      loss.vlines = {{*first, "GD unstable (regime)"}};
+      sh.vlines = osc.vlines = loss.vlines;
+    }
+    return std::vector<FigureNote>{
+        {loss, "GD's loss (oscillating once at the edge of stability), its running mean, and the central flow's "
+               "predicted time-averaged loss f(w) + tr Σ/η and its own loss f(w)."},
+        {sh, "The central flow holds its sharpness at 2/η from the step it reaches it; GD's sharpness overshoots and "
+             "oscillates around 2/η, reaching it later."},
+        {osc, "The oscillation the flow predicts (√tr Σ) against GD's measured displacement from the flow along the "
+              "top eigenvectors, and the whole distance between the two."}};
+  };
+  return p;
+}
+
 }  // namespace
 
 const std::vector<Preset>& presets() {
   static const std::vector<Preset> all = {example1(), example2(), example3(), exp1(), exp2(), exp3(), exp4(),
                                           exp5(),     exp6(),     exp7(),     sgd51("exp8", "relu", "8"),
-                                          sgd51("exp9", "tanh", "9"), eos()};
+                                          sgd51("exp9", "tanh", "9"), eos(),  central_flow()};
   return all;
 }
 

@@ -214,6 +214,26 @@ BOOST_AUTO_TEST_CASE(reproduce_example1_claims_hold) {
   BOOST_TEST(again.output.find("reusing") != std::string::npos, again.output);
 }
 
+BOOST_AUTO_TEST_CASE(reproduce_central_flow_claims_hold_on_the_short_run) {
+  // GD and its central flow on Fashion-MNIST (~40 s): every claim is computed
+  // from the run, and holds; the figures show both.
+  const fs::path out = scratch("reproduce-flow");
+  const Ran r = eoslab({"reproduce", "central_flow", "--quick", "--out", out.string(), "--quiet"});
+  BOOST_TEST_REQUIRE(r.code == 0, r.output);
+  const auto j = read_json(out / "central_flow" / "claims.json");
+  BOOST_TEST_REQUIRE(j.at("claims").size() == 4u);
+  for (const auto& c : j.at("claims"))
+    BOOST_TEST(c.at("holds").get<bool>(), c.at("claim").get<std::string>() << " — " << c.at("measured").get<std::string>());
+  const auto run = read_json(out / "runs" / "flow-tanh-64-n500-eta2_5-quick" / "summary.json");
+  BOOST_TEST(run.at("central_flow").at("failed_at").is_null());
+  BOOST_TEST(run.at("central_flow").at("max_critical").get<int>() >= 1);
+  if (gnuplot_installed())
+    for (const std::string f : {"loss", "sharpness", "oscillation"}) {
+      const fs::path p = out / "central_flow" / "figures" / (f + ".png");
+      BOOST_TEST((fs::exists(p) && fs::file_size(p) > 0), p.string());
+    }
+}
+
 BOOST_AUTO_TEST_CASE(every_preset_command_is_valid_in_both_lengths) {
   // --dry-run parses each run's `eoslab train` flags (the full-length runs take hours to execute).
   for (const bool quick : {true, false}) {
