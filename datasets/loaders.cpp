@@ -264,7 +264,7 @@ std::size_t cifar10_size(Split split, const std::string& dir) {
 std::size_t idx_directory_size(Split split, const std::string& dir) {
   // The labels file (one byte per example) says how many there are.
   const std::string stem = split == Split::Train ? "train" : "t10k";
-  for (const std::string name : {stem + "-labels-idx1-ubyte.gz", stem + "-labels-idx1-ubyte"})
+  for (const std::string& name : {stem + "-labels-idx1-ubyte.gz", stem + "-labels-idx1-ubyte"})
     if (std::filesystem::exists(dir + "/" + name)) return read_idx_labels(dir + "/" + name).size();
   throw DataError(fmt::format("{}: has neither {}-labels-idx1-ubyte.gz nor {}-labels-idx1-ubyte", dir, stem, stem));
 }
