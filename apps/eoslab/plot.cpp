@@ -284,7 +284,8 @@ std::vector<Figure> run_figures(const fs::path& csv, const analysis::MetricsTabl
     osc.series.push_back(series("flow_gd_displacement", "GD: ‖Uᵀ(θ_t − w(t))‖, U the top eigenvectors", Style::Points, 0));
     osc.series.push_back(series("flow_oscillation", "central flow: predicted √tr Σ", Style::Lines, 1));
     osc.series.push_back(series("flow_distance", "‖θ_t − w(t)‖", Style::Dashed, 2));
-    osc.key = "top left";
+    osc.key = "top right";  // above the curves: the range leaves room for it
+    osc.yrange = std::pair{0.0, 1.35 * robust_range({t.column("flow_distance"), t.column("flow_gd_displacement")}, {0.0}).second};
     figs.push_back(osc);
   }
   // The spectral density (density plugin): up to six evaluated steps,
