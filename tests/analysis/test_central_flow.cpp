@@ -343,7 +343,7 @@ BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(central_flow_on_an_mlp)
 
-BOOST_AUTO_TEST_CASE(the_flow_follows_gd_then_holds_the_sharpness_at_2_over_eta) {
+BOOST_AUTO_TEST_CASE(the_flow_follows_gd_then_holds_the_sharpness_at_2_over_eta, *boost::unit_test::label("slow")) {
   // fc-tanh 784-64-64-10 on the first 500 Fashion-MNIST images at η = 2/5:
   // λmax rises from 4.2 and reaches 2/η = 5 on the flow at step 9 (GD's
   // loss first rises at step 26). Until then the two agree; from then on

@@ -418,7 +418,8 @@ BOOST_AUTO_TEST_CASE(regime_finds_the_edge_of_stability_of_the_tanh_neuron) {
   BOOST_TEST_MESSAGE("tanh neuron: fractions " << r.summary.at("fractions").dump());
 }
 
-BOOST_AUTO_TEST_CASE(regime_on_fashion_mnist_at_a_stable_and_an_unstable_step_size) {
+BOOST_AUTO_TEST_CASE(regime_on_fashion_mnist_at_a_stable_and_an_unstable_step_size,
+                     *boost::unit_test::label("slow")) {
   // fc-tanh 784-200-200-10 on the first 1000 Fashion-MNIST images (the CLI's
   // preparation): at η = 2/100 GD stays stable; at η = 2/10 λmax reaches 2/η
   // and the loss first goes up at step 133, GD oscillates at the edge of

@@ -214,7 +214,7 @@ BOOST_AUTO_TEST_CASE(reproduce_example1_claims_hold) {
   BOOST_TEST(again.output.find("reusing") != std::string::npos, again.output);
 }
 
-BOOST_AUTO_TEST_CASE(reproduce_central_flow_claims_hold_on_the_short_run) {
+BOOST_AUTO_TEST_CASE(reproduce_central_flow_claims_hold_on_the_short_run, *boost::unit_test::label("slow")) {
   // GD and its central flow on Fashion-MNIST (~40 s): every claim is computed
   // from the run, and holds; the figures show both.
   const fs::path out = scratch("reproduce-flow");
