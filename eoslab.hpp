@@ -1,15 +1,17 @@
-// eoslab: one header for the whole library.
+// eoslab: one header for the whole library, floor by floor (docs/ARCHITECTURE.md).
 #pragma once
 
+#include "core/files.hpp"
+#include "core/npy.hpp"
+#include "core/objective.hpp"
+#include "core/random.hpp"
+#include "core/state_dict.hpp"
+#include "core/tensor.hpp"
+#include "autodiff/function_objective.hpp"
 #include "autodiff/functional.hpp"
 #include "autodiff/op.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/tape.hpp"
-#include "autodiff/tensor.hpp"
-#include "autodiff/npy.hpp"
-#include "autodiff/objective.hpp"
-#include "autodiff/random.hpp"
-#include "autodiff/state_dict.hpp"
 #include "datasets/dataset.hpp"
 #include "datasets/loaders.hpp"
 #include "datasets/synthetic.hpp"
@@ -17,8 +19,8 @@
 #include "nn/init.hpp"
 #include "nn/module.hpp"
 #include "nn/objective.hpp"
-#include "optim/optimizer.hpp"
 #include "nn/spec.hpp"
+#include "optim/optimizer.hpp"
 #include "analysis/central_flow.hpp"
 #include "analysis/eigen.hpp"
 #include "analysis/metrics.hpp"

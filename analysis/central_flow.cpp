@@ -15,10 +15,6 @@ std::size_t pair_index(std::size_t i, std::size_t j, std::size_t k) {
   return i * k - i * (i - 1) / 2 + (j - i);  // rows (0, 0…k−1), (1, 1…k−1), …
 }
 
-bool all_finite(const Tensor& t) {
-  return std::all_of(t.begin(), t.end(), [](double v) { return std::isfinite(v); });
-}
-
 // B(X)_ij = Σ_kl B[i, j, k, l]·X_kl
 Tensor apply_operator(const Tensor& B, const Tensor& X) {
   const std::size_t k = X.shape()[0];

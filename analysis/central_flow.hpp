@@ -29,8 +29,8 @@
 #include <optional>
 #include <vector>
 
-#include "../autodiff/objective.hpp"
-#include "../autodiff/state_dict.hpp"
+#include "../core/objective.hpp"
+#include "../core/state_dict.hpp"
 #include "eigen.hpp"
 
 namespace eos::analysis {

@@ -7,7 +7,7 @@
 #include <xtensor-blas/xlinalg.hpp>
 #include <xtensor/xview.hpp>
 
-#include "../autodiff/random.hpp"
+#include "../core/random.hpp"
 
 namespace eos::analysis {
 namespace {

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "../autodiff/objective.hpp"
+#include "../core/objective.hpp"
 
 namespace eos::analysis {
 

@@ -18,7 +18,7 @@
 #include <string_view>
 #include <vector>
 
-#include "../autodiff/objective.hpp"
+#include "../core/objective.hpp"
 #include "../optim/optimizer.hpp"
 
 namespace eos::analysis {

@@ -12,8 +12,8 @@
 #include <xtensor/xnoalias.hpp>
 #include <xtensor/xview.hpp>
 
-#include "../autodiff/npy.hpp"
-#include "../autodiff/random.hpp"
+#include "../core/npy.hpp"
+#include "../core/random.hpp"
 #include "eigen.hpp"
 #include "plugin.hpp"
 #include "plugins_common.hpp"
@@ -206,7 +206,7 @@ class BlockSharpnessPlugin : public Plugin {
       : per_layer_(per_layer), probes_(probes), opt_(std::move(o)) {}
   std::string name() const override { return "block_sharpness"; }
   void bind(const Objective& objective) override {
-    const auto blocks = objective.parameter_blocks();
+    const auto blocks = objective.parameter_slices();
     if (blocks.empty())
       throw std::invalid_argument(fmt::format("plugin block_sharpness: the objective '{}' has no named parameter "
                                               "blocks (a model objective has one per layer parameter)",
@@ -215,10 +215,10 @@ class BlockSharpnessPlugin : public Plugin {
     for (const auto& b : blocks) {
       const std::string layer = b.name.substr(0, b.name.rfind('.'));
       const std::string key = per_layer_ ? layer : b.name;
-      if (!groups_.empty() && groups_.back().name == key && groups_.back().offset + groups_.back().size == b.offset)
-        groups_.back().size += b.size;  // the next parameter of the same layer, right after it in θ
+      if (!groups_.empty() && groups_.back().name == key && groups_.back().end() == b.offset)
+        groups_.back().shape = {groups_.back().size() + b.size()};  // the next parameter of the same layer, right after it in θ
       else
-        groups_.push_back({key, b.offset, b.size});
+        groups_.push_back({key, b.offset, {b.size()}});
     }
     previous_.assign(groups_.size(), {});
   }
@@ -240,23 +240,23 @@ class BlockSharpnessPlugin : public Plugin {
   }
   void load_state(const StateDict& from, std::size_t) override {
     for (std::size_t i = 0; i < groups_.size(); ++i)
-      previous_[i] = load_vectors(from.extract(fmt::format("block{}", i)), groups_[i].size);
+      previous_[i] = load_vectors(from.extract(fmt::format("block{}", i)), groups_[i].size());
   }
   void observe(StepContext& ctx, Row& row) override {
     HessianOperator& H = ctx.hessian();
     Rng rng(ctx.seed_for("block_sharpness"));
     for (std::size_t i = 0; i < groups_.size(); ++i) {
-      const ParameterBlock& g = groups_[i];
-      BlockHessian B(H, g.offset, g.size);
+      const ParameterSlice& g = groups_[i];
+      BlockHessian B(H, g.offset, g.size());
       LanczosOptions o = opt_;
-      o.k = std::min(o.k, g.size);
-      o.extra = std::min(o.extra, g.size - o.k);
+      o.k = std::min(o.k, g.size());
+      o.extra = std::min(o.extra, g.size() - o.k);
       o.seed = rng.next_u64();
       o.warm_start = previous_[i];
       const EigenResult r = lanczos_top(B, o);
       previous_[i] = r.vectors;
       row.set(fmt::format("block_lambda_max[{}]", g.name), r.values[0]);
-      Tensor z = Tensor::from_shape({g.size}), Bz;
+      Tensor z = Tensor::from_shape({g.size()}), Bz;
       std::vector<double> q;
       for (std::size_t p = 0; p < probes_; ++p) {
         for (auto& v : z) v = (rng.next_u64() >> 63) ? 1.0 : -1.0;
@@ -273,7 +273,7 @@ class BlockSharpnessPlugin : public Plugin {
   bool per_layer_;
   std::size_t probes_;
   LanczosOptions opt_;
-  std::vector<ParameterBlock> groups_;
+  std::vector<ParameterSlice> groups_;  // flat: a layer's parameters joined
   std::vector<std::vector<Tensor>> previous_;
 };
 

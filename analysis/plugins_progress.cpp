@@ -15,8 +15,8 @@
 #include <xtensor/xnoalias.hpp>
 #include <xtensor/xview.hpp>
 
-#include "../autodiff/npy.hpp"
-#include "../autodiff/random.hpp"
+#include "../core/npy.hpp"
+#include "../core/random.hpp"
 #include "eigen.hpp"
 #include "plugin.hpp"
 #include "plugins_common.hpp"

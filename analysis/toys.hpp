@@ -7,7 +7,7 @@
 
 #include <memory>
 
-#include "../autodiff/objective.hpp"
+#include "../autodiff/function_objective.hpp"
 
 namespace eos::analysis::toys {
 

@@ -9,7 +9,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "../autodiff/npy.hpp"
+#include "../core/npy.hpp"
 #include "../datasets/transforms.hpp"
 #include "trajectory.hpp"
 
@@ -70,14 +70,6 @@ std::vector<std::string> Trainer::columns() const {
 bool Trainer::due(const Attached& a, std::size_t step, bool epoch_start) const {
   return a.when.epoch_end ? epoch_start : step % a.when.every == 0;
 }
-
-namespace {
-bool all_finite(const Tensor& t) {
-  for (double v : t)
-    if (!std::isfinite(v)) return false;
-  return true;
-}
-}  // namespace
 
 RunResult Trainer::run(Tensor theta0) { return run_from(std::move(theta0), nullptr); }
 

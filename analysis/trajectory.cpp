@@ -7,7 +7,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "../autodiff/npy.hpp"
+#include "../core/npy.hpp"
 
 namespace eos::analysis {
 

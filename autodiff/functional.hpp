@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 
+#include "../core/objective.hpp"
 #include "ops.hpp"
 #include "tape.hpp"
 
@@ -19,10 +20,7 @@ namespace eos::ad {
 
 using ScalarFunction = std::function<Var(Var theta)>;
 
-struct ValueGrad {
-  double value = 0.0;
-  Tensor grad;
-};
+using ValueGrad = eos::ValueGrad;  // f(θ), ∇f(θ) (core/objective.hpp)
 struct ValueDerivative {
   double value = 0.0;
   double derivative = 0.0;  // ∇f(θ)·v

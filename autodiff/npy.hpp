@@ -1,29 +1,5 @@
-// numpy .npy files of float64 arrays (format 1.0/2.0/3.0, little-endian,
-// C order), the exchange format for θ, eigenvectors and trajectories.
-// Errors name the file and say what was expected and what was found.
+// Moved to core/npy.hpp (the core floor under autodiff) in eoslab 0.2; this
+// forwarding header is kept for one release and goes in 0.3.
 #pragma once
 
-#include <optional>
-#include <string>
-#include <string_view>
-
-#include "tensor.hpp"
-
-namespace eos {
-
-struct NpyError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-Tensor read_npy(const std::string& path);
-// A flat vector of exactly `expected_size` entries (any shape with that many
-// elements is refused unless it is 1-D).
-Tensor read_npy_vector(const std::string& path, std::optional<std::size_t> expected_size = {});
-// Writes `bytes` to PATH.tmp, fsyncs it and renames it over PATH: a reader,
-// or a run killed at any moment, finds the old file or the new one, never a
-// partial one. Errors name the path and the system's reason.
-void write_file_atomically(const std::string& path, std::string_view bytes);
-
-void write_npy(const std::string& path, const Tensor& t);
-
-}  // namespace eos
+#include "../core/npy.hpp"

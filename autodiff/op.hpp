@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "tensor.hpp"
+#include "../core/tensor.hpp"
 
 namespace eos::ad {
 

@@ -10,7 +10,7 @@
 #include <xtensor/xnoalias.hpp>
 #include <xtensor/xreducer.hpp>
 
-#include "tensor.hpp"
+#include "../core/tensor.hpp"
 
 namespace eos::ad::detail {
 

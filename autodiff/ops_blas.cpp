@@ -93,16 +93,6 @@ Var matmul(Var a, Var b, bool transpose_a, bool transpose_b) {
 
 }  // namespace eos::ad
 
-namespace eos {
-double inner(const Tensor& a, const Tensor& b) {
-  if (a.size() != b.size())
-    throw ShapeError(fmt::format("inner: {} and {} elements ({} vs {})", a.size(), b.size(),
-                                 shape_str_of(a.shape()), shape_str_of(b.shape())));
-  double r = 0.0;
-  cxxblas::dot<xt::blas_index_t>(static_cast<xt::blas_index_t>(a.size()), a.data(), 1, b.data(), 1, r);
-  return r;
-}
-}  // namespace eos
 
 namespace eos::ad {
 // dot: y = Σ aᵢbᵢ. Bilinear: ẏ = ⟨ȧ,b⟩ + ⟨a,ḃ⟩; ā += ȳ b; b̄ += ȳ a.

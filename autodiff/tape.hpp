@@ -10,8 +10,16 @@
 #include <cstdint>
 #include <vector>
 
+#include "../core/tensor.hpp"
 #include "op.hpp"
-#include "tensor.hpp"
+
+namespace eos {
+// A Var used with the wrong tape, after clear(), or a call on the tape that
+// its current state does not allow (e.g. grad of a non-scalar output).
+struct TapeError : std::logic_error {
+  using std::logic_error::logic_error;
+};
+}  // namespace eos
 
 namespace eos::ad {
 

@@ -1,53 +1,6 @@
-// The one value type of eoslab: a dense, row-major, float64 xtensor array of
-// any rank, plus the error types every layer of the library throws.
+// Moved to core/tensor.hpp (the core floor under autodiff) in eoslab 0.2; this
+// forwarding header is kept for one release and goes in 0.3.
 #pragma once
 
-#include <cstddef>
-#include <stdexcept>
-#include <string>
-#include <vector>
-
-#include <xtensor/xarray.hpp>
-
-namespace eos {
-
-using Tensor = xt::xarray<double>;
-using Shape = std::vector<std::size_t>;
-
-// "[5000, 784]"; "[]" for a rank-0 (scalar) tensor.
-std::string shape_str(const Shape& s);
-template <class S>
-std::string shape_str_of(const S& s) { return shape_str(Shape(s.begin(), s.end())); }
-
-std::size_t shape_size(const Shape& s);
-
-// Shapes of operands do not fit an op. The message names the op and the shapes.
-struct ShapeError : std::invalid_argument {
-  using std::invalid_argument::invalid_argument;
-};
-
-// A computation produced NaN or ±inf where a finite number is required (an
-// HVP, an eigen-solve). The message says where; the Trainer ends the run as
-// diverged at that step and keeps every earlier row.
-struct NumericalError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-// A Var used with the wrong tape, after clear(), or a call on the tape that
-// its current state does not allow (e.g. grad of a non-scalar output).
-struct TapeError : std::logic_error {
-  using std::logic_error::logic_error;
-};
-
-// Tensors from a shape, avoiding xtensor's `xarray v({n})` trap (one element n).
-Tensor zeros(const Shape& s);
-// Σᵢ aᵢbᵢ over all elements of two tensors of equal size (BLAS ddot; defined
-// in ops_blas.cpp with the other BLAS calls). ShapeError if sizes differ.
-double inner(const Tensor& a, const Tensor& b);
-
-// dst = src, keeping dst's buffer when the sizes match (plain assignment of
-// an xarray reallocates): what lets a reused tape run without allocating.
-void copy_into(Tensor& dst, const Tensor& src);
-Tensor filled(const Shape& s, double v);
-
-}  // namespace eos
+#include "../core/tensor.hpp"
+#include "tape.hpp"

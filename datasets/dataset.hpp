@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "../autodiff/tensor.hpp"
+#include "../core/tensor.hpp"
 
 namespace eos::data {
 

@@ -4,7 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "../autodiff/random.hpp"
+#include "../core/random.hpp"
 
 namespace eos::data {
 

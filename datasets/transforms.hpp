@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-#include "../autodiff/random.hpp"
+#include "../core/random.hpp"
 #include "dataset.hpp"
 
 namespace eos::data {

@@ -36,7 +36,7 @@ class DistributedObjective : public Objective {
   using Objective::batch_value_and_grad;
   double batch_value_and_grad(const Tensor& theta, std::span<const std::size_t> batch, Tensor& grad) override;
   std::optional<double> accuracy(const Tensor& theta) override;
-  std::vector<ParameterBlock> parameter_blocks() const override { return local_->parameter_blocks(); }
+  std::vector<ParameterSlice> parameter_slices() const override { return local_->parameter_slices(); }
 
   const Communicator& communicator() const { return comm_; }
   const Shard& shard() const { return shard_; }

@@ -18,9 +18,9 @@ int main() {
     nn::Model residual;
     residual.name = "residual tanh MLP";
     residual.num_params = h * d + h + h * h + k * h;
-    residual.segments = {{"W0", 0, {h, d}}, {"b0", h * d, {h}}, {"W1", h * d + h, {h, h}}, {"W2", h * d + h + h * h, {k, h}}};
+    residual.slices = {{"W0", 0, {h, d}}, {"b0", h * d, {h}}, {"W1", h * d + h, {h, h}}, {"W2", h * d + h + h * h, {k, h}}};
     residual.forward = [=](ad::Var theta, ad::Var x) {
-      const auto& s = residual.segments;
+      const auto& s = residual.slices;
       auto param = [&](std::size_t i) { return ad::slice(theta, s[i].offset, s[i].shape); };
       ad::Var h0 = ad::tanh(ad::matmul(x, param(0), false, true) + param(1));
       ad::Var h1 = h0 + ad::tanh(ad::matmul(h0, param(2), false, true));

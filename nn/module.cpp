@@ -12,8 +12,8 @@ std::size_t Module::num_params() const {
   return n;
 }
 
-std::vector<Segment> Module::segments() const {
-  std::vector<Segment> out;
+std::vector<ParameterSlice> Module::parameter_slices() const {
+  std::vector<ParameterSlice> out;
   std::size_t o = 0;
   for (const auto& p : param_specs()) {
     out.push_back({p.name, o, p.shape});
@@ -115,7 +115,7 @@ Model as_model(std::shared_ptr<const Module> module) {
   Model m;
   m.name = module->describe();
   m.num_params = module->num_params();
-  m.segments = module->segments();
+  m.slices = module->parameter_slices();
   m.forward = [module](ad::Var theta, ad::Var x) { return module->forward(x, theta, 0); };
   return m;
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "../autodiff/ops.hpp"
+#include "../core/objective.hpp"
 
 namespace eos::nn {
 
@@ -22,13 +23,7 @@ struct ParamSpec {
   bool is_bias = false;
 };
 
-// A named slice of θ, like an entry of a PyTorch state_dict.
-struct Segment {
-  std::string name;
-  std::size_t offset = 0;
-  Shape shape;
-  std::size_t size() const { return shape_size(shape); }
-};
+using Segment [[deprecated("use eos::ParameterSlice")]] = ParameterSlice;
 
 class Module {
  public:
@@ -38,7 +33,7 @@ class Module {
   // y = module(x), reading this module's parameters from θ starting at `offset`.
   virtual ad::Var forward(ad::Var x, ad::Var theta, std::size_t offset) const = 0;
   std::size_t num_params() const;
-  std::vector<Segment> segments() const;  // offsets from 0
+  std::vector<ParameterSlice> parameter_slices() const;  // offsets from 0
 };
 
 // y = x Wᵀ + b for x [n, in], W [out, in], b [out] (bias optional).
@@ -103,7 +98,7 @@ struct Model {
   std::string name;
   std::size_t num_params = 0;
   std::function<ad::Var(ad::Var theta, ad::Var x)> forward;
-  std::vector<Segment> segments;  // may be empty for custom models
+  std::vector<ParameterSlice> slices;  // θ's layout by name; may be empty for custom models
 };
 Model as_model(std::shared_ptr<const Module> module);
 

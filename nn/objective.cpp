@@ -283,10 +283,6 @@ std::optional<double> ModelObjective::accuracy(const Tensor& theta) {
   return static_cast<double>(correct) / static_cast<double>(n_);
 }
 
-std::vector<ParameterBlock> ModelObjective::parameter_blocks() const {
-  std::vector<ParameterBlock> blocks;
-  for (const auto& seg : model_.segments) blocks.push_back({seg.name, seg.offset, seg.size()});
-  return blocks;
-}
+std::vector<ParameterSlice> ModelObjective::parameter_slices() const { return model_.slices; }
 
 }  // namespace eos::nn

@@ -7,7 +7,8 @@
 #include <array>
 #include <memory>
 
-#include "../autodiff/objective.hpp"
+#include "../autodiff/functional.hpp"
+#include "../core/objective.hpp"
 #include "../datasets/dataset.hpp"
 #include "module.hpp"
 
@@ -61,7 +62,7 @@ class ModelObjective : public Objective {
   // The network's outputs on every example, [n, k].
   Tensor outputs(const Tensor& theta);
   const Model& model() const { return model_; }
-  std::vector<ParameterBlock> parameter_blocks() const override;  // the model's segments
+  std::vector<ParameterSlice> parameter_slices() const override;  // the model's
   Loss loss() const { return loss_; }
   const ObjectiveOptions& options() const { return options_; }
   std::size_t num_chunks() const { return chunks_.size(); }

@@ -8,8 +8,8 @@
 #include <optional>
 #include <string>
 
-#include "../autodiff/state_dict.hpp"
-#include "../autodiff/tensor.hpp"
+#include "../core/state_dict.hpp"
+#include "../core/tensor.hpp"
 
 namespace eos::optim {
 

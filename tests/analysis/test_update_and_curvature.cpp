@@ -178,8 +178,8 @@ class BlockQuadratic : public Objective {
   double value_and_grad(const Tensor& t, Tensor& g) override { return f_->value_and_grad(t, g); }
   Tensor hvp(const Tensor& t, const Tensor& v) override { return f_->hvp(t, v); }
   std::unique_ptr<HessianOperator> hessian_at(const Tensor& t) override { return f_->hessian_at(t); }
-  std::vector<ParameterBlock> parameter_blocks() const override {
-    return {{"a.weight", 0, 3}, {"a.bias", 3, 2}, {"b.weight", 5, 1}};
+  std::vector<ParameterSlice> parameter_slices() const override {
+    return {{"a.weight", 0, {3}}, {"a.bias", 3, {2}}, {"b.weight", 5, {1}}};
   }
 
  private:
@@ -256,11 +256,11 @@ BOOST_AUTO_TEST_CASE(block_sharpness_of_an_mlp_matches_its_dense_hessian) {
   auto p = PluginRegistry::global().create_from_spec("block_sharpness:tol=1e-12,probes=2000");
   p->bind(*built.objective);
   const Row r = observe_once(*p, *built.objective, built.theta0);
-  for (const auto& b : built.objective->parameter_blocks()) {
-    Tensor block = xt::view(H, xt::range(b.offset, b.offset + b.size), xt::range(b.offset, b.offset + b.size));
+  for (const auto& b : built.objective->parameter_slices()) {
+    Tensor block = xt::view(H, xt::range(b.offset, b.end()), xt::range(b.offset, b.end()));
     block = 0.5 * (block + xt::transpose(block));
     const Tensor eig = xt::linalg::eigvalsh(block);
-    const double lmax = eig(b.size - 1), trace = xt::sum(xt::diagonal(block))();
+    const double lmax = eig(b.size() - 1), trace = xt::sum(xt::diagonal(block))();
     BOOST_TEST(std::abs(*r.get("block_lambda_max[" + b.name + "]") - lmax) < 1e-9 * std::max(1.0, std::abs(lmax)),
                b.name);
     const double est = *r.get("block_trace[" + b.name + "]"), se = *r.get("block_trace_se[" + b.name + "]");

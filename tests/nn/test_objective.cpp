@@ -116,7 +116,7 @@ BOOST_AUTO_TEST_CASE(model_data_mismatch_is_reported_at_construction) {
 
 BOOST_AUTO_TEST_CASE(init_schemes_are_seeded_and_bounded) {
   auto net = nn::mlp({20, {30}, nn::ActivationKind::ReLU, 5, true});
-  const auto seg = net->segments();
+  const auto seg = net->parameter_slices();
   for (nn::Init scheme : {nn::Init::PyTorchDefault, nn::Init::Xavier, nn::Init::He}) {
     const Tensor a = nn::init_params(*net, scheme, 7), b = nn::init_params(*net, scheme, 7), c = nn::init_params(*net, scheme, 8);
     BOOST_TEST(close(a, b, 0.0));

@@ -57,7 +57,7 @@ BOOST_AUTO_TEST_CASE(mse_matches_pytorch) {
 
 BOOST_AUTO_TEST_CASE(segments_follow_the_pytorch_state_dict) {
   auto net = nn::mlp({784, {50, 50}, nn::ActivationKind::Tanh, 10, true});
-  const auto seg = net->segments();
+  const auto seg = net->parameter_slices();
   const std::vector<std::string> names = {"0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"};
   BOOST_REQUIRE_EQUAL(seg.size(), names.size());
   std::size_t offset = 0;

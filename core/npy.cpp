@@ -1,8 +1,5 @@
 #include "npy.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -10,6 +7,8 @@
 #include <regex>
 
 #include <fmt/format.h>
+
+#include "files.hpp"
 
 namespace eos {
 
@@ -126,34 +125,6 @@ Tensor read_npy_vector(const std::string& path, std::optional<std::size_t> expec
   if (expected_size && t.size() != *expected_size)
     throw NpyError(fmt::format("{}: expected {} entries, got {}", path, *expected_size, t.size()));
   return t;
-}
-
-void write_file_atomically(const std::string& path, std::string_view bytes) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw std::runtime_error(fmt::format("{}: cannot open for writing ({})", tmp, std::strerror(errno)));
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw std::runtime_error(fmt::format("{}: write failed ({})", tmp, std::strerror(err)));
-    }
-    done += std::size_t(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    throw std::runtime_error(fmt::format("{}: fsync/close failed ({})", tmp, std::strerror(err)));
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    throw std::runtime_error(fmt::format("{}: cannot rename into place ({})", path, std::strerror(err)));
-  }
 }
 
 void write_npy(const std::string& path, const Tensor& t) {

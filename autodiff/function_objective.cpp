@@ -1,25 +1,8 @@
-#include "objective.hpp"
+#include "function_objective.hpp"
 
 #include <fmt/format.h>
 
 namespace eos {
-
-double Objective::batch_value(const Tensor&, std::span<const std::size_t>) {
-  throw std::logic_error(fmt::format("{}: not a sum over examples, so it has no minibatch value", describe()));
-}
-double Objective::batch_value_and_grad(const Tensor&, std::span<const std::size_t>, Tensor&) {
-  throw std::logic_error(fmt::format("{}: not a sum over examples, so it has no minibatch gradient", describe()));
-}
-ad::ValueGrad Objective::value_and_grad(const Tensor& theta) {
-  ad::ValueGrad r;
-  r.value = value_and_grad(theta, r.grad);
-  return r;
-}
-ad::ValueGrad Objective::batch_value_and_grad(const Tensor& theta, std::span<const std::size_t> batch) {
-  ad::ValueGrad r;
-  r.value = batch_value_and_grad(theta, batch, r.grad);
-  return r;
-}
 
 FunctionObjective::FunctionObjective(std::string name, std::size_t dim, ad::ScalarFunction f)
     : name_(std::move(name)), dim_(dim), f_(std::move(f)) {}

@@ -2,6 +2,10 @@
 
 #include <algorithm>
 
+#include <cmath>
+
+#include <fmt/format.h>
+#include <xtensor-blas/xblas.hpp>
 #include <xtensor/xbuilder.hpp>
 
 namespace eos {
@@ -24,6 +28,21 @@ std::size_t shape_size(const Shape& s) {
 void copy_into(Tensor& dst, const Tensor& src) {
   dst.resize(src.shape());
   std::copy(src.data(), src.data() + src.size(), dst.data());
+}
+
+double inner(const Tensor& a, const Tensor& b) {
+  if (a.size() != b.size())
+    throw ShapeError(fmt::format("inner: {} and {} elements ({} vs {})", a.size(), b.size(),
+                                 shape_str_of(a.shape()), shape_str_of(b.shape())));
+  double r = 0.0;
+  cxxblas::dot<xt::blas_index_t>(static_cast<xt::blas_index_t>(a.size()), a.data(), 1, b.data(), 1, r);
+  return r;
+}
+
+bool all_finite(const Tensor& t) {
+  for (double v : t)
+    if (!std::isfinite(v)) return false;
+  return true;
 }
 
 Tensor zeros(const Shape& s) { return xt::zeros<double>(s); }

@@ -1,0 +1,26 @@
+// numpy .npy files of float64 arrays (format 1.0/2.0/3.0, little-endian,
+// C order), the exchange format for θ, eigenvectors and trajectories.
+// Errors name the file and say what was expected and what was found.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "files.hpp"  // write_file_atomically, here before core/ had a file of its own
+#include "tensor.hpp"
+
+namespace eos {
+
+struct NpyError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+Tensor read_npy(const std::string& path);
+// A flat vector of exactly `expected_size` entries (any shape with that many
+// elements is refused unless it is 1-D).
+Tensor read_npy_vector(const std::string& path, std::optional<std::size_t> expected_size = {});
+
+void write_npy(const std::string& path, const Tensor& t);
+
+}  // namespace eos
