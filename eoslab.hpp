@@ -14,6 +14,7 @@
 #include "autodiff/tape.hpp"
 #include "datasets/dataset.hpp"
 #include "datasets/loaders.hpp"
+#include "datasets/spec.hpp"
 #include "datasets/synthetic.hpp"
 #include "datasets/transforms.hpp"
 #include "nn/init.hpp"

@@ -76,7 +76,7 @@ double run_seconds(Objective& obj, const Tensor& theta0, std::size_t steps, std:
 
 int export_data(const std::string& dir) {
   const auto spec = workload();
-  const data::Dataset ds = nn::build_dataset(spec.data);
+  const data::Dataset ds = data::build_dataset(spec.data);
   const auto built = nn::build_objective(spec);
   write_npy(dir + "/X.npy", ds.X);
   Tensor y = Tensor::from_shape({ds.labels.size()});

@@ -123,12 +123,12 @@ std::optional<double> DistributedObjective::accuracy(const Tensor& theta) {
 }
 
 DistributedBuild build_distributed_objective(const nn::ObjectiveSpec& spec, const Communicator& comm) {
-  const std::size_t total = nn::dataset_size(spec.data);
+  const std::size_t total = data::dataset_size(spec.data);
   if (total < std::size_t(comm.size()))
     throw std::invalid_argument(fmt::format("{} examples for {} processes: each process needs at least one", total,
                                             comm.size()));
   const Shard shard = shard_of(total, comm.rank(), comm.size());
-  data::Dataset ds = nn::load_dataset_rows(spec.data, shard.first, shard.count);
+  data::Dataset ds = data::load_dataset_rows(spec.data, shard.first, shard.count);
   if (ds.size() != shard.count)
     throw std::runtime_error(fmt::format("rank {}: {} rows loaded for a shard of {}", comm.rank(), ds.size(), shard.count));
   if (spec.data.standardize) {

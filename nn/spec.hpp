@@ -1,5 +1,5 @@
-// A complete, serializable description of a model objective: data (source,
-// subset, preprocessing), model (MLP), loss, evaluation options and init. A
+// A complete, serializable description of a model objective: data (a
+// data::DataSpec), model (MLP), loss, evaluation options and init. A
 // trajectory manifest records it as JSON; build_objective rebuilds the very
 // same objective for offline analysis.
 #pragma once
@@ -10,23 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "../datasets/spec.hpp"
 #include "objective.hpp"
 
 namespace eos::nn {
 
-struct DataSpec {
-  std::string source = "fashion-mnist";  // fashion-mnist | idx | cifar10 | csv | gaussian_clusters
-  std::string path;                      // directory (fashion-mnist, cifar10) or file (csv); empty: default
-  std::string split = "train";           // train | test
-  std::size_t n = 0;                     // first n examples in file order (0: all)
-  bool scale_unit = true;                // x/255 (image sources)
-  bool standardize = true;               // per feature, statistics of the subset itself (zero std → 1)
-  std::size_t label_column = 0;          // csv
-  // gaussian_clusters
-  std::size_t dim = 0, classes = 0;
-  double separation = 1.0;
-  std::uint64_t seed = 0;
-};
+using data::DataSpec;  // datasets/spec.hpp; nn::DataSpec is kept for one release
 
 struct ObjectiveSpec {
   DataSpec data;
@@ -43,15 +32,10 @@ struct ObjectiveSpec {
   static ObjectiveSpec from_json(const std::string& json);  // errors name the field
 };
 
-data::Dataset build_dataset(const DataSpec& spec);
-// Examples [first, first + count) of those the spec selects (its first n, or
-// the whole file; count unset: the rest), loaded and scaled but not
-// standardized: a shard of a distributed run, which standardizes with the
-// statistics of all shards. The idx sources stream past the other rows.
-data::Dataset load_dataset_rows(const DataSpec& spec, std::size_t first, std::optional<std::size_t> count);
-// How many examples the spec selects: n, or the file's count (idx and CIFAR-10
-// from the files' headers and sizes; a CSV file is read).
-std::size_t dataset_size(const DataSpec& spec);
+// Moved to datasets/spec.hpp (eos::data); these names are kept for one release.
+using data::build_dataset;
+using data::dataset_size;
+using data::load_dataset_rows;
 
 struct BuiltObjective {
   std::shared_ptr<Sequential> net;

@@ -321,7 +321,7 @@ int reproduce_command(const ReproduceArgs& a) {
   o.dry_run = a.dry_run;
   o.threads = std::to_string(parse_count("--threads", a.threads, 0));
   if (!a.data.empty()) {
-    nn::DataSpec probe;
+    data::DataSpec probe;
     parse_data(a.data, probe);
     o.data = a.data;
   }

@@ -114,7 +114,7 @@ PluginRequest parse_plugin(const std::string& flag, const std::string& text) {
   return r;
 }
 
-void parse_data(const std::string& text, nn::DataSpec& d) {
+void parse_data(const std::string& text, data::DataSpec& d) {
   const auto colon = text.find(':');
   const std::string kind = text.substr(0, colon), arg = colon == std::string::npos ? "" : text.substr(colon + 1);
   auto need_arg = [&](const char* what) {

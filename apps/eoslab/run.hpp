@@ -95,7 +95,7 @@ std::size_t parse_count(const std::string& flag, const std::string& text, std::s
 std::vector<std::size_t> parse_widths(const std::string& flag, const std::string& text);  // "200,200" or "none"
 std::vector<double> parse_numbers(const std::string& flag, const std::string& text);      // "13,0.01"
 PluginRequest parse_plugin(const std::string& flag, const std::string& text);  // creates it once to validate
-void parse_data(const std::string& text, nn::DataSpec& into);                  // --data SOURCE[:ARGS]
+void parse_data(const std::string& text, data::DataSpec& into);                  // --data SOURCE[:ARGS]
 
 void set_blas_threads(std::size_t threads);
 

@@ -26,7 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       case 3: (void)parse_widths("--widths", text); break;
       case 4: (void)parse_numbers("--theta0", text); break;
       case 5: {
-        eos::nn::DataSpec d;
+        eos::data::DataSpec d;
         parse_data(text, d);
         break;
       }

@@ -1,0 +1,45 @@
+// A dataset as data: where the examples come from (source, path, split),
+// which of them (the first n in file order), and how they are prepared
+// (scaling, per-feature standardization). A trajectory manifest records it
+// inside the objective spec; build_dataset loads the very same examples again.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "dataset.hpp"
+
+namespace eos::data {
+
+struct DataSpec {
+  std::string source = "fashion-mnist";  // fashion-mnist | idx | cifar10 | csv | gaussian_clusters
+  std::string path;                      // directory (fashion-mnist, cifar10) or file (csv); empty: default
+  std::string split = "train";           // train | test
+  std::size_t n = 0;                     // first n examples in file order (0: all)
+  bool scale_unit = true;                // x/255 (image sources)
+  bool standardize = true;               // per feature, statistics of the subset itself (zero std → 1)
+  std::size_t label_column = 0;          // csv
+  // gaussian_clusters
+  std::size_t dim = 0, classes = 0;
+  double separation = 1.0;
+  std::uint64_t seed = 0;
+
+  nlohmann::json to_json() const;
+  // Strict: errors name the field ("objective spec: field 'data.n' = …").
+  static DataSpec from_json(const nlohmann::json& j, const std::string& where = "data");
+};
+
+Dataset build_dataset(const DataSpec& spec);
+// Examples [first, first + count) of those the spec selects (its first n, or
+// the whole file; count unset: the rest), loaded and scaled but not
+// standardized: a shard of a distributed run, which standardizes with the
+// statistics of all shards. The idx sources stream past the other rows.
+Dataset load_dataset_rows(const DataSpec& spec, std::size_t first, std::optional<std::size_t> count);
+// How many examples the spec selects: n, or the file's count (idx and CIFAR-10
+// from the files' headers and sizes; a CSV file is read).
+std::size_t dataset_size(const DataSpec& spec);
+
+}  // namespace eos::data
