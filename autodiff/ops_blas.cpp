@@ -84,8 +84,7 @@ extern const OpDef op_matmul;
 const OpDef op_matmul{"matmul", 2, RuleKind::Bilinear, &matmul_forward, &matmul_jvp, &matmul_vjp,
                       nullptr, /*writes_fresh=*/true};
 Var matmul(Var a, Var b, bool transpose_a, bool transpose_b) {
-  if (!a.tape()) throw TapeError("matmul: the Var is empty (default-constructed)");
-  return a.tape()->apply(op_matmul, a, b, [&](OpParams& p) {
+  return tape_of(a, "matmul").apply(op_matmul, a, b, [&](OpParams& p) {
     p.trans_a = transpose_a;
     p.trans_b = transpose_b;
   });
@@ -120,8 +119,7 @@ const OpDef op_dot{
     },
     nullptr};
 Var dot(Var a, Var b) {
-  if (!a.tape()) throw TapeError("dot: the Var is empty (default-constructed)");
-  return a.tape()->apply(op_dot, a, b);
+  return tape_of(a, "dot").apply(op_dot, a, b);
 }
 
 // ============================================================================
@@ -212,8 +210,7 @@ extern const OpDef op_linear;
 const OpDef op_linear{"linear", 2, RuleKind::General, &linear_forward, &linear_jvp, &linear_vjp,
                       &linear_vjp_tangent, /*writes_fresh=*/true};
 Var linear(Var x, Var theta, std::size_t offset, std::size_t out, std::size_t in, bool bias) {
-  if (!x.tape()) throw TapeError("linear: the Var is empty (default-constructed)");
-  return x.tape()->apply(op_linear, x, theta, [&](OpParams& p) {
+  return tape_of(x, "linear").apply(op_linear, x, theta, [&](OpParams& p) {
     p.offset = offset;
     p.shape = {out, in};
     p.keepdims = bias;  // (re-used flag: with a bias)

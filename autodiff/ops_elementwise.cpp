@@ -258,8 +258,7 @@ struct GeluFn {  // xΦ(x); f′ = Φ + xφ, f″ = φ(2 − x²); φ(x) = e^{�
   extern const OpDef op_##name;                                        \
   const OpDef op_##name = Elementwise<Fn>::def(#name);                 \
   Var name(Var x) {                                                    \
-    if (!x.tape()) throw TapeError(#name ": the Var is empty");        \
-    return x.tape()->apply(op_##name, x);                              \
+    return tape_of(x, #name).apply(op_##name, x);                      \
   }
 EOS_ELEMENTWISE(exp, ExpFn)
 EOS_ELEMENTWISE(log, LogFn)
@@ -279,10 +278,6 @@ const OpDef op_elu = Elementwise<EluFn>::def("elu");
 
 // ---- builders of the ops above that take a constant or two inputs ----------
 namespace {
-Tape& tape_of(Var v, const char* op) {
-  if (!v.tape()) throw TapeError(fmt::format("{}: the Var is empty (default-constructed)", op));
-  return *v.tape();
-}
 Var with_scalar(const OpDef& op, Var x, double s) {
   return tape_of(x, op.name).apply(op, x, Var(), [s](OpParams& p) { p.scalar = s; });
 }

@@ -208,18 +208,15 @@ extern const OpDef op_mse;
 const OpDef op_mse{"mse", 1, RuleKind::General, &mse_forward, &mse_jvp, &mse_vjp, &mse_vjp_tangent};
 
 Var log_softmax(Var logits) {
-  if (!logits.tape()) throw TapeError("log_softmax: the Var is empty (default-constructed)");
-  return logits.tape()->apply(op_log_softmax, logits);
+  return tape_of(logits, "log_softmax").apply(op_log_softmax, logits);
 }
 Var cross_entropy(Var logits, std::span<const std::int64_t> labels) {
-  if (!logits.tape()) throw TapeError("cross_entropy: the Var is empty (default-constructed)");
-  return logits.tape()->apply(op_cross_entropy, logits, Var(), [&](OpParams& p) {
+  return tape_of(logits, "cross_entropy").apply(op_cross_entropy, logits, Var(), [&](OpParams& p) {
     p.labels.assign(labels.begin(), labels.end());
   });
 }
 Var mse(Var prediction, const Tensor& target) {
-  if (!prediction.tape()) throw TapeError("mse: the Var is empty (default-constructed)");
-  return prediction.tape()->apply(op_mse, prediction, Var(), [&](OpParams& p) { copy_into(p.target, target); });
+  return tape_of(prediction, "mse").apply(op_mse, prediction, Var(), [&](OpParams& p) { copy_into(p.target, target); });
 }
 
 }  // namespace eos::ad

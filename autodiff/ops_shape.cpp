@@ -11,10 +11,6 @@ namespace eos::ad {
 using detail::to_shape;
 
 namespace {
-Tape& tape_of(Var v, const char* op) {
-  if (!v.tape()) throw TapeError(fmt::format("{}: the Var is empty (default-constructed)", op));
-  return *v.tape();
-}
 int normalize_axis(const char* op, int axis, std::size_t rank) {
   const int r = static_cast<int>(rank);
   if (axis < -r || axis >= r)

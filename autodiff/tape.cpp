@@ -359,4 +359,9 @@ void Tape::clear() {
   adjoint_root_ = UINT32_MAX;
 }
 
+Tape& tape_of(Var v, const char* op) {
+  if (!v.tape()) throw TapeError(fmt::format("{}: the Var is empty (default-constructed)", op));
+  return *v.tape();
+}
+
 }  // namespace eos::ad

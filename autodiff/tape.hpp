@@ -147,4 +147,8 @@ class Tape {
   std::vector<char> written_, written_tangent_;  // per node: buffer written in this sweep
 };
 
+// The tape a Var lives on, for an op about to record on it; TapeError naming
+// `op` for an empty (default-constructed) Var. Every op builder starts here.
+Tape& tape_of(Var v, const char* op);
+
 }  // namespace eos::ad

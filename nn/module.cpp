@@ -31,7 +31,7 @@ std::vector<ParamSpec> Linear::param_specs() const {
   if (bias_) p.push_back({"bias", {out_}, in_, out_, true});
   return p;
 }
-ad::Var Linear::forward(ad::Var x, ad::Var theta, std::size_t offset) const {
+ad::Var Linear::forward(ad::Var theta, ad::Var x, std::size_t offset) const {
   return ad::linear(x, theta, offset, out_, in_, bias_);  // x Wᵀ + b, W and b read in place from θ
 }
 
@@ -91,8 +91,8 @@ std::vector<ParamSpec> Sequential::param_specs() const {
     }
   return out;
 }
-ad::Var Sequential::forward(ad::Var x, ad::Var theta, std::size_t offset) const {
-  for (std::size_t i = 0; i < modules_.size(); ++i) x = modules_[i]->forward(x, theta, offset + offsets_[i]);
+ad::Var Sequential::forward(ad::Var theta, ad::Var x, std::size_t offset) const {
+  for (std::size_t i = 0; i < modules_.size(); ++i) x = modules_[i]->forward(theta, x, offset + offsets_[i]);
   return x;
 }
 
@@ -116,7 +116,7 @@ Model as_model(std::shared_ptr<const Module> module) {
   m.name = module->describe();
   m.num_params = module->num_params();
   m.slices = module->parameter_slices();
-  m.forward = [module](ad::Var theta, ad::Var x) { return module->forward(x, theta, 0); };
+  m.forward = [module](ad::Var theta, ad::Var x) { return module->forward(theta, x, 0); };
   return m;
 }
 

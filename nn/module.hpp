@@ -30,8 +30,9 @@ class Module {
   virtual ~Module() = default;
   virtual std::string describe() const = 0;
   virtual std::vector<ParamSpec> param_specs() const { return {}; }
-  // y = module(x), reading this module's parameters from θ starting at `offset`.
-  virtual ad::Var forward(ad::Var x, ad::Var theta, std::size_t offset) const = 0;
+  // y = module(θ, x), reading this module's parameters from θ starting at
+  // `offset` (the same argument order as Model::forward, which is offset 0).
+  virtual ad::Var forward(ad::Var theta, ad::Var x, std::size_t offset) const = 0;
   std::size_t num_params() const;
   std::vector<ParameterSlice> parameter_slices() const;  // offsets from 0
 };
@@ -42,7 +43,7 @@ class Linear : public Module {
   Linear(std::size_t in, std::size_t out, bool bias = true);
   std::string describe() const override;
   std::vector<ParamSpec> param_specs() const override;
-  ad::Var forward(ad::Var x, ad::Var theta, std::size_t offset) const override;
+  ad::Var forward(ad::Var theta, ad::Var x, std::size_t offset) const override;
   std::size_t in() const { return in_; }
   std::size_t out() const { return out_; }
 
@@ -60,7 +61,7 @@ class Activation : public Module {
  public:
   explicit Activation(ActivationKind kind) : kind_(kind) {}
   std::string describe() const override { return activation_name(kind_); }
-  ad::Var forward(ad::Var x, ad::Var, std::size_t) const override { return activate(kind_, x); }
+  ad::Var forward(ad::Var, ad::Var x, std::size_t) const override { return activate(kind_, x); }
 
  private:
   ActivationKind kind_;
@@ -73,7 +74,7 @@ class Sequential : public Module {
   Sequential& add(std::shared_ptr<const Module> m);
   std::string describe() const override;
   std::vector<ParamSpec> param_specs() const override;
-  ad::Var forward(ad::Var x, ad::Var theta, std::size_t offset) const override;
+  ad::Var forward(ad::Var theta, ad::Var x, std::size_t offset) const override;
   const std::vector<std::shared_ptr<const Module>>& modules() const { return modules_; }
 
  private:

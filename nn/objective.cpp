@@ -17,7 +17,8 @@ Loss parse_loss(const std::string& name) {
 std::string loss_name(Loss l) { return l == Loss::CrossEntropy ? "cross_entropy" : "mse"; }
 
 ModelObjective::ModelObjective(Model model, Loss loss, const data::Dataset& data, ObjectiveOptions options)
-    : model_(std::move(model)), loss_(loss), options_(options), data_source_(data.source) {
+    : model_(std::move(model)), loss_(loss), options_(options), weight_decay_{options.weight_decay},
+      data_source_(data.source) {
   data.validate();
   n_ = data.size();
   if (n_ == 0) throw data::DataError(fmt::format("{}: no examples", data.source));
@@ -93,8 +94,7 @@ double ModelObjective::value(const Tensor& theta) {
     tape.clear();
     f += c.weight * chunk_loss(c)(tape.variable(theta)).item();
   }
-  const double gamma = options_.weight_decay;
-  if (gamma != 0.0) f += gamma * xt::sum(theta * theta)();
+  weight_decay_.add_to_value(theta, f);
   return f;
 }
 
@@ -111,22 +111,26 @@ double ModelObjective::value_and_grad(const Tensor& theta, Tensor& grad) {
       xt::noalias(grad) += c.weight * chunk_grad_;
     }
   }
-  add_weight_decay(theta, f, grad);
+  weight_decay_.add_to_value(theta, f);
+  weight_decay_.add_to_grad(theta, grad);
   return f;
 }
 
-void ModelObjective::add_weight_decay(const Tensor& theta, double& f, Tensor& grad) const {
-  const double gamma = options_.weight_decay;  // + γ‖θ‖², gradient 2γθ
-  if (gamma == 0.0) return;
-  f += gamma * inner(theta, theta);
-  xt::noalias(grad) += (2.0 * gamma) * theta;
+void WeightDecay::add_to_value(const Tensor& theta, double& f) const {
+  if (gamma != 0.0) f += gamma * inner(theta, theta);
+}
+void WeightDecay::add_to_grad(const Tensor& theta, Tensor& grad) const {
+  if (gamma != 0.0) xt::noalias(grad) += (2.0 * gamma) * theta;
+}
+void WeightDecay::add_to_hvp(const Tensor& v, Tensor& hv) const {
+  if (gamma != 0.0) xt::noalias(hv) += (2.0 * gamma) * v;
 }
 
 Tensor ModelObjective::hvp(const Tensor& theta, const Tensor& v) {
   check_theta(theta, "hvp");
   Tensor hv = xt::zeros<double>({model_.num_params});
   for (const auto& c : chunks_) hv += c.weight * ad::hvp(tape_for(c), chunk_loss(c), theta, v).hvp;
-  if (options_.weight_decay != 0.0) hv += 2.0 * options_.weight_decay * v;
+  weight_decay_.add_to_hvp(v, hv);
   return hv;
 }
 
@@ -137,9 +141,9 @@ namespace {
 // trainer that linearizes every step reuses two sets of tape memory.
 class ChunkedHessian : public HessianOperator {
  public:
-  ChunkedHessian(std::vector<std::pair<ad::ScalarFunction, double>> parts, const Tensor& theta, double gamma,
+  ChunkedHessian(std::vector<std::pair<ad::ScalarFunction, double>> parts, const Tensor& theta, WeightDecay decay,
                  bool cache, std::shared_ptr<TapePool> pool)
-      : parts_(std::move(parts)), theta_(theta), gamma_(gamma), cache_(cache), pool_(std::move(pool)) {
+      : parts_(std::move(parts)), theta_(theta), decay_(decay), cache_(cache), pool_(std::move(pool)) {
     grad_ = xt::zeros<double>(theta.shape());
     for (const auto& [f, w] : parts_) {
       if (cache_) {
@@ -152,10 +156,8 @@ class ChunkedHessian : public HessianOperator {
         xt::noalias(grad_) += w * vg.grad;
       }
     }
-    if (gamma_ != 0.0) {
-      value_ += gamma_ * inner(theta, theta);
-      xt::noalias(grad_) += (2.0 * gamma_) * theta;
-    }
+    decay_.add_to_value(theta, value_);
+    decay_.add_to_grad(theta, grad_);
   }
   ~ChunkedHessian() override {
     for (auto& lin : lins_) pool_->give_back(lin->release_tape());
@@ -176,7 +178,7 @@ class ChunkedHessian : public HessianOperator {
         xt::noalias(out) += parts_[i].second * part_;
       }
     }
-    if (gamma_ != 0.0) xt::noalias(out) += (2.0 * gamma_) * v;
+    decay_.add_to_hvp(v, out);
     ++applications_;
   }
   using HessianOperator::apply;
@@ -185,7 +187,8 @@ class ChunkedHessian : public HessianOperator {
   std::vector<std::pair<ad::ScalarFunction, double>> parts_;
   std::vector<std::unique_ptr<ad::Linearized>> lins_;
   Tensor theta_, grad_, part_;
-  double value_ = 0.0, gamma_;
+  double value_ = 0.0;
+  WeightDecay decay_;
   bool cache_;
   std::shared_ptr<TapePool> pool_;
   ad::Tape tape_;
@@ -206,8 +209,8 @@ std::unique_ptr<HessianOperator> ModelObjective::hessian_at(const Tensor& theta)
   check_theta(theta, "hessian_at");
   std::vector<std::pair<ad::ScalarFunction, double>> parts;
   for (const auto& c : chunks_) parts.emplace_back(chunk_loss(c), c.weight);
-  return std::make_unique<ChunkedHessian>(std::move(parts), theta, options_.weight_decay,
-                                          options_.cache_linearization, tape_pool_);
+  return std::make_unique<ChunkedHessian>(std::move(parts), theta, weight_decay_, options_.cache_linearization,
+                                          tape_pool_);
 }
 
 ad::Tape& ModelObjective::tape_for(const Chunk& c) {
@@ -242,7 +245,7 @@ double ModelObjective::batch_value(const Tensor& theta, std::span<const std::siz
   ad::Tape& tape = tape_for(b);
   tape.clear();
   double f = chunk_loss(b)(tape.variable(theta)).item();
-  if (options_.weight_decay != 0.0) f += options_.weight_decay * xt::sum(theta * theta)();
+  weight_decay_.add_to_value(theta, f);
   return f;
 }
 
@@ -250,7 +253,8 @@ double ModelObjective::batch_value_and_grad(const Tensor& theta, std::span<const
   check_theta(theta, "batch_value_and_grad");
   const Chunk& b = gather(batch);
   double f = ad::value_and_grad(tape_for(b), chunk_loss(b), theta, grad);
-  add_weight_decay(theta, f, grad);
+  weight_decay_.add_to_value(theta, f);
+  weight_decay_.add_to_grad(theta, grad);
   return f;
 }
 

@@ -21,6 +21,15 @@ enum class Loss {
 Loss parse_loss(const std::string& name);  // "ce" / "cross_entropy", "mse"
 std::string loss_name(Loss l);
 
+// The term γ‖θ‖² of the objective (the paper's Prop. 1): value γ‖θ‖²,
+// gradient 2γθ, Hessian 2γI. The one place every evaluation adds it.
+struct WeightDecay {
+  double gamma = 0.0;
+  void add_to_value(const Tensor& theta, double& f) const;
+  void add_to_grad(const Tensor& theta, Tensor& grad) const;
+  void add_to_hvp(const Tensor& v, Tensor& hv) const;
+};
+
 struct ObjectiveOptions {
   std::size_t chunk_size = 5000;   // examples per chunk of full-batch work
   double weight_decay = 0.0;       // γ in + γ‖θ‖²
@@ -79,11 +88,11 @@ class ModelObjective : public Objective {
   ad::Var loss_on(ad::Var out, const std::vector<std::int64_t>& labels, const Tensor& targets) const;
   void check_theta(const Tensor& theta, const char* what) const;
   const Chunk& gather(std::span<const std::size_t> batch);
-  void add_weight_decay(const Tensor& theta, double& f, Tensor& grad) const;
 
   Model model_;
   Loss loss_;
   ObjectiveOptions options_;
+  WeightDecay weight_decay_;
   std::size_t n_ = 0;
   std::vector<Chunk> chunks_;
   Tensor all_X_, all_targets_;          // for minibatches
