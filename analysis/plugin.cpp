@@ -1,5 +1,6 @@
 #include "plugin.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <stdexcept>
@@ -140,7 +141,15 @@ PluginRegistry& PluginRegistry::global() {
   }();
   return *r;
 }
-void PluginRegistry::add(PluginInfo info) { plugins_[info.name] = std::move(info); }
+void PluginRegistry::add(PluginInfo info) {
+  try {
+    (void)OptionValues(info.name, info.options, {});  // every default parses and lies in its range
+  } catch (const std::invalid_argument& e) {
+    throw std::logic_error(fmt::format("plugin {}: a declared default does not fit its declaration: {}", info.name,
+                                       e.what()));
+  }
+  plugins_[info.name] = std::move(info);
+}
 bool PluginRegistry::contains(const std::string& name) const { return plugins_.count(name) != 0; }
 const PluginInfo& PluginRegistry::info(const std::string& name) const {
   const auto it = plugins_.find(name);
@@ -157,7 +166,8 @@ std::vector<std::string> PluginRegistry::names() const {
   return out;
 }
 std::unique_ptr<Plugin> PluginRegistry::create(const std::string& name, const PluginOptions& options) const {
-  return info(name).make(options);
+  const PluginInfo& i = info(name);
+  return i.make(OptionValues(name, i.options, options));
 }
 std::unique_ptr<Plugin> PluginRegistry::create_from_spec(const std::string& spec) const {
   const auto colon = spec.find(':');
@@ -184,45 +194,142 @@ std::unique_ptr<Plugin> PluginRegistry::create_from_spec(const std::string& spec
 
 // ---- options -------------------------------------------------------------------
 
-double OptionReader::number(const std::string& key, double fallback, double min, double max) {
-  read_.push_back(key);
-  const auto it = options_.find(key);
-  if (it == options_.end()) return fallback;
-  double v = 0;
-  const auto& s = it->second;
-  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size() || !std::isfinite(v))
-    throw std::invalid_argument(fmt::format("plugin {}: option {}={} is not a finite number", plugin_, key, s));
-  if (v < min || v > max)
-    throw std::invalid_argument(fmt::format("plugin {}: option {}={} is out of range [{}, {}]", plugin_, key, s, min, max));
-  return v;
+OptionDecl OptionDecl::count(std::string name, std::string default_text, std::size_t min, std::size_t max,
+                             std::string doc) {
+  return {std::move(name), Kind::Count, std::move(default_text), double(min), double(max), {}, std::move(doc), {}, {}};
 }
-std::size_t OptionReader::count(const std::string& key, std::size_t fallback, std::size_t min, std::size_t max) {
-  read_.push_back(key);
-  const auto it = options_.find(key);
-  if (it == options_.end()) return fallback;
-  std::size_t v = 0;
-  const auto& s = it->second;
-  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size())
-    throw std::invalid_argument(fmt::format("plugin {}: option {}={} is not a non-negative integer", plugin_, key, s));
-  if (v < min || v > max)
-    throw std::invalid_argument(fmt::format("plugin {}: option {}={} is out of range [{}, {}]", plugin_, key, s, min, max));
-  return v;
+OptionDecl OptionDecl::number(std::string name, std::string default_text, double min, double max, std::string doc) {
+  return {std::move(name), Kind::Number, std::move(default_text), min, max, {}, std::move(doc), {}, {}};
 }
-std::string OptionReader::text(const std::string& key, const std::string& fallback) {
-  read_.push_back(key);
-  const auto it = options_.find(key);
-  return it == options_.end() ? fallback : it->second;
+OptionDecl OptionDecl::choice(std::string name, std::vector<std::string> choices, std::string doc) {
+  std::string first = choices.empty() ? std::string() : choices.front();
+  return {std::move(name), Kind::Choice, std::move(first), 0, 0, std::move(choices), std::move(doc), {}, {}};
 }
-void OptionReader::finish() const {
-  for (const auto& [k, v] : options_)
-    if (std::find(read_.begin(), read_.end(), k) == read_.end()) {
+OptionDecl OptionDecl::text(std::string name, std::string default_text, std::string doc) {
+  return {std::move(name), Kind::Text, std::move(default_text), 0, 0, {}, std::move(doc), {}, {}};
+}
+OptionDecl& OptionDecl::depending_on(std::string option, std::vector<Variant> v) {
+  depends_on = std::move(option);
+  variants = std::move(v);
+  return *this;
+}
+
+namespace {
+std::string limit_text(OptionDecl::Kind kind, double v) {
+  if (kind == OptionDecl::Kind::Count && v >= 1e15) return fmt::format("{:.0e}", v);
+  return fmt::format("{}", v);
+}
+std::string range_text(OptionDecl::Kind kind, double min, double max) {
+  return fmt::format("[{}, {}]", limit_text(kind, min), limit_text(kind, max));
+}
+std::string or_list(const std::vector<std::string>& v) {
+  std::string s;
+  for (std::size_t i = 0; i < v.size(); ++i) s += (i == 0 ? "" : i + 1 == v.size() ? " or " : ", ") + v[i];
+  return s;
+}
+}  // namespace
+
+std::string OptionDecl::signature() const {
+  if (variants.empty()) return name + "=" + default_text;
+  std::string s = name + "=";
+  for (std::size_t i = 0; i < variants.size(); ++i)
+    s += fmt::format("{}{} ({}={})", i ? " / " : "", variants[i].default_text, depends_on, variants[i].when);
+  return s;
+}
+
+std::string OptionDecl::meaning() const {
+  switch (kind) {
+    case Kind::Count:
+    case Kind::Number: {
+      if (variants.empty()) return fmt::format("{} {}", doc, range_text(kind, min, max));
+      std::string r;
+      for (const auto& v : variants) r += (r.empty() ? "" : " / ") + range_text(kind, v.min, v.max);
+      return fmt::format("{} {}", doc, r);
+    }
+    case Kind::Choice: {
+      std::string c;
+      for (const auto& x : choices) c += (c.empty() ? "" : " | ") + x;
+      return fmt::format("{}: {}", c, doc);
+    }
+    case Kind::Text: return doc;
+  }
+  return doc;
+}
+
+OptionValues::OptionValues(const std::string& plugin, const std::vector<OptionDecl>& decls, const PluginOptions& given)
+    : plugin_(plugin) {
+  for (const auto& [key, value] : given)
+    if (std::none_of(decls.begin(), decls.end(), [&](const OptionDecl& d) { return d.name == key; })) {
       std::string known;
-      for (const auto& r : read_) known += (known.empty() ? "" : ", ") + r;
-      throw std::invalid_argument(fmt::format("plugin {}: unknown option '{}' (known: {})", plugin_, k,
+      for (const auto& d : decls) known += (known.empty() ? "" : ", ") + d.name;
+      throw std::invalid_argument(fmt::format("plugin {}: unknown option '{}' (known: {})", plugin, key,
                                               known.empty() ? "none" : known));
     }
+  // Options others depend on first (a choice such as tau_profile's grid).
+  auto value_of = [&](const OptionDecl& d, const std::string& fallback) {
+    const auto it = given.find(d.name);
+    return it == given.end() ? fallback : it->second;
+  };
+  for (int pass = 0; pass < 2; ++pass)
+    for (const OptionDecl& d : decls) {
+      if ((pass == 0) != d.depends_on.empty()) continue;
+      std::string fallback = d.default_text;
+      double min = d.min, max = d.max;
+      if (!d.depends_on.empty()) {
+        const std::string& other = text(d.depends_on);
+        const auto v = std::find_if(d.variants.begin(), d.variants.end(), [&](const auto& x) { return x.when == other; });
+        if (v == d.variants.end())
+          throw std::logic_error(fmt::format("plugin {}: option {} has no variant for {}={}", plugin, d.name,
+                                             d.depends_on, other));
+        fallback = v->default_text;
+        min = v->min;
+        max = v->max;
+      }
+      const std::string s = value_of(d, fallback);
+      const std::string shown = fmt::format("{}={}", d.name, s);
+      switch (d.kind) {
+        case OptionDecl::Kind::Count: {
+          std::size_t v = 0;
+          const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+          if (s.empty() || ec != std::errc() || p != s.data() + s.size())
+            throw std::invalid_argument(fmt::format("plugin {}: option {} is not a non-negative integer", plugin, shown));
+          if (double(v) < min || double(v) > max)
+            throw std::invalid_argument(
+                fmt::format("plugin {}: option {} is out of range {}", plugin, shown, range_text(d.kind, min, max)));
+          values_[d.name].count = v;
+          break;
+        }
+        case OptionDecl::Kind::Number: {
+          double v = 0;
+          const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+          if (s.empty() || ec != std::errc() || p != s.data() + s.size() || !std::isfinite(v))
+            throw std::invalid_argument(fmt::format("plugin {}: option {} is not a finite number", plugin, shown));
+          if (v < min || v > max)
+            throw std::invalid_argument(
+                fmt::format("plugin {}: option {} is out of range {}", plugin, shown, range_text(d.kind, min, max)));
+          values_[d.name].number = v;
+          break;
+        }
+        case OptionDecl::Kind::Choice:
+          if (std::find(d.choices.begin(), d.choices.end(), s) == d.choices.end())
+            throw std::invalid_argument(fmt::format("plugin {}: option {} (expected {})", plugin, shown, or_list(d.choices)));
+          break;
+        case OptionDecl::Kind::Text: break;
+      }
+      values_[d.name].kind = d.kind;
+      values_[d.name].text = s;
+    }
 }
+
+const OptionValues::Value& OptionValues::get(const std::string& name, OptionDecl::Kind kind) const {
+  const auto it = values_.find(name);
+  const bool text_like = kind == OptionDecl::Kind::Text && it != values_.end() && it->second.kind == OptionDecl::Kind::Choice;
+  if (it == values_.end() || (it->second.kind != kind && !text_like))
+    throw std::logic_error(fmt::format("plugin {}: option '{}' is not declared with that type", plugin_, name));
+  return it->second;
+}
+std::size_t OptionValues::count(const std::string& name) const { return get(name, OptionDecl::Kind::Count).count; }
+double OptionValues::number(const std::string& name) const { return get(name, OptionDecl::Kind::Number).number; }
+const std::string& OptionValues::text(const std::string& name) const { return get(name, OptionDecl::Kind::Text).text; }
 
 }  // namespace eos::analysis

@@ -163,47 +163,87 @@ struct When {
   static When at_epoch_end() { return {1, true}; }
 };
 
+// ---- options: each declared once (name, default, range, meaning) -----------
+// The registry checks a spec's values against the declarations before a
+// plugin is made (unknown keys, types, ranges, choices: errors name the
+// plugin, the option, the value and what was expected) and writes the
+// documentation (`eoslab plugins`) from the same declarations, so the
+// default a user reads is the default a plugin gets.
+struct OptionDecl {
+  enum class Kind { Count, Number, Choice, Text };
+  // A default and range that hold when another option has a given value
+  // (tau_profile's m: 100 nodes on the uniform grid, 16 Gauss nodes).
+  struct Variant {
+    std::string when;           // the other option's value
+    std::string default_text;
+    double min = 0, max = 0;
+  };
+  std::string name;
+  Kind kind = Kind::Text;
+  std::string default_text;     // parsed like a user's value
+  double min = 0, max = 0;      // Count and Number: the accepted range
+  std::vector<std::string> choices;  // Choice
+  std::string doc;
+  std::string depends_on;       // the option the variants depend on
+  std::vector<Variant> variants;
+
+  static OptionDecl count(std::string name, std::string default_text, std::size_t min, std::size_t max, std::string doc);
+  static OptionDecl number(std::string name, std::string default_text, double min, double max, std::string doc);
+  static OptionDecl choice(std::string name, std::vector<std::string> choices, std::string doc);  // default: the first
+  static OptionDecl text(std::string name, std::string default_text, std::string doc);
+  OptionDecl& depending_on(std::string option, std::vector<Variant> variants);
+  std::string signature() const;  // "k=1", "m=100 (grid=uniform) / 16 (grid=gauss)"
+  std::string meaning() const;    // the doc with the range or the choices
+};
+
+using PluginOptions = std::map<std::string, std::string>;  // a spec's key=value pairs, as text
+
+// A plugin's options once checked: every declared option has a value (given
+// or default). Asking for an undeclared name is a programming error.
+class OptionValues {
+ public:
+  OptionValues(const std::string& plugin, const std::vector<OptionDecl>& decls, const PluginOptions& given);
+  std::size_t count(const std::string& name) const;
+  double number(const std::string& name) const;
+  const std::string& text(const std::string& name) const;  // Choice and Text
+
+ private:
+  struct Value {
+    OptionDecl::Kind kind = OptionDecl::Kind::Text;
+    std::string text;
+    double number = 0.0;
+    std::size_t count = 0;
+  };
+  const Value& get(const std::string& name, OptionDecl::Kind kind) const;
+  std::string plugin_;
+  std::map<std::string, Value> values_;
+};
+
 // ---- registry: name → factory, with documentation of the columns --------
-using PluginOptions = std::map<std::string, std::string>;
 struct PluginInfo {
   std::string name;
   std::string description;
   std::vector<std::pair<std::string, std::string>> columns;  // column (pattern) → meaning
-  std::vector<std::pair<std::string, std::string>> options;  // option=default → meaning
-  std::function<std::unique_ptr<Plugin>(const PluginOptions&)> make;
+  std::vector<OptionDecl> options;
+  std::function<std::unique_ptr<Plugin>(const OptionValues&)> make;
 };
 
 class PluginRegistry {
  public:
   static PluginRegistry& global();  // holds the built-in plugins
-  void add(PluginInfo info);        // replaces an entry of the same name
+  // Replaces an entry of the same name. Each option's default is checked
+  // here against its own declaration (std::logic_error for a bad one).
+  void add(PluginInfo info);
   bool contains(const std::string& name) const;
   const PluginInfo& info(const std::string& name) const;
   std::vector<std::string> names() const;
+  // Options are checked against the plugin's declarations (std::invalid_argument).
   std::unique_ptr<Plugin> create(const std::string& name, const PluginOptions& options = {}) const;
   // "sharpness:k=3,tol=1e-4" → create("sharpness", {{"k","3"},{"tol","1e-4"}})
   std::unique_ptr<Plugin> create_from_spec(const std::string& spec) const;
 
  private:
   std::map<std::string, PluginInfo> plugins_;
-};
-
-// Reading options: unknown keys and unparsable values throw
-// std::invalid_argument naming the plugin, the key, the value and what was expected.
-class OptionReader {
- public:
-  OptionReader(std::string plugin, const PluginOptions& options) : plugin_(std::move(plugin)), options_(options) {}
-  // Each value is checked against its range when the plugin is created (an
-  // error names the plugin, the option, the value and the range).
-  double number(const std::string& key, double fallback, double min, double max);
-  std::size_t count(const std::string& key, std::size_t fallback, std::size_t min, std::size_t max);
-  std::string text(const std::string& key, const std::string& fallback);
-  void finish() const;  // throws on keys never read
-
- private:
-  std::string plugin_;
-  const PluginOptions& options_;
-  std::vector<std::string> read_;
 };
 
 void register_builtin_plugins(PluginRegistry& registry);

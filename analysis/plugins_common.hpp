@@ -26,17 +26,19 @@ inline MeanSe mean_se(const std::vector<double>& x) {
   return r;
 }
 
-// A registry factory for a plugin without options (any option is an error).
+// A registry factory for a plugin without options.
 template <class Make>
 auto simple_factory(Make make) {
-  return [make](const PluginOptions& o) {
-    OptionReader(make()->name(), o).finish();
-    return make();
-  };
+  return [make](const OptionValues&) { return make(); };
 }
 
-// The Lanczos options every eigen-plugin reads: k, tol, max_iter, stop, extra.
-LanczosOptions lanczos_options(OptionReader& r, std::size_t k_default);
+// The Lanczos options the eigen-plugins share, declared once: tol and
+// max_iter (every solver), and k, stop, extra (the warm-started ones).
+OptionDecl tol_option(const char* default_text = "1e-3", double max = 0.5, const char* doc = "relative tolerance of the stopping rule");
+OptionDecl max_iter_option(std::size_t min = 1);
+std::vector<OptionDecl> lanczos_option_decls(const char* k_default = "1");
+// `values` holds tol and max_iter, and k, stop and extra when declared.
+LanczosOptions lanczos_options(const OptionValues& values, bool tracked = true);
 
 // Warm-start vectors as plugin state: one [count, dim] tensor.
 void save_vectors(StateDict& into, const std::vector<Tensor>& vectors);

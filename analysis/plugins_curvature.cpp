@@ -38,17 +38,34 @@ std::vector<Tensor> load_vectors(const StateDict& from, std::size_t dim) {
   return out;
 }
 
-LanczosOptions lanczos_options(OptionReader& r, std::size_t k_default) {
+OptionDecl tol_option(const char* default_text, double max, const char* doc) {
+  return OptionDecl::number("tol", default_text, 1e-15, max, doc);
+}
+OptionDecl max_iter_option(std::size_t min) { return OptionDecl::count("max_iter", "200", min, 100000, "HVP cap"); }
+
+std::vector<OptionDecl> lanczos_option_decls(const char* k_default) {
+  return {OptionDecl::count("k", k_default, 1, 1000, "eigenvalues wanted"),
+          tol_option(),
+          OptionDecl::choice("stop", {"residual", "value"},
+                             "residual: stop when ‖Hv − θv‖ ≤ tol·|θ|; value: when the eigenvalue itself is good to "
+                             "tol, min(r, r²/δ) ≤ tol·|θ| with δ the gap to the next Ritz value (and r ≤ 10·tol·|θ|; "
+                             "in a cluster narrower than that the error can reach the cluster's width). value takes "
+                             "~30 % fewer HVPs at every-step tracking"),
+          max_iter_option(),
+          OptionDecl::count("extra", "1", 0, 100,
+                            "Ritz vectors kept beyond k for the next warm start: at the edge of stability the top two "
+                            "swap, and a start with the old second vector finds the new top one")};
+}
+
+LanczosOptions lanczos_options(const OptionValues& v, bool tracked) {
   LanczosOptions o;
-  o.k = r.count("k", k_default, 1, 1000);
-  o.tol = r.number("tol", 1e-3, 1e-15, 0.5);
-  o.max_iter = r.count("max_iter", 200, 1, 100000);
-  if (o.k == 0) throw std::invalid_argument("sharpness: k must be at least 1");
-  const std::string stop = r.text("stop", "residual");
-  if (stop == "residual") o.stop = LanczosStop::Residual;
-  else if (stop == "value") o.stop = LanczosStop::Value;
-  else throw std::invalid_argument(fmt::format("sharpness: stop={} (expected residual or value)", stop));
-  o.extra = r.count("extra", 1, 0, 100);
+  o.tol = v.number("tol");
+  o.max_iter = v.count("max_iter");
+  if (tracked) {
+    o.k = v.count("k");
+    o.stop = v.text("stop") == "value" ? LanczosStop::Value : LanczosStop::Residual;
+    o.extra = v.count("extra");
+  }
   return o;
 }
 
@@ -455,85 +472,51 @@ class PreconditionedSharpnessPlugin : public WarmStartedEigenPlugin {
 }  // namespace
 
 void register_curvature_plugins(PluginRegistry& reg) {
+  std::vector<OptionDecl> sharpness_options = lanczos_option_decls();
+  sharpness_options.push_back(
+      OptionDecl::count("warm", "1", 0, 1, "warm start from the previous analysed step (0: cold)"));
   reg.add({"sharpness", "top Hessian eigenvalues by Lanczos, warm-started along the trajectory",
            {{"lambda_max", "λmax(∇²f(θ_t))"},
             {"lambda_i", "the i-th largest eigenvalue, i = 2…k"},
             {"sharpness_residual", "‖Hv − λv‖/|λ| of the top pair"},
             {"sharpness_hvps", "HVPs used"},
             {"cos_grad_top", "|cos(∇f, v₁)|"}},
-           {{"k=1", "eigenvalues wanted"},
-            {"tol=1e-3", "relative tolerance of the stopping rule"},
-            {"stop=residual", "residual: stop when ‖Hv − θv‖ ≤ tol·|θ|; value: when the eigenvalue itself is good to "
-                              "tol, min(r, r²/δ) ≤ tol·|θ| with δ the gap to the next Ritz value (and r ≤ 10·tol·|θ|; "
-                              "in a cluster narrower than that the error can reach the cluster's width). value takes "
-                              "~30 % fewer HVPs at every-step tracking"},
-            {"max_iter=200", "HVP cap"},
-            {"warm=1", "warm start from the previous analysed step (0: cold)"},
-            {"extra=1", "Ritz vectors kept beyond k for the next warm start: at the edge of stability the top two "
-                        "swap, and a start with the old second vector finds the new top one"}},
-           [](const PluginOptions& o) {
-             OptionReader r("sharpness", o);
-             LanczosOptions lo = lanczos_options(r, 1);
-             const bool warm = r.count("warm", 1, 0, 1) != 0;
-             r.finish();
-             return std::make_unique<SharpnessPlugin>(lo, warm);
+           sharpness_options,
+           [](const OptionValues& o) {
+             return std::make_unique<SharpnessPlugin>(lanczos_options(o), o.count("warm") != 0);
            }});
   reg.add({"lambda_min", "the smallest (most negative) Hessian eigenvalues by Lanczos on −H, warm-started",
            {{"lambda_min", "λmin(∇²f(θ_t))"},
             {"lambda_min_i", "the i-th smallest eigenvalue, i = 2…k"},
             {"lambda_min_residual", "‖Hv − λv‖/|λ| of the smallest pair"},
             {"lambda_min_hvps", "HVPs used"}},
-           {{"k=1", "eigenvalues wanted"},
-            {"tol=1e-3", "relative tolerance"},
-            {"stop=residual", "as sharpness"},
-            {"max_iter=200", "HVP cap"},
-            {"extra=1", "Ritz vectors kept for the next warm start"}},
-           [](const PluginOptions& o) {
-             OptionReader r("lambda_min", o);
-             LanczosOptions lo = lanczos_options(r, 1);
-             r.finish();
-             return std::make_unique<LambdaMinPlugin>(lo);
-           }});
+           lanczos_option_decls(),
+           [](const OptionValues& o) { return std::make_unique<LambdaMinPlugin>(lanczos_options(o)); }});
+  std::vector<OptionDecl> overlap_options = lanczos_option_decls();
+  overlap_options.push_back(
+      OptionDecl::text("dir", "", "save the top-k eigenvectors (signs aligned step to step) as DIR/eigvecs_step_<t>.npy, "
+                                  "[k, dim]; empty: none"));
+  overlap_options.push_back(OptionDecl::count("save_every", "1", 1, 1000000000, "save at every n-th analysed step"));
   reg.add({"eigvec_overlap", "top Hessian eigenvectors tracked along the trajectory: overlap with the previous analysed "
                              "step, and saved as .npy",
            {{"eigvec_overlap", "|⟨v₁(t), v₁(t')⟩|, t' the previous analysed step"},
             {"eigvec_subspace_overlap", "‖V(t)ᵀV(t')‖²_F / k for the top-k eigenvectors (1: the same subspace)"}},
-           {{"k=1", "eigenvectors tracked"},
-            {"tol=1e-3", "Lanczos tolerance"},
-            {"stop=residual", "as sharpness"},
-            {"max_iter=200", "HVP cap"},
-            {"extra=1", "Ritz vectors kept for the next warm start"},
-            {"dir=", "save the top-k eigenvectors (signs aligned step to step) as DIR/eigvecs_step_<t>.npy, [k, dim]; "
-                     "empty: none"},
-            {"save_every=1", "save at every n-th analysed step"}},
-           [](const PluginOptions& o) {
-             OptionReader r("eigvec_overlap", o);
-             LanczosOptions lo = lanczos_options(r, 1);
-             const std::size_t every = r.count("save_every", 1, 1, 1000000000);
-             const std::string dir = r.text("dir", "");
-             r.finish();
-             return std::make_unique<EigvecOverlapPlugin>(lo, every, dir);
+           overlap_options,
+           [](const OptionValues& o) {
+             return std::make_unique<EigvecOverlapPlugin>(lanczos_options(o), o.count("save_every"), o.text("dir"));
            }});
   reg.add({"block_sharpness", "λmax and Hutchinson trace of each diagonal block of the Hessian, per parameter or per layer",
            {{"block_lambda_max[NAME]", "λmax of the block H_SS of parameter (or layer) NAME, e.g. 0.weight or 0"},
             {"block_trace[NAME]", "tr H_SS by Hutchinson with Rademacher probes on the block"},
             {"block_trace_se[NAME]", "its standard error across probes"}},
-           {{"group=parameter", "parameter: one block per named parameter (0.weight, 0.bias, …); layer: per layer"},
-            {"probes=10", "Hutchinson probes per block (one HVP each)"},
-            {"tol=1e-3", "Lanczos tolerance of each block's λmax"},
-            {"max_iter=200", "HVP cap per block"}},
-           [](const PluginOptions& o) {
-             OptionReader r("block_sharpness", o);
-             const std::string group = r.text("group", "parameter");
-             if (group != "parameter" && group != "layer")
-               throw std::invalid_argument(fmt::format("plugin block_sharpness: group={} (expected parameter or layer)", group));
-             const std::size_t probes = r.count("probes", 10, 2, 100000);
-             LanczosOptions lo;
-             lo.tol = r.number("tol", 1e-3, 1e-15, 0.5);
-             lo.max_iter = r.count("max_iter", 200, 1, 100000);
+           {OptionDecl::choice("group", {"parameter", "layer"},
+                               "parameter: one block per named parameter (0.weight, 0.bias, …); layer: per layer"),
+            OptionDecl::count("probes", "10", 2, 100000, "Hutchinson probes per block (one HVP each)"),
+            tol_option("1e-3", 0.5, "Lanczos tolerance of each block's λmax"), max_iter_option()},
+           [](const OptionValues& o) {
+             LanczosOptions lo = lanczos_options(o, false);
              lo.extra = 1;
-             r.finish();
-             return std::make_unique<BlockSharpnessPlugin>(group == "layer", probes, lo);
+             return std::make_unique<BlockSharpnessPlugin>(o.text("group") == "layer", o.count("probes"), lo);
            }});
   reg.add({"density", "Hessian spectral density by stochastic Lanczos quadrature; per step density/step_<t>.csv "
                       "(lambda, density) and density/step_<t>_nodes.csv (probe, node, weight) in the run's folder",
@@ -541,43 +524,27 @@ void register_curvature_plugins(PluginRegistry& reg) {
             {"density_lambda_max", "largest Ritz node over probes (estimate of λmax)"},
             {"density_trace", "tr ∇²f estimated from the quadratures (zᵀHz per probe)"},
             {"density_trace_se", "its standard error across probes"}},
-           {{"probes=5", "random probe vectors n_v"},
-            {"steps=80", "Lanczos steps m per probe (one HVP each; exact for polynomials of degree < 2m)"},
-            {"dist=rademacher", "probe distribution: rademacher or gaussian"},
-            {"points=400", "grid points of the density file"},
-            {"sigma=0.01", "Gaussian broadening, as a fraction of the spectrum's estimated width"}},
-           [](const PluginOptions& o) {
-             OptionReader r("density", o);
-             const std::size_t probes = r.count("probes", 5, 2, 10000);
-             const std::size_t steps = r.count("steps", 80, 1, 10000);
-             const std::string dist = r.text("dist", "rademacher");
-             if (dist != "rademacher" && dist != "gaussian")
-               throw std::invalid_argument(fmt::format("plugin density: dist={} (expected rademacher or gaussian)", dist));
-             const std::size_t points = r.count("points", 400, 2, 1000000);
-             const double sigma = r.number("sigma", 0.01, 1e-6, 1.0);
-             r.finish();
-             return std::make_unique<DensityPlugin>(probes, steps, dist == "gaussian", points, sigma);
+           {OptionDecl::count("probes", "5", 2, 10000, "random probe vectors n_v"),
+            OptionDecl::count("steps", "80", 1, 10000,
+                              "Lanczos steps m per probe (one HVP each; exact for polynomials of degree < 2m)"),
+            OptionDecl::choice("dist", {"rademacher", "gaussian"}, "probe distribution"),
+            OptionDecl::count("points", "400", 2, 1000000, "grid points of the density file"),
+            OptionDecl::number("sigma", "0.01", 1e-6, 1.0,
+                               "Gaussian broadening, as a fraction of the spectrum's estimated width")},
+           [](const OptionValues& o) {
+             return std::make_unique<DensityPlugin>(o.count("probes"), o.count("steps"), o.text("dist") == "gaussian",
+                                                    o.count("points"), o.number("sigma"));
            }});
   reg.add({"hessian_trace", "Hutchinson estimate of tr ∇²f with Rademacher probes",
            {{"trace", "mean of zᵀHz"}, {"trace_se", "its standard error"}},
-           {{"probes=20", "number of probes (one HVP each)"}},
-           [](const PluginOptions& o) {
-             OptionReader r("hessian_trace", o);
-             const std::size_t probes = r.count("probes", 20, 1, 1000000);
-             r.finish();
-             return std::make_unique<HessianTracePlugin>(probes);
-           }});
+           {OptionDecl::count("probes", "20", 2, 1000000, "number of probes (one HVP each)")},
+           [](const OptionValues& o) { return std::make_unique<HessianTracePlugin>(o.count("probes")); }});
   reg.add({"precond_sharpness", "λmax(P^{-1/2} H P^{-1/2}) with P the optimizer's preconditioner",
            {{"precond_lambda_max", "λmax of the preconditioned Hessian"},
             {"precond_threshold", "the optimizer's stability threshold (2/η for GD, RMSProp; (2+2β₁)/((1−β₁)η) for Adam)"}},
-           {{"tol=1e-3", "Lanczos tolerance"}},
-           [](const PluginOptions& o) {
-             OptionReader r("precond_sharpness", o);
-             LanczosOptions lo;
-             lo.tol = r.number("tol", 1e-3, 1e-15, 0.5);
-             lo.max_iter = r.count("max_iter", 200, 1, 100000);
-             r.finish();
-             return std::make_unique<PreconditionedSharpnessPlugin>(lo);
+           {tol_option("1e-3", 0.5, "Lanczos tolerance"), max_iter_option()},
+           [](const OptionValues& o) {
+             return std::make_unique<PreconditionedSharpnessPlugin>(lanczos_options(o, false));
            }});
 }
 

@@ -145,24 +145,24 @@ void detail::register_flow_plugins(PluginRegistry& reg) {
             {"flow_gd_displacement", "‖Uᵀ(θ_t − w(t))‖ with U the top eigenvectors near 2/η at w(t): the run's "
                                      "oscillation that the flow predicts to have size √tr Σ (empty: none near)"},
             {"flow_hvps", "HVPs for this step's first substep (eigenpairs and third derivatives)"}},
-           {{"substeps=4", "Euler substeps per GD step"},
-            {"k=3", "top eigenpairs tracked: the critical space must be among them (raise k when flow_critical reaches it)"},
-            {"margin=0.05", "eigenvalues below (1 − margin)·2/η are not candidates for the critical space"},
-            {"h=1e-4", "step of the central difference of HVPs that gives the third derivative"},
-            {"tol=1e-6", "Lanczos tolerance (eigenvalue; stop=value)"},
-            {"max_iter=200", "HVP cap of each eigen-solve"}},
-           [](const PluginOptions& o) {
-             OptionReader r("central_flow", o);
+           {OptionDecl::count("substeps", "4", 1, 10000, "Euler substeps per GD step"),
+            OptionDecl::count("k", "3", 1, 20,
+                              "top eigenpairs tracked: the critical space must be among them (raise k when "
+                              "flow_critical reaches it)"),
+            OptionDecl::number("margin", "0.05", 0.0, 0.99,
+                               "eigenvalues below (1 − margin)·2/η are not candidates for the critical space"),
+            OptionDecl::number("h", "1e-4", 1e-12, 1.0,
+                               "step of the central difference of HVPs that gives the third derivative"),
+            tol_option("1e-6", 0.1, "Lanczos tolerance (eigenvalue; stop=value)"), max_iter_option(2)},
+           [](const OptionValues& o) {
              CentralFlowOptions c;
-             c.substeps = r.count("substeps", 4, 1, 10000);
-             c.k = r.count("k", 3, 1, 20);
-             c.margin = r.number("margin", 0.05, 0.0, 0.99);
-             c.h = r.number("h", 1e-4, 1e-12, 1.0);
-             c.lanczos.tol = r.number("tol", 1e-6, 1e-15, 0.1);
-             c.lanczos.max_iter = r.count("max_iter", 200, 2, 100000);
+             c.substeps = o.count("substeps");
+             c.k = o.count("k");
+             c.margin = o.number("margin");
+             c.h = o.number("h");
+             c.lanczos = lanczos_options(o, false);
              c.lanczos.stop = LanczosStop::Value;
              c.lanczos.extra = 1;
-             r.finish();
              return std::make_unique<CentralFlowPlugin>(c);
            }});
 }

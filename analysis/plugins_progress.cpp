@@ -393,22 +393,18 @@ void register_progress_plugins(PluginRegistry& reg) {
                        "maximum and grew ≥ growth-fold)"},
             {"regime_unstable_fraction", "fraction of unstable steps in the window (ηL/2, or ηλmax/2 when a "
                                          "sharpness plugin attached before sets lambda_max, ≥ 1 − margin)"}},
-           {{"window=20", "analysed steps looked back over"},
-            {"hold=5", "steps a new label must be proposed in a row before it is taken"},
-            {"calm=100", "steps without an unstable step after which an unstable regime may end"},
-            {"margin=0.001", "relative margin below 2/η that already counts as unstable"},
-            {"fraction=0.2", "fraction of unstable steps in the window that makes the regime unstable"},
-            {"growth=4", "growth of the loss over a full window that, with a rising loss, makes it diverging"}},
-           [](const PluginOptions& o) {
-             OptionReader r("regime", o);
-             const std::size_t window = r.count("window", 20, 2, 100000);
-             const std::size_t hold = r.count("hold", 5, 1, 100000);
-             const std::size_t calm = r.count("calm", 100, 1, 10000000);
-             const double margin = r.number("margin", 0.001, 0.0, 0.5);
-             const double fraction = r.number("fraction", 0.2, 1e-6, 1.0);
-             const double growth = r.number("growth", 4.0, 1.0, 1e300);
-             r.finish();
-             return std::make_unique<RegimePlugin>(window, hold, calm, margin, fraction, growth);
+           {OptionDecl::count("window", "20", 2, 100000, "analysed steps looked back over"),
+            OptionDecl::count("hold", "5", 1, 100000, "steps a new label must be proposed in a row before it is taken"),
+            OptionDecl::count("calm", "100", 1, 10000000,
+                              "steps without an unstable step after which an unstable regime may end"),
+            OptionDecl::number("margin", "0.001", 0.0, 0.5, "relative margin below 2/η that already counts as unstable"),
+            OptionDecl::number("fraction", "0.2", 1e-6, 1.0,
+                               "fraction of unstable steps in the window that makes the regime unstable"),
+            OptionDecl::number("growth", "4", 1.0, 1e300,
+                               "growth of the loss over a full window that, with a rising loss, makes it diverging")},
+           [](const OptionValues& o) {
+             return std::make_unique<RegimePlugin>(o.count("window"), o.count("hold"), o.count("calm"),
+                                                   o.number("margin"), o.number("fraction"), o.number("growth"));
            }});
   reg.add({"loss", "full-batch training loss f(θ_t)", {{"loss", "f(θ_t)"}}, {},
            simple_factory([] { return std::make_unique<LossPlugin>(); })});
@@ -418,13 +414,8 @@ void register_progress_plugins(PluginRegistry& reg) {
            simple_factory([] { return std::make_unique<GradNormPlugin>(); })});
   reg.add({"theta", "the first n coordinates of θ_t (the paper's toys: the iterate in the plane)",
            {{"theta_i", "θ_t[i], i = 1…n"}},
-           {{"n=2", "coordinates recorded (1 … 64)"}},
-           [](const PluginOptions& o) {
-             OptionReader r("theta", o);
-             const std::size_t n = r.count("n", 2, 1, 1000000);
-             r.finish();
-             return std::make_unique<ThetaPlugin>(n);
-           }});
+           {OptionDecl::count("n", "2", 1, 64, "coordinates recorded")},
+           [](const OptionValues& o) { return std::make_unique<ThetaPlugin>(o.count("n")); }});
   reg.add({"rp", "relative progress and directional smoothness along the GD step (free under GD)",
            {{"rp", "RP(θ_t) = (f(θ_t − η∇f) − f(θ_t))/(η‖∇f‖²)"},
             {"L_dir", "L(θ_t; η∇f) = ⟨η∇f, ∇f(θ_t) − ∇f(θ_t − η∇f)⟩/‖η∇f‖²"},
@@ -446,41 +437,30 @@ void register_progress_plugins(PluginRegistry& reg) {
             {"thm2_integral", "I = 2∫₀¹ τ L(θ; ητ∇f) dτ by the grid's quadrature"},
             {"thm2_rp", "−1 + (η/2)·I"},
             {"thm2_residual", "|RP − thm2_rp| (quadrature error only)"}},
-           {{"grid=uniform", "uniform: τ = 1/m … 1 (the paper's 0.01 … 1 for m = 100), trapezoid; gauss: Gauss–Legendre"},
-            {"m=100 (uniform) / 16 (gauss)", "number of τ nodes (one gradient each)"}},
-           [](const PluginOptions& o) {
-             OptionReader r("tau_profile", o);
-             const std::string grid = r.text("grid", "uniform");
-             const std::size_t m = r.count("m", grid == "gauss" ? 16 : 100, grid == "gauss" ? 1 : 2, grid == "gauss" ? 1000 : 100000);
-             r.finish();
-             return std::make_unique<TauProfilePlugin>(grid, m);
-           }});
+           {OptionDecl::choice("grid", {"uniform", "gauss"},
+                               "uniform: τ = 1/m … 1 (the paper's 0.01 … 1 for m = 100), trapezoid; gauss: "
+                               "Gauss–Legendre"),
+            OptionDecl::count("m", "", 0, 0, "number of τ nodes (one gradient each)")
+                .depending_on("grid", {{"uniform", "100", 2, 100000}, {"gauss", "16", 1, 1000}})},
+           [](const OptionValues& o) { return std::make_unique<TauProfilePlugin>(o.text("grid"), o.count("m")); }});
   reg.add({"corollary1", "Corollary 1: max λmax on the segment θ_t → θ_t − η∇f vs (2/η)(RP + 1)",
            {{"seg_lambda_max", "max of λmax over the segment's sample points"},
             {"cor1_bound", "(2/η)(RP + 1)"},
             {"cor1_slack", "seg_lambda_max − cor1_bound (≥ 0 up to sampling of the segment)"}},
-           {{"points=5", "points on the segment, ends included"}, {"tol=1e-3", "Lanczos tolerance"}},
-           [](const PluginOptions& o) {
-             OptionReader r("corollary1", o);
-             const std::size_t points = r.count("points", 5, 2, 1000);
-             LanczosOptions lo;
-             lo.tol = r.number("tol", 1e-3, 1e-15, 0.5);
-             lo.max_iter = r.count("max_iter", 200, 1, 100000);
-             r.finish();
-             return std::make_unique<Corollary1Plugin>(points, lo);
+           {OptionDecl::count("points", "5", 2, 1000, "points on the segment, ends included"),
+            tol_option("1e-3", 0.5, "Lanczos tolerance"), max_iter_option()},
+           [](const OptionValues& o) {
+             return std::make_unique<Corollary1Plugin>(o.count("points"), lanczos_options(o, false));
            }});
   reg.add({"sgd_rp", "SGD: expected relative progress (Definition 3) and the (5.1) right-hand side",
            {{"sgd_erp", "mean over draws of (f(θ − ηg_B) − f(θ))/(η‖∇f‖²)"},
             {"sgd_erp_se", "its standard error"},
             {"sgd_rhs51", "−1 + (η/2)·mean of ‖g_B‖²/‖∇f‖² · L(θ; ηg_B)"},
             {"sgd_rhs51_se", "its standard error"}},
-           {{"draws=64", "minibatch draws M"}, {"batch=<run's>", "minibatch size (uniform without replacement)"}},
-           [](const PluginOptions& o) {
-             OptionReader r("sgd_rp", o);
-             const std::size_t draws = r.count("draws", 64, 1, 1000000), batch = r.count("batch", 0, 0, 1000000000);
-             r.finish();
-             return std::make_unique<SgdRelativeProgressPlugin>(draws, batch);
-           }});
+           {OptionDecl::count("draws", "64", 2, 1000000, "minibatch draws M"),
+            OptionDecl::count("batch", "0", 0, 1000000000,
+                              "minibatch size (uniform without replacement); 0: the run's batch size")},
+           [](const OptionValues& o) { return std::make_unique<SgdRelativeProgressPlugin>(o.count("draws"), o.count("batch")); }});
 }
 
 }  // namespace detail

@@ -32,11 +32,8 @@ int main() {
     PluginRegistry::global().add({"gradient_flip",
                                   "cosine between the gradient and the gradient after a GD step",
                                   {{"grad_cos_next", "cos(∇f(θ), ∇f(θ − η∇f(θ)))"}},
-                                  {},
-                                  [](const PluginOptions& o) {
-                                    OptionReader("gradient_flip", o).finish();
-                                    return std::make_unique<GradientFlip>();
-                                  }});
+                                  {},  // no options (each would be an OptionDecl: name, default, range, doc)
+                                  [](const OptionValues&) { return std::make_unique<GradientFlip>(); }});
 
     auto objective = toys::tanh_neuron();
     const double eta = 2.0 / 150;

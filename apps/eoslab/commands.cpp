@@ -107,7 +107,7 @@ int plugins_command(const std::string& name) {
     fmt::print("{}  —  {}\n", p.name, p.description);
     if (!p.options.empty()) {
       fmt::print("  options:\n");
-      for (const auto& [o, m] : p.options) fmt::print("    {:<28} {}\n", o, m);
+      for (const auto& o : p.options) fmt::print("    {:<28} {}\n", o.signature(), o.meaning());
     }
     fmt::print("  columns:\n");
     for (const auto& [c, m] : p.columns) fmt::print("    {:<28} {}\n", c, m);
