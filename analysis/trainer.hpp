@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "../core/defaults.hpp"
 #include "metrics.hpp"
 #include "plugin.hpp"
 
@@ -37,13 +38,13 @@ struct StepReport {
 };
 
 struct TrainerOptions {
-  std::size_t max_steps = 1000;
+  std::size_t max_steps = defaults::steps;
   std::optional<double> loss_goal;       // stop once f(θ_t) ≤ goal
   std::optional<double> accuracy_goal;   // stop once accuracy ≥ goal (checked where f is computed)
-  double divergence_factor = 1e10;       // f > factor·max(|f(θ₀)|, 1) is divergence; inf: only non-finite
-  std::size_t batch_size = 0;            // 0: full batch (GD); else minibatch SGD
+  double divergence_factor = defaults::divergence_factor;  // f > factor·max(|f(θ₀)|, 1) is divergence; inf: only non-finite
+  std::size_t batch_size = defaults::batch_size;  // 0: full batch (GD); else minibatch SGD
   bool with_replacement = false;         // minibatch sampling
-  std::uint64_t seed = 0;                // minibatches and stochastic plugins
+  std::uint64_t seed = defaults::seed;   // minibatches and stochastic plugins
   std::string metrics_csv;               // empty: none
   std::string summary_json;              // empty: none
   std::size_t trajectory_every = 0;      // 0: no trajectory

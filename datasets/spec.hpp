@@ -10,22 +10,24 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../core/defaults.hpp"
 #include "dataset.hpp"
 
 namespace eos::data {
 
 struct DataSpec {
-  std::string source = "fashion-mnist";  // fashion-mnist | idx | cifar10 | csv | gaussian_clusters
+  // Defaults from core/defaults.hpp: an omitted field means what the omitted flag of `eoslab train` means.
+  std::string source = defaults::data_source;  // fashion-mnist | idx | cifar10 | csv | gaussian_clusters
   std::string path;                      // directory (fashion-mnist, cifar10) or file (csv); empty: default
-  std::string split = "train";           // train | test
-  std::size_t n = 0;                     // first n examples in file order (0: all)
+  std::string split = defaults::split;   // train | test
+  std::size_t n = defaults::n;           // first n examples in file order (0: all)
   bool scale_unit = true;                // x/255 (image sources)
-  bool standardize = true;               // per feature, statistics of the subset itself (zero std → 1)
+  bool standardize = defaults::standardize;  // per feature, statistics of the subset itself (zero std → 1)
   std::size_t label_column = 0;          // csv
   // gaussian_clusters
   std::size_t dim = 0, classes = 0;
   double separation = 1.0;
-  std::uint64_t seed = 0;
+  std::uint64_t seed = defaults::seed;
 
   nlohmann::json to_json() const;
   // Strict: errors name the field ("objective spec: field 'data.n' = …").

@@ -18,15 +18,16 @@ namespace eos::nn {
 using data::DataSpec;  // datasets/spec.hpp; nn::DataSpec is kept for one release
 
 struct ObjectiveSpec {
+  // Defaults from core/defaults.hpp, as the flags of `eoslab train`.
   DataSpec data;
-  std::vector<std::size_t> hidden = {200, 200};
-  std::string activation = "tanh";
-  bool bias = true;
-  std::string loss = "ce";               // ce | mse
-  std::size_t chunk_size = 5000;
-  double weight_decay = 0.0;
-  std::string init = "pytorch";          // pytorch | xavier | he
-  std::uint64_t init_seed = 0;
+  std::vector<std::size_t> hidden{defaults::widths.begin(), defaults::widths.end()};
+  std::string activation = defaults::activation;
+  bool bias = defaults::bias;
+  std::string loss = defaults::loss;     // ce | mse
+  std::size_t chunk_size = defaults::chunk_size;
+  double weight_decay = defaults::weight_decay;
+  std::string init = defaults::init;     // pytorch | xavier | he
+  std::uint64_t init_seed = defaults::seed;
 
   std::string to_json() const;
   static ObjectiveSpec from_json(const std::string& json);  // errors name the field

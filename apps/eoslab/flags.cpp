@@ -14,18 +14,31 @@
 namespace eos::cli {
 namespace {
 
-// The text of every `eoslab train` flag, with its default.
+std::string number_text(double v) { return fmt::format("{}", v); }
+std::string widths_text() {
+  std::string s;
+  for (std::size_t w : defaults::widths) s += (s.empty() ? "" : ",") + std::to_string(w);
+  return s;
+}
+
+// The text of every `eoslab train` flag, with its default (core/defaults.hpp).
 struct TrainFlags {
-  std::string data = "fashion-mnist", split = "train", n = "5000", standardize = "subset";
+  std::string data = defaults::data_source, split = defaults::split, n = std::to_string(defaults::n),
+              standardize = defaults::standardize ? "subset" : "none";
   std::string toy, theta0;
-  std::string widths = "200,200", activation = "tanh", loss = "ce", weight_decay = "0", init = "pytorch", seed = "0",
-              init_params;
-  bool no_bias = false;
-  std::string optimizer = "gd", lr = "2/30", momentum = "0.9", beta1 = "0.9", beta2 = "0.999", eps = "1e-8",
-              alpha = "0.99", optim_decay, batch_size = "0", schedule = "constant";
-  std::string steps = "1000", epochs, loss_goal, accuracy_goal, divergence_factor = "1e10";
+  std::string widths = widths_text(), activation = defaults::activation, loss = defaults::loss,
+              weight_decay = number_text(defaults::weight_decay), init = defaults::init,
+              seed = std::to_string(defaults::seed), init_params;
+  bool no_bias = !defaults::bias;
+  std::string optimizer = defaults::optimizer, lr = defaults::lr, momentum = number_text(defaults::momentum),
+              beta1 = number_text(defaults::beta1), beta2 = number_text(defaults::beta2),
+              eps = number_text(defaults::eps), alpha = number_text(defaults::alpha), optim_decay,
+              batch_size = std::to_string(defaults::batch_size), schedule = defaults::schedule;
+  std::string steps = std::to_string(defaults::steps), epochs, loss_goal, accuracy_goal,
+              divergence_factor = number_text(defaults::divergence_factor);
   std::vector<std::string> plugins;
-  std::string save_every = "0", out = "eoslab-run", threads = "0", checkpoint_every = "1s", resume;
+  std::string save_every = std::to_string(defaults::save_every), out = defaults::out,
+              threads = std::to_string(defaults::threads), checkpoint_every = defaults::checkpoint_every, resume;
   bool quiet = false;
   CLI::Option* steps_option = nullptr;  // to tell an explicit --steps from its default
 };
@@ -66,7 +79,8 @@ void add_train_flags(CLI::App& app, TrainFlags& f) {
   opt->add_option("--eps", f.eps, "ε of RMSProp and Adam")->capture_default_str();
   opt->add_option("--alpha", f.alpha, "RMSProp's α")->capture_default_str();
   opt->add_option("--optim-decay", f.optim_decay,
-                  "the optimizer's weight decay (coupled; decoupled for adamw, default 0.01 there, else 0)");
+                  fmt::format("the optimizer's weight decay (coupled; decoupled for adamw, default {} there, else 0)",
+                              defaults::adamw_decay));
   opt->add_option("--batch-size", f.batch_size, "minibatch size for SGD; 0 = full batch (GD)")->capture_default_str();
   opt->add_option("--schedule", f.schedule, "constant | step:EVERY,GAMMA | cosine | warmup:W")->capture_default_str();
 
@@ -176,7 +190,8 @@ RunConfig to_config(const TrainFlags& f) {
   if (f.out.empty()) throw UsageError("--out: empty directory name");
   c.out = f.out;
   c.threads = parse_count("--threads", f.threads, 0);
-  parse_checkpoint_every("--checkpoint-every", f.checkpoint_every, c);
+  c.checkpoint_text = f.checkpoint_every;
+  c.checkpoint = parse_checkpoint_every("--checkpoint-every", f.checkpoint_every);
   c.quiet = f.quiet;
   return c;
 }
@@ -199,6 +214,24 @@ void parse_vector(CLI::App& app, std::vector<std::string> args) {
 }
 
 }  // namespace
+
+std::string train_defaults_markdown() {
+  CLI::App app("eoslab train", "eoslab train");
+  TrainFlags f;
+  add_train_flags(app, f);
+  std::string md;
+  for (const CLI::App* group : app.get_subcommands([](CLI::App*) { return true; })) {  // the option groups
+    md += fmt::format("\n### {}\n\n| flag | default | meaning |\n|---|---|---|\n", group->get_group());
+    for (const CLI::Option* opt : group->get_options()) {
+      if (opt->get_name() == "--help") continue;
+      std::string meaning = opt->get_description();
+      for (auto& c : meaning) if (c == '|') c = '/';
+      const std::string def = opt->get_default_str();
+      md += fmt::format("| `{}` | {} | {} |\n", opt->get_name(), def.empty() ? "—" : "`" + def + "`", meaning);
+    }
+  }
+  return md;
+}
 
 RunConfig parse_train_args(const std::vector<std::string>& args) {
   CLI::App app("eoslab train", "eoslab train");
@@ -285,13 +318,15 @@ int run_command_line(int argc, char** argv, const Commands& commands) {
   plot->add_option("dir", pa.dir, "a run directory (with metrics.csv)")->required();
   plot->add_option("--out", pa.out, "where the figures go (default DIR/figures)");
 
+  auto* defaults = app.add_subcommand("defaults", "the default of every `eoslab train` flag (= of every omitted "
+                                                 "field of an objective spec), as a markdown table");
   auto* plugins = app.add_subcommand("plugins", "list the analysis plugins, their options and columns");
   std::string plugin_name;
   plugins->add_option("name", plugin_name, "one plugin");
 
-  const std::vector<std::string> known = {"train", "analyze", "reproduce", "plot", "plugins"};
+  const std::vector<std::string> known = {"train", "analyze", "reproduce", "plot", "plugins", "defaults"};
   if (argc > 1 && argv[1][0] != '-' && std::find(known.begin(), known.end(), argv[1]) == known.end()) {
-    fmt::print(stderr, "eoslab: unknown command '{}' (expected train, analyze, reproduce, plot or plugins; see "
+    fmt::print(stderr, "eoslab: unknown command '{}' (expected train, analyze, reproduce, plot, plugins or defaults; see "
                        "'eoslab --help')\n", argv[1]);
     return 2;
   }
@@ -331,6 +366,13 @@ int run_command_line(int argc, char** argv, const Commands& commands) {
   if (reproduce->parsed()) return commands.reproduce(ra);
   if (plot->parsed()) return commands.plot(pa);
   if (plugins->parsed()) return commands.plugins(plugin_name);
+  if (defaults->parsed()) {
+    fmt::print("# Defaults of `eoslab train`\n\nFrom core/defaults.hpp, the one table that the flags, the library's specs "
+               "(data::DataSpec, nn::ObjectiveSpec, analysis::TrainerOptions) and this page read: an omitted flag and "
+               "an omitted field of an objective spec mean the same. Made by `eoslab defaults`.\n{}",
+               train_defaults_markdown());
+    return 0;
+  }
   return 2;
 }
 

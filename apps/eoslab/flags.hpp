@@ -42,6 +42,10 @@ int run_command_line(int argc, char** argv, const Commands& commands);
 // line would build it; UsageError on bad input. Presets use this.
 RunConfig parse_train_args(const std::vector<std::string>& args);
 
+// Every `eoslab train` flag with its default and meaning, grouped, as
+// markdown tables (`eoslab defaults`, docs/DEFAULTS.md).
+std::string train_defaults_markdown();
+
 // `eoslab train --resume DIR`: the configuration DIR/command.json recorded,
 // parsed again through the same flags, with out = DIR and resume = true.
 RunConfig resume_config(const std::string& dir);

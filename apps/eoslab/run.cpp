@@ -25,22 +25,21 @@ double parse_number(const std::string& flag, const std::string& text) {
   return v;
 }
 
-void parse_checkpoint_every(const std::string& flag, const std::string& text, RunConfig& c) {
-  c.checkpoint_text = text;
-  c.checkpoint_steps = 0;
-  c.checkpoint_seconds = 0.0;
-  if (text == "off") return;
+CheckpointRule parse_checkpoint_every(const std::string& flag, const std::string& text) {
+  CheckpointRule r;
+  if (text == "off") return r;
+  const std::string expected = fmt::format("{} '{}': expected N (steps), Ts (seconds, T > 0) or off", flag, text);
   if (!text.empty() && text.back() == 's') {
-    c.checkpoint_seconds = parse_number(flag, text.substr(0, text.size() - 1));
-    if (!(c.checkpoint_seconds > 0))
-      throw UsageError(fmt::format("{} '{}': expected N (steps), Ts (seconds, T > 0) or off", flag, text));
-    return;
+    r.seconds = parse_number(flag, text.substr(0, text.size() - 1));
+    if (!(r.seconds > 0)) throw UsageError(expected);
+    return r;
   }
   try {
-    c.checkpoint_steps = parse_count(flag, text, 1);
+    r.steps = parse_count(flag, text, 1);
   } catch (const UsageError&) {
-    throw UsageError(fmt::format("{} '{}': expected N (steps), Ts (seconds, T > 0) or off", flag, text));
+    throw UsageError(expected);
   }
+  return r;
 }
 
 double parse_step_size(const std::string& flag, const std::string& text) {
@@ -264,7 +263,7 @@ optim::Schedule make_schedule(const OptimizerConfig& c, std::size_t total_steps)
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const OptimizerConfig& c, std::size_t total_steps) {
   auto sched = make_schedule(c, total_steps);
-  const double wd = c.decay.value_or(c.name == "adamw" ? 0.01 : 0.0);
+  const double wd = c.decay.value_or(c.name == "adamw" ? defaults::adamw_decay : 0.0);
   if (wd < 0) throw UsageError(fmt::format("--optim-decay {}: must be ≥ 0", wd));
   if (c.name == "gd") return std::make_unique<optim::GradientDescent>(sched, wd);
   if (c.name == "momentum" || c.name == "nesterov") {
@@ -403,8 +402,8 @@ TrainOutcome run_training(const RunConfig& c) {
   // (Not under mpirun yet: a checkpoint would have to be read by every rank.)
   if (!jb.parallel()) {
     o.checkpoint_path = checkpoint.string();
-    o.checkpoint_every = c.checkpoint_steps;
-    o.checkpoint_seconds = c.checkpoint_seconds;
+    o.checkpoint_every = c.checkpoint.steps;
+    o.checkpoint_seconds = c.checkpoint.seconds;
   }
   if (c.save_every > 0) {
     o.trajectory_every = c.save_every;

@@ -43,14 +43,17 @@ struct BuiltRun {
 // `parallel` under mpirun, a model objective is sharded over the ranks.
 BuiltRun build(const ObjectiveRecipe& recipe, bool parallel = false);
 
+double parse_step_size(const std::string& flag, const std::string& text);     // "0.1", "2/15"; finite, > 0
+
+// Defaults from core/defaults.hpp, as every flag's.
 struct OptimizerConfig {
-  std::string name = "gd";          // gd | momentum | nesterov | rmsprop | adam | adamw
-  std::string lr_text = "0.1";      // as given: "0.1" or "2/15"
-  double lr = 0.1;
-  double momentum = 0.9;            // momentum, nesterov
-  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, alpha = 0.99;
-  std::optional<double> decay;      // the optimizer's own weight decay (adamw default 0.01)
-  std::string schedule = "constant";
+  std::string name = defaults::optimizer;  // gd | momentum | nesterov | rmsprop | adam | adamw
+  std::string lr_text = defaults::lr;      // as given: "0.1" or "2/15"
+  double lr = parse_step_size("--lr", defaults::lr);
+  double momentum = defaults::momentum;    // momentum, nesterov
+  double beta1 = defaults::beta1, beta2 = defaults::beta2, eps = defaults::eps, alpha = defaults::alpha;
+  std::optional<double> decay;             // the optimizer's own weight decay (adamw: defaults::adamw_decay)
+  std::string schedule = defaults::schedule;
 };
 std::unique_ptr<optim::Optimizer> make_optimizer(const OptimizerConfig& c, std::size_t total_steps);
 
@@ -61,23 +64,31 @@ struct PluginRequest {
   analysis::When when;
 };
 
+// When a checkpoint is written: after a step, once `steps` steps or
+// `seconds` of wall time have passed since the last (0: that rule off).
+struct CheckpointRule {
+  std::size_t steps = 0;
+  double seconds = 0.0;
+};
+// "N" steps, "Ts" seconds (T > 0, e.g. 1s, 0.5s) or "off".
+CheckpointRule parse_checkpoint_every(const std::string& flag, const std::string& text);
+
 struct RunConfig {
   ObjectiveRecipe objective;
   OptimizerConfig optimizer;
-  std::size_t batch_size = 0;       // 0: full batch
-  std::size_t steps = 1000;
+  std::size_t batch_size = defaults::batch_size;  // 0: full batch
+  std::size_t steps = defaults::steps;
   std::optional<std::size_t> epochs;
   std::optional<double> loss_goal, accuracy_goal;
-  double divergence_factor = 1e10;
+  double divergence_factor = defaults::divergence_factor;
   std::vector<PluginRequest> plugins;
-  std::size_t save_every = 0;
-  std::string out = "eoslab-run";
-  std::size_t threads = 0;          // 0: OpenBLAS's default
+  std::size_t save_every = defaults::save_every;
+  std::string out = defaults::out;
+  std::size_t threads = defaults::threads;  // 0: OpenBLAS's default
   // Checkpoints into OUT/checkpoint.eos (--checkpoint-every): after a step,
   // once this many steps or seconds have passed since the last (0: that rule off).
-  std::string checkpoint_text = "1s";
-  std::size_t checkpoint_steps = 0;
-  double checkpoint_seconds = 1.0;
+  std::string checkpoint_text = defaults::checkpoint_every;
+  CheckpointRule checkpoint = parse_checkpoint_every("--checkpoint-every", defaults::checkpoint_every);
   bool resume = false;              // continue the run in `out` from its checkpoint
   bool quiet = false;
   std::string progress_label;       // shown before the progress line
@@ -88,9 +99,6 @@ struct RunConfig {
 
 // ---- value parsers shared by every subcommand: each error names the flag --
 double parse_number(const std::string& flag, const std::string& text);
-// "N" steps, "Ts" seconds (T > 0, e.g. 1s, 0.5s) or "off" → into c.checkpoint_*.
-void parse_checkpoint_every(const std::string& flag, const std::string& text, RunConfig& c);
-double parse_step_size(const std::string& flag, const std::string& text);     // "0.1", "2/15"; finite, > 0
 std::size_t parse_count(const std::string& flag, const std::string& text, std::size_t min);
 std::vector<std::size_t> parse_widths(const std::string& flag, const std::string& text);  // "200,200" or "none"
 std::vector<double> parse_numbers(const std::string& flag, const std::string& text);      // "13,0.01"

@@ -321,3 +321,26 @@ BOOST_AUTO_TEST_CASE(mpirun_train_equals_one_process) {
   BOOST_TEST(bad.output.find("/nonexistent/eoslab: no such directory") != std::string::npos, bad.output);
 }
 #endif
+
+// One table of defaults (core/defaults.hpp): an omitted flag of `eoslab train`
+// means what an omitted field of the library's spec means, and the page of
+// defaults in docs/ is the one the table makes.
+BOOST_AUTO_TEST_CASE(flags_specs_and_docs_share_one_table_of_defaults) {
+  const fs::path out = scratch("defaults");
+  const Ran r = eoslab({"train", "--data", "gaussian:5,3", "--steps", "1", "--save-every", "1", "--out", out.string(),
+                        "--quiet"});
+  BOOST_TEST_REQUIRE(r.code == 0, r.output);
+  nlohmann::json recorded = read_json(out / "trajectory" / "manifest.json").at("objective_spec");
+  nlohmann::json library = nlohmann::json::parse(eos::nn::ObjectiveSpec{}.to_json());
+  // --data gaussian:5,3 sets these four; every other field is each side's default.
+  for (const char* k : {"source", "dim", "classes", "scale_unit"}) library["data"][k] = recorded["data"][k];
+  BOOST_TEST(recorded.dump() == library.dump());
+  BOOST_TEST(library.at("data").at("n") == eos::defaults::n);
+
+  const Ran d = eoslab({"defaults"});
+  BOOST_TEST_REQUIRE(d.code == 0, d.output);
+  BOOST_TEST(d.output.find("| `--lr` | `2/30` |") != std::string::npos, d.output);
+  BOOST_TEST(d.output == read_text(fs::path(EOS_SOURCE_DIR) / "docs" / "DEFAULTS.md"),
+             "docs/DEFAULTS.md is not what `eoslab defaults` prints: regenerate it with "
+             "./build/apps/eoslab defaults > docs/DEFAULTS.md");
+}

@@ -31,8 +31,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         break;
       }
       case 6: {
-        RunConfig c;
-        parse_checkpoint_every("--checkpoint-every", text, c);
+        (void)parse_checkpoint_every("--checkpoint-every", text);
         break;
       }
       case 7: (void)parse_plugin("--plugin", text); break;
