@@ -27,6 +27,8 @@
 #include "analysis/eigen.hpp"
 #include "analysis/metrics.hpp"
 #include "analysis/plugin.hpp"
+#include "analysis/sink.hpp"
+#include "analysis/sinks.hpp"
 #include "analysis/quadrature.hpp"
 #include "analysis/toys.hpp"
 #include "analysis/trainer.hpp"

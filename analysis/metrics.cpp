@@ -114,7 +114,7 @@ MetricsTable read_metrics_csv(const std::string& path) {
   return read_csv_rows(path, std::numeric_limits<std::size_t>::max()).table;
 }
 
-MetricsTable resume_metrics_csv(const std::string& path, const std::vector<std::string>& columns, std::size_t rows) {
+MetricsPrefix read_metrics_prefix(const std::string& path, const std::vector<std::string>& columns, std::size_t rows) {
   CsvRead r = read_csv_rows(path, rows);
   if (r.table.columns != columns) {
     std::string want;
@@ -128,10 +128,20 @@ MetricsTable resume_metrics_csv(const std::string& path, const std::vector<std::
   for (std::size_t i = 0; i < rows; ++i)
     if (r.table.rows[i][step] != double(i))
       throw std::runtime_error(fmt::format("{}: row {} is not step {}", path, i + 1, i));
+  return {std::move(r.table), std::uintmax_t(r.end_of_rows)};
+}
+
+void cut_metrics_csv(const std::string& path, const MetricsPrefix& prefix) {
   std::error_code ec;
-  std::filesystem::resize_file(path, std::uintmax_t(r.end_of_rows), ec);
-  if (ec) throw std::runtime_error(fmt::format("{}: cannot cut after row {} ({})", path, rows, ec.message()));
-  return std::move(r.table);
+  std::filesystem::resize_file(path, prefix.bytes, ec);
+  if (ec)
+    throw std::runtime_error(fmt::format("{}: cannot cut after row {} ({})", path, prefix.table.rows.size(), ec.message()));
+}
+
+MetricsTable resume_metrics_csv(const std::string& path, const std::vector<std::string>& columns, std::size_t rows) {
+  MetricsPrefix prefix = read_metrics_prefix(path, columns, rows);
+  cut_metrics_csv(path, prefix);
+  return std::move(prefix.table);
 }
 
 }  // namespace eos::analysis

@@ -2,12 +2,12 @@
 // quantity, empty where not computed), written to CSV as rows arrive.
 #pragma once
 
+#include <cstdint>
 #include <fstream>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "plugin.hpp"
 
 namespace eos::analysis {
 
@@ -41,9 +41,17 @@ class CsvWriter {
 MetricsTable read_metrics_csv(const std::string& path);
 
 // For a resumed run: checks that the header is `columns` and that the first
-// `rows` rows are steps 0, 1, …, rows − 1, cuts the file after them (rows a
-// killed run wrote past its checkpoint, and a partial last line, go) and
-// returns them.
+// `rows` rows are steps 0, 1, …, rows − 1 (the file is not changed), and
+// returns them with the byte length they take.
+struct MetricsPrefix {
+  MetricsTable table;
+  std::uintmax_t bytes = 0;
+};
+MetricsPrefix read_metrics_prefix(const std::string& path, const std::vector<std::string>& columns, std::size_t rows);
+// Cuts the file after the prefix: rows a killed run wrote past its
+// checkpoint, and a partial last line, go.
+void cut_metrics_csv(const std::string& path, const MetricsPrefix& prefix);
+// Both: the prefix's rows, with the file cut after them.
 MetricsTable resume_metrics_csv(const std::string& path, const std::vector<std::string>& columns, std::size_t rows);
 
 }  // namespace eos::analysis

@@ -26,17 +26,29 @@ std::uint64_t StepContext::seed_for(const std::string& plugin) const {
   return h ^ (data_.step * 0xbf58476d1ce4e5b9ULL);
 }
 
-void StepContext::ensure_full() {
-  if (data_.full) return;
-  data_.full.value = objective_.value_and_grad(data_.theta, data_.full.grad);
-  data_.full.known = true;
+void StepContext::linearize(StepData& d) {
+  d.hessian = objective_.hessian_at(d.theta);
+  if (!d.full) {
+    d.full.value = d.hessian->value();
+    copy_into(d.full.grad, d.hessian->grad());
+    d.full.known = true;
+  }
+}
+void StepContext::evaluate(StepData& d) {
+  if (d.full) return;
+  if (d.wants_hessian) {
+    linearize(d);
+    return;
+  }
+  d.full.value = objective_.value_and_grad(d.theta, d.full.grad);
+  d.full.known = true;
 }
 double StepContext::loss() {
-  ensure_full();
+  evaluate(data_);
   return data_.full.value;
 }
 const Tensor& StepContext::grad() {
-  ensure_full();
+  evaluate(data_);
   return data_.full.grad;
 }
 double StepContext::grad_norm_sq() {
@@ -44,14 +56,7 @@ double StepContext::grad_norm_sq() {
   return inner(g, g);
 }
 HessianOperator& StepContext::hessian() {
-  if (!data_.hessian) {
-    data_.hessian = objective_.hessian_at(data_.theta);
-    if (!data_.full) {
-      data_.full.value = data_.hessian->value();
-      copy_into(data_.full.grad, data_.hessian->grad());
-      data_.full.known = true;
-    }
-  }
+  if (!data_.hessian) linearize(data_);
   return *data_.hessian;
 }
 
@@ -61,18 +66,14 @@ StepData& successor_of(StepData& d) {
     throw std::logic_error(fmt::format("step {}: θ_(t+1) is not known here (offline, the next recorded step must be "
                                        "t + 1; check has_next())",
                                        d.step));
-  StepData& s = *d.successor;
-  return s;
+  return *d.successor;
 }
 }  // namespace
 
 const Tensor& StepContext::next_theta() { return successor_of(data_).theta; }
 double StepContext::next_loss() {
   StepData& s = successor_of(data_);
-  if (!s.full) {
-    s.full.value = objective_.value_and_grad(s.theta, s.full.grad);
-    s.full.known = true;
-  }
+  evaluate(s);
   return s.full.value;
 }
 const Tensor& StepContext::next_grad() {
@@ -80,28 +81,27 @@ const Tensor& StepContext::next_grad() {
   return data_.successor->full.grad;
 }
 
-void StepContext::ensure_probe() {
-  if (data_.probe) return;
-  ensure_full();
-  // Computed exactly as GradientDescent::update does, so that online and
-  // offline probes agree to the last bit.
-  copy_into(data_.probe_point, data_.theta);
-  xt::noalias(data_.probe_point) -= data_.lr * data_.full.grad;
-  data_.probe.value = objective_.value_and_grad(data_.probe_point, data_.probe.grad);
-  data_.probe.known = true;
+const Evaluation& StepContext::probe() {
+  if (data_.successor_is_probe) {  // θ_{t+1} is the probe point, bit for bit
+    evaluate(successor_of(data_));
+    return data_.successor->full;
+  }
+  if (!data_.probe) {
+    // Computed exactly as GradientDescent::update does, so that online and
+    // offline probes agree to the last bit.
+    copy_into(data_.probe_point, data_.theta);
+    xt::noalias(data_.probe_point) -= data_.lr * grad();
+    data_.probe.value = objective_.value_and_grad(data_.probe_point, data_.probe.grad);
+    data_.probe.known = true;
+  }
+  return data_.probe;
 }
 const Tensor& StepContext::probe_point() {
-  ensure_probe();
-  return data_.probe_point;
+  probe();
+  return data_.successor_is_probe ? data_.successor->theta : data_.probe_point;
 }
-double StepContext::probe_loss() {
-  ensure_probe();
-  return data_.probe.value;
-}
-const Tensor& StepContext::probe_grad() {
-  ensure_probe();
-  return data_.probe.grad;
-}
+double StepContext::probe_loss() { return probe().value; }
+const Tensor& StepContext::probe_grad() { return probe().grad; }
 double StepContext::relative_progress() {
   return (probe_loss() - loss()) / (lr() * grad_norm_sq());
 }

@@ -45,24 +45,32 @@ struct StepData {
   Evaluation full;                    // f(θ_t), ∇f(θ_t)
   Evaluation probe;                   // f, ∇f at θ_t − η_t ∇f(θ_t)
   Tensor probe_point;
-  // ∇²f(θ_t) linearized at θ_t, shared by every plugin of the step. When a
-  // plugin due at t needs it, the trainer builds it in place of the plain
-  // f/∇f evaluation (its primal sweeps give f(θ_t) and ∇f(θ_t) too).
+  // ∇²f(θ_t) linearized at θ_t, shared by every plugin of the step.
   std::shared_ptr<HessianOperator> hessian;
+  // A plugin due at t needs ∇²f(θ_t): f(θ_t) and ∇f(θ_t) are then taken from
+  // the linearization's primal sweeps (one pass serves both).
+  bool wants_hessian = false;
   // Step t + 1 as the run actually took it (any optimizer): its θ_{t+1}, and
   // f and ∇f there once known. Set by the trainer while step t's plugins run
   // (the update is done by then), and offline when the next recorded step
   // is t + 1; null otherwise.
   StepData* successor = nullptr;
+  // θ_{t+1} = θ_t − η_t∇f(θ_t) bit for bit (the optimizer's plain gradient
+  // step on the full-batch gradient): the probe is the successor.
+  bool successor_is_probe = false;
   // Forget everything known at the old point (buffers are kept).
   void forget() {
     full.forget();
     probe.forget();
     hessian.reset();
+    wants_hessian = false;
     successor = nullptr;
+    successor_is_probe = false;
   }
 };
 
+// The one lazy evaluator of a step's quantities: each is computed at most
+// once, when first asked for, by the trainer or by a plugin, and shared.
 class StepContext {
  public:
   StepContext(StepData& data, Objective& objective, const optim::Optimizer* optimizer, std::size_t batch_size,
@@ -83,6 +91,7 @@ class StepContext {
   double loss();            // f(θ_t), full batch
   const Tensor& grad();     // ∇f(θ_t)
   double grad_norm_sq();
+  bool evaluated() const { return data_.full.known; }  // f(θ_t) and ∇f(θ_t) are known already
   // At p = θ_t − η_t ∇f(θ_t):
   const Tensor& probe_point();
   double probe_loss();
@@ -101,8 +110,9 @@ class StepContext {
   const Tensor& next_grad();
 
  private:
-  void ensure_full();
-  void ensure_probe();
+  void evaluate(StepData& d);   // f and ∇f at d.θ, from the linearization when d wants one
+  void linearize(StepData& d);  // ∇²f at d.θ (and f, ∇f from its sweeps)
+  const Evaluation& probe();
   StepData& data_;
   Objective& objective_;
   const optim::Optimizer* optimizer_;

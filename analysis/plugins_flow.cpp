@@ -38,8 +38,9 @@ class CentralFlowPlugin : public Plugin {
     if (failed_at_) return;
     if (ctx.batch_size() != 0)
       throw std::invalid_argument("plugin central_flow: the central flow is that of full-batch GD (--batch-size 0)");
-    if (ctx.optimizer() && !dynamic_cast<const optim::GradientDescent*>(ctx.optimizer()))
-      throw std::invalid_argument(fmt::format("plugin central_flow: the central flow is that of plain GD, not {}",
+    if (ctx.optimizer() && !ctx.optimizer()->is_plain_gradient_step())
+      throw std::invalid_argument(fmt::format("plugin central_flow: the central flow is that of plain GD (θ − η∇f), "
+                                              "not {}",
                                               ctx.optimizer()->describe()));
     if (!flow_) {
       flow_.emplace(ctx.objective(), ctx.theta(), opt_);

@@ -1,17 +1,12 @@
 #include "trainer.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
-#include "../core/npy.hpp"
 #include "../datasets/transforms.hpp"
-#include "trajectory.hpp"
 
 namespace eos::analysis {
 
@@ -37,13 +32,45 @@ std::string RunResult::describe() const {
   return "?";
 }
 
+// What the loop carries from step to step. cur and next (θ_t, θ_{t+1}) swap
+// at each step and keep their buffers, and so do the batch gradient and the
+// row: a step allocates only the row it appends to the result.
+struct Trainer::Loop {
+  Loop(Trainer& tr, const std::vector<std::string>& columns)
+      : cur_ctx(cur, tr.objective_, &tr.optimizer_, tr.options_.batch_size, tr.options_.seed),
+        next_ctx(next, tr.objective_, &tr.optimizer_, tr.options_.batch_size, tr.options_.seed),
+        row(columns) {
+    cur_ctx.set_output_dir(tr.options_.plugin_output_dir);
+    res.metrics.columns = columns;
+    // The probe's buffers up front: under GD the successor serves as the
+    // probe, but the last step (no successor) still computes one.
+    for (StepData* d : {&cur, &next}) {
+      d->probe_point = Tensor::from_shape({tr.objective_.dim()});
+      d->probe.grad = Tensor::from_shape({tr.objective_.dim()});
+    }
+  }
+  StepData cur, next;
+  StepContext cur_ctx, next_ctx;  // bound to cur and next, whatever they hold after a swap
+  std::unique_ptr<data::MinibatchSampler> sampler;
+  bool epoch_start = true;
+  double explode = 0.0;           // a loss above this is divergence
+  std::optional<std::size_t> resumed_from;
+  bool began = false;             // the sinks have opened their files
+  double seconds_before = 0.0;    // wall time of the run before its checkpoint
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  RunResult res;
+  Row row;
+  Tensor batch_grad;
+  double seconds() const {
+    return seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  }
+};
+
 Trainer::Trainer(Objective& objective, optim::Optimizer& optimizer, TrainerOptions options)
     : objective_(objective), optimizer_(optimizer), options_(std::move(options)) {
   if (options_.batch_size > 0 && objective_.num_examples() == 0)
     throw std::invalid_argument(fmt::format("Trainer: batch_size = {} but '{}' is not a sum over examples",
                                             options_.batch_size, objective_.describe()));
-  if (options_.trajectory_every > 0 && options_.trajectory_dir.empty())
-    throw std::invalid_argument("Trainer: trajectory_every is set but trajectory_dir is empty");
   if (!(options_.divergence_factor > 0))
     throw std::invalid_argument(fmt::format("Trainer: divergence_factor = {} must be positive", options_.divergence_factor));
 }
@@ -59,6 +86,11 @@ Trainer& Trainer::attach(std::unique_ptr<Plugin> plugin, When when) {
   return *this;
 }
 
+Trainer& Trainer::record_to(RunSink& sink) {
+  sinks_.push_back(&sink);
+  return *this;
+}
+
 std::vector<std::string> Trainer::columns() const {
   std::vector<std::string> c = {"step", "lr"};
   if (options_.batch_size > 0) c.push_back("batch_loss");
@@ -70,14 +102,207 @@ std::vector<std::string> Trainer::columns() const {
 bool Trainer::due(const Attached& a, std::size_t step, bool epoch_start) const {
   return a.when.epoch_end ? epoch_start : step % a.when.every == 0;
 }
-
-RunResult Trainer::run(Tensor theta0) { return run_from(std::move(theta0), nullptr); }
-
-RunResult Trainer::resume() {
-  if (options_.checkpoint_path.empty()) throw std::invalid_argument("Trainer::resume: checkpoint_path is empty");
-  const StateDict state = read_state(options_.checkpoint_path);
-  return run_from(Tensor(), &state);
+bool Trainer::any_due(std::size_t step, bool epoch_start) const {
+  return std::any_of(plugins_.begin(), plugins_.end(), [&](const Attached& a) { return due(a, step, epoch_start); });
 }
+// Under full-batch GD a plugin due at `step` that needs ∇²f there: the step's
+// f and ∇f then come from the linearization (every step ends an epoch).
+bool Trainer::hessian_due(std::size_t step) const {
+  if (options_.batch_size > 0) return false;
+  return std::any_of(plugins_.begin(), plugins_.end(),
+                     [&](const Attached& a) { return a.plugin->needs_hessian() && due(a, step, true); });
+}
+
+// ---- the run -------------------------------------------------------------------
+
+RunResult Trainer::run(Tensor theta0) {
+  if (theta0.dimension() != 1 || theta0.size() != objective_.dim())
+    throw ShapeError(fmt::format("Trainer::run: θ₀ has shape {}, the objective has {} parameters",
+                                 shape_str_of(theta0.shape()), objective_.dim()));
+  Loop L(*this, columns());
+  L.cur.theta = std::move(theta0);
+  for (auto& a : plugins_) a.plugin->reset();
+  if (options_.batch_size > 0)
+    L.sampler = std::make_unique<data::MinibatchSampler>(
+        objective_.num_examples(), options_.batch_size,
+        options_.with_replacement ? data::MinibatchSampler::Replacement::With
+                                  : data::MinibatchSampler::Replacement::Without,
+        options_.seed);
+  return loop(L);
+}
+
+RunResult Trainer::resume(const std::string& checkpoint_path) {
+  Loop L(*this, columns());
+  const StateDict checkpoint = read_state(checkpoint_path);  // its errors name the file
+  try {
+    restore(L, checkpoint);
+  } catch (const StateError& e) {
+    throw StateError(fmt::format("{}: {}", checkpoint_path, e.what()));
+  }
+  return loop(L);
+}
+
+// The algorithm. Each part is a function below; the sinks record what it does.
+RunResult Trainer::loop(Loop& L) {
+  try {
+    start(L);
+    for (;;) {
+      std::optional<Outcome> stop = check_stop(L);      // divergence, goals, the step budget at θ_t
+      if (!stop) stop = take_step(L);                   // θ_t → θ_{t+1}
+      const bool diverged_here = stop == Outcome::Diverged && L.res.diverged_at == L.cur.step;
+      if (!diverged_here) observe(L, stop);             // the plugins due at t
+      record_row(L, stop.has_value(), diverged_here);   // the sinks: metrics, trajectory, progress
+      if (stop) {
+        L.res.outcome = *stop;
+        break;
+      }
+      advance(L);                                       // θ_{t+1} becomes θ_t; a checkpoint may be written
+    }
+  } catch (...) {
+    if (!L.began) throw;  // refused before any sink wrote: nothing to tell
+    std::string message = "an exception that is not a std::exception";
+    try {
+      throw;
+    } catch (const std::exception& e) {
+      message = e.what();
+    } catch (...) {
+    }
+    Interruption what{L.cur.step, L.seconds(), message, summary(L, "interrupted")};
+    what.summary["error"] = message;
+    for (RunSink* s : sinks_) {
+      try {
+        s->interrupted(what);
+      } catch (...) {  // the first error is the one to report
+      }
+    }
+    throw;
+  }
+  return finish(L);
+}
+
+// The sinks check what they continue, all of them before any writes; then
+// the first step's data.
+void Trainer::start(Loop& L) {
+  std::optional<MetricsTable> earlier;
+  RunStart s{L.res.metrics.columns, objective_,   optimizer_,      options_.seed, options_.batch_size,
+             options_.max_steps,    L.resumed_from, L.seconds_before, &earlier};
+  for (RunSink* sink : sinks_) sink->check(s);
+  if (L.resumed_from && *L.resumed_from > 0) {
+    if (!earlier)
+      throw std::invalid_argument("Trainer::resume: the rows before the checkpoint are in a metrics CSV, and no sink "
+                                  "records one");
+    L.res.metrics.rows = std::move(earlier->rows);
+  }
+  for (RunSink* sink : sinks_) sink->begin(s);
+  L.began = true;
+  L.res.steps = L.resumed_from.value_or(0);
+  L.res.resumed_from = L.resumed_from;
+  L.res.metrics.rows.reserve(L.res.metrics.rows.size() + std::min<std::size_t>(options_.max_steps, 1u << 16) + 1);
+  L.cur.step = L.resumed_from.value_or(0);
+  L.cur.lr = optimizer_.current_lr();
+  L.cur.wants_hessian = hessian_due(L.cur.step);
+  if (!L.resumed_from) {
+    const double f0 = L.cur_ctx.loss();
+    L.explode = options_.divergence_factor * std::max(std::abs(f0), 1.0);
+  }
+}
+
+// The row of step t starts here; then the stop rules on what is known at θ_t.
+// Under SGD the full-batch f and ∇f are computed only where a plugin runs or
+// a goal is checked (epoch ends).
+std::optional<Outcome> Trainer::check_stop(Loop& L) {
+  const std::size_t t = L.cur.step;
+  L.row.clear();
+  L.row.set("step", double(t));
+  L.row.set("lr", L.cur.lr);
+  const bool goals = options_.loss_goal || options_.accuracy_goal;
+  const bool full_needed = !L.sampler || any_due(t, L.epoch_start) || (goals && L.epoch_start);
+  if (full_needed || L.cur_ctx.evaluated()) {
+    const double f = L.cur_ctx.loss();
+    L.res.final_loss = f;
+    if (!std::isfinite(f) || f > L.explode || !all_finite(L.cur_ctx.grad())) {
+      L.res.diverged_at = t;
+      return Outcome::Diverged;
+    }
+    if (options_.loss_goal && f <= *options_.loss_goal) return Outcome::LossGoal;
+    if (options_.accuracy_goal) {
+      const auto acc = objective_.accuracy(L.cur.theta);
+      if (acc && *acc >= *options_.accuracy_goal) return Outcome::AccuracyGoal;
+    }
+  }
+  if (t >= options_.max_steps) return Outcome::MaxSteps;
+  return std::nullopt;
+}
+
+// θ_{t+1} = the optimizer's step from θ_t with the full-batch gradient, or a
+// minibatch gradient (a non-finite one is divergence at t).
+std::optional<Outcome> Trainer::take_step(Loop& L) {
+  const std::size_t t = L.cur.step;
+  L.next.forget();
+  const Tensor* g = nullptr;
+  if (L.sampler) {
+    const double batch_loss = objective_.batch_value_and_grad(L.cur.theta, L.sampler->next(), L.batch_grad);
+    L.row.set("batch_loss", batch_loss);
+    if (!std::isfinite(batch_loss) || !all_finite(L.batch_grad)) {
+      L.res.diverged_at = t;
+      return Outcome::Diverged;
+    }
+    g = &L.batch_grad;
+  } else {
+    g = &L.cur_ctx.grad();
+  }
+  L.next.step = t + 1;
+  copy_into(L.next.theta, L.cur.theta);
+  optimizer_.step(L.next.theta, *g);
+  L.next.lr = optimizer_.current_lr();
+  L.next.wants_hessian = hessian_due(t + 1);
+  L.cur.successor = &L.next;
+  L.cur.successor_is_probe = !L.sampler && optimizer_.is_plain_gradient_step();
+  L.res.steps = t + 1;
+  return std::nullopt;
+}
+
+// The plugins due at t, in the order attached. A plugin's NumericalError ends
+// the run as diverged at t; the row keeps what was computed.
+void Trainer::observe(Loop& L, std::optional<Outcome>& stop) {
+  const std::size_t t = L.cur.step;
+  for (auto& a : plugins_) {
+    if (!due(a, t, L.epoch_start)) continue;
+    try {
+      a.plugin->observe(L.cur_ctx, L.row);
+    } catch (const NumericalError& e) {
+      stop = Outcome::Diverged;
+      L.res.diverged_at = t;
+      L.res.diverged_why = fmt::format("plugin {}: {}", a.plugin->name(), e.what());
+      return;
+    }
+  }
+}
+
+void Trainer::record_row(Loop& L, bool last, bool diverged_here) {
+  if (diverged_here && L.row.has_column("loss") && L.cur_ctx.evaluated()) L.row.set("loss", L.cur_ctx.loss());
+  L.res.metrics.rows.push_back(L.row.values());
+  const StepRecord r{L.cur.step, options_.max_steps,         L.cur.lr, L.cur.theta, L.res.metrics.columns,
+                     L.res.metrics.rows.back(), L.seconds(), last,     diverged_here};
+  for (RunSink* s : sinks_) s->step(r);
+}
+
+void Trainer::advance(Loop& L) {
+  L.epoch_start = L.sampler ? L.sampler->epoch_ended() : true;
+  std::swap(L.cur, L.next);
+  const RunSnapshot snap{L.cur.step, L.seconds(), [&] { return save(L); }};
+  for (RunSink* s : sinks_) s->between_steps(snap);
+}
+
+RunResult Trainer::finish(Loop& L) {
+  L.res.theta = L.cur.theta;
+  L.res.seconds = L.seconds();
+  L.res.summary = summary(L, to_string(L.res.outcome));
+  for (RunSink* s : sinks_) s->end(L.res);
+  return std::move(L.res);
+}
+
+// ---- what a checkpoint holds ------------------------------------------------------
 
 StateDict Trainer::identity() const {
   StateDict id;
@@ -85,9 +310,8 @@ StateDict Trainer::identity() const {
   for (const auto& c : columns()) cols += (cols.empty() ? "" : ",") + c;
   id.put("columns", cols);
   id.put("objective", objective_.describe());
-  id.put("settings", fmt::format("batch_size={} with_replacement={} seed={} divergence_factor={} trajectory_every={}",
-                                 options_.batch_size, options_.with_replacement, options_.seed,
-                                 options_.divergence_factor, options_.trajectory_every));
+  id.put("settings", fmt::format("batch_size={} with_replacement={} seed={} divergence_factor={}", options_.batch_size,
+                                 options_.with_replacement, options_.seed, options_.divergence_factor));
   std::string plugins;
   for (const auto& a : plugins_)
     plugins += fmt::format("{}{}@{}{}", plugins.empty() ? "" : " ", a.plugin->name(), a.when.every,
@@ -96,288 +320,103 @@ StateDict Trainer::identity() const {
   return id;
 }
 
-RunResult Trainer::run_from(Tensor theta0, const StateDict* checkpoint) {
-  const auto start = std::chrono::steady_clock::now();
-  double seconds_before = 0.0;  // wall time of the run before the checkpoint
-  const bool sgd = options_.batch_size > 0;
-  const bool exact_gd = !sgd && optimizer_.weight_decay() == 0.0 &&
-                        dynamic_cast<const optim::GradientDescent*>(&optimizer_) != nullptr;
-  const bool goals = options_.loss_goal || options_.accuracy_goal;
-  RunResult res;
-  res.metrics.columns = columns();
-  const bool has_loss_column = std::find(res.metrics.columns.begin(), res.metrics.columns.end(), "loss") !=
-                               res.metrics.columns.end();
-  std::unique_ptr<data::MinibatchSampler> sampler;
-  if (sgd)
-    sampler = std::make_unique<data::MinibatchSampler>(
+// The state at the start of step cur.step, once rows 0 … cur.step − 1 are
+// recorded. f(θ_t) and ∇f(θ_t) are not saved: the resumed run recomputes
+// them, bit for bit.
+StateDict Trainer::save(const Loop& L) const {
+  StateDict ck;
+  ck.merge("identity", identity());
+  ck.put_integer("trainer.step", L.cur.step);
+  ck.put("trainer.theta", L.cur.theta);
+  ck.put_integer("trainer.epoch_start", L.epoch_start ? 1 : 0);
+  ck.put_number("trainer.explode", L.explode);
+  ck.put_number("trainer.final_loss", L.res.final_loss);
+  ck.put_number("trainer.seconds", L.seconds());
+  StateDict part;
+  optimizer_.save_state(part);
+  ck.merge("optimizer", part);
+  if (L.sampler) {
+    part = StateDict();
+    L.sampler->save_state(part);
+    ck.merge("sampler", part);
+  }
+  for (std::size_t i = 0; i < plugins_.size(); ++i) {
+    part = StateDict();
+    plugins_[i].plugin->save_state(part);
+    ck.merge(fmt::format("plugin{}", i), part);
+  }
+  return ck;
+}
+
+// Everything is checked, and loaded into the optimizer, sampler and plugins,
+// before any sink touches a file.
+void Trainer::restore(Loop& L, const StateDict& ck) {
+  const StateDict saved_id = ck.extract("identity"), id = identity();
+  for (const auto& [key, entry] : id.entries())
+    if (saved_id.text(key) != std::get<std::string>(entry))
+      throw StateError(fmt::format("the checkpoint's run has {} '{}', this one '{}'", key, saved_id.text(key),
+                                   std::get<std::string>(entry)));
+  const std::size_t step = ck.integer("trainer.step");
+  L.cur.theta = ck.tensor("trainer.theta", {objective_.dim()});
+  for (auto& a : plugins_) a.plugin->reset();
+  optimizer_.load_state(ck.extract("optimizer"), {objective_.dim()});
+  if (optimizer_.steps_taken() != step)
+    throw StateError(fmt::format("the optimizer took {} steps, the trainer {}", optimizer_.steps_taken(), step));
+  if (options_.batch_size > 0) {
+    L.sampler = std::make_unique<data::MinibatchSampler>(
         objective_.num_examples(), options_.batch_size,
         options_.with_replacement ? data::MinibatchSampler::Replacement::With
                                   : data::MinibatchSampler::Replacement::Without,
         options_.seed);
-  for (auto& a : plugins_) a.plugin->reset();
+    L.sampler->load_state(ck.extract("sampler"));
+  }
+  for (std::size_t i = 0; i < plugins_.size(); ++i)
+    plugins_[i].plugin->load_state(ck.extract(fmt::format("plugin{}", i)), objective_.dim());
+  L.epoch_start = ck.integer("trainer.epoch_start") != 0;
+  L.explode = ck.number("trainer.explode");
+  L.res.final_loss = ck.number("trainer.final_loss");
+  L.seconds_before = ck.number("trainer.seconds");
+  L.resumed_from = step;
+}
 
-  StepData cur, next;
-  std::size_t first_step = 0;
-  bool epoch_start = true;
-  double explode = 0.0;
-  if (checkpoint) {
-    // Everything is checked before any file of the run is touched.
-    const StateDict& ck = *checkpoint;
-    const std::string& path = options_.checkpoint_path;
-    try {
-      const StateDict saved_id = ck.extract("identity");
-      const StateDict id = identity();
-      for (const auto& [key, entry] : id.entries())
-        if (saved_id.text(key) != std::get<std::string>(entry))
-          throw StateError(fmt::format("the checkpoint's run has {} '{}', this one '{}'", key, saved_id.text(key),
-                                       std::get<std::string>(entry)));
-      first_step = ck.integer("trainer.step");
-      cur.theta = ck.tensor("trainer.theta", {objective_.dim()});
-      optimizer_.load_state(ck.extract("optimizer"), {objective_.dim()});
-      if (optimizer_.steps_taken() != first_step)
-        throw StateError(fmt::format("the optimizer took {} steps, the trainer {}", optimizer_.steps_taken(), first_step));
-      if (sampler) sampler->load_state(ck.extract("sampler"));
-      for (std::size_t i = 0; i < plugins_.size(); ++i)
-        plugins_[i].plugin->load_state(ck.extract(fmt::format("plugin{}", i)), objective_.dim());
-      epoch_start = ck.integer("trainer.epoch_start") != 0;
-      explode = ck.number("trainer.explode");
-      res.final_loss = ck.number("trainer.final_loss");
-      seconds_before = ck.number("trainer.seconds");
-    } catch (const StateError& e) {
-      throw StateError(fmt::format("{}: {}", path, e.what()));
-    }
-    res.steps = first_step;
-    res.resumed_from = first_step;
+// ---- the summary, built once ---------------------------------------------------------
+
+nlohmann::json Trainer::summary(const Loop& L, const std::string& outcome) const {
+  const RunResult& res = L.res;
+  auto number_or_text = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(fmt::format("{}", v)); };
+  auto optional = [](const auto& v) { return v ? nlohmann::json(*v) : nlohmann::json(); };
+  nlohmann::json j;
+  j["objective"] = objective_.describe();
+  j["optimizer"] = optimizer_.describe();
+  j["settings"] = {{"max_steps", options_.max_steps},
+                   {"batch_size", options_.batch_size},
+                   {"with_replacement", options_.with_replacement},
+                   {"seed", options_.seed},
+                   {"lr0", optimizer_.current_lr()},
+                   {"divergence_factor", std::isfinite(options_.divergence_factor) ? nlohmann::json(options_.divergence_factor) : nlohmann::json("inf")},
+                   {"loss_goal", optional(options_.loss_goal)},
+                   {"accuracy_goal", optional(options_.accuracy_goal)}};
+  nlohmann::json plugins = nlohmann::json::array();
+  for (const auto& a : plugins_)
+    plugins.push_back({{"name", a.plugin->name()}, {"every", a.when.every}, {"epoch_end", a.when.epoch_end}});
+  j["plugins"] = plugins;
+  for (const auto& a : plugins_)
+    if (const std::string extra = a.plugin->summary_json(); !extra.empty())
+      j[a.plugin->name()] = nlohmann::json::parse(extra);
+  j["outcome"] = outcome;
+  if (outcome == "interrupted") {
+    j["outcome_text"] = fmt::format("interrupted at step {}", L.cur.step);
+    j["interrupted_at_step"] = L.cur.step;
   } else {
-    if (theta0.dimension() != 1 || theta0.size() != objective_.dim())
-      throw ShapeError(fmt::format("Trainer::run: θ₀ has shape {}, the objective has {} parameters",
-                                   shape_str_of(theta0.shape()), objective_.dim()));
-    cur.theta = std::move(theta0);
-  }
-
-  std::unique_ptr<CsvWriter> csv;
-  if (!options_.metrics_csv.empty()) {
-    if (checkpoint) {
-      res.metrics = resume_metrics_csv(options_.metrics_csv, res.metrics.columns, first_step);
-      csv = std::make_unique<CsvWriter>(CsvWriter::append_to(options_.metrics_csv));
-    } else {
-      csv = std::make_unique<CsvWriter>(options_.metrics_csv, res.metrics.columns);
-    }
-  } else if (checkpoint && first_step > 0) {
-    throw std::invalid_argument("Trainer::resume: the rows before the checkpoint are in metrics_csv, which is not set");
-  }
-  std::unique_ptr<TrajectoryWriter> traj;
-  if (options_.trajectory_every > 0) {
-    TrajectoryManifest m;
-    m.objective = objective_.describe();
-    m.optimizer = optimizer_.describe();
-    m.objective_spec = options_.objective_spec_json;
-    m.lr = optimizer_.current_lr();
-    m.seed = options_.seed;
-    m.batch_size = options_.batch_size;
-    m.every = options_.trajectory_every;
-    traj = std::make_unique<TrajectoryWriter>(
-        checkpoint ? TrajectoryWriter::resume(options_.trajectory_dir, m, first_step)
-                   : TrajectoryWriter(options_.trajectory_dir, m));
-  }
-
-  // f and ∇f at a GD iterate, from the Hessian's linearization when a plugin
-  // due at that step needs ∇²f there (one primal pass serves both).
-  // The loop allocates nothing that scales with θ or the data: cur and next
-  // swap at each step and keep their buffers, and so do the batch gradient
-  // and the row (only the recorded row is copied into the result).
-  auto evaluate = [&](StepData& d) {
-    bool hessian = false;
-    for (const auto& a : plugins_) hessian |= a.plugin->needs_hessian() && due(a, d.step, true);
-    if (hessian) {
-      d.hessian = objective_.hessian_at(d.theta);
-      d.full.value = d.hessian->value();
-      copy_into(d.full.grad, d.hessian->grad());
-    } else {
-      d.full.value = objective_.value_and_grad(d.theta, d.full.grad);
-    }
-    d.full.known = true;
-  };
-  cur.step = first_step;
-  cur.lr = optimizer_.current_lr();
-  if (!sgd) evaluate(cur);
-  if (!checkpoint) {
-    const double f0 = cur.full ? cur.full.value : objective_.value(cur.theta);
-    explode = options_.divergence_factor * std::max(std::abs(f0), 1.0);
-  }
-  Tensor batch_grad;
-  Row row(res.metrics.columns);
-  res.metrics.rows.reserve(std::min<std::size_t>(options_.max_steps, 1u << 16) + 1);
-  auto elapsed = [&] { return seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
-
-  // The state at the start of step cur.step, once rows 0..cur.step−1 are in
-  // the CSV (and the trajectory). f(θ_t) and ∇f(θ_t) are not saved: the
-  // resumed run recomputes them, bit for bit.
-  std::size_t checkpoint_step = first_step;
-  double checkpoint_time = elapsed();
-  auto write_checkpoint = [&] {
-    StateDict ck;
-    ck.merge("identity", identity());
-    ck.put_integer("trainer.step", cur.step);
-    ck.put("trainer.theta", cur.theta);
-    ck.put_integer("trainer.epoch_start", epoch_start ? 1 : 0);
-    ck.put_number("trainer.explode", explode);
-    ck.put_number("trainer.final_loss", res.final_loss);
-    ck.put_number("trainer.seconds", elapsed());
-    StateDict part;
-    optimizer_.save_state(part);
-    ck.merge("optimizer", part);
-    if (sampler) {
-      part = StateDict();
-      sampler->save_state(part);
-      ck.merge("sampler", part);
-    }
-    for (std::size_t i = 0; i < plugins_.size(); ++i) {
-      part = StateDict();
-      plugins_[i].plugin->save_state(part);
-      ck.merge(fmt::format("plugin{}", i), part);
-    }
-    write_state(options_.checkpoint_path, ck);
-    checkpoint_step = cur.step;
-    checkpoint_time = elapsed();
-  };
-
-  for (;;) {
-    const std::size_t t = cur.step;
-    row.clear();
-    row.set("step", double(t));
-    row.set("lr", cur.lr);
-    bool any_due = false;
-    for (const auto& a : plugins_) any_due |= due(a, t, epoch_start);
-    if (sgd && (any_due || (goals && epoch_start)) && !cur.full) {
-      cur.full.value = objective_.value_and_grad(cur.theta, cur.full.grad);
-      cur.full.known = true;
-    }
-
-    // 1. stop conditions on what is known at θ_t
-    std::optional<Outcome> stop;
-    if (cur.full) {
-      const double f = cur.full.value;
-      res.final_loss = f;
-      if (!std::isfinite(f) || f > explode || !all_finite(cur.full.grad)) {
-        stop = Outcome::Diverged;
-        res.diverged_at = t;
-      } else if (options_.loss_goal && f <= *options_.loss_goal) {
-        stop = Outcome::LossGoal;
-      } else if (options_.accuracy_goal) {
-        const auto acc = objective_.accuracy(cur.theta);
-        if (acc && *acc >= *options_.accuracy_goal) stop = Outcome::AccuracyGoal;
-      }
-    }
-    if (!stop && t >= options_.max_steps) stop = Outcome::MaxSteps;
-
-    // 2. the update θ_t → θ_{t+1}
-    next.forget();
-    if (!stop) {
-      const Tensor* g = nullptr;
-      if (sgd) {
-        const double batch_loss = objective_.batch_value_and_grad(cur.theta, sampler->next(), batch_grad);
-        row.set("batch_loss", batch_loss);
-        if (!std::isfinite(batch_loss) || !all_finite(batch_grad)) {
-          stop = Outcome::Diverged;
-          res.diverged_at = t;
-        }
-        g = &batch_grad;
-      } else {
-        g = &cur.full.grad;
-      }
-      if (!stop) {
-        next.step = t + 1;
-        copy_into(next.theta, cur.theta);
-        optimizer_.step(next.theta, *g);
-        next.lr = optimizer_.current_lr();
-        if (!sgd) evaluate(next);
-        if (exact_gd) {  // θ_{t+1} = θ_t − η∇f(θ_t) bit for bit: the probe is free
-          cur.probe.known = true;
-          cur.probe.value = next.full.value;
-          copy_into(cur.probe.grad, next.full.grad);
-          copy_into(cur.probe_point, next.theta);
-        }
-        res.steps = t + 1;
-      }
-    }
-
-    // 3. plugins at step t (not at a diverged step: its θ is not data to analyse)
-    const bool diverged_here = stop == Outcome::Diverged && res.diverged_at == t;
-    cur.successor = next.step == t + 1 && res.steps == t + 1 ? &next : nullptr;  // the update happened
-    if (!diverged_here) {
-      StepContext ctx(cur, objective_, &optimizer_, options_.batch_size, options_.seed);
-      ctx.set_output_dir(options_.plugin_output_dir);
-      for (auto& a : plugins_) {
-        if (!due(a, t, epoch_start)) continue;
-        try {
-          a.plugin->observe(ctx, row);
-        } catch (const NumericalError& e) {  // the run ends here as diverged; the row keeps what was computed
-          stop = Outcome::Diverged;
-          res.diverged_at = t;
-          res.diverged_why = fmt::format("plugin {}: {}", a.plugin->name(), e.what());
-          break;
-        }
-      }
-    } else if (has_loss_column && cur.full) {
-      row.set("loss", cur.full.value);
-    }
-    res.metrics.rows.push_back(row.values());
-    if (csv) csv->write(row.values());
-    if (traj && (t % options_.trajectory_every == 0 || (stop && !diverged_here))) traj->record(t, cur.lr, cur.theta);
-    if (options_.on_step)
-      options_.on_step({t, options_.max_steps, &res.metrics.columns, &res.metrics.rows.back(), elapsed(),
-                        stop.has_value()});
-    if (stop) {
-      res.outcome = *stop;
-      break;
-    }
-    epoch_start = sgd ? sampler->epoch_ended() : true;
-    std::swap(cur, next);
-    if (!options_.checkpoint_path.empty() &&
-        ((options_.checkpoint_every > 0 && cur.step - checkpoint_step >= options_.checkpoint_every) ||
-         (options_.checkpoint_seconds > 0 && elapsed() - checkpoint_time >= options_.checkpoint_seconds)))
-      write_checkpoint();
-  }
-  res.theta = cur.theta;
-  res.seconds = elapsed();
-  if (traj) traj->finish(res.describe());
-  if (!options_.summary_json.empty()) {
-    nlohmann::json j;
-    j["objective"] = objective_.describe();
-    j["optimizer"] = optimizer_.describe();
-    j["settings"] = {{"max_steps", options_.max_steps},
-                     {"batch_size", options_.batch_size},
-                     {"with_replacement", options_.with_replacement},
-                     {"seed", options_.seed},
-                     {"lr0", optimizer_.current_lr()},
-                     {"divergence_factor", std::isfinite(options_.divergence_factor) ? nlohmann::json(options_.divergence_factor) : nlohmann::json("inf")},
-                     {"loss_goal", options_.loss_goal ? nlohmann::json(*options_.loss_goal) : nlohmann::json()},
-                     {"accuracy_goal", options_.accuracy_goal ? nlohmann::json(*options_.accuracy_goal) : nlohmann::json()}};
-    nlohmann::json plugins = nlohmann::json::array();
-    for (const auto& a : plugins_)
-      plugins.push_back({{"name", a.plugin->name()}, {"every", a.when.every}, {"epoch_end", a.when.epoch_end}});
-    j["plugins"] = plugins;
-    for (const auto& a : plugins_)
-      if (const std::string extra = a.plugin->summary_json(); !extra.empty())
-        j[a.plugin->name()] = nlohmann::json::parse(extra);
-    j["outcome"] = to_string(res.outcome);
     j["outcome_text"] = res.describe();
-    j["diverged_at_step"] = res.diverged_at ? nlohmann::json(*res.diverged_at) : nlohmann::json();
-    j["steps"] = res.steps;
-    j["final_loss"] = std::isfinite(res.final_loss) ? nlohmann::json(res.final_loss) : nlohmann::json(fmt::format("{}", res.final_loss));
-    j["wall_seconds"] = res.seconds;
-    j["metrics_csv"] = options_.metrics_csv;
-    j["trajectory_dir"] = options_.trajectory_dir;
-    j["resumed_from_step"] = checkpoint ? nlohmann::json(first_step) : nlohmann::json();
-    write_file_atomically(options_.summary_json, j.dump(2) + "\n");
   }
-  // The run is complete: its checkpoint is no longer state to resume from.
-  if (!options_.checkpoint_path.empty()) {
-    std::filesystem::remove(options_.checkpoint_path);
-    std::filesystem::remove(options_.checkpoint_path + ".tmp");  // left by a run killed mid-write
-  }
-  return res;
+  j["diverged_at_step"] = optional(res.diverged_at);
+  j["steps"] = res.steps;
+  j["final_loss"] = number_or_text(res.final_loss);
+  j["wall_seconds"] = L.seconds();
+  j["resumed_from_step"] = optional(L.resumed_from);
+  for (const RunSink* s : sinks_) s->describe(j);
+  return j;
 }
 
 }  // namespace eos::analysis

@@ -22,8 +22,9 @@ TrajectoryWriter::TrajectoryWriter(std::string dir, TrajectoryManifest manifest)
   write_manifest();
 }
 
-TrajectoryWriter TrajectoryWriter::resume(std::string dir, const TrajectoryManifest& expected, std::size_t from_step) {
-  if (!std::filesystem::exists(dir + "/manifest.json")) return TrajectoryWriter(std::move(dir), expected);
+std::optional<TrajectoryManifest> TrajectoryWriter::check_resumable(const std::string& dir,
+                                                                    const TrajectoryManifest& expected) {
+  if (!std::filesystem::exists(dir + "/manifest.json")) return std::nullopt;
   TrajectoryManifest m = read_trajectory(dir).manifest;
   auto differ = [&](const char* what, const std::string& a, const std::string& b) {
     if (a != b)
@@ -34,14 +35,22 @@ TrajectoryWriter TrajectoryWriter::resume(std::string dir, const TrajectoryManif
   differ("seed", std::to_string(m.seed), std::to_string(expected.seed));
   differ("batch size", std::to_string(m.batch_size), std::to_string(expected.batch_size));
   differ("every", std::to_string(m.every), std::to_string(expected.every));
+  return m;
+}
+
+TrajectoryWriter TrajectoryWriter::continue_from(std::string dir, TrajectoryManifest m, std::size_t from_step) {
   std::size_t keep = 0;
   while (keep < m.steps.size() && m.steps[keep] < from_step) ++keep;
   m.steps.resize(keep);
   m.step_lrs.resize(keep);
   m.files.resize(keep);
   m.outcome.clear();
-  TrajectoryWriter w(std::move(dir), std::move(m));  // rewrites the manifest without the forgotten steps
-  return w;
+  return TrajectoryWriter(std::move(dir), std::move(m));  // rewrites the manifest without the forgotten steps
+}
+
+TrajectoryWriter TrajectoryWriter::resume(std::string dir, const TrajectoryManifest& expected, std::size_t from_step) {
+  auto m = check_resumable(dir, expected);
+  return m ? continue_from(std::move(dir), std::move(*m), from_step) : TrajectoryWriter(std::move(dir), expected);
 }
 
 void TrajectoryWriter::record(std::size_t step, double lr, const Tensor& theta) {

@@ -4,6 +4,7 @@
 // objective spec) and re-runs plugins offline.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,11 @@ class TrajectoryWriter {
   // size, every); the steps from `from_step` on are forgotten (they are
   // recorded again). Without a manifest in `dir`, starts it afresh.
   static TrajectoryWriter resume(std::string dir, const TrajectoryManifest& expected, std::size_t from_step);
+  // The two halves of resume: the manifest in `dir`, checked against
+  // `expected` (nothing is written; none: no manifest there), and the writer
+  // that continues it from `from_step`.
+  static std::optional<TrajectoryManifest> check_resumable(const std::string& dir, const TrajectoryManifest& expected);
+  static TrajectoryWriter continue_from(std::string dir, TrajectoryManifest manifest, std::size_t from_step);
   void record(std::size_t step, double lr, const Tensor& theta);  // writes θ and the manifest
   void finish(const std::string& outcome);
   const std::string& dir() const { return dir_; }

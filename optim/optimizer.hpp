@@ -49,6 +49,10 @@ class Optimizer {
   // the method is unstable on a quadratic: 2/η for GD and RMSProp,
   // (2 + 2μ)/η for momentum μ, (2 + 2β₁)/((1 − β₁)η) for Adam (Cohen et al.).
   virtual double stability_threshold(double lr) const { return 2.0 / lr; }
+  // Whether step(θ, g) is exactly θ − η_t g and nothing else (GD without
+  // weight decay). Fed the full-batch gradient, θ_{t+1} is then the probe
+  // point θ_t − η_t∇f(θ_t) of RP and L, bit for bit, and they come free.
+  virtual bool is_plain_gradient_step() const { return false; }
   virtual void reset();
   // Step counter and buffers (momentum, s, m and v), for checkpoints: a
   // restored optimizer continues bit for bit. load_state refuses a state
@@ -77,6 +81,7 @@ class GradientDescent : public Optimizer {
  public:
   using Optimizer::Optimizer;
   std::string describe() const override;
+  bool is_plain_gradient_step() const override { return weight_decay_ == 0.0; }
 
  protected:
   void update(Tensor& theta, const Tensor& g, double lr) override;

@@ -17,13 +17,13 @@ std::string clock_text(double seconds) {
 ProgressLine::ProgressLine(std::string label, std::FILE* out)
     : label_(std::move(label)), out_(out), terminal_(::isatty(::fileno(out)) != 0) {}
 
-void ProgressLine::operator()(const analysis::StepReport& r) {
+void ProgressLine::step(const analysis::StepRecord& r) {
   // Remember the latest loss and λmax: plugins may run only every k steps.
-  for (std::size_t i = 0; i < r.columns->size(); ++i) {
-    const auto& v = (*r.row)[i];
+  for (std::size_t i = 0; i < r.columns.size(); ++i) {
+    const auto& v = r.row[i];
     if (!v) continue;
-    if ((*r.columns)[i] == "loss") loss_ = *v;
-    else if ((*r.columns)[i] == "lambda_max") lambda_max_ = *v;
+    if (r.columns[i] == "loss") loss_ = *v;
+    else if (r.columns[i] == "lambda_max") lambda_max_ = *v;
   }
   const double interval = terminal_ ? 0.2 : 5.0;
   if (!r.last && r.seconds - last_print_ < interval) return;

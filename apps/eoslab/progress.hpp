@@ -13,10 +13,10 @@
 
 namespace eos::cli {
 
-class ProgressLine {
+class ProgressLine : public analysis::RunSink {
  public:
   explicit ProgressLine(std::string label, std::FILE* out = stderr);
-  void operator()(const analysis::StepReport& report);
+  void step(const analysis::StepRecord& report) override;
 
  private:
   std::string label_;

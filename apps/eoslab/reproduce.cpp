@@ -103,7 +103,8 @@ bool reusable(const fs::path& dir, const RunConfig& c) {
   try {
     std::ifstream in(summary);
     const auto j = nlohmann::json::parse(in);
-    return j.contains("config") && comparable(j.at("config")) == comparable(c.to_json());
+    return j.contains("config") && j.value("outcome", "") != "interrupted" &&
+           comparable(j.at("config")) == comparable(c.to_json());
   } catch (const std::exception&) {
     return false;
   }
@@ -163,9 +164,13 @@ PresetOutcome run_preset(const Preset& p, const Options& o) {
         fmt::print("{}  resuming {} from its checkpoint\n", c.progress_label, dir.string());
         std::fflush(stdout);
       }
-      (void)run_training(c);
+      TrainOutcome done = run_training(c);
+      if (job().writes() && !done.already_finished) {  // the finished run as its sinks left it, not re-read
+        set.emplace(run.name, LoadedRun{run, dir, std::move(done.result.metrics), std::move(done.summary)});
+        continue;
+      }
     }
-    if (job().writes()) set.emplace(run.name, load_run(run, dir));  // what rank 0 wrote
+    if (job().writes()) set.emplace(run.name, load_run(run, dir));  // what an earlier invocation wrote
   }
 
   // Under mpirun the other ranks only help with the runs; rank 0 reports.

@@ -352,31 +352,43 @@ TrainOutcome run_training(const RunConfig& c) {
   const fs::path checkpoint = out / "checkpoint.eos";
   TrainOutcome res;
   res.out_dir = out.string();
-  analysis::TrainerOptions o;  // what every rank needs; outputs below are rank 0's
+  analysis::TrainerOptions o;  // what every rank needs; the sinks below are rank 0's
   o.max_steps = steps;
   o.loss_goal = c.loss_goal;
   o.accuracy_goal = c.accuracy_goal;
   o.divergence_factor = c.divergence_factor;
   o.batch_size = c.batch_size;
   o.seed = c.objective.model.init_seed;
+  o.plugin_output_dir = jb.writes() ? out.string() : "";  // density/…
   set_blas_threads(c.threads);
+  analysis::Trainer trainer(*built.objective, *optimizer, o);
+  for (std::size_t i = 0; i < plugins.size(); ++i) {
+    try {
+      trainer.attach(std::move(plugins[i].first), plugins[i].second);
+    } catch (const std::invalid_argument& e) {  // two plugins claiming one column
+      throw UsageError(fmt::format("--plugin '{}': {}", c.plugins[i].text, e.what()));
+    }
+  }
   if (!jb.writes()) {  // a rank other than 0: the same steps, no files
-    analysis::Trainer trainer(*built.objective, *optimizer, o);
-    for (auto& [plugin, when] : plugins) trainer.attach(std::move(plugin), when);
     res.result = trainer.run(built.theta0);
     return res;
   }
   bool resume = c.resume && fs::exists(checkpoint);
   if (c.resume && !resume && fs::exists(out / "summary.json")) {
     // The run ended (its checkpoint goes when it does): nothing to continue.
-    res.already_finished = true;
+    std::string outcome;
     try {
       std::ifstream in(out / "summary.json");
-      res.finished_text = nlohmann::json::parse(in).value("outcome_text", "finished");
+      const auto j = nlohmann::json::parse(in);
+      outcome = j.value("outcome", "");
+      res.finished_text = j.value("outcome_text", "finished");
     } catch (const std::exception&) {
       res.finished_text = "finished";
     }
-    return res;
+    if (outcome != "interrupted") {  // interrupted before its first checkpoint: it starts over below
+      res.already_finished = true;
+      return res;
+    }
   }
   if (c.resume && !resume && !c.quiet)
     fmt::print(stderr, "{}: no checkpoint yet (stopped before its first): starting over from step 0\n", c.out);
@@ -396,31 +408,33 @@ TrainOutcome run_training(const RunConfig& c) {
     fs::remove(checkpoint, ec);
   }
 
-  o.metrics_csv = (out / "metrics.csv").string();
-  o.plugin_output_dir = out.string();  // density/…
-  o.summary_json = (out / "summary.json").string();
-  // (Not under mpirun yet: a checkpoint would have to be read by every rank.)
-  if (!jb.parallel()) {
-    o.checkpoint_path = checkpoint.string();
-    o.checkpoint_every = c.checkpoint.steps;
-    o.checkpoint_seconds = c.checkpoint.seconds;
-  }
+  // The sinks that record the run, in the order they are told of each step:
+  // the checkpoint last, so that it never refers to rows not yet written.
+  analysis::MetricsCsvSink csv((out / "metrics.csv").string());
+  trainer.record_to(csv);
+  std::optional<analysis::TrajectorySink> trajectory;
   if (c.save_every > 0) {
-    o.trajectory_every = c.save_every;
-    o.trajectory_dir = (out / "trajectory").string();
-    o.objective_spec_json = c.objective.manifest_json();
+    trajectory.emplace((out / "trajectory").string(), c.save_every, c.objective.manifest_json());
+    trainer.record_to(*trajectory);
   }
   std::optional<ProgressLine> progress;
   if (!c.quiet) {
     progress.emplace(c.progress_label);
-    o.on_step = [&progress](const analysis::StepReport& r) { (*progress)(r); };
+    trainer.record_to(*progress);
   }
-  analysis::Trainer trainer(*built.objective, *optimizer, o);
-  for (auto& [plugin, when] : plugins) trainer.attach(std::move(plugin), when);
+  analysis::SummarySink summary((out / "summary.json").string(),
+                                {{"command", command_line(c.command)}, {"config", c.to_json()}, {"max_steps", steps}});
+  trainer.record_to(summary);
+  // (Not under mpirun yet: a checkpoint would have to be read by every rank.)
+  std::optional<analysis::CheckpointSink> checkpoints;
+  if (!jb.parallel()) {
+    checkpoints.emplace(checkpoint.string(), c.checkpoint.steps, c.checkpoint.seconds);
+    trainer.record_to(*checkpoints);
+  }
 
   if (resume) {
     try {
-      res.result = trainer.resume();
+      res.result = trainer.resume(checkpoint.string());
     } catch (const StateError& e) {
       throw UsageError(fmt::format("--resume {}: {}", c.out, e.what()));
     }
@@ -428,17 +442,7 @@ TrainOutcome run_training(const RunConfig& c) {
   } else {
     res.result = trainer.run(built.theta0);
   }
-
-  // The Trainer's summary plus the command line and every setting of it.
-  nlohmann::json summary;
-  {
-    std::ifstream in(o.summary_json);
-    summary = nlohmann::json::parse(in);
-  }
-  summary["command"] = command_line(c.command);
-  summary["config"] = c.to_json();
-  summary["max_steps"] = steps;  // --epochs resolved
-  write_file_atomically(o.summary_json, summary.dump(2) + "\n");
+  res.summary = summary.summary();
   return res;
 }
 

@@ -113,6 +113,7 @@ struct TrainOutcome {
   std::optional<std::size_t> resumed_from;  // the checkpoint's step, when resumed
   bool already_finished = false;            // --resume of a run that had ended: nothing was run
   std::string finished_text;                // then: its summary's outcome
+  nlohmann::json summary;                   // what summary.json holds (rank 0)
 };
 // Builds everything (UsageError on bad input), runs, writes metrics.csv,
 // summary.json, command.txt, command.json (the argv, for --resume),

@@ -57,19 +57,17 @@ RunResult run(const Setup& setup, const fs::path& dir, bool resume, std::size_t 
   o.max_steps = 12;
   o.batch_size = setup.batch;
   o.seed = 11;
-  o.metrics_csv = (dir / "metrics.csv").string();
-  o.summary_json = (dir / "summary.json").string();
-  o.trajectory_every = 3;
-  o.trajectory_dir = (dir / "trajectory").string();
-  o.checkpoint_path = (dir / "checkpoint.eos").string();
-  o.checkpoint_every = checkpoint_every;
-  if (crash_at)
-    o.on_step = [at = *crash_at](const StepReport& r) {
-      if (r.step == at) throw Crash{};
-    };
+  MetricsCsvSink csv((dir / "metrics.csv").string());
+  TrajectorySink trajectory((dir / "trajectory").string(), 3);
+  StepObserver crash([crash_at](const StepRecord& r) {
+    if (crash_at && r.step == *crash_at) throw Crash{};
+  });
+  SummarySink summary((dir / "summary.json").string());
+  CheckpointSink checkpoint((dir / "checkpoint.eos").string(), checkpoint_every, 0.0);
   Trainer t(*built.objective, *opt, o);
+  t.record_to(csv).record_to(trajectory).record_to(crash).record_to(summary).record_to(checkpoint);
   for (const auto& [s, every] : setup.plugins) t.attach(PluginRegistry::global().create_from_spec(s), When::every_k(every));
-  return resume ? t.resume() : t.run(built.theta0);
+  return resume ? t.resume(checkpoint.path()) : t.run(built.theta0);
 }
 
 std::vector<Setup> setups() {

@@ -72,13 +72,12 @@ BOOST_AUTO_TEST_CASE(online_and_offline_analysis_agree) {
   optim::GradientDescent gd(optim::Schedule::constant(0.5));
   TrainerOptions o;
   o.max_steps = 6;
-  o.trajectory_every = 2;
-  o.trajectory_dir = dir + "/traj";
-  o.metrics_csv = dir + "/metrics.csv";
-  o.summary_json = dir + "/summary.json";
-  o.objective_spec_json = spec.to_json();
   Trainer t(*built.objective, gd, o);
   for (const auto& s : analysis_specs()) t.attach(PluginRegistry::global().create_from_spec(s), When::every_k(2));
+  TrajectorySink traj_sink(dir + "/traj", 2, spec.to_json());
+  MetricsCsvSink csv_sink(dir + "/metrics.csv");
+  SummarySink summary_sink(dir + "/summary.json");
+  t.record_to(csv_sink).record_to(traj_sink).record_to(summary_sink);
   const RunResult online = t.run(built.theta0);
   BOOST_TEST((online.outcome == Outcome::MaxSteps));
   BOOST_TEST(online.metrics.rows.size() == 7u);
@@ -104,7 +103,7 @@ BOOST_AUTO_TEST_CASE(online_and_offline_analysis_agree) {
     }
   }
   // the CSV holds the same table (17 significant digits)
-  const MetricsTable csv = read_metrics_csv(o.metrics_csv);
+  const MetricsTable csv = read_metrics_csv(csv_sink.path());
   BOOST_TEST(csv.columns == online.metrics.columns);
   BOOST_REQUIRE_EQUAL(csv.rows.size(), online.metrics.rows.size());
   for (std::size_t r = 0; r < csv.rows.size(); ++r)
@@ -114,7 +113,7 @@ BOOST_AUTO_TEST_CASE(online_and_offline_analysis_agree) {
     }
   // the summary
   nlohmann::json j;
-  std::ifstream(o.summary_json) >> j;
+  std::ifstream(summary_sink.path()) >> j;
   BOOST_TEST(j["outcome"] == "max_steps");
   BOOST_TEST(j["steps"] == 6);
   BOOST_TEST(j["plugins"].size() == analysis_specs().size());
@@ -232,11 +231,11 @@ BOOST_AUTO_TEST_CASE(divergence_is_reported_and_earlier_rows_are_kept) {
   optim::GradientDescent gd(optim::Schedule::constant(2.0 / 150));
   TrainerOptions o;
   o.max_steps = 100;
-  o.metrics_csv = dir + "/m.csv";
-  o.summary_json = dir + "/s.json";
-  o.trajectory_every = 5;
-  o.trajectory_dir = dir + "/traj";
+  MetricsCsvSink csv_sink(dir + "/m.csv");
+  SummarySink summary_sink(dir + "/s.json");
+  TrajectorySink traj_sink(dir + "/traj", 5);
   Trainer t(*lin, gd, o);
+  t.record_to(csv_sink).record_to(summary_sink).record_to(traj_sink);
   t.attach(PluginRegistry::global().create("loss"));
   t.attach(PluginRegistry::global().create("sharpness"));
   const auto r = t.run(Tensor{13.0, 0.01});
@@ -244,16 +243,16 @@ BOOST_AUTO_TEST_CASE(divergence_is_reported_and_earlier_rows_are_kept) {
   BOOST_REQUIRE(r.diverged_at.has_value());
   const std::size_t d = *r.diverged_at;
   BOOST_TEST(d < 13u);  // 1e10 × max(f₀, 1) is crossed before the overflow
-  const MetricsTable csv = read_metrics_csv(o.metrics_csv);
+  const MetricsTable csv = read_metrics_csv(csv_sink.path());
   BOOST_TEST(csv.rows.size() == d + 1);
   for (std::size_t s = 0; s < d; ++s) BOOST_TEST(std::isfinite(csv.column("lambda_max")[s]));
   BOOST_TEST(!csv.at(d, "lambda_max").has_value());  // nothing analysed at the diverged step
   BOOST_TEST(csv.at(d, "loss").value() > 1e10);
   nlohmann::json j;
-  std::ifstream(o.summary_json) >> j;
+  std::ifstream(summary_sink.path()) >> j;
   BOOST_TEST(j["outcome"] == "diverged");
   BOOST_TEST(j["diverged_at_step"] == d);
-  const auto traj = read_trajectory(o.trajectory_dir);
+  const auto traj = read_trajectory(traj_sink.dir());
   BOOST_TEST(traj.manifest.outcome == r.describe());
   for (std::size_t s : traj.manifest.steps) BOOST_TEST(s < d);
 }
@@ -377,8 +376,9 @@ BOOST_AUTO_TEST_CASE(a_numerical_error_in_a_plugin_is_divergence_with_a_reason) 
   optim::GradientDescent gd(optim::Schedule::constant(0.5));
   TrainerOptions o;
   o.max_steps = 10;
-  o.summary_json = temp_dir("numerical-error") + "/summary.json";
+  SummarySink summary_sink(temp_dir("numerical-error") + "/summary.json");
   Trainer t(*built.objective, gd, o);
+  t.record_to(summary_sink);
   t.attach(PluginRegistry::global().create("loss"));
   t.attach(std::make_unique<FailsAtStep>());
   const RunResult r = t.run(built.theta0);
@@ -389,7 +389,7 @@ BOOST_AUTO_TEST_CASE(a_numerical_error_in_a_plugin_is_divergence_with_a_reason) 
   BOOST_TEST(r.metrics.at(2, "ok").has_value());
   BOOST_TEST(r.metrics.at(3, "loss").has_value());
   BOOST_TEST(!r.metrics.at(3, "ok").has_value());
-  std::ifstream in(o.summary_json);
+  std::ifstream in(summary_sink.path());
   const auto j = nlohmann::json::parse(in);
   BOOST_TEST(j["outcome"] == "diverged");
   BOOST_TEST(j["outcome_text"].get<std::string>().find("an HVP came back NaN") != std::string::npos);
@@ -437,19 +437,19 @@ BOOST_AUTO_TEST_CASE(damaged_trajectory_manifests_are_refused) {
   optim::GradientDescent gd(optim::Schedule::constant(0.5));
   TrainerOptions o;
   o.max_steps = 4;
-  o.trajectory_every = 2;
-  o.trajectory_dir = temp_dir("damaged-manifest") + "/traj";
-  Trainer(*built.objective, gd, o).run(built.theta0);
-  const std::string path = o.trajectory_dir + "/manifest.json";
+  TrajectorySink traj_sink(temp_dir("damaged-manifest") + "/traj", 2);
+  Trainer(*built.objective, gd, o).record_to(traj_sink).run(built.theta0);
+  const std::string dir = traj_sink.dir();
+  const std::string path = dir + "/manifest.json";
   nlohmann::json good;
   std::ifstream(path) >> good;
-  BOOST_TEST(read_trajectory(o.trajectory_dir).manifest.steps.size() == 3u);
+  BOOST_TEST(read_trajectory(dir).manifest.steps.size() == 3u);
   auto error_after = [&](auto&& damage) {
     nlohmann::json j = good;
     damage(j);
     std::ofstream(path, std::ios::trunc) << j.dump();
     try {
-      read_trajectory(o.trajectory_dir);
+      read_trajectory(dir);
     } catch (const std::runtime_error& e) {
       return std::string(e.what());
     }

@@ -25,12 +25,10 @@ RunResult run(Objective& f, optim::Optimizer& opt, const Tensor& theta0, std::ve
   TrainerOptions o;
   o.max_steps = steps;
   o.divergence_factor = INFINITY;
-  if (!trajectory.empty()) {
-    o.trajectory_every = 1;
-    o.trajectory_dir = trajectory;
-  }
   Trainer t(f, opt, o);
   for (const auto& s : specs) t.attach(PluginRegistry::global().create_from_spec(s));
+  TrajectorySink traj(trajectory.empty() ? "unused" : trajectory, 1);
+  if (!trajectory.empty()) t.record_to(traj);
   return t.run(theta0);
 }
 
@@ -371,14 +369,16 @@ RegimeRun run_regime(Objective& f, double eta, const Tensor& theta0, std::size_t
   TrainerOptions o;
   o.max_steps = steps;
   o.divergence_factor = INFINITY;
-  o.summary_json = (dir / "summary.json").string();
+  const std::string summary_json = (dir / "summary.json").string();
   Trainer t(f, gd, o);
   t.attach(PluginRegistry::global().create("loss"));
   if (sharpness_every) t.attach(PluginRegistry::global().create("sharpness"), When::every_k(sharpness_every));
   t.attach(PluginRegistry::global().create("regime"));
+  SummarySink summary(summary_json);
+  t.record_to(summary);
   RegimeRun r;
   r.result = t.run(theta0);
-  std::ifstream in(o.summary_json);
+  std::ifstream in(summary_json);
   r.summary = nlohmann::json::parse(in).at("regime");
   return r;
 }

@@ -160,13 +160,14 @@ void check_trainer_steps(std::size_t batch_size) {
   o.batch_size = batch_size;
   std::vector<Counted> per_step;
   Counter* counter = nullptr;
-  o.on_step = [&](const analysis::StepReport& r) {
+  analysis::StepObserver observer([&](const analysis::StepRecord& r) {
     if (counter) per_step.push_back(counter->stop());
     delete counter;
     counter = nullptr;
     if (r.step >= 3 && !r.last) counter = new Counter();
-  };
+  });
   analysis::Trainer t(*built.objective, gd, o);
+  t.record_to(observer);
   t.attach(analysis::PluginRegistry::global().create("loss"));
   t.attach(analysis::PluginRegistry::global().create("grad_norm"));
   if (batch_size == 0) t.attach(analysis::PluginRegistry::global().create("rp"));
