@@ -108,8 +108,8 @@ void add_train_flags(CLI::App& app, TrainFlags& f) {
   run->add_flag("--quiet", f.quiet, "no progress line");
 }
 
-RunConfig to_config(const TrainFlags& f) {
-  RunConfig c;
+// The flags of the Data and Model groups → what to optimize.
+void objective_flags(const TrainFlags& f, RunConfig& c) {
   auto& m = c.objective.model;
   parse_data(f.data, m.data);
   if (f.split != "train" && f.split != "test")
@@ -154,7 +154,10 @@ RunConfig to_config(const TrainFlags& f) {
   } else if (!f.theta0.empty()) {
     throw UsageError("--theta0 is for --toy; a model's θ₀ comes from --init/--seed or --init-params");
   }
+}
 
+// The Optimizer group.
+void optimizer_flags(const TrainFlags& f, RunConfig& c) {
   auto& o = c.optimizer;
   o.name = f.optimizer;
   o.lr_text = f.lr;
@@ -167,6 +170,10 @@ RunConfig to_config(const TrainFlags& f) {
   if (!f.optim_decay.empty()) o.decay = parse_number("--optim-decay", f.optim_decay);
   o.schedule = f.schedule;
   (void)make_optimizer(o, 1);  // validates the name, the schedule and the hyperparameters now
+}
+
+// The Run group: how long, what to record, where.
+void run_flags(const TrainFlags& f, RunConfig& c) {
   c.batch_size = parse_count("--batch-size", f.batch_size, 0);
 
   c.steps = parse_count("--steps", f.steps, 1);
@@ -193,6 +200,13 @@ RunConfig to_config(const TrainFlags& f) {
   c.checkpoint_text = f.checkpoint_every;
   c.checkpoint = parse_checkpoint_every("--checkpoint-every", f.checkpoint_every);
   c.quiet = f.quiet;
+}
+
+RunConfig to_config(const TrainFlags& f) {
+  RunConfig c;
+  objective_flags(f, c);
+  optimizer_flags(f, c);
+  run_flags(f, c);
   return c;
 }
 
@@ -281,6 +295,52 @@ RunConfig resume_config(const std::string& dir) {
   return c;
 }
 
+namespace {
+
+void add_analyze_flags(CLI::App& analyze, AnalyzeArgs& aa) {
+  analyze.add_option("dir", aa.dir, "a run directory (with trajectory/) or a trajectory directory")->required();
+  analyze.add_option("--plugin", aa.plugins, "SPEC, repeatable: plugins to run at every recorded step")->required();
+  analyze.add_option("--out", aa.out, "output directory (default DIR/analysis)");
+  analyze.add_option("--threads", aa.threads, "BLAS threads (0: OpenBLAS's default)")->capture_default_str();
+  analyze.add_flag("--quiet", aa.quiet, "no progress line");
+}
+
+void add_reproduce_flags(CLI::App& reproduce, ReproduceArgs& ra) {
+  reproduce.add_option("name", ra.name, "a preset (see --list) or 'all'");
+  reproduce.add_flag("--list", ra.list, "list the presets");
+  reproduce.add_flag("--quick", ra.quick, "shorter runs that finish in minutes");
+  reproduce.add_option("--out", ra.out, "output directory (default eoslab-reproduce)");
+  reproduce.add_option("--data", ra.data, "dataset of the network presets (default fashion-mnist)");
+  reproduce.add_option("--threads", ra.threads, "BLAS threads (0: OpenBLAS's default)")->capture_default_str();
+  reproduce.add_flag("--quiet", ra.quiet, "no progress lines");
+  reproduce.add_flag("--force", ra.force, "rerun runs whose finished outputs exist in --out");
+  reproduce.add_flag("--dry-run", ra.dry_run, "check and print every run's `eoslab train` command, run nothing");
+}
+
+// `eoslab train --resume DIR`: the run continues as it was started, its
+// flags from DIR/command.json; no other flag but --quiet.
+RunConfig resumed_train(CLI::App& train, const TrainFlags& tf) {
+  for (const CLI::App* group : train.get_subcommands([](CLI::App*) { return true; }))  // the option groups
+    for (const CLI::Option* opt : group->get_options())
+      if (opt->count() > 0 && opt->get_name() != "--resume" && opt->get_name() != "--quiet")
+        throw UsageError(fmt::format("--resume {}: {} cannot be combined with it (the run continues with the flags it "
+                                     "was started with, recorded in {}/command.json); only --quiet can",
+                                     tf.resume, opt->get_name(), tf.resume));
+  RunConfig c = resume_config(tf.resume);
+  c.quiet = tf.quiet;
+  return c;
+}
+
+int print_defaults() {
+  fmt::print("# Defaults of `eoslab train`\n\nFrom core/defaults.hpp, the one table that the flags, the library's specs "
+             "(data::DataSpec, nn::ObjectiveSpec, analysis::TrainerOptions) and this page read: an omitted flag and "
+             "an omitted field of an objective spec mean the same. Made by `eoslab defaults`.\n{}",
+             train_defaults_markdown());
+  return 0;
+}
+
+}  // namespace
+
 int run_command_line(int argc, char** argv, const Commands& commands) {
   CLI::App app("eoslab: why gradient descent converges past the 2/L step size — train, analyse, reproduce "
                "Ahn, Zhang & Sra (2022), and plot",
@@ -288,40 +348,23 @@ int run_command_line(int argc, char** argv, const Commands& commands) {
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "help for every subcommand");
   app.footer("Exit codes: 0 success (a diverged run is a result, not an error), 1 runtime failure, 2 bad input.");
-
-  auto* train = app.add_subcommand("train", "train a model (or a toy) with analysis plugins attached");
   TrainFlags tf;
-  add_train_flags(*train, tf);
-
-  auto* analyze = app.add_subcommand("analyze", "replay plugins offline on a recorded trajectory");
   AnalyzeArgs aa;
-  analyze->add_option("dir", aa.dir, "a run directory (with trajectory/) or a trajectory directory")->required();
-  analyze->add_option("--plugin", aa.plugins, "SPEC, repeatable: plugins to run at every recorded step")->required();
-  analyze->add_option("--out", aa.out, "output directory (default DIR/analysis)");
-  analyze->add_option("--threads", aa.threads, "BLAS threads (0: OpenBLAS's default)")->capture_default_str();
-  analyze->add_flag("--quiet", aa.quiet, "no progress line");
-
-  auto* reproduce = app.add_subcommand("reproduce", "run a preset that reproduces one result of the paper, or all");
   ReproduceArgs ra;
-  reproduce->add_option("name", ra.name, "a preset (see --list) or 'all'");
-  reproduce->add_flag("--list", ra.list, "list the presets");
-  reproduce->add_flag("--quick", ra.quick, "shorter runs that finish in minutes");
-  reproduce->add_option("--out", ra.out, "output directory (default eoslab-reproduce)");
-  reproduce->add_option("--data", ra.data, "dataset of the network presets (default fashion-mnist)");
-  reproduce->add_option("--threads", ra.threads, "BLAS threads (0: OpenBLAS's default)")->capture_default_str();
-  reproduce->add_flag("--quiet", ra.quiet, "no progress lines");
-  reproduce->add_flag("--force", ra.force, "rerun runs whose finished outputs exist in --out");
-  reproduce->add_flag("--dry-run", ra.dry_run, "check and print every run's `eoslab train` command, run nothing");
-
-  auto* plot = app.add_subcommand("plot", "draw a run's figures (PNG + SVG + the gnuplot script) with gnuplot");
   PlotArgs pa;
+  std::string plugin_name;
+  auto* train = app.add_subcommand("train", "train a model (or a toy) with analysis plugins attached");
+  add_train_flags(*train, tf);
+  auto* analyze = app.add_subcommand("analyze", "replay plugins offline on a recorded trajectory");
+  add_analyze_flags(*analyze, aa);
+  auto* reproduce = app.add_subcommand("reproduce", "run a preset that reproduces one result of the paper, or all");
+  add_reproduce_flags(*reproduce, ra);
+  auto* plot = app.add_subcommand("plot", "draw a run's figures (PNG + SVG + the gnuplot script) with gnuplot");
   plot->add_option("dir", pa.dir, "a run directory (with metrics.csv)")->required();
   plot->add_option("--out", pa.out, "where the figures go (default DIR/figures)");
-
   auto* defaults = app.add_subcommand("defaults", "the default of every `eoslab train` flag (= of every omitted "
                                                  "field of an objective spec), as a markdown table");
   auto* plugins = app.add_subcommand("plugins", "list the analysis plugins, their options and columns");
-  std::string plugin_name;
   plugins->add_option("name", plugin_name, "one plugin");
 
   const std::vector<std::string> known = {"train", "analyze", "reproduce", "plot", "plugins", "defaults"};
@@ -341,38 +384,18 @@ int run_command_line(int argc, char** argv, const Commands& commands) {
     fmt::print(stderr, "eoslab: {}\nRun 'eoslab --help' or 'eoslab <command> --help' for usage.\n", e.what());
     return 2;
   }
-  std::vector<std::string> all(argv, argv + argc);
-  all[0] = "eoslab";
-  if (train->parsed() && !tf.resume.empty()) {
-    // The run continues as it was started: its flags come from DIR/command.json.
-    std::vector<const CLI::Option*> given;
-    for (const CLI::App* group : train->get_subcommands([](CLI::App*) { return true; }))  // the option groups
-      for (const CLI::Option* opt : group->get_options()) given.push_back(opt);
-    for (const CLI::Option* opt : given)
-      if (opt->count() > 0 && opt->get_name() != "--resume" && opt->get_name() != "--quiet")
-        throw UsageError(fmt::format("--resume {}: {} cannot be combined with it (the run continues with the flags it "
-                                     "was started with, recorded in {}/command.json); only --quiet can",
-                                     tf.resume, opt->get_name(), tf.resume));
-    RunConfig c = resume_config(tf.resume);
-    c.quiet = tf.quiet;
-    return commands.train(c);
-  }
+  if (train->parsed() && !tf.resume.empty()) return commands.train(resumed_train(*train, tf));
   if (train->parsed()) {
     RunConfig c = to_config(tf);
-    c.command = all;
+    c.command = std::vector<std::string>(argv, argv + argc);
+    c.command[0] = "eoslab";
     return commands.train(c);
   }
   if (analyze->parsed()) return commands.analyze(aa);
   if (reproduce->parsed()) return commands.reproduce(ra);
   if (plot->parsed()) return commands.plot(pa);
   if (plugins->parsed()) return commands.plugins(plugin_name);
-  if (defaults->parsed()) {
-    fmt::print("# Defaults of `eoslab train`\n\nFrom core/defaults.hpp, the one table that the flags, the library's specs "
-               "(data::DataSpec, nn::ObjectiveSpec, analysis::TrainerOptions) and this page read: an omitted flag and "
-               "an omitted field of an objective spec mean the same. Made by `eoslab defaults`.\n{}",
-               train_defaults_markdown());
-    return 0;
-  }
+  if (defaults->parsed()) return print_defaults();
   return 2;
 }
 

@@ -165,11 +165,16 @@ std::pair<double, double> robust_range(const std::vector<std::vector<double>>& v
   return {lo - pad, hi + pad};
 }
 
-std::vector<Figure> run_figures(const fs::path& csv, const analysis::MetricsTable& t, const std::string& label) {
+namespace {
+
+// What the figure makers of one run share: its CSV, its table, the title suffix.
+struct RunFigures {
+  const fs::path& csv;
+  const analysis::MetricsTable& t;
+  std::string suffix;
   std::vector<Figure> figs;
-  const std::string suffix = label.empty() ? "" : " — " + label;
-  const std::string two_over_eta = "2/column(\"lr\")";
-  auto series = [&](std::string y, std::string title, Style st = Style::Lines, int color = -1) {
+
+  Series series(std::string y, std::string title, Style st = Style::Lines, int color = -1) const {
     Series s;
     s.csv = csv;
     s.y = std::move(y);
@@ -177,73 +182,89 @@ std::vector<Figure> run_figures(const fs::path& csv, const analysis::MetricsTabl
     s.style = st;
     s.color = color;
     return s;
-  };
-  auto eta_line = [&] {
+  }
+  Series eta_line() const {
     Series s = series("lr", "2/η", Style::Dashed, 6);
-    s.expr = two_over_eta;
+    s.expr = "2/column(\"lr\")";
     return s;
-  };
-  std::vector<double> two_eta;
-  for (double lr : t.column("lr")) two_eta.push_back(2.0 / lr);
+  }
   // Curvatures: from 0, showing the bulk of the values and the line at 2/η.
-  auto from_zero_with_threshold = [&](const std::string& c) {
+  std::pair<double, double> from_zero_with_threshold(const std::string& c) const {
+    std::vector<double> two_eta;
+    for (double lr : t.column("lr")) two_eta.push_back(2.0 / lr);
     const auto r = robust_range({t.column(c)}, two_eta);
     return std::pair{std::min(0.0, r.first), r.second};
-  };
+  }
   // Sparse columns (a plugin every k steps) are drawn with markers.
-  auto dense = [&](const std::string& c) {
+  Style style_of(const std::string& c) const {
     std::size_t n = 0;
     for (double v : t.column(c)) n += std::isfinite(v);
-    return n * 2 > t.rows.size();
-  };
+    return n * 2 > t.rows.size() ? Style::Lines : Style::LinesPoints;
+  }
+  bool positive(std::initializer_list<const char*> columns) const {
+    bool p = true;
+    for (const char* c : columns)
+      if (has_values(t, c))
+        for (double v : t.column(c)) p &= !(v <= 0);
+    return p;
+  }
+  bool has(const std::string& c) const { return has_values(t, c); }
 
-  if (has_values(t, "loss")) {
+  void progress();      // loss, accuracy, RP, L(θ; η∇f), λmax
+  void tau_and_sgd();   // the τ-profile band, (5.1) with error bars, θ of a toy
+  void central_flow();  // GD beside its central flow
+  void density();       // the spectral density files of the density plugin
+};
+
+void RunFigures::progress() {
+  if (has("loss")) {
     Figure f{"loss", "training loss" + suffix, "step", "f(θ_t)"};
-    bool positive = true;
-    for (double v : t.column("loss")) positive &= !(v <= 0);
-    f.logy = positive;
-    f.series.push_back(series("loss", "full-batch loss", dense("loss") ? Style::Lines : Style::LinesPoints));
+    f.logy = positive({"loss"});
+    f.series.push_back(series("loss", "full-batch loss", style_of("loss")));
     figs.push_back(f);
   }
-  if (has_values(t, "accuracy")) {
+  if (has("accuracy")) {
     Figure f{"accuracy", "training accuracy" + suffix, "step", "accuracy"};
-    f.series.push_back(series("accuracy", "accuracy", dense("accuracy") ? Style::Lines : Style::LinesPoints));
+    f.series.push_back(series("accuracy", "accuracy", style_of("accuracy")));
     figs.push_back(f);
   }
-  if (has_values(t, "rp")) {
+  if (has("rp")) {
     Figure f{"rp", "relative progress RP(θ_t)" + suffix, "step", "RP"};
     f.series.push_back(series("rp", "RP(θ_t)"));
-    if (has_values(t, "rp_pred_43")) f.series.push_back(series("rp_pred_43", "−1 + (η/2)·L(θ_t; η∇f)  (4.3)", Style::Dashed));
+    if (has("rp_pred_43")) f.series.push_back(series("rp_pred_43", "−1 + (η/2)·L(θ_t; η∇f)  (4.3)", Style::Dashed));
     f.hlines = {{0.0, ""}, {-1.0, ""}};
     f.yrange = robust_range({t.column("rp")}, {-1.2, 0.5});
     figs.push_back(f);
   }
-  if (has_values(t, "L_dir")) {
+  if (has("L_dir")) {
     Figure f{"directional_smoothness", "directional smoothness L(θ_t; η∇f(θ_t))" + suffix, "step", "L"};
     f.series.push_back(series("L_dir", "L(θ_t; η∇f)"));
     f.series.push_back(eta_line());
     f.yrange = from_zero_with_threshold("L_dir");
     figs.push_back(f);
   }
-  if (has_values(t, "lambda_max")) {
+  if (has("lambda_max")) {
     Figure f{"sharpness", "sharpness λmax(∇²f(θ_t))" + suffix, "step", "λmax"};
-    f.series.push_back(series("lambda_max", "λmax", dense("lambda_max") ? Style::Lines : Style::LinesPoints));
+    f.series.push_back(series("lambda_max", "λmax", style_of("lambda_max")));
     f.series.push_back(eta_line());
     f.yrange = from_zero_with_threshold("lambda_max");
     figs.push_back(f);
   }
-  if (has_values(t, "tau_L_mean")) {
+}
+
+void RunFigures::tau_and_sgd() {
+  if (has("tau_L_mean")) {
     Figure f{"tau_profile", "L(θ_t; ητ∇f) over τ: mean ± std" + suffix, "step", "L"};
     Series band = series("tau_L_mean", "± std over τ", Style::Band, 0);
     band.err = "tau_L_std";
     f.series.push_back(band);
     f.series.push_back(series("tau_L_mean", "mean over τ", Style::LinesPoints, 0));
-    if (has_values(t, "L_dir")) f.series.push_back(series("L_dir", "L(θ_t; η∇f) (τ = 1)", Style::Points, 1));
+    if (has("L_dir")) f.series.push_back(series("L_dir", "L(θ_t; η∇f) (τ = 1)", Style::Points, 1));
     f.series.push_back(eta_line());
     f.yrange = from_zero_with_threshold("tau_L_mean");
     figs.push_back(f);
   }
-  if (has_values(t, "sgd_erp")) {
+  if (has("sgd_erp")) {
     Figure f{"sgd_51", "SGD: E[RP] and the right-hand side of (5.1), ± standard error" + suffix, "step", "E[RP]"};
     Series lhs = series("sgd_erp", "E[RP(θ_t)]", Style::ErrorBars, 0);
     lhs.err = "sgd_erp_se";
@@ -254,72 +275,80 @@ std::vector<Figure> run_figures(const fs::path& csv, const analysis::MetricsTabl
     f.yrange = robust_range({t.column("sgd_erp"), t.column("sgd_rhs51")}, {-1.2, 0.5});
     figs.push_back(f);
   }
-  if (has_values(t, "theta_1")) {
+  if (has("theta_1")) {
     Figure f{"theta", "the iterate θ_t" + suffix, "step", "θ"};
-    for (std::size_t i = 1; has_values(t, fmt::format("theta_{}", i)); ++i)
+    for (std::size_t i = 1; has(fmt::format("theta_{}", i)); ++i)
       f.series.push_back(series(fmt::format("theta_{}", i), fmt::format("θ_{}", i)));
     figs.push_back(f);
   }
-  // The central flow beside the run (central_flow plugin): loss, sharpness
-  // and the oscillation it predicts against the run's.
-  if (has_values(t, "flow_loss")) {
-    Figure loss{"central_flow_loss", "GD and its central flow: loss" + suffix, "step", "loss"};
-    bool positive = true;
-    for (const char* c : {"loss", "flow_loss"})
-      for (double v : t.column(c)) positive &= !(v <= 0);
-    loss.logy = positive;
-    if (has_values(t, "loss")) loss.series.push_back(series("loss", "GD: f(θ_t)", Style::Lines, 0));
-    loss.series.push_back(series("flow_predicted_loss", "central flow: predicted f(w) + tr Σ/η", Style::Lines, 1));
-    loss.series.push_back(series("flow_loss", "central flow: f(w(t))", Style::Dashed, 2));
-    figs.push_back(loss);
-    Figure sh{"central_flow_sharpness", "GD and its central flow: sharpness" + suffix, "step", "λmax"};
-    if (has_values(t, "lambda_max"))
-      sh.series.push_back(series("lambda_max", "GD: λmax(θ_t)", dense("lambda_max") ? Style::Lines : Style::LinesPoints, 0));
-    sh.series.push_back(series("flow_lambda_max", "central flow: λmax(w(t))", Style::Lines, 1));
-    sh.series.push_back(eta_line());
-    sh.yrange = from_zero_with_threshold("flow_lambda_max");
-    sh.key = "bottom right";
-    figs.push_back(sh);
-    Figure osc{"central_flow_oscillation", "GD's oscillation around its central flow" + suffix, "step", "distance"};
-    osc.series.push_back(series("flow_gd_displacement", "GD: ‖Uᵀ(θ_t − w(t))‖, U the top eigenvectors", Style::Points, 0));
-    osc.series.push_back(series("flow_oscillation", "central flow: predicted √tr Σ", Style::Lines, 1));
-    osc.series.push_back(series("flow_distance", "‖θ_t − w(t)‖", Style::Dashed, 2));
-    osc.key = "top right";  // above the curves: the range leaves room for it
-    osc.yrange = std::pair{0.0, 1.35 * robust_range({t.column("flow_distance"), t.column("flow_gd_displacement")}, {0.0}).second};
-    figs.push_back(osc);
+}
+
+// The central flow beside the run (central_flow plugin): loss, sharpness
+// and the oscillation it predicts against the run's.
+void RunFigures::central_flow() {
+  if (!has("flow_loss")) return;
+  Figure loss{"central_flow_loss", "GD and its central flow: loss" + suffix, "step", "loss"};
+  loss.logy = positive({"loss", "flow_loss"});
+  if (has("loss")) loss.series.push_back(series("loss", "GD: f(θ_t)", Style::Lines, 0));
+  loss.series.push_back(series("flow_predicted_loss", "central flow: predicted f(w) + tr Σ/η", Style::Lines, 1));
+  loss.series.push_back(series("flow_loss", "central flow: f(w(t))", Style::Dashed, 2));
+  figs.push_back(loss);
+  Figure sh{"central_flow_sharpness", "GD and its central flow: sharpness" + suffix, "step", "λmax"};
+  if (has("lambda_max")) sh.series.push_back(series("lambda_max", "GD: λmax(θ_t)", style_of("lambda_max"), 0));
+  sh.series.push_back(series("flow_lambda_max", "central flow: λmax(w(t))", Style::Lines, 1));
+  sh.series.push_back(eta_line());
+  sh.yrange = from_zero_with_threshold("flow_lambda_max");
+  sh.key = "bottom right";
+  figs.push_back(sh);
+  Figure osc{"central_flow_oscillation", "GD's oscillation around its central flow" + suffix, "step", "distance"};
+  osc.series.push_back(series("flow_gd_displacement", "GD: ‖Uᵀ(θ_t − w(t))‖, U the top eigenvectors", Style::Points, 0));
+  osc.series.push_back(series("flow_oscillation", "central flow: predicted √tr Σ", Style::Lines, 1));
+  osc.series.push_back(series("flow_distance", "‖θ_t − w(t)‖", Style::Dashed, 2));
+  osc.key = "top right";  // above the curves: the range leaves room for it
+  osc.yrange = std::pair{0.0, 1.35 * robust_range({t.column("flow_distance"), t.column("flow_gd_displacement")}, {0.0}).second};
+  figs.push_back(osc);
+}
+
+// The spectral density (density plugin): up to six evaluated steps, evenly
+// spread, overlaid on a log scale.
+void RunFigures::density() {
+  const fs::path dir = csv.parent_path() / "density";
+  if (!fs::is_directory(dir)) return;
+  std::vector<std::pair<std::size_t, fs::path>> files;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    std::size_t step = 0;
+    if (std::sscanf(name.c_str(), "step_%zu.csv", &step) == 1 && name.find("_nodes") == std::string::npos)
+      files.emplace_back(step, e.path());
   }
-  // The spectral density (density plugin): up to six evaluated steps,
-  // evenly spread, overlaid on a log scale.
-  const fs::path density_dir = csv.parent_path() / "density";
-  if (fs::is_directory(density_dir)) {
-    std::vector<std::pair<std::size_t, fs::path>> files;
-    for (const auto& e : fs::directory_iterator(density_dir)) {
-      const std::string name = e.path().filename().string();
-      std::size_t step = 0;
-      if (std::sscanf(name.c_str(), "step_%zu.csv", &step) == 1 && name.find("_nodes") == std::string::npos)
-        files.emplace_back(step, e.path());
-    }
-    std::sort(files.begin(), files.end());
-    if (!files.empty()) {
-      Figure f{"density", "Hessian spectral density (stochastic Lanczos quadrature)" + suffix, "eigenvalue λ",
-               "density"};
-      f.logy = true;
-      f.key = "top right";
-      double peak = 0.0;
-      const std::size_t shown = std::min<std::size_t>(files.size(), 6);
-      for (std::size_t i = 0; i < shown; ++i) {
-        const auto& [step, path] = files[shown == 1 ? 0 : i * (files.size() - 1) / (shown - 1)];
-        for (double v : analysis::read_metrics_csv(path.string()).column("density")) peak = std::max(peak, v);
-        Series se = series("density", fmt::format("step {}", step));
-        se.csv = path;
-        se.x = "lambda";
-        f.series.push_back(se);
-      }
-      if (peak > 0) f.yrange = std::pair{peak * 1e-7, peak * 3};
-      figs.push_back(f);
-    }
+  std::sort(files.begin(), files.end());
+  if (files.empty()) return;
+  Figure f{"density", "Hessian spectral density (stochastic Lanczos quadrature)" + suffix, "eigenvalue λ", "density"};
+  f.logy = true;
+  f.key = "top right";
+  double peak = 0.0;
+  const std::size_t shown = std::min<std::size_t>(files.size(), 6);
+  for (std::size_t i = 0; i < shown; ++i) {
+    const auto& [step, path] = files[shown == 1 ? 0 : i * (files.size() - 1) / (shown - 1)];
+    for (double v : analysis::read_metrics_csv(path.string()).column("density")) peak = std::max(peak, v);
+    Series se = series("density", fmt::format("step {}", step));
+    se.csv = path;
+    se.x = "lambda";
+    f.series.push_back(se);
   }
-  return figs;
+  if (peak > 0) f.yrange = std::pair{peak * 1e-7, peak * 3};
+  figs.push_back(f);
+}
+
+}  // namespace
+
+std::vector<Figure> run_figures(const fs::path& csv, const analysis::MetricsTable& t, const std::string& label) {
+  RunFigures r{csv, t, label.empty() ? "" : " — " + label, {}};
+  r.progress();
+  r.tau_and_sgd();
+  r.central_flow();
+  r.density();
+  return std::move(r.figs);
 }
 
 }  // namespace eos::cli::plot

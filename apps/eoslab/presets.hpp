@@ -1,64 +1,26 @@
-// `eoslab reproduce`: one preset per result of the paper. A preset is data:
-// the `eoslab train` commands of its runs, the figures drawn from their
-// metrics, and the paper's claims, each with a criterion evaluated on the
-// measured metrics (a verdict is computed from the run, never asserted).
+// `eoslab reproduce`: one preset per result of the paper (and of the work it
+// sits beside). A preset is data: its source, its setting, the `eoslab
+// train` commands of its runs (declared with run(), which returns the handle
+// its claims and figures use), the claims with the criterion each is judged
+// by (claims.hpp: mostly one ColumnCheck row each, the text generated from
+// the numbers), and the figures drawn from the runs' metrics. A verdict is
+// computed from the run, never asserted.
 #pragma once
 
-#include <filesystem>
 #include <functional>
-#include <map>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "claims.hpp"
 #include "plot.hpp"
 
 namespace eos::cli {
 
-// One run of a preset: an `eoslab train` command (without --out).
-struct PresetRun {
-  std::string name;                 // its directory under OUT/runs/ (shared by presets with the same command)
-  std::string label;                // legend text, e.g. "tanh, η = 2/15"
-  std::vector<std::string> args;    // flags of `eoslab train`
-  bool network = false;             // trains on data: --data applies
-};
-
-// A finished run, as the claims and figures see it.
-struct LoadedRun {
-  PresetRun spec;
-  std::filesystem::path dir;
-  analysis::MetricsTable metrics;
-  nlohmann::json summary;
-
-  // (step, value) of the finite entries of a column, steps in [from, to].
-  std::vector<std::pair<double, double>> series(const std::string& column, double from = -INFINITY,
-                                                double to = INFINITY) const;
-  std::vector<double> values(const std::string& column, double from = -INFINITY, double to = INFINITY) const;
-  double lr() const;                // η at step 0
-  bool diverged() const;
-  std::size_t steps() const;        // updates taken
-  double first_loss() const;
-  double last_loss() const;         // the last finite loss
-  // The regime plugin's summary (first_unstable_step, fractions); null when
-  // the run had no regime plugin.
-  const nlohmann::json& regime() const;
-  std::optional<double> first_unstable_step() const;
-  double regime_fraction(const std::string& label) const;  // stable | unstable | diverging
-  std::string regime_text() const;  // one line for reports; "—" without a regime plugin
-  std::filesystem::path csv() const { return dir / "metrics.csv"; }
-};
-using RunSet = std::map<std::string, LoadedRun>;
-
-struct Verdict {
-  bool holds = false;
-  std::string measured;             // the measured figure, in words and numbers
-};
-
-struct Claim {
-  std::string text;                 // the paper's claim in one sentence
-  std::string criterion;            // how it is judged on the measurements
-  std::function<Verdict(const RunSet&)> check;
+// Where a preset's claims come from.
+struct Source {
+  std::string work;                 // "Ahn, Zhang & Sra (2022), \"Understanding the Unstable Convergence …\", ICML"
+  std::string where;                // "Section 4.1.2, Experiment 3"
+  std::string text() const { return work + ": " + where; }
 };
 
 struct FigureNote {
@@ -68,13 +30,22 @@ struct FigureNote {
 
 struct Preset {
   std::string name, title;
-  std::string paper;                // where in the paper
-  std::string setting;              // what runs, and every deviation from the paper and why
-  std::function<std::vector<PresetRun>(bool quick)> runs;
-  std::function<std::vector<FigureNote>(const RunSet&)> figures;
+  Source source;
+  std::string setting;              // what runs, and every deviation from the source and why
+  std::vector<PresetRun> runs;      // in the order declared: a RunHandle indexes them
   std::vector<Claim> claims;
+  std::function<std::vector<FigureNote>(const RunSet&)> figures;
+  RunHandle run(PresetRun r) {
+    runs.push_back(std::move(r));
+    return {runs.size() - 1};
+  }
 };
 
-const std::vector<Preset>& presets();
+// A preset by name, built for the short (--quick) or the full version.
+struct PresetEntry {
+  std::string name;
+  std::function<Preset(bool quick)> make;
+};
+const std::vector<PresetEntry>& presets();
 
 }  // namespace eos::cli

@@ -16,53 +16,6 @@
 namespace eos::cli {
 namespace fs = std::filesystem;
 
-// ---- LoadedRun ------------------------------------------------------------
-
-std::vector<std::pair<double, double>> LoadedRun::series(const std::string& column, double from, double to) const {
-  std::vector<std::pair<double, double>> out;
-  const auto steps = metrics.column("step"), v = metrics.column(column);
-  for (std::size_t i = 0; i < steps.size(); ++i)
-    if (std::isfinite(v[i]) && steps[i] >= from && steps[i] <= to) out.emplace_back(steps[i], v[i]);
-  return out;
-}
-std::vector<double> LoadedRun::values(const std::string& column, double from, double to) const {
-  std::vector<double> out;
-  for (const auto& [s, v] : series(column, from, to)) out.push_back(v);
-  return out;
-}
-double LoadedRun::lr() const { return metrics.column("lr").at(0); }
-bool LoadedRun::diverged() const { return summary.value("outcome", "") == "diverged"; }
-std::size_t LoadedRun::steps() const { return summary.value("steps", std::size_t(0)); }
-double LoadedRun::first_loss() const {
-  const auto v = values("loss");
-  return v.empty() ? NAN : v.front();
-}
-double LoadedRun::last_loss() const {
-  const auto v = values("loss");
-  return v.empty() ? NAN : v.back();
-}
-const nlohmann::json& LoadedRun::regime() const {
-  static const nlohmann::json none;
-  return summary.contains("regime") ? summary.at("regime") : none;
-}
-std::optional<double> LoadedRun::first_unstable_step() const {
-  const auto& r = regime();
-  if (r.is_null() || r.at("first_unstable_step").is_null()) return std::nullopt;
-  return r.at("first_unstable_step").get<double>();
-}
-double LoadedRun::regime_fraction(const std::string& label) const {
-  if (regime().is_null()) throw std::runtime_error(fmt::format("{}: the run has no regime plugin", spec.label));
-  return regime().at("fractions").at(label).get<double>();
-}
-std::string LoadedRun::regime_text() const {
-  if (regime().is_null()) return "—";
-  const auto first = first_unstable_step();
-  return fmt::format("{}; stable {:.0f} %, unstable {:.0f} %, diverging {:.0f} % of steps",
-                     first ? fmt::format("unstable from step {}", *first) : std::string("never unstable"),
-                     100 * regime_fraction("stable"), 100 * regime_fraction("unstable"),
-                     100 * regime_fraction("diverging"));
-}
-
 namespace {
 
 struct Options {
@@ -126,125 +79,113 @@ std::string md_escape(const std::string& s) {
   return o;
 }
 
-PresetOutcome run_preset(const Preset& p, const Options& o) {
-  const auto start = std::chrono::steady_clock::now();
-  PresetOutcome res;
-  res.preset = &p;
-  const fs::path pdir = o.out / p.name;
-  const auto runs = p.runs(o.quick);
-  RunSet set;
-  std::vector<std::string> commands;
-  if (!o.quiet) {
-    fmt::print("== {}: {}\n", p.name, p.title);
+// One run of a preset: reused when a finished run of the same configuration
+// is in its folder, resumed from its checkpoint when a killed one is, else
+// trained. Returns the run (none on --dry-run and on ranks other than 0).
+std::optional<LoadedRun> run_or_reuse(const Preset& p, std::size_t i, const Options& o, std::string& command) {
+  const PresetRun& run = p.runs[i];
+  const fs::path dir = o.out / "runs" / (run.name + (o.quick ? "-quick" : ""));
+  std::vector<std::string> args = run.args;
+  if (run.network && !o.data.empty()) args.insert(args.end(), {"--data", o.data});
+  args.insert(args.end(), {"--out", dir.string()});
+  if (o.threads != "0") args.insert(args.end(), {"--threads", o.threads});
+  if (o.quiet) args.push_back("--quiet");
+  RunConfig c = parse_train_args(args);
+  c.progress_label = fmt::format("[{} {}/{}] {}", p.name, i + 1, p.runs.size(), run.label);
+  command = command_line(c.command);
+  auto say = [&](const std::string& what) {
+    if (o.quiet) return;
+    fmt::print("{}  {} {}\n", c.progress_label, what, dir.string());
     std::fflush(stdout);  // keep the order with the progress lines on stderr
+  };
+  if (o.dry_run) {
+    fmt::print("{}\n", command);
+    return std::nullopt;
   }
-  for (std::size_t i = 0; i < runs.size(); ++i) {
-    const PresetRun& run = runs[i];
-    const fs::path dir = o.out / "runs" / (run.name + (o.quick ? "-quick" : ""));
-    std::vector<std::string> args = run.args;
-    if (run.network && !o.data.empty()) args.insert(args.end(), {"--data", o.data});
-    args.insert(args.end(), {"--out", dir.string()});
-    if (o.threads != "0") args.insert(args.end(), {"--threads", o.threads});
-    if (o.quiet) args.push_back("--quiet");
-    RunConfig c = parse_train_args(args);
-    c.progress_label = fmt::format("[{} {}/{}] {}", p.name, i + 1, runs.size(), run.label);
-    commands.push_back(command_line(c.command));
-    if (o.dry_run) {
-      fmt::print("{}\n", commands.back());
-      continue;
-    }
-    if (!o.force && reusable(dir, c)) {
-      if (!o.quiet) {
-        fmt::print("{}  reusing {}\n", c.progress_label, dir.string());
-        std::fflush(stdout);
-      }
-    } else {
-      c.resume = !o.force && !job().parallel() && resumable(dir, c);
-      if (c.resume && !o.quiet) {
-        fmt::print("{}  resuming {} from its checkpoint\n", c.progress_label, dir.string());
-        std::fflush(stdout);
-      }
-      TrainOutcome done = run_training(c);
-      if (job().writes() && !done.already_finished) {  // the finished run as its sinks left it, not re-read
-        set.emplace(run.name, LoadedRun{run, dir, std::move(done.result.metrics), std::move(done.summary)});
-        continue;
-      }
-    }
-    if (job().writes()) set.emplace(run.name, load_run(run, dir));  // what an earlier invocation wrote
+  if (!o.force && reusable(dir, c)) {
+    say("reusing");
+  } else {
+    c.resume = !o.force && !job().parallel() && resumable(dir, c);
+    if (c.resume) say("resuming from its checkpoint:");
+    TrainOutcome done = run_training(c);
+    if (job().writes() && !done.already_finished)  // the finished run as its sinks left it, not re-read
+      return LoadedRun{run, dir, std::move(done.result.metrics), std::move(done.summary)};
   }
+  if (!job().writes()) return std::nullopt;
+  return load_run(run, dir);  // what an earlier invocation wrote
+}
 
-  // Under mpirun the other ranks only help with the runs; rank 0 reports.
-  if (o.dry_run || !job().writes()) return res;
-  fs::create_directories(pdir);
-
-  // Claims: each verdict computed from the metrics.
-  nlohmann::json claims = nlohmann::json::array();
+// Each claim's verdict, computed from the runs; one that cannot be
+// evaluated (a window with no values, no onset) does not hold and says why.
+std::vector<Verdict> evaluate_claims(const Preset& p, const RunSet& set, PresetOutcome& res) {
   std::vector<Verdict> verdicts;
   for (const auto& claim : p.claims) {
     Verdict v;
-    bool evaluated = true;
     try {
-      v = claim.check(set);
+      v = claim.evaluate(set);
     } catch (const std::exception& e) {
       v = {false, fmt::format("could not be evaluated: {}", e.what())};
-      evaluated = false;
+      ++res.unevaluated;
     }
     verdicts.push_back(v);
     ++res.claims;
     res.holding += v.holds;
-    res.unevaluated += !evaluated;
-    claims.push_back({{"claim", claim.text}, {"criterion", claim.criterion}, {"measured", v.measured}, {"holds", v.holds}});
   }
+  return verdicts;
+}
 
-  // Figures.
-  std::vector<FigureNote> notes = p.figures(set);
-  std::string figure_error;
-  if (o.figures) {
-    for (const auto& n : notes) {
-      try {
-        const fs::path png = plot::render(n.figure, pdir / "figures");
-        res.figures.emplace_back(fs::relative(png, o.out), n.caption);
-      } catch (const std::exception& e) {
-        figure_error = e.what();
-      }
+// The figures, rendered into DIR/figures; the last failure's message, if any.
+std::string draw_figures(const Preset& p, const RunSet& set, const Options& o, const fs::path& pdir,
+                         PresetOutcome& res) {
+  std::string error;
+  if (!o.figures) return error;
+  for (const auto& n : p.figures(set)) {
+    try {
+      const fs::path png = plot::render(n.figure, pdir / "figures");
+      res.figures.emplace_back(fs::relative(png, o.out), n.caption);
+    } catch (const std::exception& e) {
+      error = e.what();
     }
   }
-  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return error;
+}
 
-  // claims.json
-  nlohmann::json j;
-  j["preset"] = p.name;
-  j["title"] = p.title;
-  j["paper"] = p.paper;
-  j["quick"] = o.quick;
-  j["claims"] = claims;
-  j["holding"] = res.holding;
-  j["total"] = res.claims;
-  nlohmann::json jr = nlohmann::json::array();
-  for (std::size_t i = 0; i < runs.size(); ++i) {
-    const auto& r = set.at(runs[i].name);
-    jr.push_back({{"name", runs[i].name}, {"label", runs[i].label}, {"command", commands[i]},
-                  {"dir", fs::relative(r.dir, pdir).string()}, {"outcome", r.summary.value("outcome_text", "")},
-                  {"steps", r.steps()}, {"wall_seconds", r.summary.value("wall_seconds", 0.0)},
-                  {"regime", r.regime()}});
+void write_claims_json(const Preset& p, const RunSet& set, const std::vector<Verdict>& verdicts,
+                       const std::vector<std::string>& commands, const Options& o, const fs::path& pdir,
+                       const PresetOutcome& res) {
+  nlohmann::json claims = nlohmann::json::array();
+  for (std::size_t i = 0; i < p.claims.size(); ++i)
+    claims.push_back({{"claim", p.claims[i].text}, {"criterion", p.claims[i].criterion()},
+                      {"measured", verdicts[i].measured}, {"holds", verdicts[i].holds}});
+  nlohmann::json runs = nlohmann::json::array();
+  for (std::size_t i = 0; i < p.runs.size(); ++i) {
+    const auto& r = set.runs.at(i);
+    runs.push_back({{"name", p.runs[i].name}, {"label", p.runs[i].label}, {"command", commands[i]},
+                    {"dir", fs::relative(r.dir, pdir).string()}, {"outcome", r.outcome()}, {"steps", r.steps()},
+                    {"wall_seconds", r.summary.value("wall_seconds", 0.0)}, {"regime", r.regime()}});
   }
-  j["runs"] = jr;
+  const nlohmann::json j = {{"preset", p.name},     {"title", p.title},
+                            {"source", {{"work", p.source.work}, {"where", p.source.where}}},
+                            {"quick", o.quick},      {"claims", claims},
+                            {"holding", res.holding}, {"total", res.claims},
+                            {"runs", runs}};
   write_file_atomically((pdir / "claims.json").string(), j.dump(2) + "\n");
+}
 
-  // report.md
+void write_report(const Preset& p, const RunSet& set, const std::vector<Verdict>& verdicts,
+                  const std::vector<std::string>& commands, const std::string& figure_error, const Options& o,
+                  const fs::path& pdir, const PresetOutcome& res) {
   std::ofstream md(pdir / "report.md");
   md << fmt::format("# {}: {}\n\n", p.name, p.title);
-  md << fmt::format("Paper: {} (Ahn, Zhang & Sra, \"Understanding the Unstable Convergence of Gradient Descent\", "
-                    "ICML 2022).  \n",
-                    p.paper);
+  md << fmt::format("Source: {}.  \n", p.source.text());
   md << fmt::format("Reproduced with `eoslab reproduce {}{}`{}.\n\n", p.name, o.quick ? " --quick" : "",
                     o.quick ? " (the short version; without --quick the runs have the paper's lengths)" : "");
   md << "## Setting\n\n" << p.setting << "\n\n";
   md << fmt::format("## Claims: {} of {} hold\n\n", res.holding, res.claims);
-  md << "| | claim of the paper | measured | criterion | holds |\n|---|---|---|---|---|\n";
+  md << "| | claim | measured | criterion | holds |\n|---|---|---|---|---|\n";
   for (std::size_t i = 0; i < p.claims.size(); ++i)
     md << fmt::format("| {} | {} | {} | {} | **{}** |\n", i + 1, md_escape(p.claims[i].text),
-                      md_escape(verdicts[i].measured), md_escape(p.claims[i].criterion), verdicts[i].holds ? "yes" : "no");
+                      md_escape(verdicts[i].measured), md_escape(p.claims[i].criterion()), verdicts[i].holds ? "yes" : "no");
   md << "\n## Figures\n\n";
   if (!o.figures) md << "No figures: " << plot::gnuplot_missing().value_or("") << "\n\n";
   if (!figure_error.empty()) md << "A figure failed: " << figure_error << "\n\n";
@@ -255,14 +196,38 @@ PresetOutcome run_preset(const Preset& p, const Options& o) {
   }
   md << "## Runs\n\n| run | outcome | regime (plugin `regime`) | steps | seconds | command |\n"
         "|---|---|---|---|---|---|\n";
-  for (std::size_t i = 0; i < runs.size(); ++i) {
-    const auto& r = set.at(runs[i].name);
-    md << fmt::format("| {} | {} | {} | {} | {:.1f} | `{}` |\n", md_escape(runs[i].label),
-                      md_escape(r.summary.value("outcome_text", "")), md_escape(r.regime_text()), r.steps(),
-                      r.summary.value("wall_seconds", 0.0), md_escape(commands[i]));
+  for (std::size_t i = 0; i < p.runs.size(); ++i) {
+    const auto& r = set.runs.at(i);
+    md << fmt::format("| {} | {} | {} | {} | {:.1f} | `{}` |\n", md_escape(p.runs[i].label), md_escape(r.outcome()),
+                      md_escape(r.regime_text()), r.steps(), r.summary.value("wall_seconds", 0.0),
+                      md_escape(commands[i]));
   }
   md << "\nEach run's `metrics.csv` (one row per step; columns documented by `eoslab plugins`) and `summary.json` "
         "are in its directory under `../runs/`.\n";
+}
+
+PresetOutcome run_preset(const Preset& p, const Options& o) {
+  const auto start = std::chrono::steady_clock::now();
+  PresetOutcome res;
+  res.preset = &p;
+  if (!o.quiet) {
+    fmt::print("== {}: {}\n", p.name, p.title);
+    std::fflush(stdout);
+  }
+  RunSet set;
+  std::vector<std::string> commands(p.runs.size());
+  for (std::size_t i = 0; i < p.runs.size(); ++i)
+    if (auto run = run_or_reuse(p, i, o, commands[i])) set.runs.push_back(std::move(*run));
+  // Under mpirun the other ranks only help with the runs; rank 0 reports.
+  if (o.dry_run || !job().writes()) return res;
+
+  const fs::path pdir = o.out / p.name;
+  fs::create_directories(pdir);
+  const std::vector<Verdict> verdicts = evaluate_claims(p, set, res);
+  const std::string figure_error = draw_figures(p, set, o, pdir, res);
+  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  write_claims_json(p, set, verdicts, commands, o, pdir, res);
+  write_report(p, set, verdicts, commands, figure_error, o, pdir, res);
   if (!o.quiet)
     fmt::print("== {}: {} of {} claims hold{} → {}\n", p.name, res.holding, res.claims,
                res.unevaluated ? fmt::format(" ({} could not be evaluated)", res.unevaluated) : "",
@@ -307,12 +272,15 @@ int reproduce_command(const ReproduceArgs& a) {
   const auto& all = presets();
   if (a.list || a.name.empty()) {
     if (!a.list) throw UsageError("reproduce: name a preset or 'all' (`eoslab reproduce --list` lists them)");
-    for (const auto& p : all) fmt::print("{:<10} {}  ({})\n", p.name, p.title, p.paper);
+    for (const auto& e : all) {
+      const Preset p = e.make(false);
+      fmt::print("{:<12} {}  ({})\n", p.name, p.title, p.source.text());
+    }
     return 0;
   }
-  std::vector<const Preset*> chosen;
-  for (const auto& p : all)
-    if (a.name == "all" || a.name == p.name) chosen.push_back(&p);
+  std::vector<Preset> chosen;  // built for the chosen length; the outcomes below point into it
+  for (const auto& e : all)
+    if (a.name == "all" || a.name == e.name) chosen.push_back(e.make(a.quick));
   if (chosen.empty()) {
     std::string names;
     for (const auto& p : all) names += p.name + ", ";
@@ -338,7 +306,7 @@ int reproduce_command(const ReproduceArgs& a) {
     o.figures = false;
   }
   std::vector<PresetOutcome> results;
-  for (const Preset* p : chosen) results.push_back(run_preset(*p, o));
+  for (const Preset& p : chosen) results.push_back(run_preset(p, o));
   if (a.name == "all" && !o.dry_run && job().writes()) {
     write_index(o.out, results, o.quick);
     std::size_t h = 0, n = 0;

@@ -314,123 +314,124 @@ nlohmann::json RunConfig::to_json() const {
 }
 
 
+namespace {
+
+// Everything a run needs, built and checked before anything is written.
+struct PreparedRun {
+  BuiltRun built;
+  std::size_t steps = 0;  // --epochs resolved
+  std::unique_ptr<optim::Optimizer> optimizer;
+  std::unique_ptr<analysis::Trainer> trainer;
+};
+
+PreparedRun prepare(const RunConfig& c, const std::string& plugin_output_dir) {
+  PreparedRun r;
+  r.built = build(c.objective, /*parallel=*/true);
+  const std::size_t n = r.built.objective->num_examples();
+  r.steps = c.steps;
+  if (c.epochs) r.steps = c.batch_size == 0 ? *c.epochs : *c.epochs * ((n + c.batch_size - 1) / c.batch_size);
+  if (c.batch_size > 0) {
+    if (n == 0) throw UsageError(fmt::format("--batch-size {}: the objective '{}' has no examples to sample",
+                                             c.batch_size, r.built.objective->describe()));
+    if (c.batch_size > n) throw UsageError(fmt::format("--batch-size {}: larger than the {} examples", c.batch_size, n));
+  }
+  r.optimizer = make_optimizer(c.optimizer, r.steps);
+  analysis::TrainerOptions o;
+  o.max_steps = r.steps;
+  o.loss_goal = c.loss_goal;
+  o.accuracy_goal = c.accuracy_goal;
+  o.divergence_factor = c.divergence_factor;
+  o.batch_size = c.batch_size;
+  o.seed = c.objective.model.init_seed;
+  o.plugin_output_dir = plugin_output_dir;  // density/…
+  r.trainer = std::make_unique<analysis::Trainer>(*r.built.objective, *r.optimizer, o);
+  for (const auto& p : c.plugins) {
+    try {
+      r.trainer->attach(analysis::PluginRegistry::global().create_from_spec(p.spec), p.when);
+    } catch (const std::exception& e) {  // a bad option, or two plugins claiming one column
+      throw UsageError(fmt::format("--plugin '{}': {}", p.text, e.what()));
+    }
+  }
+  return r;
+}
+
+// --resume of a run that ended: its summary's outcome text; none when the
+// run is to be continued or started over (no summary, or an interrupted one).
+std::optional<std::string> ended_run(const fs::path& out) {
+  if (!fs::exists(out / "summary.json")) return std::nullopt;
+  try {
+    std::ifstream in(out / "summary.json");
+    const auto j = nlohmann::json::parse(in);
+    if (j.value("outcome", "") == "interrupted") return std::nullopt;
+    return j.value("outcome_text", "finished");
+  } catch (const std::exception&) {
+    return "finished";
+  }
+}
+
+// A fresh run's folder: command.txt and command.json (what --resume reads),
+// and no trajectory or checkpoint of an earlier run.
+void start_folder(const RunConfig& c, const fs::path& out) {
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  if (ec || !fs::is_directory(out))
+    throw UsageError(fmt::format("--out {}: cannot create the directory ({})", c.out, ec.message()));
+  try {
+    write_file_atomically((out / "command.txt").string(), command_line(c.command) + "\n");
+    write_file_atomically((out / "command.json").string(),
+                          nlohmann::json{{"argv", c.command}, {"config", c.to_json()}}.dump(2) + "\n");
+  } catch (const std::exception& e) {
+    throw UsageError(fmt::format("--out {}: cannot write into it ({})", c.out, e.what()));
+  }
+  fs::remove_all(out / "trajectory", ec);
+  fs::remove(out / "checkpoint.eos", ec);
+}
+
+}  // namespace
+
 TrainOutcome run_training(const RunConfig& c) {
   // Under mpirun every rank runs this: the objective is sharded, and only
   // rank 0 writes files or progress (the other ranks compute the same steps).
   const Job& jb = job();
   if (jb.parallel() && c.resume)
     throw UsageError("--resume under mpirun is not supported yet: resume the run without mpirun, or start it again");
-  // Everything that can be wrong with the input is found before the first step.
-  BuiltRun built = build(c.objective, /*parallel=*/true);
-  std::size_t steps = c.steps;
-  if (c.epochs) {
-    if (c.batch_size == 0) {
-      steps = *c.epochs;
-    } else {
-      const std::size_t n = built.objective->num_examples();
-      steps = *c.epochs * ((n + c.batch_size - 1) / c.batch_size);
-    }
-  }
-  if (c.batch_size > 0) {
-    const std::size_t n = built.objective->num_examples();
-    if (n == 0) throw UsageError(fmt::format("--batch-size {}: the objective '{}' has no examples to sample",
-                                             c.batch_size, built.objective->describe()));
-    if (c.batch_size > n)
-      throw UsageError(fmt::format("--batch-size {}: larger than the {} examples", c.batch_size, n));
-  }
-  auto optimizer = make_optimizer(c.optimizer, steps);
-  std::vector<std::pair<std::unique_ptr<analysis::Plugin>, analysis::When>> plugins;
-  for (const auto& p : c.plugins) {
-    try {
-      plugins.emplace_back(analysis::PluginRegistry::global().create_from_spec(p.spec), p.when);
-    } catch (const std::exception& e) {
-      throw UsageError(fmt::format("--plugin '{}': {}", p.text, e.what()));
-    }
-  }
-
-  const fs::path out = c.out;
-  const fs::path checkpoint = out / "checkpoint.eos";
+  const fs::path out = c.out, checkpoint = out / "checkpoint.eos";
+  PreparedRun run = prepare(c, jb.writes() ? out.string() : "");
+  set_blas_threads(c.threads);
   TrainOutcome res;
   res.out_dir = out.string();
-  analysis::TrainerOptions o;  // what every rank needs; the sinks below are rank 0's
-  o.max_steps = steps;
-  o.loss_goal = c.loss_goal;
-  o.accuracy_goal = c.accuracy_goal;
-  o.divergence_factor = c.divergence_factor;
-  o.batch_size = c.batch_size;
-  o.seed = c.objective.model.init_seed;
-  o.plugin_output_dir = jb.writes() ? out.string() : "";  // density/…
-  set_blas_threads(c.threads);
-  analysis::Trainer trainer(*built.objective, *optimizer, o);
-  for (std::size_t i = 0; i < plugins.size(); ++i) {
-    try {
-      trainer.attach(std::move(plugins[i].first), plugins[i].second);
-    } catch (const std::invalid_argument& e) {  // two plugins claiming one column
-      throw UsageError(fmt::format("--plugin '{}': {}", c.plugins[i].text, e.what()));
-    }
-  }
   if (!jb.writes()) {  // a rank other than 0: the same steps, no files
-    res.result = trainer.run(built.theta0);
+    res.result = run.trainer->run(run.built.theta0);
     return res;
   }
-  bool resume = c.resume && fs::exists(checkpoint);
-  if (c.resume && !resume && fs::exists(out / "summary.json")) {
-    // The run ended (its checkpoint goes when it does): nothing to continue.
-    std::string outcome;
-    try {
-      std::ifstream in(out / "summary.json");
-      const auto j = nlohmann::json::parse(in);
-      outcome = j.value("outcome", "");
-      res.finished_text = j.value("outcome_text", "finished");
-    } catch (const std::exception&) {
-      res.finished_text = "finished";
-    }
-    if (outcome != "interrupted") {  // interrupted before its first checkpoint: it starts over below
+  const bool resume = c.resume && fs::exists(checkpoint);
+  if (c.resume && !resume) {
+    if (auto ended = ended_run(out)) {  // its checkpoint went when it ended: nothing to continue
       res.already_finished = true;
+      res.finished_text = *ended;
       return res;
     }
+    if (!c.quiet)
+      fmt::print(stderr, "{}: no checkpoint yet (stopped before its first): starting over from step 0\n", c.out);
   }
-  if (c.resume && !resume && !c.quiet)
-    fmt::print(stderr, "{}: no checkpoint yet (stopped before its first): starting over from step 0\n", c.out);
-  std::error_code ec;
-  fs::create_directories(out, ec);
-  if (ec || !fs::is_directory(out)) throw UsageError(fmt::format("--out {}: cannot create the directory ({})", c.out, ec.message()));
-  if (!resume) {
-    try {
-      write_file_atomically((out / "command.txt").string(), command_line(c.command) + "\n");
-      write_file_atomically((out / "command.json").string(),
-                            nlohmann::json{{"argv", c.command}, {"config", c.to_json()}}.dump(2) + "\n");
-    } catch (const std::exception& e) {
-      throw UsageError(fmt::format("--out {}: cannot write into it ({})", c.out, e.what()));
-    }
-    // A rerun into the same --out starts afresh: no old trajectory, no old checkpoint.
-    fs::remove_all(out / "trajectory", ec);
-    fs::remove(checkpoint, ec);
-  }
+  if (!resume) start_folder(c, out);
 
   // The sinks that record the run, in the order they are told of each step:
   // the checkpoint last, so that it never refers to rows not yet written.
+  analysis::Trainer& trainer = *run.trainer;
   analysis::MetricsCsvSink csv((out / "metrics.csv").string());
   trainer.record_to(csv);
   std::optional<analysis::TrajectorySink> trajectory;
-  if (c.save_every > 0) {
-    trajectory.emplace((out / "trajectory").string(), c.save_every, c.objective.manifest_json());
-    trainer.record_to(*trajectory);
-  }
+  if (c.save_every > 0) trainer.record_to(trajectory.emplace((out / "trajectory").string(), c.save_every,
+                                                             c.objective.manifest_json()));
   std::optional<ProgressLine> progress;
-  if (!c.quiet) {
-    progress.emplace(c.progress_label);
-    trainer.record_to(*progress);
-  }
-  analysis::SummarySink summary((out / "summary.json").string(),
-                                {{"command", command_line(c.command)}, {"config", c.to_json()}, {"max_steps", steps}});
+  if (!c.quiet) trainer.record_to(progress.emplace(c.progress_label));
+  analysis::SummarySink summary((out / "summary.json").string(), {{"command", command_line(c.command)},
+                                                                  {"config", c.to_json()},
+                                                                  {"max_steps", run.steps}});
   trainer.record_to(summary);
-  // (Not under mpirun yet: a checkpoint would have to be read by every rank.)
-  std::optional<analysis::CheckpointSink> checkpoints;
-  if (!jb.parallel()) {
-    checkpoints.emplace(checkpoint.string(), c.checkpoint.steps, c.checkpoint.seconds);
-    trainer.record_to(*checkpoints);
-  }
+  std::optional<analysis::CheckpointSink> checkpoints;  // (not under mpirun yet: every rank would read it)
+  if (!jb.parallel()) trainer.record_to(checkpoints.emplace(checkpoint.string(), c.checkpoint.steps, c.checkpoint.seconds));
 
   if (resume) {
     try {
@@ -440,7 +441,7 @@ TrainOutcome run_training(const RunConfig& c) {
     }
     res.resumed_from = res.result.resumed_from;
   } else {
-    res.result = trainer.run(built.theta0);
+    res.result = trainer.run(run.built.theta0);
   }
   res.summary = summary.summary();
   return res;

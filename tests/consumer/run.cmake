@@ -10,6 +10,10 @@ execute_process(COMMAND ${CMAKE_COMMAND} --install "${EOS_BUILD_DIR}" --prefix "
                 COMMAND_ERROR_IS_FATAL ANY OUTPUT_QUIET)
 execute_process(COMMAND ${CMAKE_COMMAND} -S "${EOS_SOURCE_DIR}/tests/consumer" -B "${WORK}/build"
                         -DCMAKE_PREFIX_PATH=${WORK}/prefix -DCMAKE_BUILD_TYPE=Release
+                        -DEOS_EXAMPLES_DIR=${EOS_SOURCE_DIR}/examples
                 COMMAND_ERROR_IS_FATAL ANY OUTPUT_QUIET)
 execute_process(COMMAND ${CMAKE_COMMAND} --build "${WORK}/build" COMMAND_ERROR_IS_FATAL ANY)
 execute_process(COMMAND "${WORK}/build/app" COMMAND_ERROR_IS_FATAL ANY)
+foreach(example custom_model custom_plugin autodiff_tour)
+  execute_process(COMMAND "${WORK}/build/${example}" COMMAND_ERROR_IS_FATAL ANY OUTPUT_QUIET)
+endforeach()
