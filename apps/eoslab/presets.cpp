@@ -230,18 +230,20 @@ Preset example1(bool) {
   const RunHandle above = p.run(toy("quadratic", "1,1", "2/39", 300, "η = 2/39"));
   const RunHandle at = p.run(toy("quadratic", "1,1", "2/40", 300, "η = 2/40"));
   const RunHandle below = p.run(toy("quadratic", "1,1", "2/41", 300, "η = 2/41"));
+  static constexpr double kFlipTol = 1e-12, kFinalTol = 1e-6;
   p.claims = {
       {"With η = 2/39 > 2/L, GD diverges.", {outcome_check({above}, true)}},
       {"With η = 2/40 = 2/L, GD neither converges nor diverges: θ₁ flips between +1 and −1.",
        {outcome_check({at}, false),
-        {"||θ₁| − 1| ≤ 10⁻¹² at every step, and |f(θ_final) − 20| ≤ 10⁻⁶ (θ₂ → 0, 20θ₁² = 20)",
+        {fmt::format("||θ₁| − 1| ≤ {} at every step, and |f(θ_final) − 20| ≤ {} (θ₂ → 0, 20θ₁² = 20)", kFlipTol,
+                     kFinalTol),
          [at](const RunSet& s) {
            const auto& r = s[at];
            double dev = 0;
            const auto th = r.values("theta_1");
            for (double v : th) dev = std::max(dev, std::abs(std::abs(v) - 1.0));
            const double fdev = std::abs(r.last_loss() - 20.0);
-           return Verdict{dev <= 1e-12 && fdev <= 1e-6,
+           return Verdict{dev <= kFlipTol && fdev <= kFinalTol,
                           fmt::format("max ||θ₁| − 1| = {:.2g}; last two θ₁ = {}, {}; |f − 20| at the end = {:.2g}", dev,
                                       g4(th[th.size() - 2]), g4(th.back()), fdev)};
          }}}},
@@ -279,28 +281,30 @@ Preset example2(bool) {
       "θ₁ − η·∂f/∂θ₁ = −θ₁ on θ₂ = 0.";
   const RunHandle quad = p.run(toy("quadratic", "0.5,0.5", "2/39", 500, "20θ₁² + θ₂²"));
   const RunHandle flat = p.run(toy("tanh_quadratic", "0.5,0.5", "2/39", 500, "tanh(20θ₁² + θ₂²)"));
+  static constexpr double kBound = 1.0, kCycleTol = 1e-6;
   p.claims = {
       {"GD with η = 2/39 diverges on the quadratic.", {outcome_check({quad}, true)}},
       {"On the flattened cost tanh(20θ₁² + θ₂²), the same step size does not diverge: the iterates stay in a "
        "compact set.",
        {outcome_check({flat}, false),
-        {"max |θ_t| over the run ≤ 1 (θ₀ has |θ| = 0.71)", [flat](const RunSet& s) {
+        {fmt::format("max |θ_t| over the run ≤ {} (θ₀ has |θ| = 0.71)", kBound), [flat](const RunSet& s) {
            const auto& r = s[flat];
            double m = 0;
            const auto a = r.values("theta_1"), b = r.values("theta_2");
            for (std::size_t i = 0; i < a.size(); ++i) m = std::max(m, std::hypot(a[i], b[i]));
-           return Verdict{m <= 1.0, fmt::format("max |θ_t| = {}", g4(m))};
+           return Verdict{m <= kBound, fmt::format("max |θ_t| = {}", g4(m))};
          }}}},
       {"GD settles on an oscillation around the minimum rather than converging to it (unstable regime).",
-       {{"the last |θ₁| equals the analytic 2-cycle amplitude a to 10⁻⁶ relative, θ₁ changes sign each step, "
-         "|θ₂| ≤ 10⁻⁶",
+       {{fmt::format("the last |θ₁| equals the analytic 2-cycle amplitude a to {} relative, θ₁ changes sign each "
+                     "step, |θ₂| ≤ {}",
+                     kCycleTol, kCycleTol),
          [flat](const RunSet& s) {
            const auto& r = s[flat];
            const auto a1 = r.values("theta_1"), a2 = r.values("theta_2");
            const double a = tanh_quadratic_cycle(2.0 / 39.0), last = a1.back(), prev = a1[a1.size() - 2];
            const double rel = std::abs(std::abs(last) - a) / a;
            const bool flips = last * prev < 0;
-           return Verdict{rel <= 1e-6 && flips && std::abs(a2.back()) <= 1e-6,
+           return Verdict{rel <= kCycleTol && flips && std::abs(a2.back()) <= kCycleTol,
                           fmt::format("last θ₁ = {:.9f}, previous {:.9f}; a = {:.9f} (relative gap {:.2g}); θ₂ = {:.2g}",
                                       last, prev, a, rel, a2.back())};
          }}}},
@@ -458,6 +462,7 @@ Preset exp3(bool quick) {
       "turns unstable; at 2/30 the sharpness is still below 2/η after 500 steps). The unstable phase starts at the "
       "onset of unstable convergence: the first step at which the loss goes up (RP > 0).";
   const std::vector<RunHandle> unstable = {p.run(tanh_unstable_run(quick)), p.run(tanh_eos_run(quick))};
+  static constexpr double kAccuracy = 0.95;  // the goal of the η = 2/10 run (tanh_unstable_run)
   p.claims = {
       {"Before the edge of stability RP is near −1; once GD is unstable, RP oscillates around 0 instead.",
        {row(unstable, RP(), Window::from_onset(), Statistic::median(), Range::within(-0.25, 0.25)).check(),
@@ -465,14 +470,16 @@ Preset exp3(bool quick) {
       {"In the unstable regime the loss goes up at many steps (RP > 0), yet training converges.",
        {row(unstable, RP(), Window::from_onset(), Statistic::fraction_in(Range::above(0)), Range::at_least(0.2)).check(),
         outcome_check(unstable, false),
-        {"the training accuracy reaches 95 % (the run's accuracy goal, or a measured accuracy), in each run",
+        {fmt::format("the training accuracy reaches {:g} % (the run's accuracy goal, or a measured accuracy), in each "
+                     "run",
+                     100 * kAccuracy),
          [unstable](const RunSet& s) {
            bool ok = true;
            std::string m;
            for (RunHandle h : unstable) {
              const auto& r = s[h];
              const double acc = max_of(r.values("accuracy"));  // measured every 10 steps
-             ok &= acc >= 0.95 || r.summary.value("outcome", "") == "accuracy_goal";
+             ok &= acc >= kAccuracy || r.summary.value("outcome", "") == "accuracy_goal";
              m += fmt::format("{}: best accuracy measured {}; ", r.spec.label, g4(acc));
            }
            return Verdict{ok, joined(m)};
@@ -596,7 +603,7 @@ Preset exp6(bool quick) {
       p.run(net("fc-relu-4x200-eta2_30", "ReLU, 4 hidden layers, η = 2/30",
                 {"--activation", "relu", "--widths", "200,200,200,200", "--lr", "2/30", "--steps",
                  steps(quick, 500, 2000), "--plugin", "loss", "--plugin", "rp", "--plugin", "sharpness@25"}))};
-  constexpr double kMinCorrelation = 0.9;
+  static constexpr double kMinCorrelation = 0.9;
   p.claims = {
       {"RP ≈ −1 + (η/2)·L(θ; η∇f) (4.3) holds for ReLU networks of depth 2 and 4.",
        {row(runs, rp_vs_43(), Window::from_onset(), Statistic::median(), Range::at_most(0.05)).check(),
@@ -807,76 +814,89 @@ std::pair<double, double> flow_critical_span(const LoadedRun& r) {
 // beside it (bespoke checks: windows from the flow's critical span).
 std::vector<Claim> central_flow_claims(RunHandle handle) {
   auto run_of = [handle](const RunSet& s) -> const LoadedRun& { return s[handle]; };
+  // The thresholds, each written once: the criterion texts are made from them.
+  static constexpr double kFollow = 0.05;                 // GD's loss within 5 % of the flow's before the edge
+  static constexpr double kSettle = 3, kHeld = 0.01, kHeldShare = 0.9;  // the flow's λmax·η/2 within 1 % of 1
+  static constexpr double kPredicted = 0.25;              // the predicted loss within 25 % of GD's running mean
+  static constexpr double kBurst = 10, kRatioLo = 0.5, kRatioHi = 2;  // displacement / √tr Σ
+  const Range ratio_range = Range::within(kRatioLo, kRatioHi);
   return {
       {"Until its sharpness reaches 2/η, the central flow is gradient flow, and GD follows it.",
-       {{"|f(θ_t) − f(w(t))| ≤ 5 % of f(θ_t) at every step before the flow's first critical eigenvalue",
-        [run_of](const RunSet& s) {
-         const auto& r = run_of(s);
-         const double first = flow_critical_span(r).first;
-         const auto gd = r.values("loss", 0, first - 1), flow = r.values("flow_loss", 0, first - 1);
-         double worst = 0;
-         for (std::size_t i = 0; i < gd.size(); ++i) worst = std::max(worst, std::abs(gd[i] - flow[i]) / gd[i]);
-         return Verdict{worst <= 0.05, fmt::format("largest relative gap {:.2f} % over steps 0–{}", 100 * worst, first - 1)};
-       }}}},
+       {{fmt::format("|f(θ_t) − f(w(t))| ≤ {:g} % of f(θ_t) at every step before the flow's first critical eigenvalue",
+                     100 * kFollow),
+         [run_of](const RunSet& s) {
+           const auto& r = run_of(s);
+           const double first = flow_critical_span(r).first;
+           const auto gd = r.values("loss", 0, first - 1), flow = r.values("flow_loss", 0, first - 1);
+           double worst = 0;
+           for (std::size_t i = 0; i < gd.size(); ++i) worst = std::max(worst, std::abs(gd[i] - flow[i]) / gd[i]);
+           return Verdict{worst <= kFollow,
+                          fmt::format("largest relative gap {:.2f} % over steps 0–{}", 100 * worst, first - 1)};
+         }}}},
       {"Then the flow's sharpness stays at 2/η while GD's oscillates around it.",
-       {{"from 3 steps after the flow's first critical eigenvalue to its last: flow λmax·η/2 within 1 % of 1 at ≥ 90 % of "
-       "the steps, and GD's measured λmax·η/2 on both sides of 1",
-        [run_of](const RunSet& s) {
-         const auto& r = run_of(s);
-         const auto [first, last] = flow_critical_span(r);
-         std::vector<double> held, gd;
-         for (const auto& [st, v] : r.series("flow_lambda_max", first + 3, last)) held.push_back(v * r.lr() / 2);
-         for (const auto& [st, v] : r.series("lambda_max", first + 3, last)) gd.push_back(v * r.lr() / 2);
-         const double fr = fraction(held, [](double x) { return std::abs(x - 1) <= 0.01; });
-         const double lo = *std::min_element(gd.begin(), gd.end()), hi = max_of(gd);
-         return Verdict{fr >= 0.9 && lo < 1 && hi > 1,
-                        fmt::format("flow at 2/η (±1 %) at {:.0f} % of steps {}–{}; GD's λmax·η/2 from {:.3f} to {:.3f}, "
-                                    "median {:.3f}",
-                                    100 * fr, first + 3, last, lo, hi, median(gd))};
-       }}}},
+       {{fmt::format("from {:g} steps after the flow's first critical eigenvalue to its last: flow λmax·η/2 within {:g} % "
+                     "of 1 at ≥ {:g} % of the steps, and GD's measured λmax·η/2 on both sides of 1",
+                     kSettle, 100 * kHeld, 100 * kHeldShare),
+         [run_of](const RunSet& s) {
+           const auto& r = run_of(s);
+           const auto [first, last] = flow_critical_span(r);
+           std::vector<double> held, gd;
+           for (const auto& [st, v] : r.series("flow_lambda_max", first + kSettle, last)) held.push_back(v * r.lr() / 2);
+           for (const auto& [st, v] : r.series("lambda_max", first + kSettle, last)) gd.push_back(v * r.lr() / 2);
+           const double fr = fraction(held, [](double x) { return std::abs(x - 1) <= kHeld; });
+           const double lo = *std::min_element(gd.begin(), gd.end()), hi = max_of(gd);
+           return Verdict{fr >= kHeldShare && lo < 1 && hi > 1,
+                          fmt::format("flow at 2/η (±{:g} %) at {:.0f} % of steps {}–{}; GD's λmax·η/2 from {:.3f} to "
+                                      "{:.3f}, median {:.3f}",
+                                      100 * kHeld, 100 * fr, first + kSettle, last, lo, hi, median(gd))};
+         }}}},
       {"Once GD is at the edge of stability, the flow's predicted loss f(w) + tr Σ/η tracks a running mean of GD's "
        "loss, better than the flow's own f(w).",
-       {{"from GD's first loss increase to the flow's last critical step: median |prediction − running mean| / running "
-       "mean ≤ 25 %, and below that of f(w)",
-        [run_of](const RunSet& s) {
-         const auto& r = run_of(s);
-         const double onset = onset_or_throw(r), last = flow_critical_span(r).second;
-         const auto steps = r.metrics.column("step");
-         const auto mean = running_mean(r.metrics.column("loss"), kLossWindow);
-         const auto pred = r.metrics.column("flow_predicted_loss"), own = r.metrics.column("flow_loss");
-         std::vector<double> e_pred, e_own;
-         for (std::size_t i = 0; i < steps.size(); ++i)
-           if (steps[i] >= onset && steps[i] <= last && std::isfinite(mean[i])) {
-             e_pred.push_back(std::abs(pred[i] - mean[i]) / mean[i]);
-             e_own.push_back(std::abs(own[i] - mean[i]) / mean[i]);
-           }
-         const double mp = median(e_pred), mo = median(e_own);
-         return Verdict{mp <= 0.25 && mp < mo,
-                        fmt::format("median relative error {:.1f} % (f(w) alone: {:.1f} %) over steps {}–{}; the flow "
-                                    "reached 2/η at step {}, GD's loss first rose at step {}",
-                                    100 * mp, 100 * mo, onset, last, flow_critical_span(r).first, onset)};
-       }}}},
+       {{fmt::format("from GD's first loss increase to the flow's last critical step: median |prediction − running "
+                     "mean| / running mean ≤ {:g} %, and below that of f(w)",
+                     100 * kPredicted),
+         [run_of](const RunSet& s) {
+           const auto& r = run_of(s);
+           const double onset = onset_or_throw(r), last = flow_critical_span(r).second;
+           const auto steps = r.metrics.column("step");
+           const auto mean = running_mean(r.metrics.column("loss"), kLossWindow);
+           const auto pred = r.metrics.column("flow_predicted_loss"), own = r.metrics.column("flow_loss");
+           std::vector<double> e_pred, e_own;
+           for (std::size_t i = 0; i < steps.size(); ++i)
+             if (steps[i] >= onset && steps[i] <= last && std::isfinite(mean[i])) {
+               e_pred.push_back(std::abs(pred[i] - mean[i]) / mean[i]);
+               e_own.push_back(std::abs(own[i] - mean[i]) / mean[i]);
+             }
+           const double mp = median(e_pred), mo = median(e_own);
+           return Verdict{mp <= kPredicted && mp < mo,
+                          fmt::format("median relative error {:.1f} % (f(w) alone: {:.1f} %) over steps {}–{}; the flow "
+                                      "reached 2/η at step {}, GD's loss first rose at step {}",
+                                      100 * mp, 100 * mo, onset, last, flow_critical_span(r).first, onset)};
+         }}}},
       {"GD oscillates along the top eigenvectors with the size √tr Σ the flow predicts.",
-       {{"from 10 steps after GD's first loss increase to the flow's last critical step: RMS of ‖Uᵀ(θ_t − w(t))‖ over "
-       "RMS of √tr Σ in [0.5, 2]",
-        [run_of](const RunSet& s) {
-         const auto& r = run_of(s);
-         const double from = onset_or_throw(r) + 10, last = flow_critical_span(r).second;
-         auto rms = [](const std::vector<double>& v) {
-           double q = 0;
-           for (double x : v) q += x * x;
-           return std::sqrt(q / double(v.size()));
-         };
-         const auto disp = r.values("flow_gd_displacement", from, last), osc = r.values("flow_oscillation", from, last);
-         const auto total = r.values("flow_distance", from, last);
-         if (disp.empty()) throw std::runtime_error("no steps between GD's onset + 10 and the flow's last critical step");
-         const double ratio = rms(disp) / rms(osc);
-         return Verdict{ratio >= 0.5 && ratio <= 2,
-                        fmt::format("RMS displacement {:.4f} vs predicted {:.4f} (ratio {:.2f}) over steps {}–{}; the "
-                                    "whole distance ‖θ_t − w(t)‖ is {:.4f} (RMS): GD also drifts from the flow off "
-                                    "the top eigenvectors",
-                                    rms(disp), rms(osc), ratio, from, last, rms(total))};
-       }}}},
+       {{fmt::format("from {:g} steps after GD's first loss increase to the flow's last critical step: RMS of "
+                     "‖Uᵀ(θ_t − w(t))‖ over RMS of √tr Σ {}",
+                     kBurst, ratio_range.text()),
+         [run_of, ratio_range](const RunSet& s) {
+           const auto& r = run_of(s);
+           const double from = onset_or_throw(r) + kBurst, last = flow_critical_span(r).second;
+           auto rms = [](const std::vector<double>& v) {
+             double q = 0;
+             for (double x : v) q += x * x;
+             return std::sqrt(q / double(v.size()));
+           };
+           const auto disp = r.values("flow_gd_displacement", from, last), osc = r.values("flow_oscillation", from, last);
+           const auto total = r.values("flow_distance", from, last);
+           if (disp.empty())
+             throw std::runtime_error(fmt::format("no steps between GD's onset + {:g} and the flow's last critical step",
+                                                  kBurst));
+           const double ratio = rms(disp) / rms(osc);
+           return Verdict{ratio_range.contains(ratio),
+                          fmt::format("RMS displacement {:.4f} vs predicted {:.4f} (ratio {:.2f}) over steps {}–{}; the "
+                                      "whole distance ‖θ_t − w(t)‖ is {:.4f} (RMS): GD also drifts from the flow off "
+                                      "the top eigenvectors",
+                                      rms(disp), rms(osc), ratio, from, last, rms(total))};
+         }}}},
   };
 }
 
