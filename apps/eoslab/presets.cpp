@@ -812,13 +812,21 @@ std::pair<double, double> flow_critical_span(const LoadedRun& r) {
 
 // The central flow's four predictions, each checked against the GD run
 // beside it (bespoke checks: windows from the flow's critical span).
+// The thresholds of the central flow's claims, each written once: the
+// criterion texts are made from them.
+constexpr double kFollow = 0.05;                                  // GD's loss within 5 % of the flow's before the edge
+constexpr double kSettle = 3, kHeld = 0.01, kHeldShare = 0.9;     // the flow's λmax·η/2 within 1 % of 1
+constexpr double kPredicted = 0.25;                               // the predicted loss within 25 % of GD's running mean
+constexpr double kBurst = 10, kRatioLo = 0.5, kRatioHi = 2;       // displacement / √tr Σ
+
+double rms(const std::vector<double>& v) {
+  double q = 0;
+  for (double x : v) q += x * x;
+  return std::sqrt(q / double(v.size()));
+}
+
 std::vector<Claim> central_flow_claims(RunHandle handle) {
   auto run_of = [handle](const RunSet& s) -> const LoadedRun& { return s[handle]; };
-  // The thresholds, each written once: the criterion texts are made from them.
-  static constexpr double kFollow = 0.05;                 // GD's loss within 5 % of the flow's before the edge
-  static constexpr double kSettle = 3, kHeld = 0.01, kHeldShare = 0.9;  // the flow's λmax·η/2 within 1 % of 1
-  static constexpr double kPredicted = 0.25;              // the predicted loss within 25 % of GD's running mean
-  static constexpr double kBurst = 10, kRatioLo = 0.5, kRatioHi = 2;  // displacement / √tr Σ
   const Range ratio_range = Range::within(kRatioLo, kRatioHi);
   return {
       {"Until its sharpness reaches 2/η, the central flow is gradient flow, and GD follows it.",
@@ -880,11 +888,6 @@ std::vector<Claim> central_flow_claims(RunHandle handle) {
          [run_of, ratio_range](const RunSet& s) {
            const auto& r = run_of(s);
            const double from = onset_or_throw(r) + kBurst, last = flow_critical_span(r).second;
-           auto rms = [](const std::vector<double>& v) {
-             double q = 0;
-             for (double x : v) q += x * x;
-             return std::sqrt(q / double(v.size()));
-           };
            const auto disp = r.values("flow_gd_displacement", from, last), osc = r.values("flow_oscillation", from, last);
            const auto total = r.values("flow_distance", from, last);
            if (disp.empty())
