@@ -89,6 +89,13 @@ std::string number_text(double v) {
   if (v == INFINITY) return "∞";
   if (v == -INFINITY) return "−∞";
   std::string s = fmt::format("{}", v);
+  if (const auto e = s.find('e'); e != std::string::npos) {  // 1e-08 → 1e-8, 1e+10 → 1e10
+    std::string exp = s.substr(e + 1);
+    const bool negative = exp[0] == '-';
+    if (exp[0] == '-' || exp[0] == '+') exp.erase(0, 1);
+    exp.erase(0, std::min(exp.find_first_not_of('0'), exp.size() - 1));
+    s = s.substr(0, e + 1) + (negative ? "-" : "") + exp;
+  }
   return s[0] == '-' ? "−" + s.substr(1) : s;
 }
 std::string step_text(double s) { return fmt::format("{}", s); }
@@ -209,7 +216,12 @@ std::string Statistic::text(const std::string& q) const {
 Check ColumnCheck::check() const {
   const ColumnCheck row = *this;
   const std::string what = statistic.text(quantity.name);
-  std::string criterion = fmt::format("{} {} is {}", what, window.text(), accepted.text());
+  // The first, the last and their ratio are of the whole run unless a window says otherwise.
+  const bool ends = statistic.kind == Statistic::First || statistic.kind == Statistic::Last ||
+                    statistic.kind == Statistic::LastOverFirst;
+  const bool whole = window.from.kind == Anchor::Start && window.to.kind == Anchor::End;
+  std::string criterion = ends && whole ? fmt::format("{} is {}", what, accepted.text())
+                                        : fmt::format("{} {} is {}", what, window.text(), accepted.text());
   if (runs.size() > 1) criterion = "for each run, " + criterion;
   return {criterion, [row, what](const RunSet& s) {
             Verdict v{true, ""};

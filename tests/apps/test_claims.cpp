@@ -30,6 +30,7 @@ BOOST_AUTO_TEST_CASE(ranges_and_windows_say_what_they_check) {
   BOOST_TEST(Range::below(0).text() == "< 0");
   BOOST_TEST(Range::at_most(1e-12).text() == "≤ 1e-12");
   BOOST_TEST(Range::at_least(0.2).text() == "≥ 0.2");
+  BOOST_TEST(Range::at_most(1e-8).text() == "≤ 1e-8");
   BOOST_TEST(Range::above(0.5).text() == "> 0.5");
   BOOST_TEST(Range::below(0).contains(-1e-300));
   BOOST_TEST(!Range::below(0).contains(0.0));
@@ -73,6 +74,7 @@ BOOST_AUTO_TEST_CASE(a_column_row_checks_the_numbers_its_criterion_states) {
   const Check ratio = ColumnCheck{{h}, Quantity::column("loss", "loss"), Window::whole(), Statistic::last_over_first(),
                                   Range::at_most(0.5)}.check();
   BOOST_TEST(!ratio.evaluate(set).holds);  // 5.1/10
+  BOOST_TEST(ratio.criterion == "the last loss over the first is ≤ 0.5");
   // A claim holds when all its checks do, and says each measurement.
   const Claim claim{"RP sits near 0 after the onset", {holds, before}};
   BOOST_TEST(claim.criterion() == holds.criterion + "; and " + before.criterion);
