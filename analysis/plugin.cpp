@@ -258,13 +258,15 @@ std::string OptionDecl::meaning() const {
 
 OptionValues::OptionValues(const std::string& plugin, const std::vector<OptionDecl>& decls, const PluginOptions& given)
     : plugin_(plugin) {
-  for (const auto& [key, value] : given)
+  for (const auto& option : given) {
+    const std::string& key = option.first;
     if (std::none_of(decls.begin(), decls.end(), [&](const OptionDecl& d) { return d.name == key; })) {
       std::string known;
       for (const auto& d : decls) known += (known.empty() ? "" : ", ") + d.name;
       throw std::invalid_argument(fmt::format("plugin {}: unknown option '{}' (known: {})", plugin, key,
                                               known.empty() ? "none" : known));
     }
+  }
   // Options others depend on first (a choice such as tau_profile's grid).
   auto value_of = [&](const OptionDecl& d, const std::string& fallback) {
     const auto it = given.find(d.name);

@@ -113,6 +113,16 @@ bool Trainer::hessian_due(std::size_t step) const {
                      [&](const Attached& a) { return a.plugin->needs_hessian() && due(a, step, true); });
 }
 
+// SGD's minibatches (none under full batch), seeded by the run's seed.
+std::unique_ptr<data::MinibatchSampler> Trainer::make_sampler() const {
+  if (options_.batch_size == 0) return nullptr;
+  return std::make_unique<data::MinibatchSampler>(
+      objective_.num_examples(), options_.batch_size,
+      options_.with_replacement ? data::MinibatchSampler::Replacement::With
+                                : data::MinibatchSampler::Replacement::Without,
+      options_.seed);
+}
+
 // ---- the run -------------------------------------------------------------------
 
 RunResult Trainer::run(Tensor theta0) {
@@ -122,12 +132,7 @@ RunResult Trainer::run(Tensor theta0) {
   Loop L(*this, columns());
   L.cur.theta = std::move(theta0);
   for (auto& a : plugins_) a.plugin->reset();
-  if (options_.batch_size > 0)
-    L.sampler = std::make_unique<data::MinibatchSampler>(
-        objective_.num_examples(), options_.batch_size,
-        options_.with_replacement ? data::MinibatchSampler::Replacement::With
-                                  : data::MinibatchSampler::Replacement::Without,
-        options_.seed);
+  L.sampler = make_sampler();
   return loop(L);
 }
 
@@ -159,22 +164,7 @@ RunResult Trainer::loop(Loop& L) {
       advance(L);                                       // θ_{t+1} becomes θ_t; a checkpoint may be written
     }
   } catch (...) {
-    if (!L.began) throw;  // refused before any sink wrote: nothing to tell
-    std::string message = "an exception that is not a std::exception";
-    try {
-      throw;
-    } catch (const std::exception& e) {
-      message = e.what();
-    } catch (...) {
-    }
-    Interruption what{L.cur.step, L.seconds(), message, summary(L, "interrupted")};
-    what.summary["error"] = message;
-    for (RunSink* s : sinks_) {
-      try {
-        s->interrupted(what);
-      } catch (...) {  // the first error is the one to report
-      }
-    }
+    if (L.began) interrupt(L, std::current_exception());  // else refused before any sink wrote
     throw;
   }
   return finish(L);
@@ -294,6 +284,25 @@ void Trainer::advance(Loop& L) {
   for (RunSink* s : sinks_) s->between_steps(snap);
 }
 
+// Every sink is told that the run stopped midway, with the exception's message.
+void Trainer::interrupt(Loop& L, std::exception_ptr error) {
+  std::string message = "an exception that is not a std::exception";
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    message = e.what();
+  } catch (...) {
+  }
+  Interruption what{L.cur.step, L.seconds(), message, summary(L, "interrupted")};
+  what.summary["error"] = message;
+  for (RunSink* s : sinks_) {
+    try {
+      s->interrupted(what);
+    } catch (...) {  // the first error is the one to report
+    }
+  }
+}
+
 RunResult Trainer::finish(Loop& L) {
   L.res.theta = L.cur.theta;
   L.res.seconds = L.seconds();
@@ -362,14 +371,8 @@ void Trainer::restore(Loop& L, const StateDict& ck) {
   optimizer_.load_state(ck.extract("optimizer"), {objective_.dim()});
   if (optimizer_.steps_taken() != step)
     throw StateError(fmt::format("the optimizer took {} steps, the trainer {}", optimizer_.steps_taken(), step));
-  if (options_.batch_size > 0) {
-    L.sampler = std::make_unique<data::MinibatchSampler>(
-        objective_.num_examples(), options_.batch_size,
-        options_.with_replacement ? data::MinibatchSampler::Replacement::With
-                                  : data::MinibatchSampler::Replacement::Without,
-        options_.seed);
-    L.sampler->load_state(ck.extract("sampler"));
-  }
+  L.sampler = make_sampler();
+  if (L.sampler) L.sampler->load_state(ck.extract("sampler"));
   for (std::size_t i = 0; i < plugins_.size(); ++i)
     plugins_[i].plugin->load_state(ck.extract(fmt::format("plugin{}", i)), objective_.dim());
   L.epoch_start = ck.integer("trainer.epoch_start") != 0;

@@ -20,6 +20,7 @@
 // so RP_t and L_t cost nothing.
 #pragma once
 
+#include <exception>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,6 +29,10 @@
 #include "../core/defaults.hpp"
 #include "plugin.hpp"
 #include "sink.hpp"
+
+namespace eos::data {
+class MinibatchSampler;  // datasets/transforms.hpp
+}
 
 namespace eos::analysis {
 
@@ -77,6 +82,8 @@ class Trainer {
   void record_row(Loop& L, bool last, bool diverged_here);
   void advance(Loop& L);
   RunResult finish(Loop& L);
+  void interrupt(Loop& L, std::exception_ptr error);
+  std::unique_ptr<data::MinibatchSampler> make_sampler() const;
   void restore(Loop& L, const StateDict& checkpoint);
   StateDict save(const Loop& L) const;
   nlohmann::json summary(const Loop& L, const std::string& outcome) const;
