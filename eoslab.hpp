@@ -3,11 +3,13 @@
 
 #include "core/defaults.hpp"
 #include "core/files.hpp"
+#include "core/hash.hpp"
 #include "core/npy.hpp"
 #include "core/objective.hpp"
 #include "core/random.hpp"
 #include "core/state_dict.hpp"
 #include "core/tensor.hpp"
+#include "core/text.hpp"
 #include "autodiff/function_objective.hpp"
 #include "autodiff/functional.hpp"
 #include "autodiff/op.hpp"

@@ -149,6 +149,14 @@ class Plugin {
   // Whether observe() calls ctx.hessian(): the trainer then linearizes θ_t in
   // the pass that computes f(θ_t) and ∇f(θ_t) anyway.
   virtual bool needs_hessian() const { return false; }
+  // How many vectors the size of θ the plugin holds at its peak (a Krylov
+  // basis, probes): what a memory estimate counts before a run is built.
+  virtual std::size_t memory_vectors() const { return 2; }
+  // Whether the plugin can run in this run (its batch size; the optimizer,
+  // null offline): throws std::invalid_argument naming the plugin and what
+  // does not fit, before the run writes anything (central_flow with SGD,
+  // sgd_rp at full batch without batch=…).
+  virtual void check_run(std::size_t /*batch_size*/, const optim::Optimizer* /*optimizer*/) const {}
   // Forget state carried between steps (warm starts), before a new run.
   virtual void reset() {}
   // A JSON object summarizing the whole run for summary.json (under the

@@ -110,6 +110,8 @@ class WarmStartedEigenPlugin : public Plugin {
   void save_state(StateDict& into) const override { save_vectors(into, previous_); }
   void load_state(const StateDict& from, std::size_t dim) override { previous_ = load_vectors(from, dim); }
   bool needs_hessian() const override { return true; }
+  // the Krylov basis, the Ritz vectors kept, and the solver's work vectors
+  std::size_t memory_vectors() const override { return opt_.max_iter + 2 * (opt_.k + opt_.extra) + 4; }
 
  protected:
   explicit WarmStartedEigenPlugin(LanczosOptions o, bool warm = true) : opt_(std::move(o)), warm_(warm) {}
@@ -247,6 +249,7 @@ class BlockSharpnessPlugin : public Plugin {
     return c;
   }
   bool needs_hessian() const override { return true; }
+  std::size_t memory_vectors() const override { return opt_.max_iter + 2 * groups_.size() + 4; }
   void reset() override { previous_.assign(groups_.size(), {}); }
   void save_state(StateDict& into) const override {
     for (std::size_t i = 0; i < previous_.size(); ++i) {
@@ -363,6 +366,7 @@ class DensityPlugin : public Plugin {
     return {"density_lambda_min", "density_lambda_max", "density_trace", "density_trace_se"};
   }
   bool needs_hessian() const override { return true; }
+  std::size_t memory_vectors() const override { return steps_ + 4; }
   void observe(StepContext& ctx, Row& row) override {
     HessianOperator& H = ctx.hessian();
     Rng rng(ctx.seed_for("density"));

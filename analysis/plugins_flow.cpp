@@ -21,6 +21,17 @@ class CentralFlowPlugin : public Plugin {
  public:
   explicit CentralFlowPlugin(CentralFlowOptions o) : opt_(std::move(o)) {}
   std::string name() const override { return "central_flow"; }
+  std::size_t memory_vectors() const override { return opt_.lanczos.max_iter + 4 * opt_.k + 12; }
+  void check_run(std::size_t batch_size, const optim::Optimizer* optimizer) const override {
+    if (batch_size != 0)
+      throw std::invalid_argument(fmt::format("plugin central_flow: the central flow is that of full-batch GD, and the "
+                                              "run uses minibatches of {} (--batch-size 0 for full batch)",
+                                              batch_size));
+    if (optimizer && !optimizer->is_plain_gradient_step())
+      throw std::invalid_argument(fmt::format("plugin central_flow: the central flow is that of plain GD (θ − η∇f), "
+                                              "not {}",
+                                              optimizer->describe()));
+  }
   std::vector<std::string> columns() const override {
     return {"flow_loss",          "flow_predicted_loss", "flow_lambda_max", "flow_trace_sigma",
             "flow_oscillation",   "flow_critical",       "flow_distance",   "flow_gd_displacement",
@@ -36,12 +47,7 @@ class CentralFlowPlugin : public Plugin {
   }
   void observe(StepContext& ctx, Row& row) override {
     if (failed_at_) return;
-    if (ctx.batch_size() != 0)
-      throw std::invalid_argument("plugin central_flow: the central flow is that of full-batch GD (--batch-size 0)");
-    if (ctx.optimizer() && !ctx.optimizer()->is_plain_gradient_step())
-      throw std::invalid_argument(fmt::format("plugin central_flow: the central flow is that of plain GD (θ − η∇f), "
-                                              "not {}",
-                                              ctx.optimizer()->describe()));
+    check_run(ctx.batch_size(), ctx.optimizer());  // offline too
     if (!flow_) {
       flow_.emplace(ctx.objective(), ctx.theta(), opt_);
       start_ = ctx.step();

@@ -170,6 +170,7 @@ class Corollary1Plugin : public Plugin {
   }
   std::string name() const override { return "corollary1"; }
   bool needs_hessian() const override { return true; }
+  std::size_t memory_vectors() const override { return opt_.max_iter + 6; }
   std::vector<std::string> columns() const override { return {"seg_lambda_max", "cor1_bound", "cor1_slack"}; }
   void observe(StepContext& ctx, Row& row) override {
     const Tensor& g = ctx.grad();
@@ -220,6 +221,11 @@ class SgdRelativeProgressPlugin : public Plugin {
     if (draws_ < 2) throw std::invalid_argument("plugin sgd_rp: draws must be at least 2 (for a standard error)");
   }
   std::string name() const override { return "sgd_rp"; }
+  void check_run(std::size_t batch_size, const optim::Optimizer*) const override {
+    if (batch_ == 0 && batch_size == 0)
+      throw std::invalid_argument("plugin sgd_rp: the run is full-batch GD, so there is no minibatch size to draw "
+                                  "with: give sgd_rp:batch=B, or run SGD with --batch-size B");
+  }
   std::vector<std::string> columns() const override {
     return {"sgd_erp", "sgd_erp_se", "sgd_rhs51", "sgd_rhs51_se"};
   }

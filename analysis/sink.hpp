@@ -10,7 +10,8 @@
 //   step(record)          row t is complete (θ_t, η_t, the values)
 //   between_steps(snap)   the loop stands at the start of step t + 1; the
 //                         state it would continue from (a checkpoint's) is
-//                         snap.save()
+//                         snap.save(); snap.stopping: the run stops here on
+//                         request and ends with outcome Interrupted
 //   end(result, summary)  the run ended (outcome, summary built once)
 //   interrupted(what)     an exception left the loop: nothing ended, the
 //                         rows so far are kept; it is rethrown afterwards
@@ -41,7 +42,9 @@ class Optimizer;
 
 namespace eos::analysis {
 
-enum class Outcome { MaxSteps, LossGoal, AccuracyGoal, Diverged };
+// Interrupted: stopped on request between two steps (a signal), with a
+// checkpoint to continue from; a result, not an error.
+enum class Outcome { MaxSteps, LossGoal, AccuracyGoal, Diverged, Interrupted };
 std::string to_string(Outcome o);
 
 struct RunResult {
@@ -71,6 +74,9 @@ struct RunStart {
   // A resumed run's rows before its checkpoint: the sink that holds them
   // (the metrics CSV) fills this in check().
   std::optional<MetricsTable>* earlier_rows = nullptr;
+  // A resumed run's checkpoint, where each named sink finds what it saved
+  // (RunSink::save_state) under "sink.<name>." to check its files against.
+  const StateDict* checkpoint = nullptr;
 };
 
 // One finished row.
@@ -91,6 +97,7 @@ struct RunSnapshot {
   std::size_t step = 0;
   double seconds = 0.0;
   std::function<StateDict()> save;  // the whole state a resumed run continues from, bit for bit
+  bool stopping = false;            // the run stops here on request: a checkpoint sink writes now
 };
 
 struct Interruption {
@@ -103,6 +110,9 @@ struct Interruption {
 class RunSink {
  public:
   virtual ~RunSink() = default;
+  // A sink with a name may keep state in checkpoints (under "sink.<name>.").
+  virtual std::string name() const { return {}; }
+  virtual void save_state(StateDict&) const {}
   virtual void check(RunStart&) {}
   virtual void begin(RunStart&) {}
   virtual void step(const StepRecord&) {}

@@ -1,10 +1,12 @@
 #include "sinks.hpp"
 
+#include <algorithm>
 #include <filesystem>
 
 #include <fmt/format.h>
 
 #include "../core/files.hpp"
+#include "../core/hash.hpp"
 #include "../core/objective.hpp"
 #include "../optim/optimizer.hpp"
 
@@ -44,10 +46,52 @@ TrajectoryManifest TrajectorySink::expected(const RunStart& s) const {
   m.seed = s.seed;
   m.batch_size = s.batch_size;
   m.every = every_;
+  m.data_fingerprint = s.objective.data_fingerprint();
   return m;
 }
+void TrajectorySink::save_state(StateDict& into) const {
+  std::string files, hashes;
+  if (writer_)
+    for (std::size_t i = 0; i < writer_->manifest().files.size(); ++i) {
+      files += (i ? "\n" : "") + writer_->manifest().files[i];
+      hashes += (i ? "\n" : "") + writer_->manifest().hashes[i];
+    }
+  into.put("files", files);
+  into.put("hashes", hashes);
+}
 void TrajectorySink::check(RunStart& s) {
-  if (s.resumed_from) previous_ = TrajectoryWriter::check_resumable(dir_, expected(s));
+  if (!s.resumed_from) return;
+  previous_ = TrajectoryWriter::check_resumable(dir_, expected(s));
+  if (!s.checkpoint || !s.checkpoint->contains("sink.trajectory.files")) return;
+  auto lines = [](const std::string& text) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    while (start < text.size()) {
+      const std::size_t end = std::min(text.find('\n', start), text.size());
+      out.push_back(text.substr(start, end - start));
+      start = end + 1;
+    }
+    return out;
+  };
+  const auto files = lines(s.checkpoint->text("sink.trajectory.files"));
+  const auto hashes = lines(s.checkpoint->text("sink.trajectory.hashes"));
+  if (files.size() != hashes.size()) throw StateError("the checkpoint's trajectory record is damaged");
+  if (!files.empty() && !previous_)
+    throw StateError(fmt::format("{}/manifest.json is gone, but the run had written {} θ files there: the trajectory "
+                                 "cannot be continued",
+                                 dir_, files.size()));
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    const std::string path = dir_ + "/" + files[i];
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec))
+      throw StateError(fmt::format("{}: the run wrote this θ file before its checkpoint, and it is gone", path));
+    if (file_fingerprint(path) != hashes[i])
+      throw StateError(fmt::format("{}: changed since the run wrote it (its fingerprint is not the checkpoint's)", path));
+    const auto& listed = previous_->files;
+    if (std::find(listed.begin(), listed.end(), files[i]) == listed.end())
+      throw StateError(fmt::format("{}/manifest.json no longer lists {}, which the run wrote before its checkpoint",
+                                   dir_, files[i]));
+  }
 }
 void TrajectorySink::begin(RunStart& s) {
   if (s.resumed_from && previous_) writer_.emplace(TrajectoryWriter::continue_from(dir_, std::move(*previous_), *s.resumed_from));
@@ -72,12 +116,13 @@ void CheckpointSink::begin(RunStart& s) {
 void CheckpointSink::between_steps(const RunSnapshot& s) {
   const bool by_steps = every_steps_ > 0 && s.step - last_step_ >= every_steps_;
   const bool by_time = every_seconds_ > 0 && s.seconds - last_seconds_ >= every_seconds_;
-  if (!by_steps && !by_time) return;
+  if (!by_steps && !by_time && !s.stopping) return;
   write_state(path_, s.save());
   last_step_ = s.step;
   last_seconds_ = s.seconds;
 }
-void CheckpointSink::end(const RunResult&) {
+void CheckpointSink::end(const RunResult& result) {
+  if (result.outcome == Outcome::Interrupted) return;  // stopped on request: the state to continue from
   std::filesystem::remove(path_);
   std::filesystem::remove(path_ + ".tmp");  // left by a run killed mid-write
 }

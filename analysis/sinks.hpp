@@ -5,7 +5,8 @@
 //                    it back to the checkpoint's rows and appends)
 //   TrajectorySink   θ every k steps and at the end, as .npy + manifest.json
 //   CheckpointSink   the run's whole state, atomically, every N steps or T
-//                    seconds; removed when the run ends
+//                    seconds and when the run stops on request; removed
+//                    when the run ends
 //   SummarySink      summary.json: the summary the loop built once, plus the
 //                    caller's extra fields; outcome "interrupted" when an
 //                    exception left the loop
@@ -44,6 +45,10 @@ class TrajectorySink : public RunSink {
   // θ is not). objective_spec: the JSON a replay rebuilds the objective from
   // (nn::ObjectiveSpec::to_json(); empty for a custom objective).
   TrajectorySink(std::string dir, std::size_t every, std::string objective_spec = {});
+  // A checkpoint records each θ file written so far (name and fingerprint);
+  // a resume refuses when one is missing or changed, or the manifest is gone.
+  std::string name() const override { return "trajectory"; }
+  void save_state(StateDict& into) const override;
   void check(RunStart& start) override;
   void begin(RunStart& start) override;
   void step(const StepRecord& r) override;
@@ -66,7 +71,8 @@ class CheckpointSink : public RunSink {
   CheckpointSink(std::string path, std::size_t every_steps, double every_seconds);
   void begin(RunStart& start) override;
   void between_steps(const RunSnapshot& s) override;
-  void end(const RunResult& result) override;  // the run is complete: no state to resume from
+  // The run is complete: no state to resume from (kept when it was interrupted on request).
+  void end(const RunResult& result) override;
   const std::string& path() const { return path_; }
 
  private:

@@ -16,6 +16,7 @@ std::string to_string(Outcome o) {
     case Outcome::LossGoal: return "loss_goal";
     case Outcome::AccuracyGoal: return "accuracy_goal";
     case Outcome::Diverged: return "diverged";
+    case Outcome::Interrupted: return "interrupted";
   }
   return "?";
 }
@@ -28,6 +29,7 @@ std::string RunResult::describe() const {
     case Outcome::LossGoal: return fmt::format("reached the loss goal at step {}", steps);
     case Outcome::AccuracyGoal: return fmt::format("reached the accuracy goal at step {}", steps);
     case Outcome::MaxSteps: return fmt::format("ran {} steps", steps);
+    case Outcome::Interrupted: return fmt::format("interrupted at step {}", steps);
   }
   return "?";
 }
@@ -55,6 +57,7 @@ struct Trainer::Loop {
   bool epoch_start = true;
   double explode = 0.0;           // a loss above this is divergence
   std::optional<std::size_t> resumed_from;
+  const StateDict* checkpoint = nullptr;  // a resumed run's, for the sinks to check against
   bool began = false;             // the sinks have opened their files
   double seconds_before = 0.0;    // wall time of the run before its checkpoint
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
@@ -144,6 +147,7 @@ RunResult Trainer::resume(const std::string& checkpoint_path) {
   } catch (const StateError& e) {
     throw StateError(fmt::format("{}: {}", checkpoint_path, e.what()));
   }
+  L.checkpoint = &checkpoint;
   return loop(L);
 }
 
@@ -161,7 +165,7 @@ RunResult Trainer::loop(Loop& L) {
         L.res.outcome = *stop;
         break;
       }
-      advance(L);                                       // θ_{t+1} becomes θ_t; a checkpoint may be written
+      if (advance(L)) break;                            // θ_{t+1} becomes θ_t; a checkpoint may be written
     }
   } catch (...) {
     if (L.began) interrupt(L, std::current_exception());  // else refused before any sink wrote
@@ -173,9 +177,10 @@ RunResult Trainer::loop(Loop& L) {
 // The sinks check what they continue, all of them before any writes; then
 // the first step's data.
 void Trainer::start(Loop& L) {
+  for (const auto& a : plugins_) a.plugin->check_run(options_.batch_size, &optimizer_);  // before any file
   std::optional<MetricsTable> earlier;
-  RunStart s{L.res.metrics.columns, objective_,   optimizer_,      options_.seed, options_.batch_size,
-             options_.max_steps,    L.resumed_from, L.seconds_before, &earlier};
+  RunStart s{L.res.metrics.columns, objective_,   optimizer_,       options_.seed, options_.batch_size,
+             options_.max_steps,    L.resumed_from, L.seconds_before, &earlier,      L.checkpoint};
   for (RunSink* sink : sinks_) sink->check(s);
   if (L.resumed_from && *L.resumed_from > 0) {
     if (!earlier)
@@ -277,11 +282,16 @@ void Trainer::record_row(Loop& L, bool last, bool diverged_here) {
   for (RunSink* s : sinks_) s->step(r);
 }
 
-void Trainer::advance(Loop& L) {
+// θ_{t+1} becomes θ_t. Returns true when the run stops here on request
+// (the sinks were offered the state as a stopping snapshot).
+bool Trainer::advance(Loop& L) {
   L.epoch_start = L.sampler ? L.sampler->epoch_ended() : true;
   std::swap(L.cur, L.next);
-  const RunSnapshot snap{L.cur.step, L.seconds(), [&] { return save(L); }};
+  const bool stopping = options_.stop_requested && options_.stop_requested();
+  const RunSnapshot snap{L.cur.step, L.seconds(), [&] { return save(L); }, stopping};
   for (RunSink* s : sinks_) s->between_steps(snap);
+  if (stopping) L.res.outcome = Outcome::Interrupted;
+  return stopping;
 }
 
 // Every sink is told that the run stopped midway, with the exception's message.
@@ -326,6 +336,8 @@ StateDict Trainer::identity() const {
     plugins += fmt::format("{}{}@{}{}", plugins.empty() ? "" : " ", a.plugin->name(), a.when.every,
                            a.when.epoch_end ? "/epoch" : "");
   id.put("plugins", plugins);
+  id.put("data", objective_.data_fingerprint());
+  for (const auto& [key, value] : options_.provenance) id.put(key, value);
   return id;
 }
 
@@ -354,6 +366,12 @@ StateDict Trainer::save(const Loop& L) const {
     plugins_[i].plugin->save_state(part);
     ck.merge(fmt::format("plugin{}", i), part);
   }
+  for (const RunSink* s : sinks_)
+    if (!s->name().empty()) {
+      part = StateDict();
+      s->save_state(part);
+      ck.merge("sink." + s->name(), part);
+    }
   return ck;
 }
 
@@ -361,10 +379,18 @@ StateDict Trainer::save(const Loop& L) const {
 // before any sink touches a file.
 void Trainer::restore(Loop& L, const StateDict& ck) {
   const StateDict saved_id = ck.extract("identity"), id = identity();
-  for (const auto& [key, entry] : id.entries())
-    if (saved_id.text(key) != std::get<std::string>(entry))
-      throw StateError(fmt::format("the checkpoint's run has {} '{}', this one '{}'", key, saved_id.text(key),
-                                   std::get<std::string>(entry)));
+  for (const auto& [key, entry] : id.entries()) {
+    const std::string& now = std::get<std::string>(entry);
+    if (!saved_id.contains(key))
+      throw StateError(fmt::format("the checkpoint does not record its run's {} (written by an older eoslab?)", key));
+    const std::string& then = saved_id.text(key);
+    if (then == now) continue;
+    if (key == "data")
+      throw StateError(fmt::format("the data changed since the checkpoint: its fingerprint was {}, the data of '{}' "
+                                   "now have {}",
+                                   then, objective_.describe(), now));
+    throw StateError(fmt::format("the checkpoint's run has {} '{}', this one '{}'", key, then, now));
+  }
   const std::size_t step = ck.integer("trainer.step");
   L.cur.theta = ck.tensor("trainer.theta", {objective_.dim()});
   for (auto& a : plugins_) a.plugin->reset();

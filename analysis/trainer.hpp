@@ -21,6 +21,7 @@
 #pragma once
 
 #include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -45,6 +46,15 @@ struct TrainerOptions {
   bool with_replacement = false;         // minibatch sampling
   std::uint64_t seed = defaults::seed;   // minibatches and stochastic plugins
   std::string plugin_output_dir;         // where plugins may write files (density/…); empty: none
+  // Asked after each step: true stops the run there (outcome Interrupted)
+  // with its state offered to the sinks as a stopping snapshot, so that a
+  // CheckpointSink writes it. The command line answers from its SIGINT and
+  // SIGTERM handlers (under mpirun, agreed over the ranks).
+  std::function<bool()> stop_requested;
+  // What else a checkpoint must agree on to be resumed, as (name, value):
+  // the command line records the fingerprint of its --init-params file and
+  // the number of ranks. The objective's data fingerprint is always checked.
+  std::vector<std::pair<std::string, std::string>> provenance;
 };
 
 class Trainer {
@@ -80,7 +90,7 @@ class Trainer {
   std::optional<Outcome> take_step(Loop& L);
   void observe(Loop& L, std::optional<Outcome>& stop);
   void record_row(Loop& L, bool last, bool diverged_here);
-  void advance(Loop& L);
+  bool advance(Loop& L);
   RunResult finish(Loop& L);
   void interrupt(Loop& L, std::exception_ptr error);
   std::unique_ptr<data::MinibatchSampler> make_sampler() const;

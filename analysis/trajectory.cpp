@@ -3,10 +3,12 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "../core/hash.hpp"
 #include "../core/npy.hpp"
 
 namespace eos::analysis {
@@ -44,6 +46,18 @@ TrajectoryWriter TrajectoryWriter::continue_from(std::string dir, TrajectoryMani
   m.steps.resize(keep);
   m.step_lrs.resize(keep);
   m.files.resize(keep);
+  if (m.hashes.size() == m.files.size()) {
+    m.sizes.resize(keep);
+    m.hashes.resize(keep);
+  } else {  // a manifest written without fingerprints: the kept files get theirs now
+    m.sizes.clear();
+    m.hashes.clear();
+    for (std::size_t i = 0; i < keep; ++i) {
+      const std::string path = dir + "/" + m.files[i];
+      m.sizes.push_back(std::filesystem::file_size(path));
+      m.hashes.push_back(file_fingerprint(path));
+    }
+  }
   m.outcome.clear();
   return TrajectoryWriter(std::move(dir), std::move(m));  // rewrites the manifest without the forgotten steps
 }
@@ -56,10 +70,13 @@ TrajectoryWriter TrajectoryWriter::resume(std::string dir, const TrajectoryManif
 void TrajectoryWriter::record(std::size_t step, double lr, const Tensor& theta) {
   if (!m_.steps.empty() && m_.steps.back() == step) return;
   const std::string file = fmt::format("theta_{:08d}.npy", step);
-  write_npy(dir_ + "/" + file, theta);
+  const std::string bytes = npy_bytes(theta);
+  write_file_atomically(dir_ + "/" + file, bytes);
   m_.steps.push_back(step);
   m_.step_lrs.push_back(lr);
   m_.files.push_back(file);
+  m_.sizes.push_back(bytes.size());
+  m_.hashes.push_back(Fingerprint().add(bytes).hex());
   write_manifest();
 }
 
@@ -81,6 +98,9 @@ void TrajectoryWriter::write_manifest() const {
   j["steps"] = m_.steps;
   j["step_lrs"] = m_.step_lrs;
   j["files"] = m_.files;
+  j["sizes"] = m_.sizes;
+  j["hashes"] = m_.hashes;
+  j["data_fingerprint"] = m_.data_fingerprint;
   j["outcome"] = m_.outcome;
   // Write, fsync, rename: a killed run never leaves a half-written manifest.
   write_file_atomically(dir_ + "/manifest.json", j.dump(2) + "\n");
@@ -89,7 +109,32 @@ void TrajectoryWriter::write_manifest() const {
 Tensor Trajectory::theta(std::size_t i) const {
   if (i >= manifest.files.size())
     throw std::out_of_range(fmt::format("{}: step index {} of {} recorded", dir, i, manifest.files.size()));
-  return read_npy_vector(dir + "/" + manifest.files[i]);
+  const std::string path = dir + "/" + manifest.files[i];
+  const std::size_t step = manifest.steps[i];
+  std::error_code ec;
+  const auto st = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(st))
+    throw std::runtime_error(fmt::format("{}: θ of step {} is missing", path, step));
+  if (!std::filesystem::is_regular_file(st))
+    throw std::runtime_error(fmt::format("{}: θ of step {} is not a regular file (a FIFO, device or directory)", path,
+                                         step));
+  if (!manifest.hashes.empty()) {
+    const auto size = std::filesystem::file_size(path, ec);
+    if (ec || size != manifest.sizes[i])
+      throw std::runtime_error(fmt::format("{}: θ of step {} has {} bytes, the manifest recorded {}", path, step,
+                                           ec ? 0 : size, manifest.sizes[i]));
+    const std::string hash = file_fingerprint(path);
+    if (hash != manifest.hashes[i])
+      throw std::runtime_error(fmt::format("{}: θ of step {} is not the file the run wrote (fingerprint {}, the "
+                                           "manifest recorded {}): changed, or swapped with another",
+                                           path, step, hash, manifest.hashes[i]));
+  }
+  Tensor theta = read_npy_vector(path);
+  if (const auto bad = first_non_finite(theta))
+    throw std::runtime_error(fmt::format("{}: θ of step {} has a non-finite entry ({} at index {}); a trajectory holds "
+                                         "finite parameters",
+                                         path, step, theta.data()[*bad], *bad));
+  return theta;
 }
 
 Trajectory read_trajectory(const std::string& dir) {
@@ -118,12 +163,27 @@ Trajectory read_trajectory(const std::string& dir) {
     m.steps = j.at("steps").get<std::vector<std::size_t>>();
     m.step_lrs = j.at("step_lrs").get<std::vector<double>>();
     m.files = j.at("files").get<std::vector<std::string>>();
+    if (j.contains("sizes") || j.contains("hashes")) {
+      m.sizes = j.at("sizes").get<std::vector<std::uint64_t>>();
+      m.hashes = j.at("hashes").get<std::vector<std::string>>();
+    }
+    m.data_fingerprint = j.value("data_fingerprint", "");
     m.outcome = j.value("outcome", "");
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error(fmt::format("{}: malformed manifest ({})", path, e.what()));
   }
   if (m.steps.size() != m.files.size() || m.steps.size() != m.step_lrs.size())
     throw std::runtime_error(fmt::format("{}: steps, step_lrs and files differ in length", path));
+  if ((!m.sizes.empty() || !m.hashes.empty()) && (m.sizes.size() != m.files.size() || m.hashes.size() != m.files.size()))
+    throw std::runtime_error(fmt::format("{}: sizes and hashes must list one entry per file ({} files, {} sizes, {} "
+                                         "hashes)",
+                                         path, m.files.size(), m.sizes.size(), m.hashes.size()));
+  std::map<std::string, std::size_t> seen;
+  for (std::size_t i = 0; i < m.files.size(); ++i)
+    if (const auto [it, fresh] = seen.emplace(m.files[i], i); !fresh)
+      throw std::runtime_error(fmt::format("{}: files[{}] and files[{}] are both '{}': each recorded step has its own "
+                                           "θ file",
+                                           path, it->second, i, m.files[i]));
   // nlohmann converts -1 to 2⁶⁴−1 when asked for an unsigned: check the JSON itself.
   for (const char* key : {"seed", "batch_size", "every"})
     if (!j.at(key).is_number_unsigned())

@@ -25,6 +25,11 @@ struct TrajectoryManifest {
   std::vector<std::size_t> steps;
   std::vector<double> step_lrs; // η_t at each recorded step
   std::vector<std::string> files;  // relative to the directory
+  // Each file's size in bytes and fingerprint (core/hash.hpp), as written;
+  // empty for a manifest written without them (then nothing is compared).
+  std::vector<std::uint64_t> sizes;
+  std::vector<std::string> hashes;
+  std::string data_fingerprint;    // Objective::data_fingerprint() of the run; empty: not recorded
   std::string outcome;
 };
 
@@ -44,6 +49,7 @@ class TrajectoryWriter {
   void record(std::size_t step, double lr, const Tensor& theta);  // writes θ and the manifest
   void finish(const std::string& outcome);
   const std::string& dir() const { return dir_; }
+  const TrajectoryManifest& manifest() const { return m_; }
 
  private:
   void write_manifest() const;
@@ -54,8 +60,12 @@ class TrajectoryWriter {
 struct Trajectory {
   std::string dir;
   TrajectoryManifest manifest;
-  Tensor theta(std::size_t i) const;  // θ of the i-th recorded step
+  // θ of the i-th recorded step, checked: a regular file (a FIFO is refused,
+  // not opened), of the recorded size and fingerprint when the manifest has
+  // them, and finite; each error names the file and the step.
+  Tensor theta(std::size_t i) const;
 };
+// Refuses a manifest that lists one file twice, or whose lists differ in length.
 Trajectory read_trajectory(const std::string& dir);
 
 // Runs plugins on every recorded step of a trajectory, in order, as a

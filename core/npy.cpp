@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 
@@ -55,6 +56,11 @@ Shape parse_npy_shape(const std::string& path, const std::string& dims) {
 }  // namespace
 
 Tensor read_npy(const std::string& path) {
+  // A FIFO or a device would block or stream forever: only a regular file is opened.
+  std::error_code ec;
+  const auto st = std::filesystem::status(path, ec);
+  if (!ec && std::filesystem::exists(st) && !std::filesystem::is_regular_file(st))
+    throw NpyError(fmt::format("{}: not a regular file (a directory, FIFO or device), expected a .npy file", path));
   std::ifstream in(path, std::ios::binary);
   if (!in) throw NpyError(fmt::format("{}: cannot open .npy file ({})", path, std::strerror(errno)));
   in.seekg(0, std::ios::end);
@@ -127,7 +133,7 @@ Tensor read_npy_vector(const std::string& path, std::optional<std::size_t> expec
   return t;
 }
 
-void write_npy(const std::string& path, const Tensor& t) {
+std::string npy_bytes(const Tensor& t) {
   std::string shape = "(";
   for (std::size_t i = 0; i < t.dimension(); ++i) shape += std::to_string(t.shape()[i]) + (t.dimension() == 1 ? "," : i + 1 < t.dimension() ? ", " : "");
   shape += ")";
@@ -142,8 +148,12 @@ void write_npy(const std::string& path, const Tensor& t) {
   bytes += static_cast<char>(len >> 8);
   bytes += header;
   bytes.append(reinterpret_cast<const char*>(t.data()), t.size() * sizeof(double));
+  return bytes;
+}
+
+void write_npy(const std::string& path, const Tensor& t) {
   try {
-    write_file_atomically(path, bytes);  // a θ file of a trajectory is complete or absent
+    write_file_atomically(path, npy_bytes(t));  // a θ file of a trajectory is complete or absent
   } catch (const std::runtime_error& e) {
     throw NpyError(e.what());
   }

@@ -83,6 +83,11 @@ class Objective {
   // θ's named slices, in order, when the objective knows them (a model's
   // parameters); none for a bare function.
   virtual std::vector<ParameterSlice> parameter_slices() const { return {}; }
+  // A fingerprint of the examples f is a mean over (features, labels,
+  // targets; core/hash.hpp), so that a resumed run or an analysis can tell
+  // that its data are the ones a checkpoint or a trajectory was made on;
+  // empty for an objective without data (a function of θ alone).
+  virtual std::string data_fingerprint() const { return {}; }
 };
 
 }  // namespace eos

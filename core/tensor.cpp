@@ -45,6 +45,12 @@ bool all_finite(const Tensor& t) {
   return true;
 }
 
+std::optional<std::size_t> first_non_finite(const Tensor& t) {
+  for (std::size_t i = 0; i < t.size(); ++i)
+    if (!std::isfinite(t.data()[i])) return i;
+  return std::nullopt;
+}
+
 Tensor zeros(const Shape& s) { return xt::zeros<double>(s); }
 Tensor filled(const Shape& s, double v) {
   Tensor t = Tensor::from_shape(s);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -40,6 +41,8 @@ Tensor zeros(const Shape& s);
 double inner(const Tensor& a, const Tensor& b);
 // Whether every entry is finite (no NaN, no ±inf).
 bool all_finite(const Tensor& t);
+// The flat index of the first NaN or ±inf entry, or none.
+std::optional<std::size_t> first_non_finite(const Tensor& t);
 
 // dst = src, keeping dst's buffer when the sizes match (plain assignment of
 // an xarray reallocates): what lets a reused tape run without allocating.

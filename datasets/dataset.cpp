@@ -1,5 +1,7 @@
 #include "dataset.hpp"
 
+#include "../core/hash.hpp"
+
 #include <algorithm>
 
 #include <fmt/format.h>
@@ -37,6 +39,26 @@ Dataset Dataset::subset(std::span<const std::size_t> idx) const {
   s.num_classes = num_classes;
   s.source = source;
   return s;
+}
+
+std::uint64_t rows_fingerprint(const Dataset& ds, std::size_t first) {
+  const std::size_t n = ds.size(), d = ds.dim();
+  const bool targets = ds.has_targets();
+  const std::size_t k = targets ? ds.targets.shape()[1] : 0;
+  std::uint64_t sum = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    Fingerprint f;
+    f.add(std::uint64_t(first + i));
+    f.add(ds.X.data() + i * d, d * sizeof(double));
+    if (ds.has_labels()) f.add(std::uint64_t(ds.labels[i]));
+    if (targets) f.add(ds.targets.data() + i * k, k * sizeof(double));
+    sum += f.value();
+  }
+  return sum;
+}
+
+std::string fingerprint_text(std::uint64_t rows_sum, std::size_t n, std::size_t dim) {
+  return Fingerprint().add(rows_sum).add(std::uint64_t(n)).add(std::uint64_t(dim)).hex();
 }
 
 }  // namespace eos::data

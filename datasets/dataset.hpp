@@ -24,6 +24,9 @@ struct Dataset {
   Tensor targets;                     // [n, k] real targets, or none (left default: rank 0)
   std::size_t num_classes = 0;
   std::string source;                 // e.g. "fashion-mnist train (/usr/share/...)"
+  // The fingerprint of the rows as loaded, before standardization (set by
+  // data::build_dataset; data_fingerprint_text); empty: not taken.
+  std::string fingerprint;
 
   std::size_t size() const { return X.dimension() == 2 ? X.shape()[0] : 0; }
   std::size_t dim() const { return X.dimension() == 2 ? X.shape()[1] : 0; }
@@ -34,6 +37,13 @@ struct Dataset {
   // The examples `idx` in that order (rows copied).
   Dataset subset(std::span<const std::size_t> idx) const;
 };
+
+// Σ over rows of a 64-bit hash of (first + i, the row's features, label and
+// targets), modulo 2⁶⁴: the fingerprint of a whole set is the sum of its
+// shards' (a distributed run's ranks add theirs up). Not cryptographic.
+std::uint64_t rows_fingerprint(const Dataset& ds, std::size_t first = 0);
+// The printed fingerprint of a data set: the sum, its size and dimension.
+std::string fingerprint_text(std::uint64_t rows_sum, std::size_t n, std::size_t dim);
 
 // rows `idx` of the 2-D tensor M, into out (resized, reusing its memory).
 void gather_rows(const Tensor& M, std::span<const std::size_t> idx, Tensor& out);

@@ -1,5 +1,7 @@
 #include "loaders.hpp"
 
+#include "../core/text.hpp"
+
 #include <zlib.h>
 
 #include <charconv>
@@ -196,8 +198,13 @@ Dataset load_fashion_mnist(Split split, const std::string& dir, std::optional<st
 namespace {
 constexpr std::size_t kCifarRecord = 3073, kCifarPixels = 3072;
 
-// Records per file, from the files' sizes (each a whole number of records).
-std::vector<std::size_t> cifar_records(const std::vector<std::string>& files) {
+constexpr std::size_t kCifarBatch = 10000;  // records in each file of the official binary version
+
+// Records per file, from the files' sizes (each a whole number of records;
+// with `per_file`, exactly that many: a batch cut on a record boundary is
+// still cut).
+std::vector<std::size_t> cifar_records(const std::vector<std::string>& files,
+                                       std::optional<std::size_t> per_file = std::nullopt) {
   std::vector<std::size_t> records;
   for (const auto& path : files) {
     std::error_code ec;
@@ -205,6 +212,10 @@ std::vector<std::size_t> cifar_records(const std::vector<std::string>& files) {
     if (ec) throw DataError(fmt::format("{}: no such file or not readable", path));
     if (bytes == 0 || bytes % kCifarRecord != 0)
       throw DataError(fmt::format("{}: {} bytes is not a whole number of 3073-byte CIFAR-10 records", path, bytes));
+    if (per_file && bytes / kCifarRecord != *per_file)
+      throw DataError(fmt::format("{}: {} records ({} bytes); a CIFAR-10 batch file holds {} ({} bytes): the file is "
+                                  "cut short or is not a batch",
+                                  path, bytes / kCifarRecord, bytes, *per_file, *per_file * kCifarRecord));
     records.push_back(bytes / kCifarRecord);
   }
   return records;
@@ -219,8 +230,9 @@ std::vector<std::string> cifar_files(Split split, const std::string& dir) {
 }
 }  // namespace
 
-Dataset load_cifar10_files(const std::vector<std::string>& files, std::size_t first, std::optional<std::size_t> count) {
-  const std::vector<std::size_t> records = cifar_records(files);
+Dataset load_cifar10_files(const std::vector<std::string>& files, std::size_t first, std::optional<std::size_t> count,
+                           std::optional<std::size_t> records_per_file) {
+  const std::vector<std::size_t> records = cifar_records(files, records_per_file);
   const std::size_t total = std::accumulate(records.begin(), records.end(), std::size_t(0));
   if (first > total || (count && *count > total - first))
     throw DataError(fmt::format("CIFAR-10: records [{}, {}) requested, the files hold {}", first,
@@ -251,14 +263,28 @@ Dataset load_cifar10_files(const std::vector<std::string>& files, std::size_t fi
 }
 
 Dataset load_cifar10(Split split, const std::string& dir, std::size_t first, std::optional<std::size_t> count) {
-  Dataset ds = load_cifar10_files(cifar_files(split, dir), first, count);
+  Dataset ds = load_cifar10_files(cifar_files(split, dir), first, count, kCifarBatch);
   ds.source = fmt::format("cifar-10 {} ({})", split == Split::Train ? "train" : "test", dir);
   return ds;
 }
 
 std::size_t cifar10_size(Split split, const std::string& dir) {
-  const auto records = cifar_records(cifar_files(split, dir));
+  const auto records = cifar_records(cifar_files(split, dir), kCifarBatch);
   return std::accumulate(records.begin(), records.end(), std::size_t(0));
+}
+
+std::size_t idx_directory_dim(Split split, const std::string& dir) {
+  const std::string stem = split == Split::Train ? "train" : "t10k";
+  for (const std::string& name : {stem + "-images-idx3-ubyte.gz", stem + "-images-idx3-ubyte"}) {
+    const std::string path = dir + "/" + name;
+    if (!std::filesystem::exists(path)) continue;
+    IdxStream in(path);
+    unsigned char head[16];
+    if (in.read(head, 16) < 16) throw DataError(fmt::format("{}: truncated idx header", path));
+    if (be32(head) != 0x00000803) throw DataError(fmt::format("{}: not an idx3 image file", path));
+    return std::size_t(be32(head + 8)) * be32(head + 12);
+  }
+  throw DataError(fmt::format("{}: has neither {}-images-idx3-ubyte.gz nor {}-images-idx3-ubyte", dir, stem, stem));
 }
 
 std::size_t idx_directory_size(Split split, const std::string& dir) {
@@ -336,17 +362,18 @@ Dataset load_csv(const std::string& path, const CsvOptions& opt) {
       const bool header = opt.header.value_or(numbers == 0);
       if (!opt.header && numbers != 0 && numbers != fields.size())
         throw DataError(fmt::format("{}:{}: the first line mixes numbers and text, so it is neither clearly a header "
-                                    "nor data ('{}'): make every header field a name, or set CsvOptions::header",
-                                    path, lineno, line));
+                                    "nor data ({}): make every header field a name, or set CsvOptions::header",
+                                    path, lineno, quote_input(line)));
       if (header) continue;
     }
     for (std::size_t c = 0; c < fields.size(); ++c) {
       if (kinds[c] == Field::OutOfRange)
-        throw DataError(fmt::format("{}:{}: field {} '{}' is outside the range of a double", path, lineno, c + 1, raw[c]));
+        throw DataError(fmt::format("{}:{}: field {} {} is outside the range of a double", path, lineno, c + 1,
+                                    quote_input(raw[c])));
       if (kinds[c] == Field::Text)
-        throw DataError(fmt::format("{}:{}: field {} '{}' is not a number", path, lineno, c + 1, raw[c]));
+        throw DataError(fmt::format("{}:{}: field {} {} is not a number", path, lineno, c + 1, quote_input(raw[c])));
       if (!std::isfinite(fields[c]))
-        throw DataError(fmt::format("{}:{}: field {} '{}' is not a finite number", path, lineno, c + 1, raw[c]));
+        throw DataError(fmt::format("{}:{}: field {} {} is not a finite number", path, lineno, c + 1, quote_input(raw[c])));
     }
     if (width == 0) width = fields.size();
     if (fields.size() != width)
@@ -354,6 +381,10 @@ Dataset load_csv(const std::string& path, const CsvOptions& opt) {
     rows.push_back(fields);
   }
   if (rows.empty()) throw DataError(fmt::format("{}: no data lines", path));
+  if (opt.label_column && width < 2)
+    throw DataError(fmt::format("{}: {} column per line; a labelled CSV needs the label and at least one feature "
+                                "(is the delimiter '{}'?)",
+                                path, width, opt.delimiter));
   Dataset ds;
   ds.source = path;
   const bool labelled = opt.label_column.has_value();

@@ -44,15 +44,20 @@ Dataset load_idx_dataset(const std::string& images, const std::string& labels, s
 // 3072 raw bytes in file order.
 // Records [first, first + count) of the files taken in order (all without a
 // count); only those records are read.
+// With records_per_file, each file must hold exactly that many records.
 Dataset load_cifar10_files(const std::vector<std::string>& files, std::size_t first = 0,
-                           std::optional<std::size_t> count = std::nullopt);
-// data_batch_1.bin … data_batch_5.bin (Train) or test_batch.bin (Test) in dir.
+                           std::optional<std::size_t> count = std::nullopt,
+                           std::optional<std::size_t> records_per_file = std::nullopt);
+// data_batch_1.bin … data_batch_5.bin (Train) or test_batch.bin (Test) in dir,
+// 10000 records each (a file cut short, even on a record boundary, is refused).
 Dataset load_cifar10(Split split, const std::string& dir, std::size_t first = 0,
                      std::optional<std::size_t> count = std::nullopt);
 // How many examples a split holds, from the file sizes (CIFAR-10) or the
 // labels file (idx), without reading the images.
 std::size_t cifar10_size(Split split, const std::string& dir);
 std::size_t idx_directory_size(Split split, const std::string& dir);
+// Features per image (rows × cols), from the images file's header alone.
+std::size_t idx_directory_dim(Split split, const std::string& dir);
 
 // ---- CSV: one example per line, numeric fields. With label_column set, that
 // column holds integer class labels ≥ 0 (num_classes = max + 1) and the

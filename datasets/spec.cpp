@@ -1,5 +1,7 @@
 #include "spec.hpp"
 
+#include <algorithm>
+#include <fstream>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -88,8 +90,28 @@ std::size_t dataset_size(const DataSpec& s) {
   return load_dataset_rows(s, 0, std::nullopt).size();  // CSV: read to count
 }
 
+std::size_t dataset_dim(const DataSpec& s) {
+  const Split split = s.split == "test" ? Split::Test : Split::Train;
+  if (s.source == "fashion-mnist") return idx_directory_dim(split, s.path.empty() ? kFashionMnistDir : s.path);
+  if (s.source == "idx") return idx_directory_dim(split, s.path);
+  if (s.source == "cifar10") return 3072;
+  if (s.source == "gaussian_clusters") return s.dim;
+  if (s.source == "csv") {  // the first line's fields, less the label
+    std::ifstream in(s.path);
+    std::string line;
+    while (std::getline(in, line) && (line.empty() || line == "\r")) {
+    }
+    std::size_t fields = line.empty() ? 0 : 1 + std::size_t(std::count(line.begin(), line.end(), ','));
+    return fields > 0 ? fields - 1 : 0;
+  }
+  throw std::invalid_argument(fmt::format("data spec: source '{}' (expected fashion-mnist, idx, cifar10, csv or "
+                                          "gaussian_clusters)",
+                                          s.source));
+}
+
 Dataset build_dataset(const DataSpec& s) {
   Dataset ds = load_dataset_rows(s, 0, std::nullopt);
+  ds.fingerprint = fingerprint_text(rows_fingerprint(ds), ds.size(), ds.dim());
   if (s.standardize) Standardizer::fit(ds.X).apply(ds);
   return ds;
 }

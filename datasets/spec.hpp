@@ -43,5 +43,9 @@ Dataset load_dataset_rows(const DataSpec& spec, std::size_t first, std::optional
 // How many examples the spec selects: n, or the file's count (idx and CIFAR-10
 // from the files' headers and sizes; a CSV file is read).
 std::size_t dataset_size(const DataSpec& spec);
+// Features per example, from headers (idx), the format (CIFAR-10: 3072), the
+// spec (synthetic) or a CSV's first line, without loading the data: what a
+// memory estimate needs before anything is allocated.
+std::size_t dataset_dim(const DataSpec& spec);
 
 }  // namespace eos::data

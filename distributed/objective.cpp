@@ -131,6 +131,20 @@ DistributedBuild build_distributed_objective(const nn::ObjectiveSpec& spec, cons
   data::Dataset ds = data::load_dataset_rows(spec.data, shard.first, shard.count);
   if (ds.size() != shard.count)
     throw std::runtime_error(fmt::format("rank {}: {} rows loaded for a shard of {}", comm.rank(), ds.size(), shard.count));
+  // The data's fingerprint is a sum over rows (data::rows_fingerprint): each
+  // rank's part, as two exact 32-bit halves in its slots, summed over ranks,
+  // then added up: the single-process objective's fingerprint, on every rank.
+  {
+    const std::uint64_t part = data::rows_fingerprint(ds, shard.first);
+    std::vector<double> all(2 * std::size_t(comm.size()), 0.0);
+    all[2 * std::size_t(comm.rank())] = double(part >> 32);
+    all[2 * std::size_t(comm.rank()) + 1] = double(part & 0xffffffffULL);
+    comm.sum(all.data(), all.size());
+    std::uint64_t sum = 0;
+    for (std::size_t r = 0; r < std::size_t(comm.size()); ++r)
+      sum += (std::uint64_t(all[2 * r]) << 32) | std::uint64_t(all[2 * r + 1]);
+    ds.fingerprint = data::fingerprint_text(sum, total, ds.dim());
+  }
   if (spec.data.standardize) {
     // The single-process statistics, from every shard: mean = Σx/n, then
     // std = √(Σ(x − mean)²/n) (two passes, as Standardizer::fit).

@@ -37,6 +37,9 @@ class DistributedObjective : public Objective {
   double batch_value_and_grad(const Tensor& theta, std::span<const std::size_t> batch, Tensor& grad) override;
   std::optional<double> accuracy(const Tensor& theta) override;
   std::vector<ParameterSlice> parameter_slices() const override { return local_->parameter_slices(); }
+  // The whole data set's (the local objective holds it: its shard's rows
+  // were fingerprinted with their global positions and summed over ranks).
+  std::string data_fingerprint() const override { return local_->data_fingerprint(); }
 
   const Communicator& communicator() const { return comm_; }
   const Shard& shard() const { return shard_; }

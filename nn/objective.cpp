@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <xtensor/xnoalias.hpp>
 
+#include "../core/hash.hpp"
 #include "../datasets/transforms.hpp"
 
 namespace eos::nn {
@@ -18,7 +19,7 @@ std::string loss_name(Loss l) { return l == Loss::CrossEntropy ? "cross_entropy"
 
 ModelObjective::ModelObjective(Model model, Loss loss, const data::Dataset& data, ObjectiveOptions options)
     : model_(std::move(model)), loss_(loss), options_(options), weight_decay_{options.weight_decay},
-      data_source_(data.source) {
+      data_source_(data.source), fingerprint_(data.fingerprint) {
   data.validate();
   n_ = data.size();
   if (n_ == 0) throw data::DataError(fmt::format("{}: no examples", data.source));
@@ -288,5 +289,17 @@ std::optional<double> ModelObjective::accuracy(const Tensor& theta) {
 }
 
 std::vector<ParameterSlice> ModelObjective::parameter_slices() const { return model_.slices; }
+
+std::string ModelObjective::data_fingerprint() const {
+  if (fingerprint_.empty()) {
+    Fingerprint f;
+    f.add(all_X_);
+    f.add(std::uint64_t(all_labels_.size()));
+    f.add(all_labels_.data(), all_labels_.size() * sizeof(std::int64_t));
+    if (all_targets_.dimension() == 2) f.add(all_targets_);  // (a default Tensor holds one unset value)
+    fingerprint_ = f.hex();
+  }
+  return fingerprint_;
+}
 
 }  // namespace eos::nn

@@ -72,6 +72,9 @@ class ModelObjective : public Objective {
   Tensor outputs(const Tensor& theta);
   const Model& model() const { return model_; }
   std::vector<ParameterSlice> parameter_slices() const override;  // the model's
+  // The data set's own (Dataset::fingerprint, of the rows as loaded), or else
+  // X, labels and targets as the objective holds them, computed once.
+  std::string data_fingerprint() const override;
   Loss loss() const { return loss_; }
   const ObjectiveOptions& options() const { return options_; }
   std::size_t num_chunks() const { return chunks_.size(); }
@@ -111,6 +114,7 @@ class ModelObjective : public Objective {
   ad::Tape& tape_for(const Chunk& c);
   Tensor chunk_grad_;                   // reused per-chunk gradient
   std::string data_source_;
+  mutable std::string fingerprint_;
 };
 
 }  // namespace eos::nn

@@ -41,6 +41,26 @@ ObjectiveSpec ObjectiveSpec::from_json(const std::string& text) {
   return s;
 }
 
+MemoryEstimate estimate_memory(const ObjectiveSpec& s, std::size_t n, std::size_t dim, std::size_t outputs,
+                               bool linearized) {
+  MemoryEstimate e;
+  double in = double(dim), activations = 0;  // per row: the outputs of every Linear and activation
+  for (std::size_t h : s.hidden) {
+    e.parameters += in * double(h) + (s.bias ? double(h) : 0.0);
+    activations += 2.0 * double(h);
+    in = double(h);
+  }
+  e.parameters += in * double(outputs) + (s.bias ? double(outputs) : 0.0);
+  activations += 3.0 * double(outputs);  // logits, log-softmax, its probabilities
+  const double chunk = double(std::min(std::max<std::size_t>(s.chunk_size, 1), std::max<std::size_t>(n, 1)));
+  const double rows = 4.0 * chunk + (linearized ? double(n) : 0.0);
+  constexpr double kBuffersPerNode = 5, kBytes = 8;
+  e.data = 3.0 * double(n) * double(dim) * kBytes;
+  e.tapes = rows * activations * kBuffersPerNode * kBytes;
+  e.per_vector = e.parameters * kBytes;
+  return e;
+}
+
 BuiltObjective build_objective(const ObjectiveSpec& s) { return build_objective_on(s, data::build_dataset(s.data)); }
 
 BuiltObjective build_objective_on(const ObjectiveSpec& s, data::Dataset ds) {

@@ -38,6 +38,21 @@ using data::build_dataset;
 using data::dataset_size;
 using data::load_dataset_rows;
 
+// What a model objective will hold in memory, estimated before anything is
+// built or loaded (bytes): the data (the loaded set, the objective's copy and
+// its chunks: three copies at the peak of construction), the tapes (each
+// node's value, tangent, adjoint, adjoint-tangent and scratch for every
+// layer's rows: four reused chunk tapes, and with a Hessian linearization one
+// per chunk, i.e. all n rows), and the size of one θ-sized vector, of which
+// the caller counts how many it keeps (optimizer buffers, Krylov bases).
+struct MemoryEstimate {
+  double parameters = 0;      // |θ|
+  double data = 0, tapes = 0, per_vector = 0;
+  double total(double vectors) const { return data + tapes + vectors * per_vector; }
+};
+MemoryEstimate estimate_memory(const ObjectiveSpec& spec, std::size_t n, std::size_t dim, std::size_t outputs,
+                               bool linearized);
+
 struct BuiltObjective {
   std::shared_ptr<Sequential> net;
   std::unique_ptr<ModelObjective> objective;

@@ -8,8 +8,10 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "folder.hpp"
 #include "parallel.hpp"
 #include "plot.hpp"
+#include "signals.hpp"
 
 namespace eos::cli {
 namespace fs = std::filesystem;
@@ -21,6 +23,11 @@ int train_command(const RunConfig& c) {
     fmt::print(stderr, "{}: the run had already ended ({}); nothing to resume\n", r.out_dir, r.finished_text);
     return 0;
   }
+  if (r.result.outcome == analysis::Outcome::Interrupted) {
+    fmt::print(stderr, "{}: stopped by {} at step {}; its checkpoint is written: continue with `{}`\n", r.out_dir,
+               signal_name(r.signal), r.result.steps, command_line({"eoslab", "train", "--resume", r.out_dir}));
+    return 128 + r.signal;
+  }
   if (!c.quiet) {
     fmt::print("{}: {}{} (final loss {:.6g}, {:.1f} s)\n", r.out_dir, r.result.describe(),
                r.resumed_from ? fmt::format(", resumed from step {}", *r.resumed_from) : "", r.result.final_loss,
@@ -30,6 +37,29 @@ int train_command(const RunConfig& c) {
   }
   return 0;
 }
+
+namespace {
+
+// Whether two paths name the same folder (one may not exist yet).
+bool same_folder(const fs::path& a, const fs::path& b) {
+  std::error_code ec;
+  return fs::weakly_canonical(a, ec) == fs::weakly_canonical(b, ec);
+}
+
+// The objective rebuilt from a manifest must be the one the run used: the
+// same data fingerprint, when the manifest records one (eoslab's do). It is a
+// sum over the rows as loaded, so a run trained under mpirun and analysed by
+// one process agree.
+void check_rebuilt(const analysis::Trajectory& traj, const Objective& objective, const fs::path& manifest) {
+  const auto& m = traj.manifest;
+  if (!m.data_fingerprint.empty() && m.data_fingerprint != objective.data_fingerprint())
+    throw UsageError(fmt::format("{}: the run's data had fingerprint {}, the objective rebuilt from its objective_spec "
+                                 "('{}') has {}: the data files changed since, or the spec was edited",
+                                 manifest.string(), m.data_fingerprint, objective.describe(),
+                                 objective.data_fingerprint()));
+}
+
+}  // namespace
 
 int analyze_command(const AnalyzeArgs& a) {
   const auto start = std::chrono::steady_clock::now();
@@ -45,18 +75,44 @@ int analyze_command(const AnalyzeArgs& a) {
   } catch (const std::exception& e) {
     throw UsageError(e.what());
   }
+  const fs::path out = a.out.empty() ? fs::path(a.dir) / "analysis" : fs::path(a.out);
+  if (same_folder(out, a.dir) || same_folder(out, dir))
+    throw UsageError(fmt::format("--out {}: that is the run's own folder, whose metrics.csv and summary.json are the "
+                                 "run's; write the analysis elsewhere (the default is {}/analysis)",
+                                 out.string(), a.dir));
   BuiltRun built = build(ObjectiveRecipe::from_manifest(traj.manifest.objective_spec));
+  check_rebuilt(traj, *built.objective, dir / "manifest.json");
   std::vector<std::unique_ptr<analysis::Plugin>> plugins;
   for (const auto& text : a.plugins) {
     if (text.find('@') != std::string::npos)
       throw UsageError(fmt::format("--plugin '{}': analyze runs every plugin at every recorded step; drop the @…", text));
     plugins.push_back(analysis::PluginRegistry::global().create_from_spec(parse_plugin("--plugin", text).spec));
+    try {
+      plugins.back()->check_run(traj.manifest.batch_size, nullptr);
+    } catch (const std::exception& e) {
+      throw UsageError(fmt::format("--plugin '{}': {}", text, e.what()));
+    }
   }
-  const fs::path out = a.out.empty() ? fs::path(a.dir) / "analysis" : fs::path(a.out);
-  std::error_code ec;
-  fs::create_directories(out, ec);
-  if (ec) throw UsageError(fmt::format("--out {}: cannot create the directory ({})", out.string(), ec.message()));
+  // Every θ file is checked before anything is written: there, regular, the
+  // recorded size and fingerprint, finite, θ's size.
+  for (std::size_t i = 0; i < traj.manifest.files.size(); ++i) {
+    try {
+      const Tensor theta = traj.theta(i);
+      if (theta.size() != built.objective->dim())
+        throw std::runtime_error(fmt::format("{}/{}: θ of step {} has {} entries, the objective has {}", dir.string(),
+                                             traj.manifest.files[i], traj.manifest.steps[i], theta.size(),
+                                             built.objective->dim()));
+    } catch (const std::exception& e) {
+      throw UsageError(e.what());
+    }
+  }
+  FolderContents contents{"analysis", {"metrics.csv", "summary.json"}, {"density/step_*.csv"}, {}};
+  const nlohmann::json earlier = RunFolder::list_of(out);
+  const bool own = !earlier.is_null() && earlier.value("kind", "") == "analysis";  // an earlier analysis is replaced
+  RunFolder folder(out, own ? RunFolder::Mode::Replace : RunFolder::Mode::Fresh, contents,
+                   command_line({"eoslab", "analyze", a.dir}));
   set_blas_threads(parse_count("--threads", a.threads, 0));
+  folder.claim();
 
   const auto table = analysis::analyze_trajectory(traj, *built.objective, plugins, nullptr, out.string());
   {
@@ -67,6 +123,11 @@ int analyze_command(const AnalyzeArgs& a) {
   j["trajectory"] = dir.string();
   j["objective"] = traj.manifest.objective;
   j["optimizer"] = traj.manifest.optimizer;
+  j["rebuilt"] = {{"objective", built.objective->describe()},
+                  {"parameters", built.objective->dim()},
+                  {"data_fingerprint", built.objective->data_fingerprint()},
+                  {"spec", traj.manifest.objective_spec.empty() ? nlohmann::json()
+                                                                : nlohmann::json::parse(traj.manifest.objective_spec)}};
   j["plugins"] = a.plugins;
   j["steps_analysed"] = table.rows.size();
   j["wall_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -39,7 +39,7 @@ struct TrainFlags {
   std::vector<std::string> plugins;
   std::string save_every = std::to_string(defaults::save_every), out = defaults::out,
               threads = std::to_string(defaults::threads), checkpoint_every = defaults::checkpoint_every, resume;
-  bool quiet = false;
+  bool quiet = false, force = false;
   CLI::Option* steps_option = nullptr;  // to tell an explicit --steps from its default
 };
 
@@ -105,6 +105,9 @@ void add_train_flags(CLI::App& app, TrainFlags& f) {
   run->add_option("--resume", f.resume,
                   "DIR: continue the run in DIR (killed, or stopped) from its checkpoint, bit for bit as if it had "
                   "never stopped; no other flag but --quiet");
+  run->add_flag("--force", f.force,
+                "replace the run in --out: first removes the files eoslab wrote there (listed in its "
+                "eoslab-files.json), never anything else");
   run->add_flag("--quiet", f.quiet, "no progress line");
 }
 
@@ -197,6 +200,7 @@ void run_flags(const TrainFlags& f, RunConfig& c) {
   if (f.out.empty()) throw UsageError("--out: empty directory name");
   c.out = f.out;
   c.threads = parse_count("--threads", f.threads, 0);
+  c.force = f.force;
   c.checkpoint_text = f.checkpoint_every;
   c.checkpoint = parse_checkpoint_every("--checkpoint-every", f.checkpoint_every);
   c.quiet = f.quiet;
@@ -214,10 +218,15 @@ RunConfig to_config(const TrainFlags& f) {
 // endless loop (it matches the nameless option groups as a subcommand; found
 // by fuzz_cli_values): refused by position before CLI11 sees it.
 void refuse_empty_arguments(const std::vector<std::string>& args) {
-  for (std::size_t i = 0; i < args.size(); ++i)
+  for (std::size_t i = 0; i < args.size(); ++i) {
     if (args[i].empty())
       throw UsageError(fmt::format("argument {} is empty{} (an unset shell variable?)", i + 1,
-                                   i > 0 ? fmt::format(", after '{}'", args[i - 1]) : ""));
+                                   i > 0 ? fmt::format(", after {}", quote_input(args[i - 1])) : ""));
+    // Every argument is recorded in JSON (command.json, summary.json): UTF-8 only.
+    if (!valid_utf8(args[i]))
+      throw UsageError(fmt::format("argument {} {}{} is not valid UTF-8 (eoslab records its command line in JSON)", i + 1,
+                                   quote_input(args[i]), i > 0 ? fmt::format(", after {}", quote_input(args[i - 1])) : ""));
+  }
 }
 
 // CLI11 parses a vector given in reverse order.

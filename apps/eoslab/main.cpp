@@ -2,6 +2,7 @@
 // result), 1 runtime failure, 2 bad input (a flag, a value, a file).
 #include <cstdio>
 #include <exception>
+#include <new>
 
 #include <fmt/format.h>
 
@@ -21,6 +22,13 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     fmt::print(stderr, "eoslab: {}\n", e.what());
     return 2;
+  } catch (const std::bad_alloc&) {
+    const std::string m = "out of memory: the run needed more than the machine could give, beyond the estimate made "
+                          "before it started; reduce --n, --widths, --batch-size or the plugins' max_iter/steps";
+    abort_job(m, 1);
+    std::fflush(stdout);
+    fmt::print(stderr, "eoslab: {}\n", m);
+    return 1;
   } catch (const std::exception& e) {
     abort_job(std::string("error: ") + e.what(), 1);
     std::fflush(stdout);

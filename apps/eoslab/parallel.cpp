@@ -57,6 +57,13 @@ std::optional<BuiltRun> build_parallel(const ObjectiveRecipe& r) {
 #endif
 }
 
+int max_over_ranks(int value) {
+#ifdef EOS_WITH_MPI
+  if (the_job.parallel()) return int(the_comm->max(std::size_t(value)));
+#endif
+  return value;
+}
+
 void abort_job(const std::string& message, int code) {
 #ifdef EOS_WITH_MPI
   if (the_job.parallel()) the_comm->abort(message, code);

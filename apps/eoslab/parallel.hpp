@@ -27,6 +27,10 @@ const Job& job();
 // has one process or the recipe is a toy (a toy runs whole on every rank).
 std::optional<BuiltRun> build_parallel(const ObjectiveRecipe& recipe);
 
+// The largest of the ranks' values (a job of one: the value itself): every
+// rank stops at the same step when any received a signal.
+int max_over_ranks(int value);
+
 // In a parallel job: print "eoslab (rank R of P): MESSAGE" and end every
 // rank with `code`. Returns only in a job of one process.
 void abort_job(const std::string& message, int code);

@@ -12,6 +12,7 @@
 #include "commands.hpp"
 #include "parallel.hpp"
 #include "presets.hpp"
+#include "signals.hpp"
 
 namespace eos::cli {
 namespace fs = std::filesystem;
@@ -22,6 +23,12 @@ struct Options {
   fs::path out;
   bool quick = false, quiet = false, force = false, figures = true, dry_run = false;
   std::string data, threads;
+};
+
+// A run stopped by SIGINT or SIGTERM: reproduce stops too (exit 128 + signal).
+struct RunInterrupted {
+  int signal = 0;
+  std::string dir;
 };
 
 struct PresetOutcome {
@@ -105,9 +112,11 @@ std::optional<LoadedRun> run_or_reuse(const Preset& p, std::size_t i, const Opti
   if (!o.force && reusable(dir, c)) {
     say("reusing");
   } else {
-    c.resume = !o.force && !job().parallel() && resumable(dir, c);
+    c.resume = !o.force && resumable(dir, c);
+    c.force = !c.resume;  // a run of another configuration in a preset's own folder is replaced
     if (c.resume) say("resuming from its checkpoint:");
     TrainOutcome done = run_training(c);
+    if (done.result.outcome == analysis::Outcome::Interrupted) throw RunInterrupted{done.signal, dir.string()};
     if (job().writes() && !done.already_finished)  // the finished run as its sinks left it, not re-read
       return LoadedRun{run, dir, std::move(done.result.metrics), std::move(done.summary)};
   }
@@ -306,7 +315,15 @@ int reproduce_command(const ReproduceArgs& a) {
     o.figures = false;
   }
   std::vector<PresetOutcome> results;
-  for (const Preset& p : chosen) results.push_back(run_preset(p, o));
+  try {
+    for (const Preset& p : chosen) results.push_back(run_preset(p, o));
+  } catch (const RunInterrupted& stop) {
+    if (job().writes())
+      fmt::print(stderr, "eoslab reproduce: stopped by {}; the run {} has its checkpoint, and the same `eoslab "
+                         "reproduce` command continues it\n",
+                 signal_name(stop.signal), stop.dir);
+    return 128 + stop.signal;
+  }
   if (a.name == "all" && !o.dry_run && job().writes()) {
     write_index(o.out, results, o.quick);
     std::size_t h = 0, n = 0;

@@ -8,8 +8,10 @@
 
 #include <fmt/format.h>
 
+#include "folder.hpp"
 #include "parallel.hpp"
 #include "progress.hpp"
+#include "signals.hpp"
 
 namespace eos::cli {
 namespace fs = std::filesystem;
@@ -21,7 +23,7 @@ double parse_number(const std::string& flag, const std::string& text) {
   const char* end = text.data() + text.size();
   auto [p, ec] = std::from_chars(text.data(), end, v);
   if (text.empty() || ec != std::errc() || p != end || !std::isfinite(v))
-    throw UsageError(fmt::format("{} '{}': expected a finite number", flag, text));
+    throw UsageError(fmt::format("{} {}: expected a finite number", flag, quote_input(text)));
   return v;
 }
 
@@ -63,8 +65,8 @@ std::size_t parse_count(const std::string& flag, const std::string& text, std::s
   const char* end = text.data() + text.size();
   auto [p, ec] = std::from_chars(text.data(), end, v);
   if (text.empty() || ec != std::errc() || p != end)
-    throw UsageError(fmt::format("{} '{}': expected a whole number ≥ {}", flag, text, min));
-  if (v < min) throw UsageError(fmt::format("{} '{}': must be at least {}", flag, text, min));
+    throw UsageError(fmt::format("{} {}: expected a whole number ≥ {}", flag, quote_input(text), min));
+  if (v < min) throw UsageError(fmt::format("{} {}: must be at least {}", flag, quote_input(text), min));
   return v;
 }
 
@@ -234,6 +236,9 @@ BuiltRun build(const ObjectiveRecipe& r, bool parallel) {
       throw UsageError(fmt::format("--init-params {}: {} (the model has {} parameters, flat PyTorch layout)",
                                    r.init_params, e.what(), b.objective->dim()));
     }
+    if (const auto bad = first_non_finite(b.theta0))
+      throw UsageError(fmt::format("--init-params {}: entry {} is {}; θ₀ must be finite", r.init_params, *bad,
+                                   b.theta0(*bad)));
   }
   return b;
 }
@@ -324,7 +329,80 @@ struct PreparedRun {
   std::unique_ptr<analysis::Trainer> trainer;
 };
 
+// The bytes this machine can give a process: MemAvailable, and the cgroup's
+// limit less its usage where one is set.
+double available_memory() {
+  double avail = 0;
+  std::ifstream meminfo("/proc/meminfo");
+  for (std::string key; meminfo >> key;) {
+    double kb = 0;
+    meminfo >> kb;
+    if (key == "MemAvailable:") avail = kb * 1024;
+    meminfo.ignore(256, '\n');
+  }
+  auto read_number = [](const char* path) -> std::optional<double> {
+    std::ifstream in(path);
+    std::string v;
+    if (!(in >> v) || v == "max") return std::nullopt;
+    try {
+      return std::stod(v);
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+  };
+  if (const auto limit = read_number("/sys/fs/cgroup/memory.max")) {
+    const double used = read_number("/sys/fs/cgroup/memory.current").value_or(0);
+    avail = avail > 0 ? std::min(avail, *limit - used) : *limit - used;
+  }
+  return avail;
+}
+
+std::string gigabytes(double bytes) { return fmt::format("{:.3g} GB", bytes / 1e9); }
+
+// Sizes first (issue 19): the memory the model, the data, the optimizer and
+// the plugins will need, estimated from the flags and the data's headers
+// alone; more than the machine has is exit 2 naming what drives it.
+void check_memory(const RunConfig& c, const std::vector<std::unique_ptr<analysis::Plugin>>& plugins) {
+  if (!c.objective.toy.empty()) return;
+  const nn::ObjectiveSpec& spec = c.objective.model;
+  std::size_t n = 0, dim = 0;
+  try {
+    n = data::dataset_size(spec.data);
+    dim = data::dataset_dim(spec.data);
+  } catch (const std::exception&) {
+    return;  // the data's own error comes, with its flag, when they are loaded
+  }
+  const std::size_t outputs = spec.data.source == "gaussian_clusters" ? std::max<std::size_t>(spec.data.classes, 1) : 10;
+  bool linearized = false;
+  double vectors = 10;  // θ, gradients, the probe and θ_{t+1}, the batch gradient, the optimizer's scratch
+  if (c.optimizer.name == "adam" || c.optimizer.name == "adamw") vectors += 2;
+  else if (c.optimizer.name != "gd") vectors += 1;
+  for (const auto& p : plugins) {
+    vectors += double(p->memory_vectors());
+    linearized |= p->needs_hessian();
+  }
+  const nn::MemoryEstimate e = nn::estimate_memory(spec, n, dim, outputs, linearized);
+  const double need = e.total(vectors), have = available_memory();
+  if (have > 0 && need > have)
+    throw UsageError(fmt::format(
+        "the run needs about {} of memory, more than the {} available: the data {} ({} examples × {} features: --n, "
+        "--data), the tapes {} (--widths, --n; a Hessian plugin keeps one per chunk), and {:.0f} vectors the size of "
+        "θ ({:.3g} parameters: --widths and the data's features) of {} each (the optimizer, and the plugins' bases: "
+        "max_iter, steps)",
+        gigabytes(need), gigabytes(have), gigabytes(e.data), n, dim, gigabytes(e.tapes), vectors, e.parameters,
+        gigabytes(e.per_vector)));
+}
+
 PreparedRun prepare(const RunConfig& c, const std::string& plugin_output_dir) {
+  std::vector<std::unique_ptr<analysis::Plugin>> plugins;
+  for (const auto& p : c.plugins) {
+    try {
+      plugins.push_back(analysis::PluginRegistry::global().create_from_spec(p.spec));
+    } catch (const std::exception& e) {
+      throw UsageError(fmt::format("--plugin '{}': {}", p.text, e.what()));
+    }
+  }
+  check_memory(c, plugins);
   PreparedRun r;
   r.built = build(c.objective, /*parallel=*/true);
   const std::size_t n = r.built.objective->num_examples();
@@ -344,12 +422,22 @@ PreparedRun prepare(const RunConfig& c, const std::string& plugin_output_dir) {
   o.batch_size = c.batch_size;
   o.seed = c.objective.model.init_seed;
   o.plugin_output_dir = plugin_output_dir;  // density/…
-  r.trainer = std::make_unique<analysis::Trainer>(*r.built.objective, *r.optimizer, o);
-  for (const auto& p : c.plugins) {
+  o.stop_requested = [] { return max_over_ranks(stop_signal()) != 0; };  // every rank stops at the same step
+  o.provenance.emplace_back("mpi_ranks", std::to_string(job().size));
+  if (!c.objective.init_params.empty()) {
     try {
-      r.trainer->attach(analysis::PluginRegistry::global().create_from_spec(p.spec), p.when);
-    } catch (const std::exception& e) {  // a bad option, or two plugins claiming one column
-      throw UsageError(fmt::format("--plugin '{}': {}", p.text, e.what()));
+      o.provenance.emplace_back("init_params", c.objective.init_params + " " + file_fingerprint(c.objective.init_params));
+    } catch (const std::exception& e) {
+      throw UsageError(fmt::format("--init-params {}: {}", c.objective.init_params, e.what()));
+    }
+  }
+  r.trainer = std::make_unique<analysis::Trainer>(*r.built.objective, *r.optimizer, o);
+  for (std::size_t i = 0; i < plugins.size(); ++i) {
+    try {
+      plugins[i]->check_run(c.batch_size, r.optimizer.get());
+      r.trainer->attach(std::move(plugins[i]), c.plugins[i].when);
+    } catch (const std::exception& e) {  // two plugins claiming one column; a plugin that does not fit the run
+      throw UsageError(fmt::format("--plugin '{}': {}", c.plugins[i].text, e.what()));
     }
   }
   return r;
@@ -369,23 +457,44 @@ std::optional<std::string> ended_run(const fs::path& out) {
   }
 }
 
-// A fresh run's folder: command.txt and command.json (what --resume reads),
-// and no trajectory or checkpoint of an earlier run.
-void start_folder(const RunConfig& c, const fs::path& out) {
-  std::error_code ec;
-  fs::create_directories(out, ec);
-  if (ec || !fs::is_directory(out))
-    throw UsageError(fmt::format("--out {}: cannot create the directory ({})", c.out, ec.message()));
-  try {
-    write_file_atomically((out / "command.txt").string(), command_line(c.command) + "\n");
-    write_file_atomically((out / "command.json").string(),
-                          nlohmann::json{{"argv", c.command}, {"config", c.to_json()}}.dump(2) + "\n");
-  } catch (const std::exception& e) {
-    throw UsageError(fmt::format("--out {}: cannot write into it ({})", c.out, e.what()));
-  }
-  fs::remove_all(out / "trajectory", ec);
-  fs::remove(out / "checkpoint.eos", ec);
+// What a train run writes into its folder (eoslab-files.json lists it
+// before the first is written): its own files, the plugins' and `eoslab
+// plot`'s, and the default folder of `eoslab analyze`.
+FolderContents train_contents(const RunConfig& c) {
+  FolderContents f;
+  f.kind = "train";
+  f.files = {"command.txt", "command.json", "metrics.csv", "summary.json", "checkpoint.eos"};
+  f.patterns = {"trajectory/manifest.json", "trajectory/theta_*.npy", "density/step_*.csv", "figures/*.png",
+                "figures/*.svg", "figures/*.gp", "figures/*.csv"};
+  f.folders = {"analysis"};
+  (void)c;
+  return f;
 }
+
+// The command line's parts of a checkpoint to check before the Trainer
+// resumes: the number of ranks, said plainly.
+void check_resumable(const fs::path& checkpoint, const std::string& out) {
+  try {
+    const StateDict ck = read_state(checkpoint.string());
+    if (ck.contains("identity.mpi_ranks") && ck.text("identity.mpi_ranks") != std::to_string(job().size)) {
+      const std::string ranks = ck.text("identity.mpi_ranks");
+      throw UsageError(fmt::format("--resume {}: the run was started on {} rank{}; resume it with the same number ({}), "
+                                   "not {}",
+                                   out, ranks, ranks == "1" ? "" : "s",
+                                   ranks == "1" ? "without mpirun" : "mpirun -np " + ranks, job().size));
+    }
+  } catch (const StateError& e) {
+    throw UsageError(fmt::format("--resume {}: {}", out, e.what()));
+  }
+}
+
+// A rank other than 0 keeps no rows: its resume starts from none.
+class NoRowsKept : public analysis::RunSink {
+ public:
+  void check(analysis::RunStart& s) override {
+    if (s.resumed_from && s.earlier_rows) *s.earlier_rows = analysis::MetricsTable{s.columns, {}};
+  }
+};
 
 }  // namespace
 
@@ -393,18 +502,24 @@ TrainOutcome run_training(const RunConfig& c) {
   // Under mpirun every rank runs this: the objective is sharded, and only
   // rank 0 writes files or progress (the other ranks compute the same steps).
   const Job& jb = job();
-  if (jb.parallel() && c.resume)
-    throw UsageError("--resume under mpirun is not supported yet: resume the run without mpirun, or start it again");
   const fs::path out = c.out, checkpoint = out / "checkpoint.eos";
+  const bool resume = c.resume && fs::exists(checkpoint);
+  if (resume) check_resumable(checkpoint, c.out);
+  install_stop_handlers();
   PreparedRun run = prepare(c, jb.writes() ? out.string() : "");
   set_blas_threads(c.threads);
   TrainOutcome res;
   res.out_dir = out.string();
+  analysis::Trainer& trainer = *run.trainer;
   if (!jb.writes()) {  // a rank other than 0: the same steps, no files
-    res.result = run.trainer->run(run.built.theta0);
+    NoRowsKept none;
+    trainer.record_to(none);
+    res.result = resume ? trainer.resume(checkpoint.string()) : trainer.run(run.built.theta0);
+    res.signal = max_over_ranks(stop_signal());
     return res;
   }
-  const bool resume = c.resume && fs::exists(checkpoint);
+  RunFolder::Mode mode = c.force ? RunFolder::Mode::Replace : RunFolder::Mode::Fresh;
+  if (resume) mode = RunFolder::Mode::Continue;
   if (c.resume && !resume) {
     if (auto ended = ended_run(out)) {  // its checkpoint went when it ended: nothing to continue
       res.already_finished = true;
@@ -413,12 +528,20 @@ TrainOutcome run_training(const RunConfig& c) {
     }
     if (!c.quiet)
       fmt::print(stderr, "{}: no checkpoint yet (stopped before its first): starting over from step 0\n", c.out);
+    mode = RunFolder::Mode::Replace;  // its own folder: the run starts over
   }
-  if (!resume) start_folder(c, out);
+  RunFolder folder(out, mode, train_contents(c), command_line(c.command));  // checks; writes nothing
 
   // The sinks that record the run, in the order they are told of each step:
-  // the checkpoint last, so that it never refers to rows not yet written.
-  analysis::Trainer& trainer = *run.trainer;
+  // the folder first (its lock and list, after every check has passed), the
+  // checkpoint last, so that it never refers to rows not yet written.
+  FolderSink own(folder, [&] {  // then the command --resume reads (a resumed run keeps its own)
+    if (resume) return;
+    write_file_atomically((out / "command.txt").string(), command_line(c.command) + "\n");
+    write_file_atomically((out / "command.json").string(),
+                          nlohmann::json{{"argv", c.command}, {"config", c.to_json()}}.dump(2) + "\n");
+  });
+  trainer.record_to(own);
   analysis::MetricsCsvSink csv((out / "metrics.csv").string());
   trainer.record_to(csv);
   std::optional<analysis::TrajectorySink> trajectory;
@@ -426,12 +549,14 @@ TrainOutcome run_training(const RunConfig& c) {
                                                              c.objective.manifest_json()));
   std::optional<ProgressLine> progress;
   if (!c.quiet) trainer.record_to(progress.emplace(c.progress_label));
+  const std::string resume_command = command_line({"eoslab", "train", "--resume", c.out});
   analysis::SummarySink summary((out / "summary.json").string(), {{"command", command_line(c.command)},
                                                                   {"config", c.to_json()},
-                                                                  {"max_steps", run.steps}});
+                                                                  {"max_steps", run.steps},
+                                                                  {"resume_command", resume_command}});
   trainer.record_to(summary);
-  std::optional<analysis::CheckpointSink> checkpoints;  // (not under mpirun yet: every rank would read it)
-  if (!jb.parallel()) trainer.record_to(checkpoints.emplace(checkpoint.string(), c.checkpoint.steps, c.checkpoint.seconds));
+  analysis::CheckpointSink checkpoints(checkpoint.string(), c.checkpoint.steps, c.checkpoint.seconds);
+  trainer.record_to(checkpoints);
 
   if (resume) {
     try {
@@ -444,6 +569,7 @@ TrainOutcome run_training(const RunConfig& c) {
     res.result = trainer.run(run.built.theta0);
   }
   res.summary = summary.summary();
+  res.signal = max_over_ranks(stop_signal());
   return res;
 }
 

@@ -90,6 +90,7 @@ struct RunConfig {
   std::string checkpoint_text = defaults::checkpoint_every;
   CheckpointRule checkpoint = parse_checkpoint_every("--checkpoint-every", defaults::checkpoint_every);
   bool resume = false;              // continue the run in `out` from its checkpoint
+  bool force = false;               // replace the run in `out` (only the files eoslab wrote there)
   bool quiet = false;
   std::string progress_label;       // shown before the progress line
   std::vector<std::string> command; // the command line, for command.txt
@@ -114,6 +115,7 @@ struct TrainOutcome {
   bool already_finished = false;            // --resume of a run that had ended: nothing was run
   std::string finished_text;                // then: its summary's outcome
   nlohmann::json summary;                   // what summary.json holds (rank 0)
+  int signal = 0;                           // the signal that stopped it (outcome interrupted), or 0
 };
 // Builds everything (UsageError on bad input), runs, writes metrics.csv,
 // summary.json, command.txt, command.json (the argv, for --resume),
