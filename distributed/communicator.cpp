@@ -65,6 +65,16 @@ void Communicator::broadcast(double* data, std::size_t n, int root) const {
     check(MPI_Bcast(data + at, int(std::min(n - at, kPiece)), MPI_DOUBLE, root, comm_), "MPI_Bcast");
 }
 
+std::string Communicator::broadcast(const std::string& text, int root) const {
+  if (size_ == 1) return text;
+  unsigned long long n = text.size();
+  check(MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, root, comm_), "MPI_Bcast");
+  std::string out = rank_ == root ? text : std::string(std::size_t(n), '\0');
+  for (std::size_t at = 0; at < out.size(); at += kPiece)
+    check(MPI_Bcast(out.data() + at, int(std::min(out.size() - at, kPiece)), MPI_CHAR, root, comm_), "MPI_Bcast");
+  return out;
+}
+
 void Communicator::abort(const std::string& message, int code) const {
   std::fflush(stdout);
   fmt::print(stderr, "eoslab (rank {} of {}): {}\n", rank_, size_, message);

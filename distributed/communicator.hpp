@@ -36,6 +36,8 @@ class Communicator {
   double sum(double value) const;
   std::size_t max(std::size_t value) const;
   void broadcast(double* data, std::size_t n, int root = 0) const;
+  // The root's text, on every rank.
+  std::string broadcast(const std::string& text, int root = 0) const;
   // Ends the whole job after printing "eoslab (rank R of P): MESSAGE" on
   // stderr: the other ranks are killed, not left waiting in a collective.
   [[noreturn]] void abort(const std::string& message, int code = 1) const;

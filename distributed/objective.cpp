@@ -55,11 +55,13 @@ DistributedObjective::DistributedObjective(std::unique_ptr<Objective> local, Sha
     throw std::invalid_argument(fmt::format("rank {}: the local objective has {} examples, the shard {}", comm_.rank(),
                                             local_->num_examples(), shard_.count));
   weight_ = double(shard_.count) / double(total_);
+  // One text on every rank (rank 0's shard named): a checkpoint written by
+  // rank 0 records it, and every rank of a resume compares against it.
+  description_ = fmt::format("{} — data-parallel: {} examples in {} shards", comm_.broadcast(local_->describe()),
+                             total_, comm_.size());
 }
 
-std::string DistributedObjective::describe() const {
-  return fmt::format("{} — data-parallel: {} examples in {} shards", local_->describe(), total_, comm_.size());
-}
+std::string DistributedObjective::describe() const { return description_; }
 
 double DistributedObjective::reduce(double weight, double value, Tensor& grad) {
   const std::size_t d = grad.size();

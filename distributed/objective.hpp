@@ -55,6 +55,7 @@ class DistributedObjective : public Objective {
   std::size_t total_;
   Communicator comm_;
   double weight_;  // n_r / n
+  std::string description_;
   std::vector<double> packed_;
   std::vector<std::size_t> part_;
 };

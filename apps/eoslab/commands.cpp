@@ -107,10 +107,12 @@ int analyze_command(const AnalyzeArgs& a) {
     }
   }
   FolderContents contents{"analysis", {"metrics.csv", "summary.json"}, {"density/step_*.csv"}, {}};
+  // An earlier analysis of the same trajectory is replaced; anything else
+  // eoslab wrote there only with --force.
+  const std::string command = command_line({"eoslab", "analyze", a.dir});
   const nlohmann::json earlier = RunFolder::list_of(out);
-  const bool own = !earlier.is_null() && earlier.value("kind", "") == "analysis";  // an earlier analysis is replaced
-  RunFolder folder(out, own ? RunFolder::Mode::Replace : RunFolder::Mode::Fresh, contents,
-                   command_line({"eoslab", "analyze", a.dir}));
+  const bool same = !earlier.is_null() && earlier.value("kind", "") == "analysis" && earlier.value("command", "") == command;
+  RunFolder folder(out, same || a.force ? RunFolder::Mode::Replace : RunFolder::Mode::Fresh, contents, command);
   set_blas_threads(parse_count("--threads", a.threads, 0));
   folder.claim();
 

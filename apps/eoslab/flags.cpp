@@ -312,6 +312,9 @@ void add_analyze_flags(CLI::App& analyze, AnalyzeArgs& aa) {
   analyze.add_option("--out", aa.out, "output directory (default DIR/analysis)");
   analyze.add_option("--threads", aa.threads, "BLAS threads (0: OpenBLAS's default)")->capture_default_str();
   analyze.add_flag("--quiet", aa.quiet, "no progress line");
+  analyze.add_flag("--force", aa.force,
+                   "replace the analysis of another trajectory that --out holds (only the files eoslab wrote "
+                   "there are removed); an earlier analysis of this trajectory is always replaced");
 }
 
 void add_reproduce_flags(CLI::App& reproduce, ReproduceArgs& ra) {

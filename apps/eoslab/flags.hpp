@@ -13,7 +13,7 @@ namespace eos::cli {
 struct AnalyzeArgs {
   std::string dir, out, threads = "0";
   std::vector<std::string> plugins;
-  bool quiet = false;
+  bool quiet = false, force = false;
 };
 
 struct ReproduceArgs {

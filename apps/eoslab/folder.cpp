@@ -137,12 +137,14 @@ RunFolder::RunFolder(fs::path dir, Mode mode, FolderContents contents, std::stri
     throw UsageError(fmt::format("--out {}: holds {} `{}`, not {}: eoslab will not replace it with this command",
                                  name, previous_.value("kind", "?") == "train" ? "the run" : "the analysis",
                                  previous_.value("command", "?"), kind == "train" ? "a run" : "an analysis"));
-  if (mode_ == Mode::Fresh && !previous_.is_null())
+  if (mode_ == Mode::Fresh && !previous_.is_null()) {
+    const bool run = previous_.value("kind", "") == "train";
     throw UsageError(fmt::format(
-        "--out {}: holds {} `{}` (listed in {}/{}): continue a killed or stopped run with `eoslab train --resume {}`, "
-        "replace it with --force (removes the files eoslab wrote there and nothing else), or choose another --out",
-        name, previous_.value("kind", "") == "train" ? "the run" : "the analysis", previous_.value("command", "?"), name,
-        kList, name));
+        "--out {}: holds {} `{}` (listed in {}/{}): {}replace it with --force (removes the files eoslab wrote there "
+        "and nothing else), or choose another --out",
+        name, run ? "the run" : "the analysis", previous_.value("command", "?"), name, kList,
+        run ? fmt::format("continue a killed or stopped run with `eoslab train --resume {}`, ", name) : ""));
+  }
   if (previous_.is_null() && mode_ != Mode::Continue) {
     const auto there = present(dir_, contents_);
     if (!there.empty())

@@ -505,11 +505,20 @@ TrainOutcome run_training(const RunConfig& c) {
   const fs::path out = c.out, checkpoint = out / "checkpoint.eos";
   const bool resume = c.resume && fs::exists(checkpoint);
   if (resume) check_resumable(checkpoint, c.out);
+  TrainOutcome res;
+  res.out_dir = out.string();
+  if (c.resume && !resume) {
+    // Every rank decides this alike (from the same files), or under mpirun
+    // rank 0 would stop while the others train.
+    if (auto ended = ended_run(out)) {  // its checkpoint went when it ended: nothing to continue
+      res.already_finished = true;
+      res.finished_text = *ended;
+      return res;
+    }
+  }
   install_stop_handlers();
   PreparedRun run = prepare(c, jb.writes() ? out.string() : "");
   set_blas_threads(c.threads);
-  TrainOutcome res;
-  res.out_dir = out.string();
   analysis::Trainer& trainer = *run.trainer;
   if (!jb.writes()) {  // a rank other than 0: the same steps, no files
     NoRowsKept none;
@@ -520,17 +529,10 @@ TrainOutcome run_training(const RunConfig& c) {
   }
   RunFolder::Mode mode = c.force ? RunFolder::Mode::Replace : RunFolder::Mode::Fresh;
   if (resume) mode = RunFolder::Mode::Continue;
-  if (c.resume && !resume) {
-    if (auto ended = ended_run(out)) {  // its checkpoint went when it ended: nothing to continue
-      res.already_finished = true;
-      res.finished_text = *ended;
-      return res;
-    }
-    if (!c.quiet)
-      fmt::print(stderr, "{}: no checkpoint yet (stopped before its first): starting over from step 0\n", c.out);
-    mode = RunFolder::Mode::Replace;  // its own folder: the run starts over
-  }
+  if (c.resume && !resume) mode = RunFolder::Mode::Replace;  // stopped before its first checkpoint: starts over
   RunFolder folder(out, mode, train_contents(c), command_line(c.command));  // checks; writes nothing
+  if (c.resume && !resume && !c.quiet)
+    fmt::print(stderr, "{}: no checkpoint yet (stopped before its first): starting over from step 0\n", c.out);
 
   // The sinks that record the run, in the order they are told of each step:
   // the folder first (its lock and list, after every check has passed), the

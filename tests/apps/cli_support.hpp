@@ -2,13 +2,20 @@
 // scratch directories, files read back.
 #pragma once
 
+#include <signal.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <map>
 #include <sstream>
 #include <string>
-#include <sys/wait.h>
-#include <unistd.h>
+#include <thread>
 #include <vector>
 
 #include <boost/test/unit_test.hpp>
@@ -61,3 +68,74 @@ inline std::string read_text(const fs::path& p) {
   return s.str();
 }
 
+
+// Starts ARGV (the program first) with its output discarded and the
+// environment entries NAME=VALUE added; returns its pid.
+inline pid_t spawn_program(const std::vector<std::string>& argv, const std::vector<std::string>& env = {}) {
+  std::vector<std::string> all = argv, vars = env;
+  std::fflush(nullptr);  // or the child flushes our buffered output as its own
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    std::freopen("/dev/null", "w", stdout);
+    std::freopen("/dev/null", "w", stderr);
+    for (auto& v : vars) ::putenv(v.data());
+    std::vector<char*> args;
+    for (auto& a : all) args.push_back(a.data());
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// `eoslab ARGS` in the background.
+inline pid_t spawn(const std::vector<std::string>& args) {
+  std::vector<std::string> all = {EOSLAB_EXE};
+  all.insert(all.end(), args.begin(), args.end());
+  return spawn_program(all);
+}
+
+// How pid ended, as a shell says it: its exit code, or 128 + the signal that ended it.
+inline int wait_exit(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Waits (at most `limit`) for `file` to exist; whether it does.
+inline bool wait_for_file(const fs::path& file, pid_t pid, std::chrono::seconds limit = std::chrono::seconds(120)) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (!fs::exists(file)) {
+    int status = 0;
+    if (std::chrono::steady_clock::now() > until || ::waitpid(pid, &status, WNOHANG) == pid) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+// Sends `sig` to a started run once `file` exists; returns how the run ended.
+inline int stop_when(pid_t pid, const fs::path& file, int sig) {
+  const bool there = wait_for_file(file, pid);
+  BOOST_TEST(there, file << " never appeared (or the run ended first)");
+  ::kill(pid, sig);
+  return wait_exit(pid);
+}
+
+// Every file under `dir` and its bytes ("<dir>" for a directory), by path
+// relative to `dir`: two snapshots are equal when nothing was touched.
+inline std::map<std::string, std::string> snapshot(const fs::path& dir) {
+  std::map<std::string, std::string> files;
+  if (!fs::exists(dir)) return files;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    const std::string rel = fs::relative(e.path(), dir).string();
+    if (e.is_directory()) files[rel] = "<dir>";
+    else if (!e.is_regular_file()) files[rel] = "<not a regular file>";  // a FIFO is not opened
+    else {
+      std::ifstream in(e.path(), std::ios::binary);
+      files[rel] = std::string(std::istreambuf_iterator<char>(in), {});
+    }
+  }
+  return files;
+}
+
+inline bool mentions(const Ran& r, const std::string& text) { return r.output.find(text) != std::string::npos; }

@@ -320,6 +320,51 @@ BOOST_AUTO_TEST_CASE(mpirun_train_equals_one_process) {
   BOOST_TEST(bad.output.find("eoslab (rank ") != std::string::npos, bad.output);
   BOOST_TEST(bad.output.find("/nonexistent/eoslab: no such directory") != std::string::npos, bad.output);
 }
+
+// A parallel run stopped by SIGTERM (mpirun forwards it to every rank) and
+// resumed under mpirun with as many ranks ends as the run never stopped:
+// metrics.csv and every θ file byte for byte. Another rank count is refused
+// by every rank with the count to use.
+BOOST_AUTO_TEST_CASE(mpirun_runs_resume_with_the_same_rank_count) {
+  const std::vector<std::string> mpirun = {EOSLAB_MPIRUN, "--oversubscribe", "--allow-run-as-root", "-np"};
+  const std::vector<std::string> env = {"OPENBLAS_NUM_THREADS=1", "OMPI_MCA_btl_vader_single_copy_mechanism=none"};
+  const std::string prefix = "OPENBLAS_NUM_THREADS=1 OMPI_MCA_btl_vader_single_copy_mechanism=none timeout 300 " +
+                             std::string(EOSLAB_MPIRUN) + " --oversubscribe --allow-run-as-root -np ";
+  const std::vector<std::string> args = {"train", "--data", "gaussian:8,3", "--n", "2000", "--widths", "64,64", "--lr",
+                                         "0.1", "--steps", "600", "--plugin", "loss", "--plugin", "rp", "--save-every",
+                                         "10", "--checkpoint-every", "5", "--quiet", "--threads", "1"};
+  const fs::path ref = scratch("mpi-resume-ref"), dir = scratch("mpi-resume");
+  auto into = [&](const fs::path& out) {
+    auto a = args;
+    a.insert(a.end(), {"--out", out.string()});
+    return a;
+  };
+  const Ran r = eoslab(into(ref), prefix + "2");
+  BOOST_TEST_REQUIRE(r.code == 0, r.output);
+  std::vector<std::string> launch = mpirun;
+  launch.push_back("2");
+  launch.push_back(EOSLAB_EXE);
+  const auto a = into(dir);
+  launch.insert(launch.end(), a.begin(), a.end());
+  stop_when(spawn_program(launch, env), dir / "trajectory" / "theta_00000030.npy", SIGTERM);
+  const auto s = read_json(dir / "summary.json");
+  BOOST_TEST_REQUIRE(s.at("outcome").get<std::string>() == "interrupted");
+  for (const std::string np : {"3", "1"}) {
+    const Ran other = eoslab({"train", "--resume", dir.string(), "--quiet"}, np == "1" ? "" : prefix + np);
+    BOOST_TEST(other.code == 2, other.output);
+    BOOST_TEST(other.output.find("the run was started on 2 ranks; resume it with the same number (mpirun -np 2), not " +
+                                 np) != std::string::npos, other.output);
+  }
+  const Ran resumed = eoslab({"train", "--resume", dir.string(), "--quiet"}, prefix + "2");
+  BOOST_TEST_REQUIRE(resumed.code == 0, resumed.output);
+  BOOST_TEST(read_text(dir / "metrics.csv") == read_text(ref / "metrics.csv"));
+  for (const auto& f : fs::directory_iterator(ref / "trajectory"))
+    BOOST_TEST(read_text(f.path()) == read_text(dir / "trajectory" / f.path().filename()), f.path().filename());
+  // Resuming the finished run is a no-op on every rank (not rank 0 stopping while the others train).
+  const Ran again = eoslab({"train", "--resume", dir.string()}, prefix + "2");
+  BOOST_TEST(again.code == 0, again.output);
+  BOOST_TEST(again.output.find("nothing to resume") != std::string::npos, again.output);
+}
 #endif
 
 // One table of defaults (core/defaults.hpp): an omitted flag of `eoslab train`

@@ -5,11 +5,8 @@
 // killed at random — until one finishes, and compared byte for byte with the
 // run that was never interrupted: metrics.csv, every trajectory file (the
 // last one is the final θ), the outcome.
-#include <signal.h>
-
 #include <chrono>
 #include <random>
-#include <thread>
 
 #include <fmt/format.h>
 
@@ -19,24 +16,6 @@
 using eos::test::bytes_of;
 
 namespace {
-
-// Starts `eoslab ARGS` with its output discarded; returns its pid.
-pid_t spawn(const std::vector<std::string>& args) {
-  std::vector<std::string> all = {EOSLAB_EXE};
-  all.insert(all.end(), args.begin(), args.end());
-  std::fflush(nullptr);  // or the child flushes our buffered output as its own
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    std::freopen("/dev/null", "w", stdout);
-    std::freopen("/dev/null", "w", stderr);
-    std::vector<char*> argv;
-    for (auto& a : all) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(EOSLAB_EXE, argv.data());
-    ::_exit(127);
-  }
-  return pid;
-}
 
 // Waits for pid; kills it first if it is still running after `delay`.
 // Returns whether it was killed (false: it exited, with code 0 required).
@@ -156,4 +135,52 @@ BOOST_AUTO_TEST_CASE(resume_says_what_it_does) {
     BOOST_TEST(r.output.find("--checkpoint-every '" + spec + "': expected N (steps), Ts (seconds, T > 0) or off") !=
                std::string::npos, r.output);
   }
+}
+
+// SIGINT and SIGTERM stop a run after the step in flight: its checkpoint and
+// a summary with outcome interrupted, the step and the command that resumes,
+// exit 130 / 143; resumed, it ends as the run never stopped. A second signal
+// ends the run at once, and what it had checkpointed still resumes to the
+// same result.
+BOOST_AUTO_TEST_CASE(signals_stop_a_run_that_resumes_to_the_uninterrupted_result) {
+  const std::vector<std::string> args = {"train", "--data", "gaussian:8,3", "--n", "2000", "--widths", "64,64",
+                                         "--optimizer", "momentum", "--lr", "0.05", "--batch-size", "100", "--steps",
+                                         "400", "--plugin", "loss", "--plugin", "sharpness:k=1@20", "--save-every",
+                                         "10", "--checkpoint-every", "7", "--quiet"};
+  auto into = [&](const fs::path& out) {
+    auto a = args;
+    a.insert(a.end(), {"--out", out.string()});
+    return a;
+  };
+  const fs::path ref = scratch("signal-ref");
+  const Ran r = eoslab(into(ref));
+  BOOST_TEST_REQUIRE(r.code == 0, r.output);
+  auto same_as_ref = [&](const fs::path& dir, const std::string& what) {
+    BOOST_TEST(bytes_of(dir / "metrics.csv") == bytes_of(ref / "metrics.csv"), what);
+    for (const auto& f : fs::directory_iterator(ref / "trajectory"))
+      BOOST_TEST(bytes_of(f.path()) == bytes_of(dir / "trajectory" / f.path().filename()), what << ": " << f.path().filename());
+    BOOST_TEST(read_json(dir / "summary.json").at("outcome").get<std::string>() == "max_steps", what);
+  };
+  for (const int sig : {SIGINT, SIGTERM}) {
+    const std::string what = sig == SIGINT ? "SIGINT" : "SIGTERM";
+    const fs::path dir = scratch("signal-" + what);
+    BOOST_TEST_REQUIRE(stop_when(spawn(into(dir)), dir / "trajectory" / "theta_00000030.npy", sig) == 128 + sig);
+    const auto s = read_json(dir / "summary.json");
+    BOOST_TEST(s.at("outcome").get<std::string>() == "interrupted", what);
+    BOOST_TEST(s.at("interrupted_at_step").get<int>() >= 30, what);
+    BOOST_TEST(s.at("resume_command").get<std::string>() == "eoslab train --resume " + dir.string(), what);
+    BOOST_TEST(fs::exists(dir / "checkpoint.eos"), what);
+    const Ran resumed = eoslab({"train", "--resume", dir.string(), "--quiet"});
+    BOOST_TEST_REQUIRE(resumed.code == 0, resumed.output);
+    same_as_ref(dir, what);
+  }
+  const fs::path twice = scratch("signal-twice");
+  const pid_t pid = spawn(into(twice));
+  BOOST_TEST_REQUIRE(wait_for_file(twice / "checkpoint.eos", pid));
+  ::kill(pid, SIGTERM);
+  ::kill(pid, SIGTERM);
+  const int code = wait_exit(pid);
+  BOOST_TEST((code == 128 + SIGTERM), "exit " << code);
+  BOOST_TEST_REQUIRE(eoslab({"train", "--resume", twice.string(), "--quiet"}).code == 0);
+  same_as_ref(twice, "two SIGTERMs");
 }

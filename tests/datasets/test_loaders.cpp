@@ -202,6 +202,15 @@ BOOST_AUTO_TEST_CASE(cifar10_round_trip_and_errors) {
   BOOST_TEST(has(m, "record 1 has label 11"), m);
   m = error_of([&] { load_cifar10(Split::Test, temp("no-cifar")); });
   BOOST_TEST(has(m, "test_batch.bin"), m);
+  // A batch cut exactly on a record boundary is still cut: with the batch
+  // size known (10000 for the official files), 2 records where 3 belong are
+  // refused, not read on into the next file.
+  write_raw(p, b);
+  const std::string cut = temp("data_batch_2.bin");
+  write_raw(cut, std::vector<unsigned char>(b.begin(), b.begin() + 2 * 3073));
+  m = error_of([&] { load_cifar10_files({cut, p}, 0, 4, 3); });
+  BOOST_TEST(has(m, "data_batch_2.bin: 2 records (6146 bytes); a CIFAR-10 batch file holds 3 (9219 bytes)"), m);
+  BOOST_TEST(load_cifar10_files({p, p}, 0, 4, 3).size() == 4u);
 }
 
 BOOST_AUTO_TEST_CASE(csv_with_header_and_labels) {
