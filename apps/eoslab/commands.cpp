@@ -80,19 +80,27 @@ int analyze_command(const AnalyzeArgs& a) {
     throw UsageError(fmt::format("--out {}: that is the run's own folder, whose metrics.csv and summary.json are the "
                                  "run's; write the analysis elsewhere (the default is {}/analysis)",
                                  out.string(), a.dir));
-  BuiltRun built = build(ObjectiveRecipe::from_manifest(traj.manifest.objective_spec));
-  check_rebuilt(traj, *built.objective, dir / "manifest.json");
   std::vector<std::unique_ptr<analysis::Plugin>> plugins;
   for (const auto& text : a.plugins) {
     if (text.find('@') != std::string::npos)
       throw UsageError(fmt::format("--plugin '{}': analyze runs every plugin at every recorded step; drop the @…", text));
-    plugins.push_back(analysis::PluginRegistry::global().create_from_spec(parse_plugin("--plugin", text).spec));
     try {
+      plugins.push_back(analysis::PluginRegistry::global().create_from_spec(parse_plugin("--plugin", text).spec));
       plugins.back()->check_run(traj.manifest.batch_size, nullptr);
+    } catch (const UsageError&) {
+      throw;
     } catch (const std::exception& e) {
       throw UsageError(fmt::format("--plugin '{}': {}", text, e.what()));
     }
   }
+  const ObjectiveRecipe recipe = ObjectiveRecipe::from_manifest(traj.manifest.objective_spec);
+  try {
+    check_memory(recipe, "gd", plugins);
+  } catch (const UsageError& e) {
+    throw UsageError(fmt::format("{}: its objective_spec: {}", (dir / "manifest.json").string(), e.what()));
+  }
+  BuiltRun built = build(recipe);
+  check_rebuilt(traj, *built.objective, dir / "manifest.json");
   // Every θ file is checked before anything is written: there, regular, the
   // recorded size and fingerprint, finite, θ's size.
   for (std::size_t i = 0; i < traj.manifest.files.size(); ++i) {

@@ -359,12 +359,12 @@ double available_memory() {
 
 std::string gigabytes(double bytes) { return fmt::format("{:.3g} GB", bytes / 1e9); }
 
-// Sizes first (issue 19): the memory the model, the data, the optimizer and
-// the plugins will need, estimated from the flags and the data's headers
-// alone; more than the machine has is exit 2 naming what drives it.
-void check_memory(const RunConfig& c, const std::vector<std::unique_ptr<analysis::Plugin>>& plugins) {
-  if (!c.objective.toy.empty()) return;
-  const nn::ObjectiveSpec& spec = c.objective.model;
+}  // namespace
+
+void check_memory(const ObjectiveRecipe& recipe, const std::string& optimizer,
+                  const std::vector<std::unique_ptr<analysis::Plugin>>& plugins) {
+  if (!recipe.toy.empty()) return;
+  const nn::ObjectiveSpec& spec = recipe.model;
   std::size_t n = 0, dim = 0;
   try {
     n = data::dataset_size(spec.data);
@@ -375,8 +375,8 @@ void check_memory(const RunConfig& c, const std::vector<std::unique_ptr<analysis
   const std::size_t outputs = spec.data.source == "gaussian_clusters" ? std::max<std::size_t>(spec.data.classes, 1) : 10;
   bool linearized = false;
   double vectors = 10;  // θ, gradients, the probe and θ_{t+1}, the batch gradient, the optimizer's scratch
-  if (c.optimizer.name == "adam" || c.optimizer.name == "adamw") vectors += 2;
-  else if (c.optimizer.name != "gd") vectors += 1;
+  if (optimizer == "adam" || optimizer == "adamw") vectors += 2;
+  else if (optimizer != "gd") vectors += 1;
   for (const auto& p : plugins) {
     vectors += double(p->memory_vectors());
     linearized |= p->needs_hessian();
@@ -393,6 +393,8 @@ void check_memory(const RunConfig& c, const std::vector<std::unique_ptr<analysis
         gigabytes(e.per_vector)));
 }
 
+namespace {
+
 PreparedRun prepare(const RunConfig& c, const std::string& plugin_output_dir) {
   std::vector<std::unique_ptr<analysis::Plugin>> plugins;
   for (const auto& p : c.plugins) {
@@ -402,7 +404,7 @@ PreparedRun prepare(const RunConfig& c, const std::string& plugin_output_dir) {
       throw UsageError(fmt::format("--plugin '{}': {}", p.text, e.what()));
     }
   }
-  check_memory(c, plugins);
+  check_memory(c.objective, c.optimizer.name, plugins);
   PreparedRun r;
   r.built = build(c.objective, /*parallel=*/true);
   const std::size_t n = r.built.objective->num_examples();

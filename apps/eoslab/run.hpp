@@ -124,6 +124,13 @@ struct TrainOutcome {
 // (killed before its first) it starts over; a run that had ended is left alone.
 TrainOutcome run_training(const RunConfig& config);
 
+// Sizes first (issue 19): the memory the model, the data, the optimizer
+// ("gd", "adam", …) and the plugins will need, estimated from the recipe and
+// the data's headers alone, before anything is built; more than the machine
+// has is a UsageError naming the estimate and the flags that drive it.
+void check_memory(const ObjectiveRecipe& recipe, const std::string& optimizer,
+                  const std::vector<std::unique_ptr<analysis::Plugin>>& plugins);
+
 
 std::string shell_quote(const std::string& s);
 std::string command_line(const std::vector<std::string>& argv);

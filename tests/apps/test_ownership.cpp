@@ -357,6 +357,9 @@ BOOST_AUTO_TEST_CASE(analyze_refuses_a_trajectory_that_lies) {
          BOOST_TEST_REQUIRE(::mkfifo(p.c_str(), 0600) == 0);
        },
        {"theta_00000020.npy: θ of step 20 is not a regular file"}},
+      {"a model too big for the machine",
+       edit_manifest([](nlohmann::json& m) { m["objective_spec"]["hidden"] = {100000, 100000}; }),
+       {"manifest.json: its objective_spec: the run needs about"}},
       {"n edited in objective_spec",
        edit_manifest([](nlohmann::json& m) { m["objective_spec"]["data"]["n"] = 300; }),
        {"manifest.json", "the data files changed since, or the spec was edited"}},
