@@ -1,5 +1,6 @@
 #include "hash.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <stdexcept>
@@ -22,24 +23,27 @@ std::uint64_t mix(std::uint64_t h, std::uint64_t w) {
 }
 }  // namespace
 
+void Fingerprint::block(const unsigned char* p) {
+  for (int k = 0; k < 4; ++k) {
+    std::uint64_t w;
+    std::memcpy(&w, p + 8 * k, 8);
+    lanes_[k] = mix(lanes_[k], w);
+  }
+}
+
 // Streaming: the same bytes give the same fingerprint however they are split
 // into add() calls (a file read in chunks, or a buffer at once).
 Fingerprint& Fingerprint::add(const void* bytes, std::size_t n) {
   const auto* p = static_cast<const unsigned char*>(bytes);
   length_ += n;
   std::size_t i = 0;
-  while (i < n && pending_size_ > 0 && pending_size_ < 8) pending_[pending_size_++] = p[i++];
-  if (pending_size_ == 8) {
-    std::uint64_t w;
-    std::memcpy(&w, pending_, 8);
-    h_ = mix(h_, w);
+  if (pending_size_ > 0) {
+    while (i < n && pending_size_ < sizeof pending_) pending_[pending_size_++] = p[i++];
+    if (pending_size_ < sizeof pending_) return *this;
+    block(pending_);
     pending_size_ = 0;
   }
-  for (; i + 8 <= n; i += 8) {
-    std::uint64_t w;
-    std::memcpy(&w, p + i, 8);
-    h_ = mix(h_, w);
-  }
+  for (; i + sizeof pending_ <= n; i += sizeof pending_) block(p + i);
   while (i < n) pending_[pending_size_++] = p[i++];
   return *this;
 }
@@ -51,9 +55,14 @@ Fingerprint& Fingerprint::add(const Tensor& t) {
 }
 
 std::uint64_t Fingerprint::value() const {
-  std::uint64_t tail = 0;
-  std::memcpy(&tail, pending_, pending_size_);
-  return mix(mix(h_, tail), length_);
+  std::uint64_t h = lanes_[0];
+  for (int k = 1; k < 4; ++k) h = mix(h, lanes_[k]);
+  for (std::size_t at = 0; at < pending_size_; at += 8) {  // the tail, a word at a time, zero-padded
+    std::uint64_t w = 0;
+    std::memcpy(&w, pending_ + at, std::min<std::size_t>(8, pending_size_ - at));
+    h = mix(h, w);
+  }
+  return mix(h, length_);
 }
 std::string Fingerprint::hex() const { return fmt::format("{:016x}", value()); }
 
