@@ -36,6 +36,9 @@ Var sigmoid(Var x);        // 1 / (1 + e^{−x})
 Var relu(Var x);           // max(x, 0); derivative 0 at 0
 Var elu(Var x, double alpha = 1.0);  // x if x > 0, else α(eˣ − 1)
 Var softplus(Var x);       // log(1 + eˣ), evaluated stably
+Var hardtanh(Var x);       // clamp(x, −1, 1); derivative 0 at ±1 (as PyTorch)
+Var leaky_relu(Var x, double negative_slope = 0.01);  // x if x > 0, else slope·x; derivative slope at 0
+Var selu(Var x);           // s·elu(x, α), PyTorch's s ≈ 1.0507 and α ≈ 1.6733
 Var gelu(Var x);           // exact form x·Φ(x) with the normal CDF Φ (PyTorch's default)
 
 // ---- linear algebra and shape

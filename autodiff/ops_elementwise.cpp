@@ -236,6 +236,23 @@ struct EluFn {  // x > 0: x, 1, 0;  else α(eˣ−1), αeˣ = y + α, αeˣ
   static auto d1(const T& x, const T& y, double a) { return xt::where(x > 0.0, 1.0, y + double(a)); }
   static auto d2(const T& x, const T& y, double a) { return xt::where(x > 0.0, 0.0, y + double(a)); }
 };
+// PyTorch's constants for SELU (Klambauer et al. 2017).
+constexpr double kSeluAlpha = 1.6732632423543772848170429916717, kSeluScale = 1.0507009873554804934193349852946;
+struct HardtanhFn {  // clamp(x, −1, 1); f′ = [−1 < x < 1] (0 at the kinks, as PyTorch), f″ = 0
+  static auto f(const T& x, double) { return xt::clip(x, -1.0, 1.0); }
+  static auto d1(const T& x, const T&, double) { return xt::where(x > -1.0 && x < 1.0, 1.0, 0.0); }
+  static auto d2(const T& x, const T&, double) { return xt::broadcast(0.0, x.shape()); }
+};
+struct LeakyReluFn {  // x > 0: x, 1;  else a·x, a (a at the kink, as PyTorch); f″ = 0
+  static auto f(const T& x, double a) { return xt::where(x > 0.0, x, double(a) * x); }
+  static auto d1(const T& x, const T&, double a) { return xt::where(x > 0.0, 1.0, double(a)); }
+  static auto d2(const T& x, const T&, double) { return xt::broadcast(0.0, x.shape()); }
+};
+struct SeluFn {  // s·x for x > 0, else s·α(eˣ − 1); f′ = s or y + sα, f″ = 0 or y + sα
+  static auto f(const T& x, double) { return kSeluScale * xt::where(x > 0.0, x, kSeluAlpha * (xt::exp(x) - 1.0)); }
+  static auto d1(const T& x, const T& y, double) { return xt::where(x > 0.0, kSeluScale, y + kSeluScale * kSeluAlpha); }
+  static auto d2(const T& x, const T& y, double) { return xt::where(x > 0.0, 0.0, y + kSeluScale * kSeluAlpha); }
+};
 struct SoftplusFn {  // max(x,0) + log1p(e^{−|x|}); f′ = σ(x), f″ = σ(1−σ)
   static auto f(const T& x, double) { return xt::maximum(x, 0.0) + xt::log1p(xt::exp(-xt::abs(x))); }
   static auto d1(const T& x, const T&, double) { return 1.0 / (1.0 + xt::exp(-x)); }
@@ -269,12 +286,16 @@ EOS_ELEMENTWISE(sigmoid, SigmoidFn)
 EOS_ELEMENTWISE(relu, ReluFn)
 EOS_ELEMENTWISE(softplus, SoftplusFn)
 EOS_ELEMENTWISE(gelu, GeluFn)
+EOS_ELEMENTWISE(hardtanh, HardtanhFn)
+EOS_ELEMENTWISE(selu, SeluFn)
 #undef EOS_ELEMENTWISE
 
 extern const OpDef op_pow;
 const OpDef op_pow = Elementwise<PowFn>::def("pow");
 extern const OpDef op_elu;
 const OpDef op_elu = Elementwise<EluFn>::def("elu");
+extern const OpDef op_leaky_relu;
+const OpDef op_leaky_relu = Elementwise<LeakyReluFn>::def("leaky_relu");
 
 // ---- builders of the ops above that take a constant or two inputs ----------
 namespace {
@@ -292,5 +313,6 @@ Var scale(Var x, double c) { return with_scalar(op_scale, x, c); }
 Var add_scalar(Var x, double c) { return with_scalar(op_add_scalar, x, c); }
 Var pow(Var x, double p) { return with_scalar(op_pow, x, p); }
 Var elu(Var x, double alpha) { return with_scalar(op_elu, x, alpha); }
+Var leaky_relu(Var x, double negative_slope) { return with_scalar(op_leaky_relu, x, negative_slope); }
 
 }  // namespace eos::ad

@@ -42,9 +42,13 @@ ActivationKind parse_activation(const std::string& name) {
   if (name == "softplus") return ActivationKind::Softplus;
   if (name == "gelu") return ActivationKind::GELU;
   if (name == "sigmoid") return ActivationKind::Sigmoid;
+  if (name == "hardtanh") return ActivationKind::Hardtanh;
+  if (name == "leaky_relu") return ActivationKind::LeakyReLU;
+  if (name == "selu") return ActivationKind::SELU;
   if (name == "identity") return ActivationKind::Identity;
-  throw std::invalid_argument(fmt::format(
-      "unknown activation '{}' (expected tanh, relu, elu, softplus, gelu, sigmoid or identity)", name));
+  throw std::invalid_argument(fmt::format("unknown activation '{}' (expected tanh, relu, elu, softplus, gelu, sigmoid, "
+                                          "hardtanh, leaky_relu, selu or identity)",
+                                          name));
 }
 std::string activation_name(ActivationKind k) {
   switch (k) {
@@ -54,6 +58,9 @@ std::string activation_name(ActivationKind k) {
     case ActivationKind::Softplus: return "softplus";
     case ActivationKind::GELU: return "gelu";
     case ActivationKind::Sigmoid: return "sigmoid";
+    case ActivationKind::Hardtanh: return "hardtanh";
+    case ActivationKind::LeakyReLU: return "leaky_relu";
+    case ActivationKind::SELU: return "selu";
     case ActivationKind::Identity: return "identity";
   }
   return "?";
@@ -66,6 +73,9 @@ ad::Var activate(ActivationKind k, ad::Var x) {
     case ActivationKind::Softplus: return ad::softplus(x);
     case ActivationKind::GELU: return ad::gelu(x);
     case ActivationKind::Sigmoid: return ad::sigmoid(x);
+    case ActivationKind::Hardtanh: return ad::hardtanh(x);
+    case ActivationKind::LeakyReLU: return ad::leaky_relu(x, 0.01);  // torch.nn.LeakyReLU's default slope
+    case ActivationKind::SELU: return ad::selu(x);
     case ActivationKind::Identity: return x;
   }
   return x;

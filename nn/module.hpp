@@ -52,7 +52,7 @@ class Linear : public Module {
   bool bias_;
 };
 
-enum class ActivationKind { Tanh, ReLU, ELU, Softplus, GELU, Sigmoid, Identity };
+enum class ActivationKind { Tanh, ReLU, ELU, Softplus, GELU, Sigmoid, Hardtanh, LeakyReLU, SELU, Identity };
 ActivationKind parse_activation(const std::string& name);  // "tanh", "relu", … (DataError-free: invalid_argument)
 std::string activation_name(ActivationKind k);
 ad::Var activate(ActivationKind k, ad::Var x);

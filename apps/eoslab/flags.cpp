@@ -57,7 +57,7 @@ void add_train_flags(CLI::App& app, TrainFlags& f) {
 
   auto* model = app.add_option_group("Model");
   model->add_option("--widths", f.widths, "hidden layer widths, or 'none' for a linear model")->capture_default_str();
-  model->add_option("--activation", f.activation, "tanh | relu | elu | softplus | gelu | sigmoid | identity (a linear network)")
+  model->add_option("--activation", f.activation, "tanh | relu | elu | softplus | gelu | sigmoid | hardtanh | leaky_relu (slope 0.01) | selu | identity (a linear network)")
       ->capture_default_str();
   model->add_flag("--no-bias", f.no_bias, "Linear layers without bias");
   model->add_option("--loss", f.loss, "ce (mean cross-entropy) | mse ((1/n)Σ½‖f(x) − onehot(y)‖²)")->capture_default_str();
@@ -130,7 +130,8 @@ void objective_flags(const TrainFlags& f, RunConfig& c) {
   try {
     (void)nn::parse_activation(f.activation);
   } catch (const std::exception&) {
-    throw UsageError(fmt::format("--activation '{}': expected tanh, relu, elu, softplus, gelu, sigmoid or identity",
+    throw UsageError(fmt::format("--activation '{}': expected tanh, relu, elu, softplus, gelu, sigmoid, hardtanh, "
+                                 "leaky_relu, selu or identity",
                                  f.activation));
   }
   m.activation = f.activation;

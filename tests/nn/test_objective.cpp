@@ -52,6 +52,29 @@ BOOST_AUTO_TEST_CASE(chunked_equals_unchunked_for_both_losses) {
   }
 }
 
+// Every activation of --activation and the spec: its name round-trips, and
+// an MLP with it has the gradient and HVP of central differences (the ops
+// themselves are checked rule by rule in tests/autodiff/test_ops.cpp).
+BOOST_AUTO_TEST_CASE(every_activation_by_name_gives_exact_derivatives) {
+  const auto ds = small_clusters();
+  for (const std::string name : {"tanh", "relu", "elu", "softplus", "gelu", "sigmoid", "hardtanh", "leaky_relu",
+                                 "selu", "identity"}) {
+    const nn::ActivationKind kind = nn::parse_activation(name);
+    BOOST_TEST(nn::activation_name(kind) == name);
+    nn::ModelObjective obj(nn::as_model(nn::mlp({6, {5, 4}, kind, 3, true})), nn::Loss::CrossEntropy, ds);
+    std::mt19937_64 rng(11);
+    const Tensor th = 0.5 * test::random_normal({obj.dim()}, rng), v = test::random_normal({obj.dim()}, rng);
+    const double h = 1e-6;
+    const double slope = (obj.value(th + h * v) - obj.value(th - h * v)) / (2 * h);
+    BOOST_TEST(test::close_scalar(inner(obj.value_and_grad(th).grad, v), slope, 1e-6, 1e-9), name);
+    const Tensor fd = (obj.value_and_grad(th + h * v).grad - obj.value_and_grad(th - h * v).grad) / (2 * h);
+    BOOST_TEST(close(obj.hvp(th, v), fd, 1e-5, 1e-8), name);
+  }
+  BOOST_CHECK_EXCEPTION(nn::parse_activation("swish"), std::invalid_argument, [](const std::invalid_argument& e) {
+    return std::string(e.what()).find("hardtanh, leaky_relu, selu or identity") != std::string::npos;
+  });
+}
+
 BOOST_AUTO_TEST_CASE(minibatch_of_everything_is_the_full_batch) {
   const auto ds = small_clusters();
   nn::ModelObjective obj(small_mlp(), nn::Loss::CrossEntropy, ds, {.chunk_size = 10, .weight_decay = 0.01});
