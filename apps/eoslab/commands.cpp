@@ -59,6 +59,21 @@ void check_rebuilt(const analysis::Trajectory& traj, const Objective& objective,
                                  objective.data_fingerprint()));
 }
 
+// Every θ file, before anything is written: there, a regular file, the
+// recorded size and fingerprint, finite, and the objective's size.
+void check_theta_files(const analysis::Trajectory& traj, const fs::path& dir, std::size_t dim) {
+  for (std::size_t i = 0; i < traj.manifest.files.size(); ++i) {
+    try {
+      const Tensor theta = traj.theta(i);
+      if (theta.size() != dim)
+        throw std::runtime_error(fmt::format("{}/{}: θ of step {} has {} entries, the objective has {}", dir.string(),
+                                             traj.manifest.files[i], traj.manifest.steps[i], theta.size(), dim));
+    } catch (const std::exception& e) {
+      throw UsageError(e.what());
+    }
+  }
+}
+
 }  // namespace
 
 int analyze_command(const AnalyzeArgs& a) {
@@ -101,19 +116,7 @@ int analyze_command(const AnalyzeArgs& a) {
   }
   BuiltRun built = build(recipe);
   check_rebuilt(traj, *built.objective, dir / "manifest.json");
-  // Every θ file is checked before anything is written: there, regular, the
-  // recorded size and fingerprint, finite, θ's size.
-  for (std::size_t i = 0; i < traj.manifest.files.size(); ++i) {
-    try {
-      const Tensor theta = traj.theta(i);
-      if (theta.size() != built.objective->dim())
-        throw std::runtime_error(fmt::format("{}/{}: θ of step {} has {} entries, the objective has {}", dir.string(),
-                                             traj.manifest.files[i], traj.manifest.steps[i], theta.size(),
-                                             built.objective->dim()));
-    } catch (const std::exception& e) {
-      throw UsageError(e.what());
-    }
-  }
+  check_theta_files(traj, dir, built.objective->dim());
   FolderContents contents{"analysis", {"metrics.csv", "summary.json"}, {"density/step_*.csv"}, {}};
   // An earlier analysis of the same trajectory is replaced; anything else
   // eoslab wrote there only with --force.
