@@ -13,25 +13,63 @@
 #pragma once
 
 #include <cstdint>
+#include <variant>
 #include <vector>
 
 #include "../core/tensor.hpp"
 
 namespace eos::ad {
 
-// Everything an op needs besides its inputs. Lives in the tape node and is
-// reused after Tape::clear(), so filling it does not allocate in a loop.
-struct OpParams {
-  double scalar = 0.0;         // scale factor, added constant, exponent, alpha
-  int axis = -1;               // reduction axis; -1 = all axes
-  bool keepdims = false;
-  bool trans_a = false;        // matmul: use op(A) = Aᵀ
-  bool trans_b = false;        // matmul: use op(B) = Bᵀ
-  std::size_t offset = 0;      // slice: first flat element
-  Shape shape;                 // reshape / broadcast_to / slice target shape
-  std::vector<std::int64_t> labels;  // cross_entropy: class index per row
-  Tensor target;               // mse: regression targets
+// Everything an op needs besides its inputs: one typed struct per kind of op,
+// held in the tape node's OpParams. A node keeps its struct after
+// Tape::clear(), so rebuilding the same graph each step reuses the buffers of
+// labels and targets instead of allocating them again.
+struct ScalarParams {  // scale, add_scalar: the constant; pow: the exponent; elu: α; leaky_relu: the slope
+  double value = 0.0;
 };
+struct ReduceParams {  // sum, mean
+  int axis = -1;       // -1: all axes
+  bool keepdims = false;
+};
+struct MatmulParams {
+  bool trans_a = false;  // use op(A) = Aᵀ
+  bool trans_b = false;  // use op(B) = Bᵀ
+};
+struct ShapeParams {  // reshape, broadcast_to: the target shape
+  Shape shape;
+};
+struct SliceParams {  // elements [offset, offset + prod(shape)) as `shape`
+  std::size_t offset = 0;
+  Shape shape;
+};
+// A layer reading its weights in place from the flat θ (PyTorch's layout:
+// the weight row-major at `offset`, then the bias).
+struct LinearParams {
+  std::size_t offset = 0, out = 0, in = 0;
+  bool bias = true;
+};
+// 2-D cross-correlation over NCHW: weight [out, in, kh, kw] at `offset`, then
+// the bias [out]; zero padding; PyTorch's Conv2d (dilation 1, groups 1).
+struct Conv2dParams {
+  std::size_t offset = 0, out = 0, in = 0;
+  std::size_t kh = 1, kw = 1, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
+  bool bias = true;
+};
+// max_pool2d / avg_pool2d windows (no padding, PyTorch's floor mode).
+struct Pool2dParams {
+  std::size_t kh = 2, kw = 2, stride_h = 2, stride_w = 2;
+};
+struct ConcatParams {  // concat: the axis along which x₀ and x₁ are joined
+  std::size_t axis = 1;
+};
+struct LabelParams {  // cross_entropy: the class index of each row
+  std::vector<std::int64_t> labels;
+};
+struct TargetParams {  // mse: the regression targets
+  Tensor target;
+};
+using OpParams = std::variant<std::monostate, ScalarParams, ReduceParams, MatmulParams, ShapeParams, SliceParams,
+                              LinearParams, Conv2dParams, Pool2dParams, ConcatParams, LabelParams, TargetParams>;
 
 // One call of a rule. Pointers that a rule does not use are null. A null
 // input tangent dx[i] means "identically zero" (the input is a constant); a
@@ -56,6 +94,11 @@ struct OpCall {
   // rule must assign, not add (see detail::put). Never set for other ops.
   bool fresh_gx[2] = {false, false};
   bool fresh_gdx[2] = {false, false};
+
+  // This op's parameters (the struct its builder set; a mismatch is a bug in
+  // the op's own file and throws std::bad_variant_access).
+  template <class P>
+  const P& params() const { return std::get<P>(p); }
 };
 
 enum class RuleKind {

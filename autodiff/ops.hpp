@@ -58,6 +58,23 @@ Var dot(Var a, Var b);  // inner product Σᵢ aᵢbᵢ of equal shapes → scal
 // matmul(x, reshape(slice(θ…)), false, true) + slice(θ…), without the copies.
 Var linear(Var x, Var theta, std::size_t offset, std::size_t out, std::size_t in, bool bias = true);
 
+// ---- convolutional networks, over NCHW batches [n, c, h, w] (PyTorch's semantics)
+// y = W ⋆ x + b: cross-correlation with W [out, in, kh, kw] row-major at
+// θ[offset…) read in place, then (with a bias) b [out]; zero padding,
+// output [n, out, (h + 2·pad_h − kh)/stride_h + 1, (w + 2·pad_w − kw)/stride_w + 1].
+// θ is read as flat storage of any shape (a Conv2d's own [out, in, kh, kw]
+// weight Var works with offset 0 and no bias).
+Var conv2d(Var x, Var theta, const Conv2dParams& params);
+// The maximum / mean of each kh×kw window taken every stride_h×stride_w
+// (no padding, floor mode). Max pooling's derivative goes to the first
+// maximum of a window in row-major order, as PyTorch's.
+Var max_pool2d(Var x, const Pool2dParams& window);
+Var avg_pool2d(Var x, const Pool2dParams& window);
+Var max_pool2d(Var x, std::size_t kernel, std::size_t stride = 0);  // square window; stride 0 = kernel
+Var avg_pool2d(Var x, std::size_t kernel, std::size_t stride = 0);
+Var global_avg_pool2d(Var x);                  // [n, c, h, w] → [n, c], the mean over h·w
+Var concat(Var a, Var b, int axis);            // joined along axis (other dimensions equal)
+
 // ---- reductions (axis may be negative, counted from the end)
 Var sum(Var x);                                  // all elements → scalar
 Var sum(Var x, int axis, bool keepdims = false);

@@ -6,12 +6,9 @@
 #include "ops.hpp"
 
 namespace eos::ad {
-namespace {
 
-// C[M×N] = op(X)·op(Y) + beta·C for row-major matrices given by pointer and
-// row length (leading dimension) as stored; op(M) = Mᵀ when its flag is set.
-void gemm(bool tx, bool ty, std::size_t M, std::size_t N, std::size_t K, const double* X, std::size_t ldx,
-          const double* Y, std::size_t ldy, double beta, double* C, std::size_t ldc) {
+void detail::gemm(bool tx, bool ty, std::size_t M, std::size_t N, std::size_t K, const double* X, std::size_t ldx,
+                  const double* Y, std::size_t ldy, double beta, double* C, std::size_t ldc) {
   using cxxblas::Transpose;
   using I = xt::blas_index_t;
   cxxblas::gemm<I>(cxxblas::StorageOrder::RowMajor, tx ? Transpose::Trans : Transpose::NoTrans,
@@ -19,6 +16,10 @@ void gemm(bool tx, bool ty, std::size_t M, std::size_t N, std::size_t K, const d
                    static_cast<I>(K), 1.0, X, static_cast<I>(ldx), Y, static_cast<I>(ldy), beta, C,
                    static_cast<I>(ldc));
 }
+
+namespace {
+using detail::gemm;
+
 // The same for 2-D tensors as stored.
 void gemm(bool tx, bool ty, std::size_t M, std::size_t N, std::size_t K, const Tensor& X,
           const Tensor& Y, double beta, Tensor& C) {
@@ -43,14 +44,14 @@ Dims matmul_dims(const Tensor& a, const Tensor& b, bool ta, bool tb) {
 }
 
 void matmul_forward(OpCall& c) {
-  const auto [m, k, n] = matmul_dims(*c.x[0], *c.x[1], c.p.trans_a, c.p.trans_b);
+  const auto [m, k, n] = matmul_dims(*c.x[0], *c.x[1], c.params<MatmulParams>().trans_a, c.params<MatmulParams>().trans_b);
   c.out->resize({m, n});
-  gemm(c.p.trans_a, c.p.trans_b, m, n, k, *c.x[0], *c.x[1], 0.0, *c.out);
+  gemm(c.params<MatmulParams>().trans_a, c.params<MatmulParams>().trans_b, m, n, k, *c.x[0], *c.x[1], 0.0, *c.out);
 }
 
 // Ċ = op(Ȧ)·op(B) + op(A)·op(Ḃ)
 void matmul_jvp(OpCall& c) {
-  const bool ta = c.p.trans_a, tb = c.p.trans_b;
+  const bool ta = c.params<MatmulParams>().trans_a, tb = c.params<MatmulParams>().trans_b;
   const auto [m, k, n] = matmul_dims(*c.x[0], *c.x[1], ta, tb);
   c.out->resize({m, n});
   double beta = 0.0;
@@ -64,7 +65,7 @@ void matmul_jvp(OpCall& c) {
 // For C = op(A)·op(B):  op(A)‾ = C̄·op(B)ᵀ,  op(B)‾ = op(A)ᵀ·C̄, transposed back
 // when the stored operand is transposed. Reads x and ȳ only (Bilinear).
 void matmul_vjp(OpCall& c) {
-  const bool ta = c.p.trans_a, tb = c.p.trans_b;
+  const bool ta = c.params<MatmulParams>().trans_a, tb = c.params<MatmulParams>().trans_b;
   const Tensor &A = *c.x[0], &B = *c.x[1], &G = *c.gy;
   const auto [m, k, n] = matmul_dims(A, B, ta, tb);
   if (c.gx[0]) {
@@ -84,7 +85,7 @@ extern const OpDef op_matmul;
 const OpDef op_matmul{"matmul", 2, RuleKind::Bilinear, &matmul_forward, &matmul_jvp, &matmul_vjp,
                       nullptr, /*writes_fresh=*/true};
 Var matmul(Var a, Var b, bool transpose_a, bool transpose_b) {
-  return tape_of(a, "matmul").apply(op_matmul, a, b, [&](OpParams& p) {
+  return tape_of(a, "matmul").apply<MatmulParams>(op_matmul, a, b, [&](MatmulParams& p) {
     p.trans_a = transpose_a;
     p.trans_b = transpose_b;
   });
@@ -137,15 +138,16 @@ struct LinearDims {
 };
 LinearDims linear_dims(const OpCall& c) {
   const Tensor &x = *c.x[0], &th = *c.x[1];
-  const std::size_t out = c.p.shape[0], in = c.p.shape[1];
+  const auto& p = c.params<LinearParams>();
+  const std::size_t out = p.out, in = p.in;
   if (x.dimension() != 2 || x.shape()[1] != in)
     throw ShapeError(fmt::format("linear: input of shape {} for a layer with {} inputs (expected [n, {}])",
                                  shape_str_of(x.shape()), in, in));
-  const std::size_t need = c.p.offset + out * in + (c.p.keepdims ? out : 0);
+  const std::size_t need = p.offset + out * in + (p.bias ? out : 0);
   if (th.dimension() != 1 || th.size() < need)
     throw ShapeError(fmt::format("linear: parameters of shape {} end before element {} (W [{}, {}] at {}{})",
-                                 shape_str_of(th.shape()), need, out, in, c.p.offset, c.p.keepdims ? " and a bias" : ""));
-  return {x.shape()[0], in, out, c.p.offset, c.p.offset + out * in, c.p.keepdims};
+                                 shape_str_of(th.shape()), need, out, in, p.offset, p.bias ? " and a bias" : ""));
+  return {x.shape()[0], in, out, p.offset, p.offset + out * in, p.bias};
 }
 // each row of y (n × out) ← b, or += b
 void rows_set(double* y, const double* b, std::size_t n, std::size_t out) {
@@ -210,10 +212,8 @@ extern const OpDef op_linear;
 const OpDef op_linear{"linear", 2, RuleKind::General, &linear_forward, &linear_jvp, &linear_vjp,
                       &linear_vjp_tangent, /*writes_fresh=*/true};
 Var linear(Var x, Var theta, std::size_t offset, std::size_t out, std::size_t in, bool bias) {
-  return tape_of(x, "linear").apply(op_linear, x, theta, [&](OpParams& p) {
-    p.offset = offset;
-    p.shape = {out, in};
-    p.keepdims = bias;  // (re-used flag: with a bias)
+  return tape_of(x, "linear").apply<LinearParams>(op_linear, x, theta, [&](LinearParams& p) {
+    p = {offset, out, in, bias};
   });
 }
 

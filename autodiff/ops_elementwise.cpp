@@ -134,16 +134,16 @@ const OpDef op_neg{
 extern const OpDef op_scale;
 const OpDef op_scale{
     "scale", 1, RuleKind::LinearUnary,
-    [](OpCall& c) { xt::noalias(*c.out) = c.p.scalar * *c.x[0]; },
+    [](OpCall& c) { xt::noalias(*c.out) = c.params<ScalarParams>().value * *c.x[0]; },
     nullptr,
-    [](OpCall& c) { detail::put(*c.gx[0], c.fresh_gx[0], c.p.scalar * *c.gy); },
+    [](OpCall& c) { detail::put(*c.gx[0], c.fresh_gx[0], c.params<ScalarParams>().value * *c.gy); },
     nullptr, /*writes_fresh=*/true};
 
 // add_scalar: y = x + s. Constant Jacobian (affine, so ẏ = ẋ, not forward(ẋ)).
 extern const OpDef op_add_scalar;
 const OpDef op_add_scalar{
     "add_scalar", 1, RuleKind::ConstantJacobian,
-    [](OpCall& c) { xt::noalias(*c.out) = *c.x[0] + c.p.scalar; },
+    [](OpCall& c) { xt::noalias(*c.out) = *c.x[0] + c.params<ScalarParams>().value; },
     [](OpCall& c) { xt::noalias(*c.out) = *c.dx[0]; },
     [](OpCall& c) { detail::put(*c.gx[0], c.fresh_gx[0], *c.gy); },
     nullptr, /*writes_fresh=*/true};
@@ -156,18 +156,24 @@ const OpDef op_add_scalar{
 // and the four rules follow:
 //   ẏ = f′ ẋ;  x̄ += f′ ȳ;  x̄̇ += f′ ȳ̇ + f″ ẋ ȳ.
 namespace {
+// The op's constant a: ScalarParams for pow, elu, leaky_relu; 0 for the
+// ops without one (their builders set no parameters).
+double constant_of(const OpCall& c) {
+  const auto* p = std::get_if<ScalarParams>(&c.p);
+  return p ? p->value : 0.0;
+}
 template <class Fn>
 struct Elementwise {
-  static void forward(OpCall& c) { xt::noalias(*c.out) = Fn::f(*c.x[0], c.p.scalar); }
+  static void forward(OpCall& c) { xt::noalias(*c.out) = Fn::f(*c.x[0], constant_of(c)); }
   static void jvp(OpCall& c) {
-    xt::noalias(*c.out) = Fn::d1(*c.x[0], *c.y, c.p.scalar) * *c.dx[0];
+    xt::noalias(*c.out) = Fn::d1(*c.x[0], *c.y, constant_of(c)) * *c.dx[0];
   }
   static void vjp(OpCall& c) {
-    detail::put(*c.gx[0], c.fresh_gx[0], Fn::d1(*c.x[0], *c.y, c.p.scalar) * *c.gy);
+    detail::put(*c.gx[0], c.fresh_gx[0], Fn::d1(*c.x[0], *c.y, constant_of(c)) * *c.gy);
   }
   static void vjp_tangent(OpCall& c) {
     const Tensor &x = *c.x[0], &y = *c.y;
-    const double a = c.p.scalar;
+    const double a = constant_of(c);
     if (c.dx[0])
       detail::put(*c.gdx[0], c.fresh_gdx[0], Fn::d1(x, y, a) * *c.gdy + Fn::d2(x, y, a) * *c.dx[0] * *c.gy);
     else
@@ -300,7 +306,7 @@ const OpDef op_leaky_relu = Elementwise<LeakyReluFn>::def("leaky_relu");
 // ---- builders of the ops above that take a constant or two inputs ----------
 namespace {
 Var with_scalar(const OpDef& op, Var x, double s) {
-  return tape_of(x, op.name).apply(op, x, Var(), [s](OpParams& p) { p.scalar = s; });
+  return tape_of(x, op.name).apply<ScalarParams>(op, x, Var(), [s](ScalarParams& p) { p.value = s; });
 }
 }  // namespace
 

@@ -106,7 +106,7 @@ void log_softmax_vjp_tangent(OpCall& c) {
 void cross_entropy_forward(OpCall& c) {
   const Tensor& z = *c.x[0];
   const auto [n, k] = rows_of("cross_entropy", z);
-  const auto& labels = c.p.labels;
+  const auto& labels = c.params<LabelParams>().labels;
   if (labels.size() != n)
     throw ShapeError(fmt::format("cross_entropy: {} labels for logits of shape {} ({} rows)",
                                  labels.size(), shape_str_of(z.shape()), n));
@@ -127,7 +127,7 @@ void cross_entropy_jvp(OpCall& c) {
     const double *pr = p.data() + i * k, *dr = dz.data() + i * k;
     double pd = 0.0;
     for (std::size_t j = 0; j < k; ++j) pd += pr[j] * dr[j];
-    total += pd - dr[c.p.labels[i]];
+    total += pd - dr[c.params<LabelParams>().labels[i]];
   }
   c.out->resize(Shape{});
   c.out->data()[0] = total / static_cast<double>(n);
@@ -143,13 +143,13 @@ void add_p_minus_onehot(Tensor& acc, const Tensor& p, const std::vector<std::int
 }
 void cross_entropy_vjp(OpCall& c) {
   const double n = static_cast<double>(c.cache->shape()[0]);
-  add_p_minus_onehot(*c.gx[0], *c.cache, c.p.labels, detail::scalar_of(*c.gy) / n);
+  add_p_minus_onehot(*c.gx[0], *c.cache, c.params<LabelParams>().labels, detail::scalar_of(*c.gy) / n);
 }
 void cross_entropy_vjp_tangent(OpCall& c) {
   const Tensor& p = *c.cache;
   const auto [n, k] = rows_of("cross_entropy", p);
   const double inv_n = 1.0 / static_cast<double>(n);
-  add_p_minus_onehot(*c.gdx[0], p, c.p.labels, detail::scalar_of(*c.gdy) * inv_n);
+  add_p_minus_onehot(*c.gdx[0], p, c.params<LabelParams>().labels, detail::scalar_of(*c.gdy) * inv_n);
   if (!c.dx[0]) return;
   const double w = detail::scalar_of(*c.gy) * inv_n;
   for (std::size_t i = 0; i < n; ++i) {
@@ -165,7 +165,7 @@ void cross_entropy_vjp_tangent(OpCall& c) {
 // mse: y = (1/n) Σᵢ ½‖ŷᵢ − tᵢ‖², n = rows (first dimension).
 //   ẏ = (1/n) ⟨ŷ − t, ẏ̂⟩;  ŷ̄ += (ȳ/n)(ŷ − t);  ŷ̄̇ += (ȳ̇/n)(ŷ − t) + (ȳ/n) ẏ̂
 std::size_t mse_rows(const OpCall& c) {
-  const Tensor &x = *c.x[0], &t = c.p.target;
+  const Tensor &x = *c.x[0], &t = c.params<TargetParams>().target;
   if (!detail::shapes_equal(x.shape(), t.shape()))
     throw ShapeError(fmt::format("mse: prediction shape {} != target shape {}",
                                  shape_str_of(x.shape()), shape_str_of(t.shape())));
@@ -175,25 +175,25 @@ std::size_t mse_rows(const OpCall& c) {
 }
 void mse_forward(OpCall& c) {
   const double n = static_cast<double>(mse_rows(c));
-  const double s = xt::sum(xt::square(*c.x[0] - c.p.target))();
+  const double s = xt::sum(xt::square(*c.x[0] - c.params<TargetParams>().target))();
   c.out->resize(Shape{});
   c.out->data()[0] = 0.5 * s / n;
 }
 void mse_jvp(OpCall& c) {
   const double n = static_cast<double>(mse_rows(c));
-  const double s = xt::sum((*c.x[0] - c.p.target) * *c.dx[0])();
+  const double s = xt::sum((*c.x[0] - c.params<TargetParams>().target) * *c.dx[0])();
   c.out->resize(Shape{});
   c.out->data()[0] = s / n;
 }
 void mse_vjp(OpCall& c) {
   const double w = detail::scalar_of(*c.gy) / static_cast<double>(mse_rows(c));
-  xt::noalias(*c.gx[0]) += w * (*c.x[0] - c.p.target);
+  xt::noalias(*c.gx[0]) += w * (*c.x[0] - c.params<TargetParams>().target);
 }
 void mse_vjp_tangent(OpCall& c) {
   const double inv_n = 1.0 / static_cast<double>(mse_rows(c));
   const double wd = detail::scalar_of(*c.gdy) * inv_n, w = detail::scalar_of(*c.gy) * inv_n;
-  if (c.dx[0]) xt::noalias(*c.gdx[0]) += wd * (*c.x[0] - c.p.target) + w * *c.dx[0];
-  else xt::noalias(*c.gdx[0]) += wd * (*c.x[0] - c.p.target);
+  if (c.dx[0]) xt::noalias(*c.gdx[0]) += wd * (*c.x[0] - c.params<TargetParams>().target) + w * *c.dx[0];
+  else xt::noalias(*c.gdx[0]) += wd * (*c.x[0] - c.params<TargetParams>().target);
 }
 
 }  // namespace
@@ -211,12 +211,12 @@ Var log_softmax(Var logits) {
   return tape_of(logits, "log_softmax").apply(op_log_softmax, logits);
 }
 Var cross_entropy(Var logits, std::span<const std::int64_t> labels) {
-  return tape_of(logits, "cross_entropy").apply(op_cross_entropy, logits, Var(), [&](OpParams& p) {
+  return tape_of(logits, "cross_entropy").apply<LabelParams>(op_cross_entropy, logits, Var(), [&](LabelParams& p) {
     p.labels.assign(labels.begin(), labels.end());
   });
 }
 Var mse(Var prediction, const Tensor& target) {
-  return tape_of(prediction, "mse").apply(op_mse, prediction, Var(), [&](OpParams& p) { copy_into(p.target, target); });
+  return tape_of(prediction, "mse").apply<TargetParams>(op_mse, prediction, Var(), [&](TargetParams& p) { copy_into(p.target, target); });
 }
 
 }  // namespace eos::ad

@@ -64,11 +64,15 @@ class Tape {
   Var variable_view(const Tensor& value);
 
   // ---- building: used by the op functions in ops.hpp. Runs forward now.
-  template <class SetParams>
+  // `set_params` fills the node's parameters of type P (kept from the node's
+  // last use when it held a P: no allocation in a loop).
+  template <class P, class SetParams>
   Var apply(const OpDef& op, Var a, Var b, SetParams&& set_params) {
     std::uint32_t i = begin_node(op, a, b);
     try {
-      set_params(nodes_[i].params);
+      P* p = std::get_if<P>(&nodes_[i].params);
+      if (p == nullptr) p = &nodes_[i].params.template emplace<P>();
+      set_params(*p);
       run_forward(i);
     } catch (...) {
       --size_;
@@ -77,7 +81,7 @@ class Tape {
     return Var(this, i, generation_);
   }
   Var apply(const OpDef& op, Var a, Var b = Var()) {
-    return apply(op, a, b, [](OpParams&) {});
+    return apply<std::monostate>(op, a, b, [](std::monostate&) {});
   }
 
   // ---- reading

@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include <xtensor/xbroadcast.hpp>
+#include <xtensor/xbuilder.hpp>
 #include <xtensor/xmanipulation.hpp>
 #include <xtensor/xreducer.hpp>
 #include <xtensor/xsort.hpp>
@@ -58,6 +59,49 @@ Tensor ref_matmul(const Tensor& a, const Tensor& b) {  // naive triple loop
       for (std::size_t l = 0; l < k; ++l) c(i, j) += a(i, l) * b(l, j);
   return c;
 }
+// Direct loops over PyTorch's definitions, for the convolutional ops.
+Tensor ref_conv2d(const Tensor& x, const Tensor& theta, const Conv2dParams& p) {
+  const std::size_t n = x.shape()[0], H = x.shape()[2], W = x.shape()[3];
+  const std::size_t ho = (H + 2 * p.pad_h - p.kh) / p.stride_h + 1, wo = (W + 2 * p.pad_w - p.kw) / p.stride_w + 1;
+  Tensor y = xt::zeros<double>({n, p.out, ho, wo});
+  const double* w = theta.data() + p.offset;
+  const double* b = w + p.out * p.in * p.kh * p.kw;
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t o = 0; o < p.out; ++o)
+      for (std::size_t r = 0; r < ho; ++r)
+        for (std::size_t q = 0; q < wo; ++q) {
+          double acc = p.bias ? b[o] : 0.0;
+          for (std::size_t c = 0; c < p.in; ++c)
+            for (std::size_t u = 0; u < p.kh; ++u)
+              for (std::size_t v = 0; v < p.kw; ++v) {
+                const long ih = static_cast<long>(r * p.stride_h + u) - static_cast<long>(p.pad_h);
+                const long iw = static_cast<long>(q * p.stride_w + v) - static_cast<long>(p.pad_w);
+                if (ih < 0 || iw < 0 || ih >= static_cast<long>(H) || iw >= static_cast<long>(W)) continue;
+                acc += w[((o * p.in + c) * p.kh + u) * p.kw + v] * x(i, c, ih, iw);
+              }
+          y(i, o, r, q) = acc;
+        }
+  return y;
+}
+Tensor ref_pool(const Tensor& x, const Pool2dParams& p, bool max) {
+  const std::size_t n = x.shape()[0], C = x.shape()[1];
+  const std::size_t ho = (x.shape()[2] - p.kh) / p.stride_h + 1, wo = (x.shape()[3] - p.kw) / p.stride_w + 1;
+  Tensor y = xt::zeros<double>({n, C, ho, wo});
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t c = 0; c < C; ++c)
+      for (std::size_t r = 0; r < ho; ++r)
+        for (std::size_t q = 0; q < wo; ++q) {
+          double acc = max ? -INFINITY : 0.0;
+          for (std::size_t u = 0; u < p.kh; ++u)
+            for (std::size_t v = 0; v < p.kw; ++v) {
+              const double e = x(i, c, r * p.stride_h + u, q * p.stride_w + v);
+              acc = max ? std::max(acc, e) : acc + e;
+            }
+          y(i, c, r, q) = max ? acc : acc / static_cast<double>(p.kh * p.kw);
+        }
+  return y;
+}
+
 Tensor scalar_tensor(double v) {
   Tensor t = Tensor::from_shape({});
   t() = v;
@@ -150,6 +194,39 @@ std::vector<OpCase> make_cases() {
                      for (std::size_t i = 0; i < y.shape()[0]; ++i)
                        for (std::size_t j = 0; j < 4; ++j) y(i, j) += x[1](14 + j);
                    return y;
+                 }});
+  // conv2d: a 3×2 kernel with stride (1, 2) and padding (1, 0) at θ offset 4;
+  // a pointwise 1×1 kernel without bias (its im2col-free path); a 5×5 kernel
+  // with stride 2 and padding 2, like a ResNet stem.
+  const std::vector<std::pair<Conv2dParams, std::vector<Pattern>>> convs = {
+      {{4, 3, 2, 3, 2, 1, 2, 1, 0, true}, {{-1, 2, 5, 6}, {45}}},
+      {{0, 3, 2, 1, 1, 1, 1, 0, 0, false}, {{-1, 2, 3, -2}, {6}}},
+      {{0, 2, 1, 5, 5, 2, 2, 2, 2, true}, {{-1, 1, 7, 6}, {52}}},
+  };
+  for (const auto& [p, pattern] : convs)
+    c.push_back({"conv2d", fmt::format("conv2d({}x{}, stride {}x{}, pad {}x{}, bias={})", p.kh, p.kw, p.stride_h,
+                                       p.stride_w, p.pad_h, p.pad_w, p.bias),
+                 {pattern}, {Domain::Any, Domain::Any},
+                 [p = p](const std::vector<Var>& x) { return conv2d(x[0], x[1], p); },
+                 [p = p](const std::vector<Tensor>& x) { return ref_conv2d(x[0], x[1], p); }});
+  // pooling: 2×2 windows, overlapping 3×3 windows with stride 2, and a 2×3 window with stride (1, 2)
+  const std::vector<std::pair<Pool2dParams, Pattern>> pools = {
+      {{2, 2, 2, 2}, {-1, -2, 4, 6}}, {{3, 3, 2, 2}, {-1, 2, 5, 5}}, {{2, 3, 1, 2}, {-1, 2, 3, 7}}};
+  for (bool max : {true, false})
+    for (const auto& [p, pattern] : pools)
+      c.push_back({max ? "max_pool2d" : "avg_pool2d",
+                   fmt::format("{}({}x{}, stride {}x{})", max ? "max_pool2d" : "avg_pool2d", p.kh, p.kw,
+                               p.stride_h, p.stride_w),
+                   {{pattern}}, {Domain::Any},
+                   [p = p, max](const std::vector<Var>& x) { return max ? max_pool2d(x[0], p) : avg_pool2d(x[0], p); },
+                   [p = p, max](const std::vector<Tensor>& x) { return ref_pool(x[0], p, max); }});
+  for (int axis : {0, 1, -1})
+    c.push_back({"concat", fmt::format("concat(axis={})", axis),
+                 {{{-1, 2, -2}, {-1, 2, -2}}, axis == 0 ? P{{-1, 2, 3}, {4, 2, 3}} : axis == 1 ? P{{2, -1, 3}, {2, 4, 3}} : P{{2, 3, -1}, {2, 3, 4}}},
+                 {Domain::Any, Domain::Any},
+                 [axis](const std::vector<Var>& x) { return concat(x[0], x[1], axis); },
+                 [axis](const std::vector<Tensor>& x) {
+                   return Tensor(xt::concatenate(xt::xtuple(x[0], x[1]), axis < 0 ? 2 : axis));
                  }});
   unary("transpose", Domain::Any, [](Var x) { return transpose(x); },
         [](auto& x) { return Tensor(xt::transpose(x)); });
