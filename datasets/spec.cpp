@@ -14,10 +14,12 @@
 namespace eos::data {
 
 nlohmann::json DataSpec::to_json() const {
-  return {{"source", source}, {"path", path}, {"split", split}, {"n", n},
-          {"scale_unit", scale_unit}, {"standardize", standardize},
-          {"label_column", label_column}, {"dim", dim}, {"classes", classes},
-          {"separation", separation}, {"seed", seed}};
+  nlohmann::json j = {{"source", source}, {"path", path}, {"split", split}, {"n", n},
+                      {"scale_unit", scale_unit}, {"standardize", standardize},
+                      {"label_column", label_column}, {"dim", dim}, {"classes", classes},
+                      {"separation", separation}, {"seed", seed}};
+  if (!input_shape.empty()) j["input_shape"] = input_shape;  // written only when declared: older specs read the same
+  return j;
 }
 
 DataSpec DataSpec::from_json(const nlohmann::json& j, const std::string& where) {
@@ -30,6 +32,7 @@ DataSpec DataSpec::from_json(const nlohmann::json& j, const std::string& where) 
   d.flag("scale_unit", s.scale_unit);
   d.flag("standardize", s.standardize);
   d.count("label_column", s.label_column);
+  d.counts("input_shape", s.input_shape);
   d.count("dim", s.dim);
   d.count("classes", s.classes);
   d.number("separation", s.separation);
@@ -107,6 +110,22 @@ std::size_t dataset_dim(const DataSpec& s) {
   throw std::invalid_argument(fmt::format("data spec: source '{}' (expected fashion-mnist, idx, cifar10, csv or "
                                           "gaussian_clusters)",
                                           s.source));
+}
+
+Shape example_shape(const DataSpec& s, std::size_t dim) {
+  if (!s.input_shape.empty()) {
+    if (shape_size(s.input_shape) != dim)
+      throw std::invalid_argument(fmt::format("data spec: input_shape {} holds {} values, but the examples of {} have {}",
+                                              shape_str(s.input_shape), shape_size(s.input_shape), s.source, dim));
+    return s.input_shape;
+  }
+  if (s.source == "cifar10" && dim == 3072) return {3, 32, 32};
+  if (s.source == "fashion-mnist" || s.source == "idx") {
+    std::size_t side = 0;
+    while ((side + 1) * (side + 1) <= dim) ++side;
+    if (side * side == dim) return {1, side, side};
+  }
+  return {dim};
 }
 
 Dataset build_dataset(const DataSpec& s) {

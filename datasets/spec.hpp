@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -24,6 +25,10 @@ struct DataSpec {
   bool scale_unit = true;                // x/255 (image sources)
   bool standardize = defaults::standardize;  // per feature, statistics of the subset itself (zero std → 1)
   std::size_t label_column = 0;          // csv
+  // The shape of one example as a convolutional model reads it ([C, H, W]),
+  // when it is not the source's own (csv; idx images that are not square).
+  // Empty: the source's (see example_shape).
+  std::vector<std::size_t> input_shape;
   // gaussian_clusters
   std::size_t dim = 0, classes = 0;
   double separation = 1.0;
@@ -47,5 +52,10 @@ std::size_t dataset_size(const DataSpec& spec);
 // spec (synthetic) or a CSV's first line, without loading the data: what a
 // memory estimate needs before anything is allocated.
 std::size_t dataset_dim(const DataSpec& spec);
+// The shape of one example: the declared input_shape (its product must be
+// `dim`), else Fashion-MNIST's and idx's [1, h, w] (square images),
+// CIFAR-10's [3, 32, 32], and [dim] for a CSV or synthetic data.
+// std::invalid_argument names the field when a declared shape does not fit.
+Shape example_shape(const DataSpec& spec, std::size_t dim);
 
 }  // namespace eos::data

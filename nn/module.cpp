@@ -31,6 +31,12 @@ std::vector<ParamSpec> Linear::param_specs() const {
   if (bias_) p.push_back({"bias", {out_}, in_, out_, true});
   return p;
 }
+Shape Linear::output_shape(const Shape& in) const {
+  if (in.size() != 1 || in[0] != in_)
+    throw ShapeError(fmt::format("{} takes {} features per example, got an input of shape {}{}", describe(), in_,
+                                 shape_str(in), in.size() > 1 ? " (add a Flatten before it)" : ""));
+  return {out_};
+}
 ad::Var Linear::forward(ad::Var theta, ad::Var x, std::size_t offset) const {
   return ad::linear(x, theta, offset, out_, in_, bias_);  // x Wᵀ + b, W and b read in place from θ
 }
@@ -101,6 +107,11 @@ std::vector<ParamSpec> Sequential::param_specs() const {
     }
   return out;
 }
+Shape Sequential::output_shape(const Shape& in) const {
+  Shape s = in;
+  for (const auto& m : modules_) s = m->output_shape(s);
+  return s;
+}
 ad::Var Sequential::forward(ad::Var theta, ad::Var x, std::size_t offset) const {
   for (std::size_t i = 0; i < modules_.size(); ++i) x = modules_[i]->forward(theta, x, offset + offsets_[i]);
   return x;
@@ -121,12 +132,26 @@ std::shared_ptr<Sequential> mlp(const MlpSpec& spec) {
   return net;
 }
 
-Model as_model(std::shared_ptr<const Module> module) {
+Model as_model(std::shared_ptr<const Module> module, const Shape& input_shape) {
   Model m;
   m.name = module->describe();
   m.num_params = module->num_params();
   m.slices = module->parameter_slices();
-  m.forward = [module](ad::Var theta, ad::Var x) { return module->forward(theta, x, 0); };
+  if (input_shape.size() <= 1) {
+    m.forward = [module](ad::Var theta, ad::Var x) { return module->forward(theta, x, 0); };
+    return m;
+  }
+  module->output_shape(input_shape);  // a ShapeError now, not at the first step
+  m.forward = [module, input_shape](ad::Var theta, ad::Var x) {
+    const Shape rows = x.shape();
+    const std::size_t per_example = shape_size(input_shape);
+    if (rows.size() != 2 || rows[1] != per_example)
+      throw ShapeError(fmt::format("{}: rows of shape {} for examples of shape {} ({} values each)", module->describe(),
+                                   shape_str(rows), shape_str(input_shape), per_example));
+    Shape batched{rows[0]};
+    batched.insert(batched.end(), input_shape.begin(), input_shape.end());
+    return module->forward(theta, ad::reshape(x, batched), 0);
+  };
   return m;
 }
 

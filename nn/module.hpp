@@ -30,6 +30,10 @@ class Module {
   virtual ~Module() = default;
   virtual std::string describe() const = 0;
   virtual std::vector<ParamSpec> param_specs() const { return {}; }
+  // The shape of one example's output for one example's input shape (without
+  // the batch dimension); ShapeError when the module does not take `in`. The
+  // default is the identity (elementwise modules).
+  virtual Shape output_shape(const Shape& in) const { return in; }
   // y = module(θ, x), reading this module's parameters from θ starting at
   // `offset` (the same argument order as Model::forward, which is offset 0).
   virtual ad::Var forward(ad::Var theta, ad::Var x, std::size_t offset) const = 0;
@@ -43,6 +47,7 @@ class Linear : public Module {
   Linear(std::size_t in, std::size_t out, bool bias = true);
   std::string describe() const override;
   std::vector<ParamSpec> param_specs() const override;
+  Shape output_shape(const Shape& in) const override;
   ad::Var forward(ad::Var theta, ad::Var x, std::size_t offset) const override;
   std::size_t in() const { return in_; }
   std::size_t out() const { return out_; }
@@ -74,6 +79,7 @@ class Sequential : public Module {
   Sequential& add(std::shared_ptr<const Module> m);
   std::string describe() const override;
   std::vector<ParamSpec> param_specs() const override;
+  Shape output_shape(const Shape& in) const override;
   ad::Var forward(ad::Var theta, ad::Var x, std::size_t offset) const override;
   const std::vector<std::shared_ptr<const Module>>& modules() const { return modules_; }
 
@@ -101,6 +107,8 @@ struct Model {
   std::function<ad::Var(ad::Var theta, ad::Var x)> forward;
   std::vector<ParameterSlice> slices;  // θ's layout by name; may be empty for custom models
 };
-Model as_model(std::shared_ptr<const Module> module);
+// With an input shape of rank > 1 (images: [C, H, W]) the data's rows
+// [n, C·H·W] reach the module as [n, C, H, W].
+Model as_model(std::shared_ptr<const Module> module, const Shape& input_shape = {});
 
 }  // namespace eos::nn

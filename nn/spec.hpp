@@ -23,6 +23,11 @@ struct ObjectiveSpec {
   std::vector<std::size_t> hidden{defaults::widths.begin(), defaults::widths.end()};
   std::string activation = defaults::activation;
   bool bias = defaults::bias;
+  // Any other network: a layer text (nn/arch.hpp's grammar) and/or the name
+  // of an architecture (Cohen et al.'s) whose text it is. With either, hidden,
+  // activation and bias are unused. Empty: the MLP above.
+  std::string model;
+  std::string arch;
   std::string loss = defaults::loss;     // ce | mse
   std::size_t chunk_size = defaults::chunk_size;
   double weight_decay = defaults::weight_decay;
@@ -53,8 +58,13 @@ struct MemoryEstimate {
 MemoryEstimate estimate_memory(const ObjectiveSpec& spec, std::size_t n, std::size_t dim, std::size_t outputs,
                                bool linearized);
 
+// The layer text the spec describes for `classes` outputs: its model, else
+// its architecture's; empty for an MLP.
+std::string model_text(const ObjectiveSpec& spec, std::size_t classes);
+
 struct BuiltObjective {
   std::shared_ptr<Sequential> net;
+  Shape input_shape;  // of one example, as the network reads it
   std::unique_ptr<ModelObjective> objective;
   Tensor theta0;  // the spec's initialization
 };

@@ -1,0 +1,103 @@
+// The layer grammar and the architectures by name: parameter counts against
+// PyTorch's for the same definitions, inferred sizes, and errors that name
+// the layer and what was expected.
+#include <eoslab.hpp>
+
+#include "support/check.hpp"
+
+using namespace eos;
+
+BOOST_AUTO_TEST_SUITE(arch)
+
+// Counts of sum(p.numel() for p in net.parameters()) for Cohen et al.'s
+// definitions (src/archs.py, src/vgg.py), computed by hand from the layers.
+BOOST_AUTO_TEST_CASE(architectures_have_pytorchs_parameter_counts) {
+  const auto count = [](const std::string& arch, const Shape& input) {
+    return nn::parse_model(nn::arch_model(arch, 10), input)->num_params();
+  };
+  // conv 1→32: 288 + 32; conv 32→32: 9216 + 32; Linear(32·7·7, 10): 15680 + 10
+  BOOST_TEST(count("cnn-relu", {1, 28, 28}) == 25258u);
+  BOOST_TEST(count("cnn-avgpool-tanh", {1, 28, 28}) == 25258u);
+  // on CIFAR-10: conv 3→32 is 864 + 32, Linear(32·8·8, 10) 20480 + 10
+  BOOST_TEST(count("cnn-elu", {3, 32, 32}) == 30634u);
+  // 784·200 + 200 + 200·200 + 200 + 200·10 + 10
+  BOOST_TEST(count("fc-tanh", {1, 28, 28}) == 199210u);
+  // VGG-11 (configuration A) without dropout on CIFAR-10: 9,220,480 in the convolutions, 525,312 + 5,130 in the classifier
+  BOOST_TEST(count("vgg11", {3, 32, 32}) == 9750922u);
+  BOOST_TEST(count("deeplinear", {50}) == 20u * 2500u);
+  for (const auto& name : nn::arch_names()) BOOST_TEST(!nn::arch_model(name, 10).empty());
+}
+
+BOOST_AUTO_TEST_CASE(the_fc_architectures_are_the_mlp_in_the_same_layout) {
+  const auto fc = nn::parse_model(nn::arch_model("fc-relu", 10), {1, 28, 28});
+  const auto mlp = nn::mlp({784, {200, 200}, nn::ActivationKind::ReLU, 10, true});
+  const auto a = fc->parameter_slices(), b = mlp->parameter_slices();
+  BOOST_REQUIRE_EQUAL(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    BOOST_TEST(a[i].offset == b[i].offset);
+    BOOST_TEST(a[i].shape == b[i].shape);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(residual_blocks_add_their_shortcut) {
+  // body: conv keeping the shape; shortcut: stride-2 subsampling and zero channels
+  const auto net = nn::parse_model(
+      "residual[conv(4,3,stride=2,pad=1,bias=false) relu conv(8,3,pad=1) | avgpool(1,stride=2) zeropad(4)] gap linear(3)",
+      {4, 6, 6});
+  BOOST_TEST(net->output_shape({4, 6, 6}) == (Shape{3}));
+  BOOST_TEST(net->num_params() == 4u * 4 * 9 + (8u * 4 * 9 + 8) + (8u * 3 + 3));
+  // The block's value is body(x) + [x subsampled, 0]: check one entry against the pieces.
+  std::mt19937_64 rng(7);
+  const Tensor theta = test::random_normal({net->num_params()}, rng);
+  const Tensor x = test::random_normal({2, 4, 6, 6}, rng);
+  ad::Tape t;
+  const auto* block = dynamic_cast<const nn::Residual*>(net->modules()[0].get());
+  BOOST_REQUIRE(block != nullptr);
+  const ad::Var th = t.constant(theta), xv = t.constant(x);
+  const Tensor y = block->forward(th, xv, 0).value();
+  const auto body = nn::parse_model("conv(4,3,stride=2,pad=1,bias=false) relu conv(8,3,pad=1)", {4, 6, 6});
+  const Tensor yb = body->forward(th, xv, 0).value();
+  BOOST_REQUIRE(y.shape() == yb.shape());
+  BOOST_TEST(y(1, 2, 1, 2) == yb(1, 2, 1, 2) + x(1, 2, 2, 4));  // channel 2 < 4: x at (2·1, 2·2)
+  BOOST_TEST(y(1, 6, 1, 2) == yb(1, 6, 1, 2));                 // a zero-padded channel
+}
+
+BOOST_AUTO_TEST_CASE(bad_text_names_the_layer_and_what_was_expected) {
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"conv(32,3,padd=1) relu", "layer 1 'conv(32,3,padd=1)' (character 1): conv has no option 'padd' (expected stride, pad, bias)"},
+      {"conv(32) relu", "conv takes 2 positional arguments, got 1"},
+      {"conv(32,3,pad=1) relu linear(10)", "layer 3 'linear(10)'"},
+      {"conv(32,3,pad=1) relu linear(10)", "add flatten before it"},
+      {"flatten linear(0)", "'0' in linear is not a positive integer"},
+      {"flatten linear(-3)", "'-3' in linear is not a positive integer"},
+      {"conv(8,3,bias=maybe)", "bias='maybe' in conv: expected true or false"},
+      {"relu softmaxx", "unknown layer 'softmaxx'"},
+      {"conv(8,30)", "smaller than the kernel"},
+      {"maxpool(2", "'(' is not closed by ')'"},
+      {"residual[relu", "residual[ … ] is not closed by ']'"},
+      {"residual[conv(8,3,pad=1)]", "the body gives [8, 6, 6] but the shortcut [1, 6, 6]"},
+      {"relu ]", "unexpected ']'"},
+      {"   ", "no layers"},
+  };
+  for (const auto& [text, expected] : bad) {
+    try {
+      nn::parse_model(text, text.find("residual") != std::string::npos ? Shape{1, 6, 6} : Shape{1, 28, 28});
+      BOOST_ERROR("'" << text << "' was accepted");
+    } catch (const nn::ModelSyntaxError& e) {
+      BOOST_TEST(std::string(e.what()).find(expected) != std::string::npos, "'" << text << "': " << e.what());
+    }
+  }
+  BOOST_CHECK_EXCEPTION(nn::arch_model("resnet-32", 10), nn::ModelSyntaxError, [](const auto& e) {
+    return std::string(e.what()).find("unknown architecture 'resnet-32' (expected one of: fc-relu") != std::string::npos;
+  });
+}
+
+BOOST_AUTO_TEST_CASE(describe_prints_layers_and_the_theta_layout) {
+  const auto net = nn::parse_model(nn::arch_model("cnn-relu", 10), {1, 28, 28});
+  const std::string d = nn::describe_model(*net, {1, 28, 28});
+  for (const char* part : {"Conv2d(1, 32, kernel_size=3, padding=1)", "→ [32, 14, 14]", "MaxPool2d(2)", "→ [1568]",
+                           "Linear(1568, 10)", "3.weight", "25258 parameters"})
+    BOOST_TEST(d.find(part) != std::string::npos, "'" << part << "' in\n" << d);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
