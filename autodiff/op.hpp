@@ -59,6 +59,29 @@ struct Conv2dParams {
 struct Pool2dParams {
   std::size_t kh = 2, kw = 2, stride_h = 2, stride_w = 2;
 };
+// bn_normalize: the number of values each channel's sums were taken over,
+// and ε (PyTorch's 1e-5).
+struct BatchNormParams {
+  double count = 0.0;
+  double eps = 1e-5;
+};
+struct AffineParams {  // channel_affine: γ [C] at `offset` of θ, then β [C]
+  std::size_t offset = 0, channels = 0;
+};
+// Sums a tensor over every part of a split batch (the chunks of one process,
+// MPI ranks): each part calls sum() with its own values, in the same order of
+// calls, and each gets back the total. Implemented by the objective that
+// splits the batch (nn/batch.hpp); an op stores the reducer and its part.
+class BatchReducer {
+ public:
+  virtual ~BatchReducer() = default;
+  // values ← Σ over parts of each part's values (blocks until every part called).
+  virtual void sum(std::size_t part, double* values, std::size_t count) = 0;
+};
+struct AllReduceParams {
+  BatchReducer* reducer = nullptr;
+  std::size_t part = 0;
+};
 struct ConcatParams {  // concat: the axis along which x₀ and x₁ are joined
   std::size_t axis = 1;
 };
@@ -69,7 +92,7 @@ struct TargetParams {  // mse: the regression targets
   Tensor target;
 };
 using OpParams = std::variant<std::monostate, ScalarParams, ReduceParams, MatmulParams, ShapeParams, SliceParams,
-                              LinearParams, Conv2dParams, Pool2dParams, ConcatParams, LabelParams, TargetParams>;
+                              LinearParams, Conv2dParams, Pool2dParams, BatchNormParams, AffineParams, AllReduceParams, ConcatParams, LabelParams, TargetParams>;
 
 // One call of a rule. Pointers that a rule does not use are null. A null
 // input tangent dx[i] means "identically zero" (the input is a constant); a

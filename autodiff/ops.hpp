@@ -75,6 +75,23 @@ Var avg_pool2d(Var x, std::size_t kernel, std::size_t stride = 0);
 Var global_avg_pool2d(Var x);                  // [n, c, h, w] → [n, c], the mean over h·w
 Var concat(Var a, Var b, int axis);            // joined along axis (other dimensions equal)
 
+// ---- batch normalization (training mode), channels on axis 1 of [n, C] or [n, C, H, W]
+// (Σx, Σx²) per channel over rows and pixels → [2, C]: the batch's sums, to be
+// added across chunks or ranks when the batch is split.
+Var bn_moments(Var x);
+// (x − m)/√(v + ε) per channel with m = S₀/count, v = S₁/count − m² (biased):
+// the sums S [2, C] were taken over `count` values.
+Var bn_normalize(Var x, Var sums, double count, double eps = 1e-5);
+// γ_c x + β_c with γ = θ[offset, offset + C) and β the next C (read in place).
+Var channel_affine(Var x, Var theta, std::size_t offset);
+// PyTorch's BatchNorm1d/2d in training mode on this batch alone:
+// channel_affine(bn_normalize(x, bn_moments(x), n·H·W, eps), θ, offset).
+Var batch_norm(Var x, Var theta, std::size_t offset, double eps = 1e-5);
+// Σ of x over every part of a split batch (this tape is part `part`); its
+// adjoint and tangent are summed the same way, so derivatives through
+// statistics of the whole batch stay exact (see nn/batch.hpp).
+Var all_reduce_sum(Var x, BatchReducer& reducer, std::size_t part);
+
 // ---- reductions (axis may be negative, counted from the end)
 Var sum(Var x);                                  // all elements → scalar
 Var sum(Var x, int axis, bool keepdims = false);

@@ -115,6 +115,11 @@ class Parser {
       const std::size_t stride = count_of(t, named(t, "stride", std::to_string(k)), start);
       return std::make_shared<Pool2d>(n == "maxpool" ? PoolKind::Max : PoolKind::Average, k, stride);
     }
+    if (n == "bn") {
+      check_args(t, start, 0, {});
+      if (shape.size() != 1 && shape.size() != 3) fail(start, fmt::format("bn takes features or images, got examples of shape {}", shape_str(shape)));
+      return std::make_shared<BatchNorm>(shape[0]);
+    }
     if (n == "zeropad") {
       check_args(t, start, 1, {});
       return std::make_shared<ZeroPadChannels>(count_of(t, t.positional[0], start));
@@ -125,7 +130,7 @@ class Parser {
     try {
       return std::make_shared<Activation>(parse_activation(n));
     } catch (const std::invalid_argument&) {
-      fail(start, fmt::format("unknown layer '{}' (expected conv, linear, maxpool, avgpool, gap, flatten, zeropad, "
+      fail(start, fmt::format("unknown layer '{}' (expected conv, linear, maxpool, avgpool, gap, flatten, bn, zeropad, "
                               "residual[…] or an activation: tanh, relu, elu, softplus, gelu, sigmoid, hardtanh, "
                               "leaky_relu, selu, identity)", n));
     }
@@ -198,7 +203,8 @@ std::shared_ptr<Sequential> parse_model(const std::string& text, const Shape& in
 const std::vector<std::string>& arch_names() {
   static const std::vector<std::string> names = {
       "fc-relu", "fc-elu", "fc-tanh", "fc-hardtanh", "fc-softplus", "cnn-relu", "cnn-elu", "cnn-tanh",
-      "cnn-avgpool-relu", "cnn-avgpool-elu", "cnn-avgpool-tanh", "vgg11", "deeplinear"};
+      "cnn-avgpool-relu", "cnn-avgpool-elu", "cnn-avgpool-tanh", "cnn-bn-relu", "cnn-bn-elu", "cnn-bn-tanh",
+      "vgg11", "vgg11-bn", "resnet32", "deeplinear"};
   return names;
 }
 
@@ -212,13 +218,37 @@ std::string arch_model(const std::string& name, std::size_t classes) {
     for (const char* pool : {"max", "avg"})
       if (name == (pool[0] == 'm' ? "cnn-" : "cnn-avgpool-") + std::string(act))
         return fmt::format("conv(32,3,pad=1) {0} {1}pool(2) conv(32,3,pad=1) {0} {1}pool(2) flatten {2}", act, pool, out);
+  // convnet_bn: the same with BatchNorm2d after the activation, before the pooling.
+  for (const char* act : {"relu", "elu", "tanh"})
+    if (name == "cnn-bn-" + std::string(act))
+      return fmt::format("conv(32,3,pad=1) {0} bn maxpool(2) conv(32,3,pad=1) {0} bn maxpool(2) flatten {1}", act, out);
   // vgg11_nodropout: configuration A (64 M 128 M 256 256 M 512 512 M 512 512 M), convolutions 3×3 pad 1
   // each followed by ReLU, then Linear(512) ReLU Linear(512) ReLU Linear(classes).
-  if (name == "vgg11") {
+  // (vgg11_nodropout_bn: Conv2d, BatchNorm2d, ReLU).
+  if (name == "vgg11" || name == "vgg11-bn") {
+    const bool bn = name == "vgg11-bn";
     std::string s;
     for (const char* v : {"64", "M", "128", "M", "256", "256", "M", "512", "512", "M", "512", "512", "M"})
-      s += v[0] == 'M' ? "maxpool(2) " : fmt::format("conv({},3,pad=1) relu ", v);
+      s += v[0] == 'M' ? "maxpool(2) " : fmt::format("conv({},3,pad=1) {}relu ", v, bn ? "bn " : "");
     return s + "flatten linear(512) relu linear(512) relu " + out;
+  }
+  // resnet32 (src/resnet_cifar.py of the fork matekrk/edge-of-stability; the original's is not in the stored
+  // copy): conv3x3(3, 16) BN ReLU, three stages of five BasicBlocks with 16, 32, 64 planes, global average
+  // pooling, Linear(64, classes). A block is relu(bn(conv(relu(bn(conv(x))))) + shortcut(x)) with bias-free 3×3
+  // convolutions; the first block of stages 2 and 3 has stride 2 and the shortcut AvgPool2d(1, stride 2),
+  // BatchNorm2d, then as many zero channels.
+  if (name == "resnet32") {
+    std::string s = "conv(16,3,pad=1,bias=false) bn relu";
+    std::size_t in = 16;
+    for (std::size_t planes : {16, 32, 64})
+      for (std::size_t b = 0; b < 5; ++b) {
+        const bool down = b == 0 && planes != in;
+        s += fmt::format(" residual[conv({0},3,{1}pad=1,bias=false) bn relu conv({0},3,pad=1,bias=false) bn{2}] relu",
+                         planes, down ? "stride=2," : "",
+                         down ? fmt::format(" | avgpool(1,stride=2) bn zeropad({})", in) : "");
+        in = planes;
+      }
+    return s + " gap " + out;
   }
   // make_deeplinear(20, 50): twenty bias-free Linear(50, 50) (inputs and outputs of 50).
   if (name == "deeplinear") return repeat("linear(50,bias=false)", 20);

@@ -8,6 +8,7 @@
 //   maxpool(K[, stride=S])  avgpool(K[, stride=S])   pooling (stride defaults to K)
 //   gap                                              global average pooling [C, H, W] → [C]
 //   flatten                                          [C, H, W] → [C·H·W]
+//   bn                                               BatchNorm (training mode) over the channels
 //   zeropad(C)                                       C more channels of zeros
 //   residual[ LAYERS ]  residual[ LAYERS | LAYERS ]  body(x) + x, or body(x) + shortcut(x)
 //   tanh relu elu softplus gelu sigmoid hardtanh leaky_relu selu identity

@@ -23,6 +23,10 @@ Tensor init_params(const Module& module, Init scheme, std::uint64_t seed) {
   for (const auto& p : module.param_specs()) {
     const std::size_t n = shape_size(p.shape);
     const double fan_in = static_cast<double>(p.fan_in), fan_out = static_cast<double>(p.fan_out);
+    if (p.fill) {
+      for (std::size_t i = 0; i < n; ++i, ++o) theta(o) = *p.fill;
+      continue;
+    }
     for (std::size_t i = 0; i < n; ++i, ++o) {
       switch (scheme) {
         case Init::PyTorchDefault: {

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "batch.hpp"
+
 namespace eos::nn {
 namespace {
 // [C, H, W] of one image, or a ShapeError naming the module.
@@ -64,6 +66,31 @@ ad::Var Pool2d::forward(ad::Var, ad::Var x, std::size_t) const {
   return kind_ == PoolKind::Max ? ad::max_pool2d(x, w) : ad::avg_pool2d(x, w);
 }
 
+// ---- batch normalization
+BatchNorm::BatchNorm(std::size_t channels, double eps) : channels_(channels), eps_(eps) {
+  if (channels == 0) throw std::invalid_argument("BatchNorm: the channel count must be positive");
+}
+std::string BatchNorm::describe() const { return fmt::format("BatchNorm({})", channels_); }
+std::vector<ParamSpec> BatchNorm::param_specs() const {
+  return {{"weight", {channels_}, channels_, channels_, false, 1.0}, {"bias", {channels_}, channels_, channels_, true, 0.0}};
+}
+Shape BatchNorm::output_shape(const Shape& in) const {
+  if ((in.size() != 1 && in.size() != 3) || in[0] != channels_)
+    throw ShapeError(fmt::format("{} takes [{}] features or [{}, H, W] images per example, got {}", describe(), channels_,
+                                 channels_, shape_str(in)));
+  return in;
+}
+ad::Var BatchNorm::forward(ad::Var theta, ad::Var x, std::size_t offset) const {
+  const BatchContext* batch = current_batch();
+  if (batch == nullptr) return ad::batch_norm(x, theta, offset, eps_);  // this tape's rows are the batch
+  // A part of a split batch: the sums of every part, over all of its values.
+  const Shape s = x.shape();
+  const double per_row = static_cast<double>(shape_size(s) / (s[0] * s[1]));
+  const ad::Var sums = ad::all_reduce_sum(ad::bn_moments(x), *batch->reducer, batch->part);
+  return ad::channel_affine(ad::bn_normalize(x, sums, per_row * static_cast<double>(batch->total_rows), eps_), theta,
+                            offset);
+}
+
 Shape GlobalAvgPool2d::output_shape(const Shape& in) const {
   expect_image(*this, in);
   return {in[0]};
@@ -84,6 +111,7 @@ Residual::Residual(std::shared_ptr<const Module> body, std::shared_ptr<const Mod
   if (!body_) throw std::invalid_argument("Residual: the body is null");
   body_params_ = body_->num_params();
 }
+bool Residual::couples_batch() const { return body_->couples_batch() || (shortcut_ && shortcut_->couples_batch()); }
 std::string Residual::describe() const {
   return fmt::format("Residual({}{})", body_->describe(), shortcut_ ? ", shortcut=" + shortcut_->describe() : "");
 }

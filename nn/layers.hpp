@@ -45,6 +45,26 @@ inline std::shared_ptr<Pool2d> AvgPool2d(std::size_t kernel, std::size_t stride 
   return std::make_shared<Pool2d>(PoolKind::Average, kernel, stride);
 }
 
+// PyTorch's BatchNorm1d ([n, C]) / BatchNorm2d ([n, C, H, W]) in training
+// mode: each channel normalized by the mean and biased variance of the batch
+// being evaluated (eps 1e-5), then γ_c x̂ + β_c; θ holds γ (init 1) then β
+// (init 0). Under full-batch GD the batch is all n examples however the
+// objective is chunked or sharded (docs/MODELS.md).
+class BatchNorm : public Module {
+ public:
+  explicit BatchNorm(std::size_t channels, double eps = 1e-5);
+  std::string describe() const override;
+  std::vector<ParamSpec> param_specs() const override;
+  Shape output_shape(const Shape& in) const override;
+  bool couples_batch() const override { return true; }
+  ad::Var forward(ad::Var theta, ad::Var x, std::size_t offset) const override;
+  std::size_t channels() const { return channels_; }
+
+ private:
+  std::size_t channels_;
+  double eps_;
+};
+
 // [n, C, H, W] → [n, C]: the mean over each channel (PyTorch's
 // AdaptiveAvgPool2d((1, 1)) followed by a flatten).
 class GlobalAvgPool2d : public Module {
@@ -70,6 +90,7 @@ class Residual : public Module {
   std::string describe() const override;
   std::vector<ParamSpec> param_specs() const override;
   Shape output_shape(const Shape& in) const override;
+  bool couples_batch() const override;
   ad::Var forward(ad::Var theta, ad::Var x, std::size_t offset) const override;
 
  private:

@@ -107,6 +107,11 @@ std::vector<ParamSpec> Sequential::param_specs() const {
     }
   return out;
 }
+bool Sequential::couples_batch() const {
+  for (const auto& m : modules_)
+    if (m->couples_batch()) return true;
+  return false;
+}
 Shape Sequential::output_shape(const Shape& in) const {
   Shape s = in;
   for (const auto& m : modules_) s = m->output_shape(s);
@@ -137,6 +142,7 @@ Model as_model(std::shared_ptr<const Module> module, const Shape& input_shape) {
   m.name = module->describe();
   m.num_params = module->num_params();
   m.slices = module->parameter_slices();
+  m.couples_batch = module->couples_batch();
   if (input_shape.size() <= 1) {
     m.forward = [module](ad::Var theta, ad::Var x) { return module->forward(theta, x, 0); };
     return m;

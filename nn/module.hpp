@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,9 @@ struct ParamSpec {
   Shape shape;
   std::size_t fan_in = 0, fan_out = 0;
   bool is_bias = false;
+  // Set: every init scheme fills the parameter with this value (BatchNorm's
+  // weight 1 and bias 0, as PyTorch's).
+  std::optional<double> fill;
 };
 
 using Segment [[deprecated("use eos::ParameterSlice")]] = ParameterSlice;
@@ -34,6 +38,9 @@ class Module {
   // the batch dimension); ShapeError when the module does not take `in`. The
   // default is the identity (elementwise modules).
   virtual Shape output_shape(const Shape& in) const { return in; }
+  // True when an example's output depends on the other examples of the batch
+  // (BatchNorm in training mode): the loss is then not a sum over examples.
+  virtual bool couples_batch() const { return false; }
   // y = module(θ, x), reading this module's parameters from θ starting at
   // `offset` (the same argument order as Model::forward, which is offset 0).
   virtual ad::Var forward(ad::Var theta, ad::Var x, std::size_t offset) const = 0;
@@ -80,6 +87,7 @@ class Sequential : public Module {
   std::string describe() const override;
   std::vector<ParamSpec> param_specs() const override;
   Shape output_shape(const Shape& in) const override;
+  bool couples_batch() const override;
   ad::Var forward(ad::Var theta, ad::Var x, std::size_t offset) const override;
   const std::vector<std::shared_ptr<const Module>>& modules() const { return modules_; }
 
@@ -106,6 +114,9 @@ struct Model {
   std::size_t num_params = 0;
   std::function<ad::Var(ad::Var theta, ad::Var x)> forward;
   std::vector<ParameterSlice> slices;  // θ's layout by name; may be empty for custom models
+  // The loss is not a sum over examples (BatchNorm): a full-batch objective
+  // then evaluates every chunk at once, with the whole batch's statistics.
+  bool couples_batch = false;
 };
 // With an input shape of rank > 1 (images: [C, H, W]) the data's rows
 // [n, C·H·W] reach the module as [n, C, H, W].

@@ -52,18 +52,42 @@ ModelObjective::ModelObjective(Model model, Loss loss, const data::Dataset& data
   ad::Tape probe;
   Tensor theta0 = xt::zeros<double>({model_.num_params});
   const Chunk& first = chunks_.front();
-  Tensor x1 = Tensor::from_shape({1, first.X.shape()[1]});
+  const std::size_t probe_rows = std::min<std::size_t>(2, first.X.shape()[0]);  // BatchNorm1d needs 2
+  Tensor x1 = Tensor::from_shape({probe_rows, first.X.shape()[1]});
   std::copy_n(first.X.data(), x1.size(), x1.data());
   ad::Var out = model_.forward(probe.variable(theta0), probe.constant(x1));
   const Shape os = out.shape();
-  if (os.size() != 2 || os[0] != 1)
-    throw ShapeError(fmt::format("{}: the model maps a [1, {}] input to shape {}, expected [1, k]", model_.name,
-                                 x1.shape()[1], shape_str(os)));
+  if (os.size() != 2 || os[0] != probe_rows)
+    throw ShapeError(fmt::format("{}: the model maps a [{}, {}] input to shape {}, expected [{}, k]", model_.name,
+                                 probe_rows, x1.shape()[1], shape_str(os), probe_rows));
   if (loss == Loss::MSE && os[1] != all_targets_.shape()[1])
     throw ShapeError(fmt::format("{}: the model has {} outputs but the targets have {} columns", model_.name, os[1],
                                  all_targets_.shape()[1]));
   if (loss == Loss::CrossEntropy && os[1] < data.num_classes)
     throw ShapeError(fmt::format("{}: the model has {} outputs for {} classes", model_.name, os[1], data.num_classes));
+  batch_rows_ = options_.batch_sum_across_ranks ? options_.batch_rows_across_ranks : n_;
+  if (model_.couples_batch && (chunks_.size() > 1 || options_.batch_sum_across_ranks)) {
+    reducer_ = std::make_unique<PartsReducer>(chunks_.size(), options_.batch_sum_across_ranks);
+    for (std::size_t p = 0; p < chunks_.size(); ++p) part_tapes_.push_back(std::make_unique<ad::Tape>());
+    part_grads_.resize(chunks_.size());
+  }
+}
+
+BatchContext ModelObjective::part_context(std::size_t part) const { return {reducer_.get(), part, batch_rows_}; }
+
+// w_p·(the part's mean loss): weighted before the sweeps, so that the sum of
+// the parts' adjoints of the batch statistics is the total derivative's
+// (all_reduce_sum's vjp adds unweighted adjoints). The parts then add up
+// with weight 1.
+ad::ScalarFunction ModelObjective::coupled_loss(std::size_t part) const {
+  return [this, part](ad::Var theta) {
+    BatchScope scope(part_context(part));
+    return ad::scale(chunk_loss(chunks_[part])(theta), chunks_[part].weight);
+  };
+}
+
+void ModelObjective::run_coupled(const std::function<void(std::size_t, const Chunk&, ad::Tape&)>& work) {
+  run_parts(chunks_.size(), *reducer_, [&](std::size_t p) { work(p, chunks_[p], *part_tapes_[p]); });
 }
 
 std::string ModelObjective::describe() const {
@@ -90,6 +114,16 @@ ad::ScalarFunction ModelObjective::chunk_loss(const Chunk& c) const {
 double ModelObjective::value(const Tensor& theta) {
   check_theta(theta, "value");
   double f = 0.0;
+  if (coupled()) {
+    std::vector<double> parts(chunks_.size());
+    run_coupled([&](std::size_t p, const Chunk&, ad::Tape& tape) {
+      tape.clear();
+      parts[p] = coupled_loss(p)(tape.variable(theta)).item();
+    });
+    for (double part : parts) f += part;  // (weighted in coupled_loss)
+    weight_decay_.add_to_value(theta, f);
+    return f;
+  }
   for (const auto& c : chunks_) {
     ad::Tape& tape = tape_for(c);
     tape.clear();
@@ -102,7 +136,18 @@ double ModelObjective::value(const Tensor& theta) {
 double ModelObjective::value_and_grad(const Tensor& theta, Tensor& grad) {
   check_theta(theta, "value_and_grad");
   double f = 0.0;
-  if (chunks_.size() == 1) {  // the common case: no accumulation buffer
+  if (coupled()) {
+    std::vector<double> parts(chunks_.size());
+    run_coupled([&](std::size_t p, const Chunk&, ad::Tape& tape) {
+      parts[p] = ad::value_and_grad(tape, coupled_loss(p), theta, part_grads_[p]);
+    });
+    grad.resize({model_.num_params});
+    grad.fill(0.0);
+    for (std::size_t p = 0; p < parts.size(); ++p) {  // (weighted in coupled_loss)
+      f += parts[p];
+      xt::noalias(grad) += part_grads_[p];
+    }
+  } else if (chunks_.size() == 1) {  // the common case: no accumulation buffer
     f = ad::value_and_grad(tape_for(chunks_[0]), chunk_loss(chunks_[0]), theta, grad);
   } else {
     grad.resize({model_.num_params});
@@ -130,7 +175,14 @@ void WeightDecay::add_to_hvp(const Tensor& v, Tensor& hv) const {
 Tensor ModelObjective::hvp(const Tensor& theta, const Tensor& v) {
   check_theta(theta, "hvp");
   Tensor hv = xt::zeros<double>({model_.num_params});
-  for (const auto& c : chunks_) hv += c.weight * ad::hvp(tape_for(c), chunk_loss(c), theta, v).hvp;
+  if (coupled()) {
+    run_coupled([&](std::size_t p, const Chunk&, ad::Tape& tape) {
+      part_grads_[p] = ad::hvp(tape, coupled_loss(p), theta, v).hvp;
+    });
+    for (const Tensor& part : part_grads_) xt::noalias(hv) += part;  // (weighted in coupled_loss)
+  } else {
+    for (const auto& c : chunks_) hv += c.weight * ad::hvp(tape_for(c), chunk_loss(c), theta, v).hvp;
+  }
   weight_decay_.add_to_hvp(v, hv);
   return hv;
 }
@@ -142,32 +194,43 @@ namespace {
 // trainer that linearizes every step reuses two sets of tape memory.
 class ChunkedHessian : public HessianOperator {
  public:
+  // `coupled`: the parts share batch statistics (nn/batch.hpp) and run
+  // together, one thread each; null: one after another.
   ChunkedHessian(std::vector<std::pair<ad::ScalarFunction, double>> parts, const Tensor& theta, WeightDecay decay,
-                 bool cache, std::shared_ptr<TapePool> pool)
-      : parts_(std::move(parts)), theta_(theta), decay_(decay), cache_(cache), pool_(std::move(pool)) {
+                 bool cache, std::shared_ptr<TapePool> pool, PartsReducer* coupled)
+      : parts_(std::move(parts)), theta_(theta), decay_(decay), cache_(cache), pool_(std::move(pool)),
+        coupled_(coupled) {
     grad_ = xt::zeros<double>(theta.shape());
-    for (const auto& [f, w] : parts_) {
-      if (cache_) {
-        lins_.push_back(std::make_unique<ad::Linearized>(f, theta, pool_->take()));
-        value_ += w * lins_.back()->value();
-        xt::noalias(grad_) += w * lins_.back()->grad();
-      } else {
-        auto vg = ad::value_and_grad(tape_, f, theta);
-        value_ += w * vg.value;
-        xt::noalias(grad_) += w * vg.grad;
+    if (coupled_) {
+      build_coupled();
+    } else {
+      for (const auto& [f, w] : parts_) {
+        if (cache_) {
+          lins_.push_back(std::make_unique<ad::Linearized>(f, theta, pool_->take()));
+          value_ += w * lins_.back()->value();
+          xt::noalias(grad_) += w * lins_.back()->grad();
+        } else {
+          auto vg = ad::value_and_grad(tape_, f, theta);
+          value_ += w * vg.value;
+          xt::noalias(grad_) += w * vg.grad;
+        }
       }
     }
     decay_.add_to_value(theta, value_);
     decay_.add_to_grad(theta, grad_);
   }
   ~ChunkedHessian() override {
-    for (auto& lin : lins_) pool_->give_back(lin->release_tape());
+    for (auto& lin : lins_)
+      if (lin) pool_->give_back(lin->release_tape());
+    for (auto& t : part_tapes_) pool_->give_back(std::move(t));
   }
   std::size_t dim() const override { return theta_.size(); }
   double value() const override { return value_; }
   const Tensor& grad() const override { return grad_; }
   void apply(const Tensor& v, Tensor& out) override {
-    if (parts_.size() == 1 && cache_) {  // one chunk: straight into out
+    if (coupled_) {
+      apply_coupled(v, out);
+    } else if (parts_.size() == 1 && cache_) {  // one chunk: straight into out
       lins_[0]->apply(v, out);
       if (parts_[0].second != 1.0) out *= parts_[0].second;
     } else {
@@ -185,6 +248,38 @@ class ChunkedHessian : public HessianOperator {
   using HessianOperator::apply;
 
  private:
+  // Every part at once: linearized (or evaluated) on its own tape and thread.
+  void build_coupled() {
+    const std::size_t k = parts_.size();
+    lins_.resize(k);
+    part_out_.resize(k);
+    std::vector<double> values(k);
+    for (std::size_t p = 0; p < k; ++p) part_tapes_.push_back(pool_->take());  // the pool is not thread-safe
+    run_parts(k, *coupled_, [&](std::size_t p) {
+      if (cache_) {
+        lins_[p] = std::make_unique<ad::Linearized>(parts_[p].first, theta_, std::move(part_tapes_[p]));
+        values[p] = lins_[p]->value();
+        part_out_[p] = lins_[p]->grad();
+      } else {
+        values[p] = ad::value_and_grad(*part_tapes_[p], parts_[p].first, theta_, part_out_[p]);
+      }
+    });
+    if (cache_) part_tapes_.clear();  // now owned by the linearizations
+    for (std::size_t p = 0; p < k; ++p) {
+      value_ += parts_[p].second * values[p];
+      xt::noalias(grad_) += parts_[p].second * part_out_[p];
+    }
+  }
+  void apply_coupled(const Tensor& v, Tensor& out) {
+    run_parts(parts_.size(), *coupled_, [&](std::size_t p) {
+      if (cache_) lins_[p]->apply(v, part_out_[p]);
+      else part_out_[p] = ad::hvp(*part_tapes_[p], parts_[p].first, theta_, v).hvp;
+    });
+    out.resize(theta_.shape());
+    out.fill(0.0);
+    for (std::size_t p = 0; p < parts_.size(); ++p) xt::noalias(out) += parts_[p].second * part_out_[p];
+  }
+
   std::vector<std::pair<ad::ScalarFunction, double>> parts_;
   std::vector<std::unique_ptr<ad::Linearized>> lins_;
   Tensor theta_, grad_, part_;
@@ -193,6 +288,9 @@ class ChunkedHessian : public HessianOperator {
   bool cache_;
   std::shared_ptr<TapePool> pool_;
   ad::Tape tape_;
+  PartsReducer* coupled_;
+  std::vector<std::unique_ptr<ad::Tape>> part_tapes_;
+  std::vector<Tensor> part_out_;
 };
 }  // namespace
 
@@ -209,9 +307,10 @@ void TapePool::give_back(std::unique_ptr<ad::Tape> tape) {
 std::unique_ptr<HessianOperator> ModelObjective::hessian_at(const Tensor& theta) {
   check_theta(theta, "hessian_at");
   std::vector<std::pair<ad::ScalarFunction, double>> parts;
-  for (const auto& c : chunks_) parts.emplace_back(chunk_loss(c), c.weight);
+  for (std::size_t p = 0; p < chunks_.size(); ++p)
+    parts.emplace_back(coupled() ? coupled_loss(p) : chunk_loss(chunks_[p]), coupled() ? 1.0 : chunks_[p].weight);
   return std::make_unique<ChunkedHessian>(std::move(parts), theta, weight_decay_, options_.cache_linearization,
-                                          tape_pool_);
+                                          tape_pool_, reducer_.get());
 }
 
 ad::Tape& ModelObjective::tape_for(const Chunk& c) {
@@ -263,6 +362,20 @@ Tensor ModelObjective::outputs(const Tensor& theta) {
   check_theta(theta, "outputs");
   Tensor all;
   std::size_t row = 0;
+  if (coupled()) {
+    std::vector<Tensor> parts(chunks_.size());
+    run_coupled([&](std::size_t p, const Chunk& c, ad::Tape& tape) {
+      tape.clear();
+      BatchScope scope(part_context(p));
+      parts[p] = model_.forward(tape.variable(theta), tape.constant_view(c.X)).value();
+    });
+    for (const Tensor& out : parts) {
+      if (row == 0) all = Tensor::from_shape({n_, out.shape()[1]});
+      std::copy_n(out.data(), out.size(), all.data() + row * out.shape()[1]);
+      row += out.shape()[0];
+    }
+    return all;
+  }
   for (const auto& c : chunks_) {
     ad::Tape& tape = tape_for(c);
     tape.clear();

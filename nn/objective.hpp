@@ -5,11 +5,13 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <memory>
 
 #include "../autodiff/functional.hpp"
 #include "../core/objective.hpp"
 #include "../datasets/dataset.hpp"
+#include "batch.hpp"
 #include "module.hpp"
 
 namespace eos::nn {
@@ -36,6 +38,11 @@ struct ObjectiveOptions {
   // hessian_at keeps one linearized tape per chunk (memory ∝ n, fastest
   // HVPs). Off: each HVP re-runs every chunk from scratch (memory ∝ chunk).
   bool cache_linearization = true;
+  // For a model that couples the batch (BatchNorm) whose data are one shard
+  // of a batch split across MPI ranks: sums over the ranks, and the rows of
+  // the whole batch. Unset: this objective's data are the whole batch.
+  std::function<void(double* values, std::size_t count)> batch_sum_across_ranks;
+  std::size_t batch_rows_across_ranks = 0;
 };
 
 // Tapes of released Hessian linearizations, kept for the next hessian_at
@@ -112,6 +119,16 @@ class ModelObjective : public Objective {
   std::shared_ptr<TapePool> tape_pool_ = std::make_shared<TapePool>();
   std::size_t tape_uses_ = 0;
   ad::Tape& tape_for(const Chunk& c);
+  // A model that couples the batch, on more than one chunk or rank: every
+  // chunk on its own tape and thread, statistics summed by reducer_.
+  bool coupled() const { return reducer_ != nullptr; }
+  ad::ScalarFunction coupled_loss(std::size_t part) const;  // chunk_loss inside the part's BatchScope
+  BatchContext part_context(std::size_t part) const;
+  void run_coupled(const std::function<void(std::size_t part, const Chunk& c, ad::Tape& tape)>& work);
+  std::unique_ptr<PartsReducer> reducer_;
+  std::vector<std::unique_ptr<ad::Tape>> part_tapes_;
+  std::vector<Tensor> part_grads_;
+  std::size_t batch_rows_ = 0;           // of the whole batch (all ranks)
   Tensor chunk_grad_;                   // reused per-chunk gradient
   std::string data_source_;
   mutable std::string fingerprint_;

@@ -42,7 +42,10 @@ struct OpCase {
 };
 
 const std::vector<std::int64_t> kLabels = {2, 0, 1, 2, 1, 0, 0, 2, 1, 1};
-Tensor g_mse_target;  // set per trial for the mse entry (shape of its input)
+Tensor g_mse_target;
+struct SinglePart : BatchReducer {
+  void sum(std::size_t, double*, std::size_t) override {}
+} g_single_part;  // set per trial for the mse entry (shape of its input)
 
 Tensor ref_log_softmax(const Tensor& z) {
   Tensor m = xt::amax(z, {1});
@@ -99,6 +102,45 @@ Tensor ref_pool(const Tensor& x, const Pool2dParams& p, bool max) {
             }
           y(i, c, r, q) = max ? acc : acc / static_cast<double>(p.kh * p.kw);
         }
+  return y;
+}
+
+// x as [rows, C, P] for the normalization references.
+struct ChannelView {
+  std::size_t rows, c, p;
+  explicit ChannelView(const Tensor& x)
+      : rows(x.shape()[0]), c(x.shape()[1]), p(x.dimension() == 4 ? x.shape()[2] * x.shape()[3] : 1) {}
+  std::size_t at(std::size_t i, std::size_t ch, std::size_t q) const { return (i * c + ch) * p + q; }
+};
+Tensor ref_moments(const Tensor& x) {
+  const ChannelView g(x);
+  Tensor s = xt::zeros<double>({std::size_t{2}, g.c});
+  for (std::size_t i = 0; i < g.rows; ++i)
+    for (std::size_t ch = 0; ch < g.c; ++ch)
+      for (std::size_t q = 0; q < g.p; ++q) {
+        const double v = x.data()[g.at(i, ch, q)];
+        s(0, ch) += v;
+        s(1, ch) += v * v;
+      }
+  return s;
+}
+Tensor ref_normalize(const Tensor& x, const Tensor& S, double count, double eps) {
+  const ChannelView g(x);
+  Tensor y = x;
+  for (std::size_t ch = 0; ch < g.c; ++ch) {
+    const double m = S(0, ch) / count, v = S(1, ch) / count - m * m;
+    for (std::size_t i = 0; i < g.rows; ++i)
+      for (std::size_t q = 0; q < g.p; ++q) y.data()[g.at(i, ch, q)] = (x.data()[g.at(i, ch, q)] - m) / std::sqrt(v + eps);
+  }
+  return y;
+}
+Tensor ref_affine(const Tensor& x, const Tensor& theta, std::size_t offset) {
+  const ChannelView g(x);
+  Tensor y = x;
+  for (std::size_t i = 0; i < g.rows; ++i)
+    for (std::size_t ch = 0; ch < g.c; ++ch)
+      for (std::size_t q = 0; q < g.p; ++q)
+        y.data()[g.at(i, ch, q)] = theta(offset + ch) * x.data()[g.at(i, ch, q)] + theta(offset + g.c + ch);
   return y;
 }
 
@@ -228,6 +270,31 @@ std::vector<OpCase> make_cases() {
                  [axis](const std::vector<Tensor>& x) {
                    return Tensor(xt::concatenate(xt::xtuple(x[0], x[1]), axis < 0 ? 2 : axis));
                  }});
+  // batch normalization's three ops; bn_normalize on free sums (ε = 1 keeps
+  // v + ε positive for sums drawn in [0.5, 2]) and on the batch's own sums
+  c.push_back({"bn_moments", "bn_moments", {{{-1, -2}}, {{-1, -2, 2, 3}}}, {Domain::Any},
+               [](const std::vector<Var>& x) { return bn_moments(x[0]); },
+               [](const std::vector<Tensor>& x) { return ref_moments(x[0]); }});
+  c.push_back({"bn_normalize", "bn_normalize(x, S)", {{{-1, 3}, {2, 3}}, {{-1, 2, 3, 2}, {2, 2}}},
+               {Domain::Any, Domain::Positive},
+               [](const std::vector<Var>& x) { return bn_normalize(x[0], x[1], 4.0, 1.0); },
+               [](const std::vector<Tensor>& x) { return ref_normalize(x[0], x[1], 4.0, 1.0); }});
+  c.push_back({"bn_normalize", "batch_norm's normalization", {{{4, 3}}, {{-1, 2, 3, 2}}}, {Domain::Any},
+               [](const std::vector<Var>& x) {
+                 const double count = static_cast<double>(x[0].value().size() / x[0].value().shape()[1]);
+                 return bn_normalize(x[0], bn_moments(x[0]), count, 1e-5);
+               },
+               [](const std::vector<Tensor>& x) {
+                 const double count = static_cast<double>(x[0].size() / x[0].shape()[1]);
+                 return ref_normalize(x[0], ref_moments(x[0]), count, 1e-5);
+               }});
+  c.push_back({"channel_affine", "channel_affine", {{{-1, 3}, {10}}, {{-1, 2, 3, 2}, {10}}}, {Domain::Any, Domain::Any},
+               [](const std::vector<Var>& x) { return channel_affine(x[0], x[1], 2); },
+               [](const std::vector<Tensor>& x) { return ref_affine(x[0], x[1], 2); }});
+  // all_reduce_sum with one part is the identity (several parts: the chunk
+  // and rank invariance of BatchNorm objectives, tests/nn/test_batchnorm.cpp)
+  unary("all_reduce_sum", Domain::Any, [](Var x) { return all_reduce_sum(x, g_single_part, 0); },
+        [](auto& x) { return Tensor(x); });
   unary("transpose", Domain::Any, [](Var x) { return transpose(x); },
         [](auto& x) { return Tensor(xt::transpose(x)); });
   c.push_back({"reshape", "reshape", {{{3, 4}}, {{2, 3, 2}}}, {Domain::Any},

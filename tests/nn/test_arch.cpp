@@ -25,6 +25,12 @@ BOOST_AUTO_TEST_CASE(architectures_have_pytorchs_parameter_counts) {
   // VGG-11 (configuration A) without dropout on CIFAR-10: 9,220,480 in the convolutions, 525,312 + 5,130 in the classifier
   BOOST_TEST(count("vgg11", {3, 32, 32}) == 9750922u);
   BOOST_TEST(count("deeplinear", {50}) == 20u * 2500u);
+  // BatchNorm adds γ and β per channel: 2·(64 + 128 + 2·256 + 4·512) to VGG-11
+  BOOST_TEST(count("vgg11-bn", {3, 32, 32}) == 9750922u + 5504u);
+  BOOST_TEST(count("cnn-bn-relu", {1, 28, 28}) == 25258u + 128u);
+  // ResNet-32: 464,154 as in He et al.'s option-A CIFAR network, plus the fork's two BatchNorms in the
+  // widening shortcuts (16 and 32 channels: 96 more)
+  BOOST_TEST(count("resnet32", {3, 32, 32}) == 464154u + 96u);
   for (const auto& name : nn::arch_names()) BOOST_TEST(!nn::arch_model(name, 10).empty());
 }
 
