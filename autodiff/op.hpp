@@ -54,6 +54,7 @@ struct Conv2dParams {
   std::size_t offset = 0, out = 0, in = 0;
   std::size_t kh = 1, kw = 1, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
   bool bias = true;
+  std::size_t block = 0;  // images per dgemm; 0: as many as keep a column matrix within 2 MB
 };
 // max_pool2d / avg_pool2d windows (no padding, PyTorch's floor mode).
 struct Pool2dParams {

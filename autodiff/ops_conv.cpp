@@ -14,29 +14,31 @@ namespace {
 // ============================================================================
 // conv2d: y[n, o] = Σ_c W[o, c] ⋆ x[n, c] + b[o], with W [O, C, kh, kw] and
 // b [O] read in place from θ at `offset` (PyTorch's layout), like linear.
-// Per image, with the column matrix col(x) [K = C·kh·kw, P = Ho·Wo] of the
-// image's receptive fields (im2col) and W as [O, K]:
+// For a block of B images, with the column matrix col(x) [K = C·kh·kw, B·P]
+// of their receptive fields side by side (im2col; P = Ho·Wo) and W as [O, K]:
 //   y       = W col(x) + b 1ᵀ
 //   ẏ       = Ẇ col(x) + W col(ẋ) + ḃ 1ᵀ
 //   x̄      += col⁻ᵀ(Wᵀ ȳ)                (col2im: the adjoint of im2col)
 //   W̄      += ȳ col(x)ᵀ;      b̄ += ȳ 1
 //   x̄̇     += col⁻ᵀ(Wᵀ ȳ̇ + Ẇᵀ ȳ)
 //   W̄̇     += ȳ̇ col(x)ᵀ + ȳ col(ẋ)ᵀ;  b̄̇ += ȳ̇ 1
-// The column matrix of one image lives in the node's cache (bounded by one
-// image, whatever the chunk size) and is rebuilt in each sweep instead of
-// kept for the batch.
+// One dgemm per block and product: the weight adjoints' inner dimension is
+// B·P, not P. The block's column matrices and output-shaped buffers live in
+// the node's cache (about kBlockValues values, whatever the chunk size) and
+// are rebuilt in each sweep instead of kept for the batch.
+constexpr std::size_t kBlockValues = std::size_t{1} << 18;  // 2 MB per column matrix: within the L3 cache
+
 struct ConvGeom {
   std::size_t n, c, h, w;        // input [n, c, h, w]
   std::size_t o, kh, kw, sh, sw, ph, pw;
   std::size_t ho, wo;            // output [n, o, ho, wo]
   std::size_t w_at, b_at;        // offsets of W and b in θ
   bool bias;
+  std::size_t block;             // images per block
   std::size_t k() const { return c * kh * kw; }  // rows of a column matrix
   std::size_t p() const { return ho * wo; }      // output pixels of a channel
   std::size_t in_image() const { return c * h * w; }
   std::size_t out_image() const { return o * ho * wo; }
-  // A 1×1 kernel with stride 1 and no padding: col(x) is the image itself.
-  bool pointwise() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0; }
 };
 
 ConvGeom conv_geom(const OpCall& call) {
@@ -49,13 +51,15 @@ ConvGeom conv_geom(const OpCall& call) {
     throw ShapeError(fmt::format("conv2d: kernel {}×{}, stride {}×{} and {} output channels must be positive",
                                  p.kh, p.kw, p.stride_h, p.stride_w, p.out));
   ConvGeom g{x.shape()[0], p.in, x.shape()[2], x.shape()[3], p.out, p.kh, p.kw, p.stride_h, p.stride_w,
-             p.pad_h, p.pad_w, 0, 0, p.offset, 0, p.bias};
+             p.pad_h, p.pad_w, 0, 0, p.offset, 0, p.bias, 1};
   if (g.h + 2 * g.ph < g.kh || g.w + 2 * g.pw < g.kw)
     throw ShapeError(fmt::format("conv2d: input {}×{} with padding {}×{} is smaller than the kernel {}×{}", g.h,
                                  g.w, g.ph, g.pw, g.kh, g.kw));
   g.ho = (g.h + 2 * g.ph - g.kh) / g.sh + 1;
   g.wo = (g.w + 2 * g.pw - g.kw) / g.sw + 1;
   g.b_at = g.w_at + g.o * g.k();
+  const std::size_t fit = p.block ? p.block : kBlockValues / std::max<std::size_t>(g.k() * g.p(), 1);
+  g.block = std::clamp<std::size_t>(fit, 1, std::max<std::size_t>(g.n, 1));
   const std::size_t need = g.b_at + (g.bias ? g.o : 0);
   if (th.size() < need)
     throw ShapeError(fmt::format("conv2d: parameters of shape {} end before element {} (W [{}, {}, {}, {}] at {}{})",
@@ -75,12 +79,13 @@ Span valid_span(std::size_t out, std::size_t s, std::size_t pad, std::size_t j, 
   return {std::min(lo, hi), hi};
 }
 
-// col[(ci·kh + i)·kw + j, oh·wo + ow] = x[ci, oh·sh − ph + i, ow·sw − pw + j], 0 outside.
-void im2col(const ConvGeom& g, const double* x, double* col) {
+// col[(ci·kh + i)·kw + j, oh·wo + ow] = x[ci, oh·sh − ph + i, ow·sw − pw + j], 0 outside;
+// one image's P columns, in a matrix whose rows are `ld` long.
+void im2col(const ConvGeom& g, const double* x, double* col, std::size_t ld) {
   for (std::size_t ci = 0; ci < g.c; ++ci)
     for (std::size_t i = 0; i < g.kh; ++i)
       for (std::size_t j = 0; j < g.kw; ++j) {
-        double* row = col + ((ci * g.kh + i) * g.kw + j) * g.p();
+        double* row = col + ((ci * g.kh + i) * g.kw + j) * ld;
         const Span cols = valid_span(g.wo, g.sw, g.pw, j, g.w);
         for (std::size_t oh = 0; oh < g.ho; ++oh) {
           double* r = row + oh * g.wo;
@@ -91,144 +96,175 @@ void im2col(const ConvGeom& g, const double* x, double* col) {
           }
           const double* src = x + (ci * g.h + (ih - g.ph)) * g.w;
           std::fill_n(r, cols.lo, 0.0);
-          for (std::size_t ow = cols.lo; ow < cols.hi; ++ow) r[ow] = src[ow * g.sw + j - g.pw];
+          if (g.sw == 1) {  // a contiguous run of the input row
+            std::copy(src + cols.lo + j - g.pw, src + cols.hi + j - g.pw, r + cols.lo);
+          } else {
+            for (std::size_t ow = cols.lo; ow < cols.hi; ++ow) r[ow] = src[ow * g.sw + j - g.pw];
+          }
           std::fill(r + cols.hi, r + g.wo, 0.0);
         }
       }
 }
 
 // x += col⁻ᵀ(col): each column entry added back to the pixel it was read from.
-void col2im_add(const ConvGeom& g, const double* col, double* x) {
+void col2im_add(const ConvGeom& g, const double* col, std::size_t ld, double* x) {
   for (std::size_t ci = 0; ci < g.c; ++ci)
     for (std::size_t i = 0; i < g.kh; ++i)
       for (std::size_t j = 0; j < g.kw; ++j) {
-        const double* row = col + ((ci * g.kh + i) * g.kw + j) * g.p();
+        const double* row = col + ((ci * g.kh + i) * g.kw + j) * ld;
         const Span cols = valid_span(g.wo, g.sw, g.pw, j, g.w);
         for (std::size_t oh = 0; oh < g.ho; ++oh) {
           const std::size_t ih = oh * g.sh + i;
           if (ih < g.ph || ih >= g.ph + g.h) continue;
-          double* dst = x + (ci * g.h + (ih - g.ph)) * g.w;
-          const double* r = row + oh * g.wo;
-          for (std::size_t ow = cols.lo; ow < cols.hi; ++ow) dst[ow * g.sw + j - g.pw] += r[ow];
+          double* __restrict dst = x + (ci * g.h + (ih - g.ph)) * g.w + j - g.pw;  // + ow·sw: the pixel of column ow
+          const double* __restrict r = row + oh * g.wo;
+          if (g.sw == 1) {
+            for (std::size_t ow = cols.lo; ow < cols.hi; ++ow) dst[ow] += r[ow];
+          } else {
+            for (std::size_t ow = cols.lo; ow < cols.hi; ++ow) dst[ow * g.sw] += r[ow];
+          }
         }
       }
 }
 
-// Scratch for one image's column matrix and its adjoint, in the node's cache.
+// A block of images [first, first + count) and its buffers in the node's cache:
+// two column matrices [K, B·P] and two output-shaped matrices [O, B·P].
+struct ConvBlock {
+  std::size_t first, count;
+  double *col, *dcol, *out1, *out2;
+  std::size_t width;  // B·P: the row length of all four
+};
 struct ConvScratch {
-  double* col;
-  double* dcol;
+  double* base;
+  std::size_t kb, ob;  // values of a column matrix and of an output matrix of a full block
 };
 ConvScratch scratch(const ConvGeom& g, Tensor& cache) {
-  const std::size_t kp = g.pointwise() ? 0 : g.k() * g.p();
-  if (cache.size() != 2 * kp || cache.dimension() != 1) cache.resize({2 * kp});
-  return {cache.data(), cache.data() + kp};
+  const std::size_t kb = g.k() * g.block * g.p(), ob = g.o * g.block * g.p();
+  if (cache.size() != 2 * (kb + ob) || cache.dimension() != 1) cache.resize({2 * (kb + ob)});
+  return {cache.data(), kb, ob};
 }
-// col(image): the image itself for a pointwise kernel, else im2col into buf.
-const double* columns(const ConvGeom& g, const double* image, double* buf) {
-  if (g.pointwise()) return image;
-  im2col(g, image, buf);
-  return buf;
+// The blocks of the batch, in order.
+template <class F>
+void for_each_block(const ConvGeom& g, const ConvScratch& s, F&& f) {
+  for (std::size_t first = 0; first < g.n; first += g.block) {
+    const std::size_t count = std::min(g.block, g.n - first);
+    f(ConvBlock{first, count, s.base, s.base + s.kb, s.base + 2 * s.kb, s.base + 2 * s.kb + s.ob, count * g.p()});
+  }
 }
-// each row of y [O, P] ← b
-void rows_set(double* y, const double* b, std::size_t rows, std::size_t cols) {
-  for (std::size_t r = 0; r < rows; ++r) std::fill_n(y + r * cols, cols, b[r]);
+// col ← the block's images of `images` (null: nothing), side by side.
+const double* columns(const ConvGeom& g, const ConvBlock& b, const double* images, double* col) {
+  for (std::size_t i = 0; i < b.count; ++i) im2col(g, images + (b.first + i) * g.in_image(), col + i * g.p(), b.width);
+  return col;
+}
+// [O, B·P] ↔ the block's images [B, O, P]: out(+)= m (+ bias per channel), or m ← images.
+void scatter(const ConvGeom& g, const ConvBlock& b, const double* m, const double* bias, double* images) {
+  for (std::size_t i = 0; i < b.count; ++i)
+    for (std::size_t o = 0; o < g.o; ++o) {
+      double* __restrict y = images + (b.first + i) * g.out_image() + o * g.p();
+      const double* __restrict r = m + o * b.width + i * g.p();
+      const double c = bias ? bias[o] : 0.0;
+      for (std::size_t q = 0; q < g.p(); ++q) y[q] = r[q] + c;
+    }
+}
+void gather(const ConvGeom& g, const ConvBlock& b, const double* images, double* m) {
+  for (std::size_t i = 0; i < b.count; ++i)
+    for (std::size_t o = 0; o < g.o; ++o)
+      std::copy_n(images + (b.first + i) * g.out_image() + o * g.p(), g.p(), m + o * b.width + i * g.p());
+}
+// C[O, B·P] (β·C +)= W[O, K] · col[K, B·P]
+void weights_times(const ConvGeom& g, const ConvBlock& b, const double* W, const double* col, double beta, double* C) {
+  detail::gemm(false, false, g.o, b.width, g.k(), W, g.k(), col, b.width, beta, C, b.width);
 }
 
 void conv2d_forward(OpCall& call) {
   const ConvGeom g = conv_geom(call);
-  const ConvScratch s = scratch(g, *call.cache);
   call.out->resize({g.n, g.o, g.ho, g.wo});
   const double *x = call.x[0]->data(), *th = call.x[1]->data();
-  for (std::size_t img = 0; img < g.n; ++img) {
-    double* y = call.out->data() + img * g.out_image();
-    if (g.bias) rows_set(y, th + g.b_at, g.o, g.p());
-    const double* col = columns(g, x + img * g.in_image(), s.col);
-    detail::gemm(false, false, g.o, g.p(), g.k(), th + g.w_at, g.k(), col, g.p(), g.bias ? 1.0 : 0.0, y, g.p());
-  }
+  for_each_block(g, scratch(g, *call.cache), [&](const ConvBlock& b) {
+    weights_times(g, b, th + g.w_at, columns(g, b, x, b.col), 0.0, b.out1);
+    scatter(g, b, b.out1, g.bias ? th + g.b_at : nullptr, call.out->data());
+  });
 }
 
 void conv2d_jvp(OpCall& call) {
   const ConvGeom g = conv_geom(call);
-  const ConvScratch s = scratch(g, *call.cache);
   call.out->resize({g.n, g.o, g.ho, g.wo});
   const Tensor *dx = call.dx[0], *dth = call.dx[1];
-  for (std::size_t img = 0; img < g.n; ++img) {
-    double* y = call.out->data() + img * g.out_image();
+  for_each_block(g, scratch(g, *call.cache), [&](const ConvBlock& b) {
     double beta = 0.0;
-    if (dth && g.bias) {
-      rows_set(y, dth->data() + g.b_at, g.o, g.p());
-      beta = 1.0;
-    }
     if (dth) {  // Ẇ col(x)
-      const double* col = columns(g, call.x[0]->data() + img * g.in_image(), s.col);
-      detail::gemm(false, false, g.o, g.p(), g.k(), dth->data() + g.w_at, g.k(), col, g.p(), beta, y, g.p());
+      weights_times(g, b, dth->data() + g.w_at, columns(g, b, call.x[0]->data(), b.col), 0.0, b.out1);
       beta = 1.0;
     }
-    if (dx) {  // W col(ẋ)
-      const double* col = columns(g, dx->data() + img * g.in_image(), s.col);
-      detail::gemm(false, false, g.o, g.p(), g.k(), call.x[1]->data() + g.w_at, g.k(), col, g.p(), beta, y, g.p());
-    }
-  }
+    if (dx) weights_times(g, b, call.x[1]->data() + g.w_at, columns(g, b, dx->data(), b.col), beta, b.out1);  // W col(ẋ)
+    scatter(g, b, b.out1, dth && g.bias ? dth->data() + g.b_at : nullptr, call.out->data());
+  });
 }
 
-// The shared shape of the adjoint and its tangent, for the output adjoint G:
-//   x̄ (+)= col⁻ᵀ(W_srcᵀ G)  and  θ̄[W] += G col(X_src)ᵀ,  θ̄[b] += G 1.
-// A null source skips its term; `fresh` buffers are zeroed first (col2im and
-// θ's segments only add).
-struct ConvBack {
-  const double* G;
-  const double* W_src;  // for x̄
-  const double* X_src;  // for θ̄[W]
-  bool with_bias;
+// One adjoint term of a block: x̄ += col⁻ᵀ(Σ Wᵢᵀ Gᵢ) and θ̄[W] += Σ Gⱼ col(Xⱼ)ᵀ, θ̄[b] += G_bias 1,
+// over the (G, W) and (G, X) pairs given (null pointers: absent terms).
+struct ConvTerms {
+  const double *G1 = nullptr, *W1 = nullptr, *G2 = nullptr, *W2 = nullptr;  // for x̄
+  const double *GX1 = nullptr, *X1 = nullptr, *GX2 = nullptr, *X2 = nullptr;  // for θ̄[W]
+  const double* G_bias = nullptr;
 };
-void conv_back(const ConvGeom& g, ConvScratch s, const ConvBack& b, Tensor* gx, bool fresh_x, Tensor* gth,
-               bool fresh_th) {
+void conv_back_block(const ConvGeom& g, const ConvBlock& b, const ConvTerms& t, Tensor* gx, Tensor* gth) {
+  if (gx && (t.W1 || t.W2)) {
+    double beta = 0.0;
+    for (auto [G, W] : {std::pair{t.G1, t.W1}, std::pair{t.G2, t.W2}}) {
+      if (!W) continue;
+      detail::gemm(true, false, g.k(), b.width, g.o, W, g.k(), G, b.width, beta, b.dcol, b.width);
+      beta = 1.0;
+    }
+    for (std::size_t i = 0; i < b.count; ++i) col2im_add(g, b.dcol + i * g.p(), b.width, gx->data() + (b.first + i) * g.in_image());
+  }
+  if (!gth) return;
+  for (auto [G, X] : {std::pair{t.GX1, t.X1}, std::pair{t.GX2, t.X2}})
+    if (X) detail::gemm(false, true, g.o, g.k(), b.width, G, b.width, columns(g, b, X, b.col), b.width, 1.0,
+                        gth->data() + g.w_at, g.k());
+  if (t.G_bias && g.bias)
+    for (std::size_t o = 0; o < g.o; ++o) {
+      double acc = 0.0;
+      for (std::size_t q = 0; q < b.width; ++q) acc += t.G_bias[o * b.width + q];
+      gth->data()[g.b_at + o] += acc;
+    }
+}
+// Buffers that get their first write here are zeroed first (col2im and θ's segments only add).
+void zero_fresh(Tensor* gx, bool fresh_x, Tensor* gth, bool fresh_th) {
   if (gx && fresh_x) gx->fill(0.0);
   if (gth && fresh_th) gth->fill(0.0);
-  for (std::size_t img = 0; img < g.n; ++img) {
-    const double* G = b.G + img * g.out_image();
-    if (gx && b.W_src) {
-      double* xi = gx->data() + img * g.in_image();
-      if (g.pointwise()) {
-        detail::gemm(true, false, g.k(), g.p(), g.o, b.W_src, g.k(), G, g.p(), 1.0, xi, g.p());
-      } else {
-        detail::gemm(true, false, g.k(), g.p(), g.o, b.W_src, g.k(), G, g.p(), 0.0, s.dcol, g.p());
-        col2im_add(g, s.dcol, xi);
-      }
-    }
-    if (!gth) continue;
-    if (b.X_src) {
-      const double* col = columns(g, b.X_src + img * g.in_image(), s.col);
-      detail::gemm(false, true, g.o, g.k(), g.p(), G, g.p(), col, g.p(), 1.0, gth->data() + g.w_at, g.k());
-    }
-    if (b.with_bias && g.bias) {
-      double* bb = gth->data() + g.b_at;
-      for (std::size_t o = 0; o < g.o; ++o) {
-        double acc = 0.0;
-        for (std::size_t q = 0; q < g.p(); ++q) acc += G[o * g.p() + q];
-        bb[o] += acc;
-      }
-    }
-  }
 }
 
 void conv2d_vjp(OpCall& call) {
   const ConvGeom g = conv_geom(call);
-  conv_back(g, scratch(g, *call.cache), {call.gy->data(), call.x[1]->data() + g.w_at, call.x[0]->data(), true},
-            call.gx[0], call.fresh_gx[0], call.gx[1], call.fresh_gx[1]);
+  zero_fresh(call.gx[0], call.fresh_gx[0], call.gx[1], call.fresh_gx[1]);
+  const double *W = call.x[1]->data() + g.w_at, *x = call.x[0]->data();
+  for_each_block(g, scratch(g, *call.cache), [&](const ConvBlock& b) {
+    gather(g, b, call.gy->data(), b.out1);
+    ConvTerms t;
+    t.G1 = t.GX1 = t.G_bias = b.out1;
+    t.W1 = W;
+    t.X1 = x;
+    conv_back_block(g, b, t, call.gx[0], call.gx[1]);
+  });
 }
 
 void conv2d_vjp_tangent(OpCall& call) {
   const ConvGeom g = conv_geom(call);
-  const ConvScratch s = scratch(g, *call.cache);
-  // Jᵀ ȳ̇ …
-  conv_back(g, s, {call.gdy->data(), call.x[1]->data() + g.w_at, call.x[0]->data(), true}, call.gdx[0],
-            call.fresh_gdx[0], call.gdx[1], call.fresh_gdx[1]);
-  // … + Ẇᵀ ȳ into x̄̇ and ȳ col(ẋ)ᵀ into W̄̇ (b̄ depends on neither x nor θ)
+  zero_fresh(call.gdx[0], call.fresh_gdx[0], call.gdx[1], call.fresh_gdx[1]);
   const Tensor *dx = call.dx[0], *dth = call.dx[1];
-  conv_back(g, s, {call.gy->data(), dth ? dth->data() + g.w_at : nullptr, dx ? dx->data() : nullptr, false},
-            call.gdx[0], false, dx ? call.gdx[1] : nullptr, false);
+  for_each_block(g, scratch(g, *call.cache), [&](const ConvBlock& b) {
+    gather(g, b, call.gdy->data(), b.out1);  // ȳ̇
+    gather(g, b, call.gy->data(), b.out2);   // ȳ
+    ConvTerms t;  // x̄̇ += col⁻ᵀ(Wᵀȳ̇ + Ẇᵀȳ);  W̄̇ += ȳ̇ col(x)ᵀ + ȳ col(ẋ)ᵀ;  b̄̇ += ȳ̇ 1
+    t.G1 = t.GX1 = t.G_bias = b.out1;
+    t.W1 = call.x[1]->data() + g.w_at;
+    t.X1 = call.x[0]->data();
+    t.G2 = t.GX2 = b.out2;
+    t.W2 = dth ? dth->data() + g.w_at : nullptr;
+    t.X2 = dx ? dx->data() : nullptr;
+    conv_back_block(g, b, t, call.gdx[0], call.gdx[1]);
+  });
 }
 
 // ============================================================================
@@ -291,11 +327,25 @@ void max_pool_jvp(OpCall& call) {
   call.out->resize(pooled_shape(*call.x[0], g));
   gather_max(g, *call.cache, call.dx[0]->data(), call.out->data());
 }
+// x̄[argmax] += ȳ. A fresh buffer (its first write) tiled exactly by the
+// windows (stride = window, no remainder) is written window by window, ȳ at
+// the argmax and 0 elsewhere: one pass instead of zeroing it first.
 void max_pool_vjp(OpCall& call) {
   const PoolGeom g = pool_geom("max_pool2d", call);
   const double *a = call.cache->data(), *gy = call.gy->data();
   double* gx = call.gx[0]->data();
   const std::size_t per_plane = g.ho * g.wo;
+  const bool tiled = g.sh == g.kh && g.sw == g.kw && g.ho * g.kh == g.h && g.wo * g.kw == g.w;
+  if (call.fresh_gx[0] && tiled) {
+    for (std::size_t pl = 0; pl < g.planes; ++pl, gx += g.h * g.w)
+      for (std::size_t oh = 0; oh < g.ho; ++oh)
+        for (std::size_t ow = 0; ow < g.wo; ++ow, ++a, ++gy) {
+          for (std::size_t i = 0; i < g.kh; ++i) std::fill_n(gx + (oh * g.kh + i) * g.w + ow * g.kw, g.kw, 0.0);
+          gx[static_cast<std::size_t>(*a)] = *gy;
+        }
+    return;
+  }
+  if (call.fresh_gx[0]) call.gx[0]->fill(0.0);
   for (std::size_t pl = 0; pl < g.planes; ++pl)
     for (std::size_t q = 0; q < per_plane; ++q) gx[pl * g.h * g.w + static_cast<std::size_t>(*a++)] += *gy++;
 }
@@ -397,7 +447,7 @@ const OpDef op_conv2d{"conv2d", 2, RuleKind::General, &conv2d_forward, &conv2d_j
                       &conv2d_vjp_tangent, /*writes_fresh=*/true};
 extern const OpDef op_max_pool2d;
 const OpDef op_max_pool2d{"max_pool2d", 1, RuleKind::ConstantJacobian, &max_pool_forward, &max_pool_jvp,
-                          &max_pool_vjp, nullptr};
+                          &max_pool_vjp, nullptr, /*writes_fresh=*/true};
 extern const OpDef op_avg_pool2d;
 const OpDef op_avg_pool2d{"avg_pool2d", 1, RuleKind::LinearUnary, &avg_pool_forward, nullptr, &avg_pool_vjp,
                           nullptr};

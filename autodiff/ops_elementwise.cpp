@@ -155,6 +155,8 @@ const OpDef op_add_scalar{
 //   f(x, a), d1(x, y, a) = f′(x), d2(x, y, a) = f″(x)
 // and the four rules follow:
 //   ẏ = f′ ẋ;  x̄ += f′ ȳ;  x̄̇ += f′ ȳ̇ + f″ ẋ ȳ.
+// A piecewise-linear Fn (relu, hardtanh, leaky_relu) declares no f″ but
+// `piecewise_linear = true`, and its last rule is x̄̇ += f′ ȳ̇.
 namespace {
 // The op's constant a: ScalarParams for pow, elu, leaky_relu; 0 for the
 // ops without one (their builders set no parameters).
@@ -162,29 +164,51 @@ double constant_of(const OpCall& c) {
   const auto* p = std::get_if<ScalarParams>(&c.p);
   return p ? p->value : 0.0;
 }
+// The rules run on flat rank-1 views of the (equal-shaped) buffers: a static
+// rank and unit stride let xtensor vectorize the loop, which it does not for
+// the dynamic-rank Tensor itself (≈3× on activation-sized nodes).
+using Flat = decltype(xt::adapt(static_cast<const double*>(nullptr), std::size_t{0}, xt::no_ownership(),
+                                std::array<std::size_t, 1>{}));
+Flat flat(const Tensor& t) { return xt::adapt(t.data(), t.size(), xt::no_ownership(), std::array<std::size_t, 1>{t.size()}); }
+auto flat_out(Tensor& t) { return xt::adapt(t.data(), t.size(), xt::no_ownership(), std::array<std::size_t, 1>{t.size()}); }
+// g = e when `fresh` (g has the input's shape but no values yet), else g += e.
+template <class E>
+void put_flat(Tensor& g, bool fresh, const E& e) {
+  auto out = flat_out(g);
+  if (fresh) xt::noalias(out) = e;
+  else xt::noalias(out) += e;
+}
+
 template <class Fn>
 struct Elementwise {
-  static void forward(OpCall& c) { xt::noalias(*c.out) = Fn::f(*c.x[0], constant_of(c)); }
+  static void forward(OpCall& c) {
+    c.out->resize(c.x[0]->shape());
+    xt::noalias(flat_out(*c.out)) = Fn::f(flat(*c.x[0]), constant_of(c));
+  }
   static void jvp(OpCall& c) {
-    xt::noalias(*c.out) = Fn::d1(*c.x[0], *c.y, constant_of(c)) * *c.dx[0];
+    c.out->resize(c.x[0]->shape());
+    xt::noalias(flat_out(*c.out)) = Fn::d1(flat(*c.x[0]), flat(*c.y), constant_of(c)) * flat(*c.dx[0]);
   }
   static void vjp(OpCall& c) {
-    detail::put(*c.gx[0], c.fresh_gx[0], Fn::d1(*c.x[0], *c.y, constant_of(c)) * *c.gy);
+    put_flat(*c.gx[0], c.fresh_gx[0], Fn::d1(flat(*c.x[0]), flat(*c.y), constant_of(c)) * flat(*c.gy));
   }
   static void vjp_tangent(OpCall& c) {
-    const Tensor &x = *c.x[0], &y = *c.y;
+    const Flat x = flat(*c.x[0]), y = flat(*c.y);
     const double a = constant_of(c);
-    if (c.dx[0])
-      detail::put(*c.gdx[0], c.fresh_gdx[0], Fn::d1(x, y, a) * *c.gdy + Fn::d2(x, y, a) * *c.dx[0] * *c.gy);
+    if constexpr (requires { Fn::piecewise_linear; }) {
+      put_flat(*c.gdx[0], c.fresh_gdx[0], Fn::d1(x, y, a) * flat(*c.gdy));
+      return;
+    } else if (c.dx[0])
+      put_flat(*c.gdx[0], c.fresh_gdx[0], Fn::d1(x, y, a) * flat(*c.gdy) + Fn::d2(x, y, a) * flat(*c.dx[0]) * flat(*c.gy));
     else
-      detail::put(*c.gdx[0], c.fresh_gdx[0], Fn::d1(x, y, a) * *c.gdy);
+      put_flat(*c.gdx[0], c.fresh_gdx[0], Fn::d1(x, y, a) * flat(*c.gdy));
   }
   static constexpr OpDef def(const char* name) {
     return OpDef{name, 1, RuleKind::General, &forward, &jvp, &vjp, &vjp_tangent, /*writes_fresh=*/true};
   }
 };
 
-using T = Tensor;
+using T = Flat;
 constexpr double kInvSqrt2 = 0.70710678118654752440;
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 
@@ -234,7 +258,7 @@ struct SigmoidFn {  // f′ = y(1 − y), f″ = y(1 − y)(1 − 2y)
 struct ReluFn {  // f′ = [x > 0] (0 at the kink), f″ = 0
   static auto f(const T& x, double) { return xt::maximum(x, 0.0); }
   static auto d1(const T& x, const T&, double) { return xt::where(x > 0.0, 1.0, 0.0); }
-  static auto d2(const T& x, const T&, double) { return xt::broadcast(0.0, x.shape()); }
+  static constexpr bool piecewise_linear = true;  // f″ = 0: the tangent of the adjoint has no f″ term
 };
 struct EluFn {  // x > 0: x, 1, 0;  else α(eˣ−1), αeˣ = y + α, αeˣ
   // double(a): a prvalue is stored in the expression; the parameter would dangle.
@@ -247,12 +271,12 @@ constexpr double kSeluAlpha = 1.6732632423543772848170429916717, kSeluScale = 1.
 struct HardtanhFn {  // clamp(x, −1, 1); f′ = [−1 < x < 1] (0 at the kinks, as PyTorch), f″ = 0
   static auto f(const T& x, double) { return xt::clip(x, -1.0, 1.0); }
   static auto d1(const T& x, const T&, double) { return xt::where(x > -1.0 && x < 1.0, 1.0, 0.0); }
-  static auto d2(const T& x, const T&, double) { return xt::broadcast(0.0, x.shape()); }
+  static constexpr bool piecewise_linear = true;  // f″ = 0: the tangent of the adjoint has no f″ term
 };
 struct LeakyReluFn {  // x > 0: x, 1;  else a·x, a (a at the kink, as PyTorch); f″ = 0
   static auto f(const T& x, double a) { return xt::where(x > 0.0, x, double(a) * x); }
   static auto d1(const T& x, const T&, double a) { return xt::where(x > 0.0, 1.0, double(a)); }
-  static auto d2(const T& x, const T&, double) { return xt::broadcast(0.0, x.shape()); }
+  static constexpr bool piecewise_linear = true;  // f″ = 0: the tangent of the adjoint has no f″ term
 };
 struct SeluFn {  // s·x for x > 0, else s·α(eˣ − 1); f′ = s or y + sα, f″ = 0 or y + sα
   static auto f(const T& x, double) { return kSeluScale * xt::where(x > 0.0, x, kSeluAlpha * (xt::exp(x) - 1.0)); }

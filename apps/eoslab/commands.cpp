@@ -16,7 +16,32 @@
 namespace eos::cli {
 namespace fs = std::filesystem;
 
+namespace {
+// `eoslab train … --describe`: the network these flags build on this data,
+// layer by layer with output shapes, then θ's layout; nothing is written.
+int describe_command(const RunConfig& c) {
+  if (!c.objective.toy.empty()) throw UsageError("--describe: a toy has no layers (θ = (θ₀, θ₁))");
+  nn::BuiltObjective b;
+  try {
+    b = nn::build_objective(c.objective.model);
+  } catch (const nn::ModelSyntaxError& e) {
+    throw UsageError(fmt::format("--describe: {}", e.what()));
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(fmt::format("--describe: {}", e.what()));
+  }
+  if (!job().writes()) return 0;
+  const auto& spec = c.objective.model;
+  const std::string text = nn::model_text(spec, b.net->output_shape(b.input_shape).at(0));
+  fmt::print("{}{}\n{}", spec.arch.empty() ? "" : spec.arch + ": ", text.empty() ? "an MLP (--widths, --activation)" : text,
+             nn::describe_model(*b.net, b.input_shape));
+  fmt::print("objective: {}{}\n", b.objective->describe(),
+             b.net->couples_batch() ? " (BatchNorm: every chunk is normalized with the statistics of the whole batch)" : "");
+  return 0;
+}
+}  // namespace
+
 int train_command(const RunConfig& c) {
+  if (c.describe) return describe_command(c);
   const TrainOutcome r = run_training(c);
   if (!job().writes()) return 0;  // rank 0 reports
   if (r.already_finished) {

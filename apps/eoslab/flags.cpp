@@ -30,6 +30,9 @@ struct TrainFlags {
               weight_decay = number_text(defaults::weight_decay), init = defaults::init,
               seed = std::to_string(defaults::seed), init_params;
   bool no_bias = !defaults::bias;
+  std::string arch, model, input_shape;
+  bool describe = false;
+  CLI::Option *widths_option = nullptr, *activation_option = nullptr, *no_bias_option = nullptr;
   std::string optimizer = defaults::optimizer, lr = defaults::lr, momentum = number_text(defaults::momentum),
               beta1 = number_text(defaults::beta1), beta2 = number_text(defaults::beta2),
               eps = number_text(defaults::eps), alpha = number_text(defaults::alpha), optim_decay,
@@ -56,10 +59,22 @@ void add_train_flags(CLI::App& app, TrainFlags& f) {
       ->capture_default_str();
 
   auto* model = app.add_option_group("Model");
-  model->add_option("--widths", f.widths, "hidden layer widths, or 'none' for a linear model")->capture_default_str();
-  model->add_option("--activation", f.activation, "tanh | relu | elu | softplus | gelu | sigmoid | hardtanh | leaky_relu (slope 0.01) | selu | identity (a linear network)")
-      ->capture_default_str();
-  model->add_flag("--no-bias", f.no_bias, "Linear layers without bias");
+  f.widths_option = model->add_option("--widths", f.widths, "hidden layer widths of the MLP, or 'none' for a linear model")
+                        ->capture_default_str();
+  f.activation_option =
+      model->add_option("--activation", f.activation, "the MLP's: tanh | relu | elu | softplus | gelu | sigmoid | hardtanh | leaky_relu (slope 0.01) | selu | identity (a linear network)")
+          ->capture_default_str();
+  f.no_bias_option = model->add_flag("--no-bias", f.no_bias, "the MLP's Linear layers without bias");
+  model->add_option("--arch", f.arch,
+                    "instead of the MLP: an architecture of Cohen et al. (2021) by name: fc-relu | fc-elu | fc-tanh | "
+                    "fc-hardtanh | fc-softplus | cnn-relu | cnn-elu | cnn-tanh | cnn-avgpool-relu | cnn-avgpool-elu | "
+                    "cnn-avgpool-tanh | cnn-bn-relu | cnn-bn-elu | cnn-bn-tanh | vgg11 | vgg11-bn | resnet32 | deeplinear");
+  model->add_option("--model", f.model,
+                    "instead of the MLP: a layer list, e.g. \"conv(32,3,pad=1) relu maxpool(2) flatten linear(10)\" "
+                    "(grammar: docs/MODELS.md)");
+  model->add_option("--input-shape", f.input_shape,
+                    "C,H,W: how a convolutional model reads each example (default: the images' own; needed for csv)");
+  model->add_flag("--describe", f.describe, "print the network's layers, output shapes and θ layout, and exit");
   model->add_option("--loss", f.loss, "ce (mean cross-entropy) | mse ((1/n)Σ½‖f(x) − onehot(y)‖²)")->capture_default_str();
   model->add_option("--weight-decay", f.weight_decay, "γ of the objective's term γ‖θ‖²")->capture_default_str();
   model->add_option("--init", f.init, "pytorch | xavier | he")->capture_default_str();
@@ -111,6 +126,36 @@ void add_train_flags(CLI::App& app, TrainFlags& f) {
   run->add_flag("--quiet", f.quiet, "no progress line");
 }
 
+// --arch / --model / --input-shape, checked against the data's example shape
+// now (a header read), so that a bad layer list is a usage error before
+// anything is loaded or written.
+void network_flags(const TrainFlags& f, nn::ObjectiveSpec& m) {
+  if (!f.input_shape.empty()) m.data.input_shape = parse_widths("--input-shape", f.input_shape);
+  if (f.arch.empty() && f.model.empty()) return;
+  if (!f.arch.empty() && !f.model.empty()) throw UsageError("--arch and --model: give one of them");
+  const char* flag = f.arch.empty() ? "--model" : "--arch";
+  for (const CLI::Option* o : {f.widths_option, f.activation_option, f.no_bias_option})
+    if (o->count() > 0)
+      throw UsageError(fmt::format("{} with {}: {} is the MLP's; the network is the {} (write it as --model to change a layer)",
+                                   flag, o->get_name(), o->get_name(), f.arch.empty() ? "layer list" : "architecture's"));
+  m.arch = f.arch;
+  m.model = f.model;
+  try {
+    const std::string text = f.arch.empty() ? f.model : nn::arch_model(f.arch, 10);
+    Shape input;
+    try {
+      input = data::example_shape(m.data, data::dataset_dim(m.data));
+    } catch (const std::exception&) {
+      return;  // the data cannot be read yet: the load reports it
+    }
+    (void)nn::parse_model(text, input);
+  } catch (const nn::ModelSyntaxError& e) {
+    throw UsageError(fmt::format("{} {}: {}", flag, quote_input(f.arch.empty() ? f.model : f.arch), e.what()));
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(fmt::format("--input-shape: {}", e.what()));
+  }
+}
+
 // The flags of the Data and Model groups → what to optimize.
 void objective_flags(const TrainFlags& f, RunConfig& c) {
   auto& m = c.objective.model;
@@ -126,6 +171,7 @@ void objective_flags(const TrainFlags& f, RunConfig& c) {
   m.data.standardize = f.standardize == "subset";
   m.data.seed = parse_count("--seed", f.seed, 0);
 
+  network_flags(f, m);
   m.hidden = parse_widths("--widths", f.widths);
   try {
     (void)nn::parse_activation(f.activation);
@@ -205,6 +251,7 @@ void run_flags(const TrainFlags& f, RunConfig& c) {
   c.checkpoint_text = f.checkpoint_every;
   c.checkpoint = parse_checkpoint_every("--checkpoint-every", f.checkpoint_every);
   c.quiet = f.quiet;
+  c.describe = f.describe;
 }
 
 RunConfig to_config(const TrainFlags& f) {

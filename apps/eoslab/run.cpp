@@ -222,6 +222,8 @@ BuiltRun build(const ObjectiveRecipe& r, bool parallel) {
                                                         : r.model.data.source + ":" + r.model.data.path;
     try {
       m = nn::build_objective(r.model);
+    } catch (const nn::ModelSyntaxError& e) {
+      throw UsageError(fmt::format("{}: {}", r.model.arch.empty() ? "--model" : "--arch " + r.model.arch, e.what()));
     } catch (const data::DataError& e) {
       throw UsageError(fmt::format("--data {}: {}", what, e.what()));
     } catch (const std::invalid_argument& e) {

@@ -92,6 +92,7 @@ struct RunConfig {
   bool resume = false;              // continue the run in `out` from its checkpoint
   bool force = false;               // replace the run in `out` (only the files eoslab wrote there)
   bool quiet = false;
+  bool describe = false;            // print the network's layers and θ layout, train nothing
   std::string progress_label;       // shown before the progress line
   std::vector<std::string> command; // the command line, for command.txt
 

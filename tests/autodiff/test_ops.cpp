@@ -244,10 +244,12 @@ std::vector<OpCase> make_cases() {
       {{4, 3, 2, 3, 2, 1, 2, 1, 0, true}, {{-1, 2, 5, 6}, {45}}},
       {{0, 3, 2, 1, 1, 1, 1, 0, 0, false}, {{-1, 2, 3, -2}, {6}}},
       {{0, 2, 1, 5, 5, 2, 2, 2, 2, true}, {{-1, 1, 7, 6}, {52}}},
+      // blocks of 2 images per dgemm, the last one short: the blocked path on small shapes
+      {{4, 3, 2, 3, 2, 1, 2, 1, 0, true, 2}, {{5, 2, 5, 6}, {45}}},
   };
   for (const auto& [p, pattern] : convs)
-    c.push_back({"conv2d", fmt::format("conv2d({}x{}, stride {}x{}, pad {}x{}, bias={})", p.kh, p.kw, p.stride_h,
-                                       p.stride_w, p.pad_h, p.pad_w, p.bias),
+    c.push_back({"conv2d", fmt::format("conv2d({}x{}, stride {}x{}, pad {}x{}, bias={}, block={})", p.kh, p.kw, p.stride_h,
+                                       p.stride_w, p.pad_h, p.pad_w, p.bias, p.block),
                  {pattern}, {Domain::Any, Domain::Any},
                  [p = p](const std::vector<Var>& x) { return conv2d(x[0], x[1], p); },
                  [p = p](const std::vector<Tensor>& x) { return ref_conv2d(x[0], x[1], p); }});
