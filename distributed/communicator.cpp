@@ -21,7 +21,11 @@ Session::Session(int* argc, char*** argv) {
   int initialized = 0;
   MPI_Initialized(&initialized);
   if (!initialized) {
-    check(MPI_Init(argc, argv), "MPI_Init");
+    // SERIALIZED: the parts of a split batch (nn/batch.hpp) run on threads,
+    // and whichever finishes a reduction last calls MPI, one at a time.
+    int provided = 0;
+    check(MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided), "MPI_Init_thread");
+    (void)provided;  // Debian's Open MPI provides MULTIPLE
     owns_ = true;
   }
 }

@@ -100,13 +100,28 @@ const std::vector<std::size_t>& DistributedObjective::local_part(std::span<const
   return part_;
 }
 
+namespace {
+// On every rank alike, before any reduction (a rank without rows of the
+// batch would otherwise wait in one that the others never reach).
+void refuse_coupled_minibatch(Objective& local) {
+  const auto* m = dynamic_cast<const nn::ModelObjective*>(&local);
+  if (m && m->model().couples_batch)
+    throw std::invalid_argument(fmt::format(
+        "{}: a BatchNorm network normalizes each minibatch with its own statistics, which a minibatch split across "
+        "MPI ranks does not have (only full-batch GD is sharded exactly); train it with SGD on one process",
+        m->model().name));
+}
+}  // namespace
+
 double DistributedObjective::batch_value(const Tensor& theta, std::span<const std::size_t> batch) {
+  refuse_coupled_minibatch(*local_);
   const auto& mine = local_part(batch);
   const double w = double(mine.size()) / double(batch.size());
   return comm_.sum(mine.empty() ? 0.0 : w * local_->batch_value(theta, mine));
 }
 
 double DistributedObjective::batch_value_and_grad(const Tensor& theta, std::span<const std::size_t> batch, Tensor& grad) {
+  refuse_coupled_minibatch(*local_);
   const auto& mine = local_part(batch);
   double f = 0.0;
   if (mine.empty()) {  // none of the batch is here: this rank adds zeros
@@ -168,7 +183,10 @@ DistributedBuild build_distributed_objective(const nn::ObjectiveSpec& spec, cons
     st.apply(ds);
   }
   if (ds.has_labels()) ds.num_classes = comm.max(ds.num_classes);
-  nn::BuiltObjective b = nn::build_objective_on(spec, std::move(ds));
+  // A BatchNorm network sums its batch statistics over the ranks (and their
+  // adjoints and tangents), so GD's objective is the one-process objective.
+  nn::BuiltObjective b = nn::build_objective_on(
+      spec, std::move(ds), [comm](double* values, std::size_t count) { comm.sum(values, count); }, total);
   DistributedBuild out;
   out.theta0 = std::move(b.theta0);
   comm.broadcast(out.theta0.data(), out.theta0.size(), 0);

@@ -79,10 +79,15 @@ BatchContext ModelObjective::part_context(std::size_t part) const { return {redu
 // the parts' adjoints of the batch statistics is the total derivative's
 // (all_reduce_sum's vjp adds unweighted adjoints). The parts then add up
 // with weight 1.
+// Each part's seed is its share of the whole batch, n_c/N (N: all ranks'
+// rows), so that the statistics' adjoints summed over parts and ranks are
+// the whole batch's; results are then rescaled by N/n_local to this shard's
+// mean (which a distributed objective weights by n_local/N again).
 ad::ScalarFunction ModelObjective::coupled_loss(std::size_t part) const {
   return [this, part](ad::Var theta) {
     BatchScope scope(part_context(part));
-    return ad::scale(chunk_loss(chunks_[part])(theta), chunks_[part].weight);
+    const double share = static_cast<double>(chunks_[part].X.shape()[0]) / static_cast<double>(batch_rows_);
+    return ad::scale(chunk_loss(chunks_[part])(theta), share);
   };
 }
 
@@ -120,7 +125,7 @@ double ModelObjective::value(const Tensor& theta) {
       tape.clear();
       parts[p] = coupled_loss(p)(tape.variable(theta)).item();
     });
-    for (double part : parts) f += part;  // (weighted in coupled_loss)
+    for (double part : parts) f += rank_rescale() * part;  // (weighted in coupled_loss)
     weight_decay_.add_to_value(theta, f);
     return f;
   }
@@ -144,8 +149,8 @@ double ModelObjective::value_and_grad(const Tensor& theta, Tensor& grad) {
     grad.resize({model_.num_params});
     grad.fill(0.0);
     for (std::size_t p = 0; p < parts.size(); ++p) {  // (weighted in coupled_loss)
-      f += parts[p];
-      xt::noalias(grad) += part_grads_[p];
+      f += rank_rescale() * parts[p];
+      xt::noalias(grad) += rank_rescale() * part_grads_[p];
     }
   } else if (chunks_.size() == 1) {  // the common case: no accumulation buffer
     f = ad::value_and_grad(tape_for(chunks_[0]), chunk_loss(chunks_[0]), theta, grad);
@@ -179,7 +184,7 @@ Tensor ModelObjective::hvp(const Tensor& theta, const Tensor& v) {
     run_coupled([&](std::size_t p, const Chunk&, ad::Tape& tape) {
       part_grads_[p] = ad::hvp(tape, coupled_loss(p), theta, v).hvp;
     });
-    for (const Tensor& part : part_grads_) xt::noalias(hv) += part;  // (weighted in coupled_loss)
+    for (const Tensor& part : part_grads_) xt::noalias(hv) += rank_rescale() * part;  // (weighted in coupled_loss)
   } else {
     for (const auto& c : chunks_) hv += c.weight * ad::hvp(tape_for(c), chunk_loss(c), theta, v).hvp;
   }
@@ -308,7 +313,7 @@ std::unique_ptr<HessianOperator> ModelObjective::hessian_at(const Tensor& theta)
   check_theta(theta, "hessian_at");
   std::vector<std::pair<ad::ScalarFunction, double>> parts;
   for (std::size_t p = 0; p < chunks_.size(); ++p)
-    parts.emplace_back(coupled() ? coupled_loss(p) : chunk_loss(chunks_[p]), coupled() ? 1.0 : chunks_[p].weight);
+    parts.emplace_back(coupled() ? coupled_loss(p) : chunk_loss(chunks_[p]), coupled() ? rank_rescale() : chunks_[p].weight);
   return std::make_unique<ChunkedHessian>(std::move(parts), theta, weight_decay_, options_.cache_linearization,
                                           tape_pool_, reducer_.get());
 }
@@ -339,8 +344,19 @@ const ModelObjective::Chunk& ModelObjective::gather(std::span<const std::size_t>
   return batch_;
 }
 
+// A minibatch of a BatchNorm model split across ranks would be normalized
+// with each rank's statistics, not the minibatch's: refused, not approximated.
+void ModelObjective::refuse_split_minibatch(const char* what) const {
+  if (model_.couples_batch && options_.batch_sum_across_ranks)
+    throw std::invalid_argument(fmt::format(
+        "{}: {} normalizes each minibatch with its own statistics, which a minibatch split across MPI ranks does not "
+        "have (only full-batch GD is sharded exactly); train it with SGD on one process",
+        what, model_.name));
+}
+
 double ModelObjective::batch_value(const Tensor& theta, std::span<const std::size_t> batch) {
   check_theta(theta, "batch_value");
+  refuse_split_minibatch("batch_value");
   const Chunk& b = gather(batch);
   ad::Tape& tape = tape_for(b);
   tape.clear();
@@ -351,6 +367,7 @@ double ModelObjective::batch_value(const Tensor& theta, std::span<const std::siz
 
 double ModelObjective::batch_value_and_grad(const Tensor& theta, std::span<const std::size_t> batch, Tensor& grad) {
   check_theta(theta, "batch_value_and_grad");
+  refuse_split_minibatch("batch_value_and_grad");
   const Chunk& b = gather(batch);
   double f = ad::value_and_grad(tape_for(b), chunk_loss(b), theta, grad);
   weight_decay_.add_to_value(theta, f);

@@ -129,6 +129,10 @@ class ModelObjective : public Objective {
   std::vector<std::unique_ptr<ad::Tape>> part_tapes_;
   std::vector<Tensor> part_grads_;
   std::size_t batch_rows_ = 0;           // of the whole batch (all ranks)
+  // N/n_local, applied to each part's seed rather than to the results, so
+  // that the statistics' adjoints summed over ranks are the whole batch's.
+  double rank_rescale() const { return static_cast<double>(batch_rows_) / static_cast<double>(n_); }
+  void refuse_split_minibatch(const char* what) const;
   Tensor chunk_grad_;                   // reused per-chunk gradient
   std::string data_source_;
   mutable std::string fingerprint_;

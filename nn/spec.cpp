@@ -96,7 +96,19 @@ std::string model_text(const ObjectiveSpec& s, std::size_t classes) {
   return {};
 }
 
-BuiltObjective build_objective_on(const ObjectiveSpec& s, data::Dataset ds) {
+bool couples_batch(const ObjectiveSpec& s) {
+  try {
+    const std::string text = model_text(s, 10);
+    return !text.empty() && parse_model(text, data::example_shape(s.data, data::dataset_dim(s.data)))->couples_batch();
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+BuiltObjective build_objective_on(const ObjectiveSpec& s, data::Dataset ds) { return build_objective_on(s, std::move(ds), {}, 0); }
+
+BuiltObjective build_objective_on(const ObjectiveSpec& s, data::Dataset ds,
+                                  std::function<void(double*, std::size_t)> sum_across_ranks, std::size_t rows_across_ranks) {
   BuiltObjective b;
   const std::size_t outputs = ds.num_classes ? ds.num_classes : ds.targets.shape()[1];
   const std::string text = model_text(s, outputs);
@@ -114,6 +126,8 @@ BuiltObjective build_objective_on(const ObjectiveSpec& s, data::Dataset ds) {
   ObjectiveOptions o;
   o.chunk_size = s.chunk_size;
   o.weight_decay = s.weight_decay;
+  o.batch_sum_across_ranks = std::move(sum_across_ranks);
+  o.batch_rows_across_ranks = rows_across_ranks;
   b.objective = std::make_unique<ModelObjective>(as_model(b.net, b.input_shape), parse_loss(s.loss), ds, o);
   b.theta0 = init_params(*b.net, parse_init(s.init), s.init_seed);
   return b;

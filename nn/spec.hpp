@@ -72,5 +72,12 @@ BuiltObjective build_objective(const ObjectiveSpec& spec);
 // The same on a dataset prepared elsewhere (a shard): the network's input
 // and output sizes come from `num_classes` (all shards agree) and ds.dim().
 BuiltObjective build_objective_on(const ObjectiveSpec& spec, data::Dataset ds);
+// The same for one MPI rank's shard of a batch of `rows_across_ranks` rows:
+// a BatchNorm model sums its statistics over the ranks with `sum_across_ranks`.
+BuiltObjective build_objective_on(const ObjectiveSpec& spec, data::Dataset ds,
+                                  std::function<void(double*, std::size_t)> sum_across_ranks, std::size_t rows_across_ranks);
+// Whether the spec's network couples the examples of a batch (BatchNorm);
+// false when the network cannot be built (its errors come with the build).
+bool couples_batch(const ObjectiveSpec& spec);
 
 }  // namespace eos::nn

@@ -421,6 +421,11 @@ PreparedRun prepare(const RunConfig& c, const std::string& plugin_output_dir) {
     }
   }
   check_memory(c.objective, c.optimizer.name, plugins);
+  if (job().parallel() && c.batch_size > 0 && c.objective.toy.empty() && nn::couples_batch(c.objective.model))
+    throw UsageError(fmt::format("--batch-size {} under mpirun: a BatchNorm network normalizes each minibatch with its "
+                                 "own statistics, which a minibatch split across ranks does not have (full-batch GD is "
+                                 "sharded exactly); run SGD on one process",
+                                 c.batch_size));
   PreparedRun r;
   r.built = build(c.objective, /*parallel=*/true);
   const std::size_t n = r.built.objective->num_examples();

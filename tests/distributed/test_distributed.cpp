@@ -152,3 +152,37 @@ BOOST_AUTO_TEST_CASE(gd_and_sgd_runs_equal_single_process) {
     BOOST_TEST_MESSAGE("batch " << batch << ": worst metric difference " << worst);
   }
 }
+
+// A BatchNorm network: its full-batch objective under mpirun is the
+// one-process objective on all 101 examples (statistics, their adjoints and
+// tangents summed over ranks), however each shard is chunked; a minibatch
+// split across ranks is refused, not normalized per rank.
+BOOST_AUTO_TEST_CASE(batchnorm_statistics_span_every_rank) {
+  const mpi::Communicator comm;
+  nn::ObjectiveSpec s = spec();
+  s.model = "linear(8) tanh bn linear(8) relu bn linear(3)";
+  auto single = nn::build_objective(s);
+  s.chunk_size = 7;  // shards of 51/50 or 34/34/33 in chunks of 7: several parts per rank
+  auto dist = mpi::build_distributed_objective(s, comm);
+  Rng rng(5);
+  Tensor theta = single.theta0, v = Tensor::from_shape({theta.size()});
+  for (auto& x : theta) x += 0.3 * rng.normal();
+  for (auto& x : v) x = rng.normal();
+  Tensor g1, g2;
+  const double f1 = single.objective->value_and_grad(theta, g1), f2 = dist.objective->value_and_grad(theta, g2);
+  BOOST_TEST(rel(f2, f1) < 1e-12);
+  BOOST_TEST(rel(g2, g1) < 1e-12);
+  BOOST_TEST(rel(dist.objective->value(theta), f1) < 1e-12);
+  BOOST_TEST(rel(dist.objective->hvp(theta, v), single.objective->hvp(theta, v)) < 1e-11);
+  auto H1 = single.objective->hessian_at(theta);
+  auto H2 = dist.objective->hessian_at(theta);
+  BOOST_TEST(rel(H2->apply(v), H1->apply(v)) < 1e-11);
+  BOOST_TEST(rel(*dist.objective->accuracy(theta), *single.objective->accuracy(theta)) < 1e-12);
+  BOOST_TEST(same_on_every_rank(comm, g2));
+  const std::vector<std::size_t> batch = {0, 1, 2, 99, 100};
+  Tensor bg;
+  BOOST_CHECK_EXCEPTION(dist.objective->batch_value_and_grad(theta, batch, bg), std::invalid_argument,
+                          [](const std::invalid_argument& e) {
+                            return std::string(e.what()).find("split across MPI ranks") != std::string::npos;  // on every rank, with or without rows of the batch
+                          });
+}
