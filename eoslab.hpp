@@ -21,6 +21,7 @@
 #include "datasets/synthetic.hpp"
 #include "datasets/transforms.hpp"
 #include "nn/arch.hpp"
+#include "nn/custom.hpp"
 #include "nn/init.hpp"
 #include "nn/layers.hpp"
 #include "nn/module.hpp"

@@ -1,7 +1,9 @@
 // A user's own model, no library code touched: a residual tanh MLP written as
-// a forward function over autodiff variables, reading its weights from the
-// flat θ. It plugs into ModelObjective like a library MLP: full-batch loss,
-// gradient and exact HVPs, minibatch gradients, accuracy.
+// a forward function over its parameters by name. The layout declares each
+// one (name, shape) and assigns θ's offsets; the model plugs into
+// ModelObjective like a library MLP: full-batch loss, gradient and exact
+// HVPs, minibatch gradients, accuracy. (examples/residual_cnn.cpp composes
+// the library's modules instead.)
 //
 //   h₀ = tanh(x W₀ᵀ + b₀),  h₁ = h₀ + tanh(h₀ W₁ᵀ),  logits = h₁ W₂ᵀ
 #include <cstdio>
@@ -15,17 +17,13 @@ using namespace eos;
 int main() {
   try {
     const std::size_t d = 8, h = 16, k = 3;
-    nn::Model residual;
-    residual.name = "residual tanh MLP";
-    residual.num_params = h * d + h + h * h + k * h;
-    residual.slices = {{"W0", 0, {h, d}}, {"b0", h * d, {h}}, {"W1", h * d + h, {h, h}}, {"W2", h * d + h + h * h, {k, h}}};
-    residual.forward = [=](ad::Var theta, ad::Var x) {
-      const auto& s = residual.slices;
-      auto param = [&](std::size_t i) { return ad::slice(theta, s[i].offset, s[i].shape); };
-      ad::Var h0 = ad::tanh(ad::matmul(x, param(0), false, true) + param(1));
-      ad::Var h1 = h0 + ad::tanh(ad::matmul(h0, param(2), false, true));
-      return ad::matmul(h1, param(3), false, true);
-    };
+    nn::ParameterLayout layout;
+    layout.add("W0", {h, d}).add("b0", {h}).add("W1", {h, h}).add("W2", {k, h});
+    const nn::Model residual = nn::custom_model("residual tanh MLP", layout, [](const nn::Params& p, ad::Var x) {
+      ad::Var h0 = ad::tanh(ad::matmul(x, p["W0"], false, true) + p["b0"]);
+      ad::Var h1 = h0 + ad::tanh(ad::matmul(h0, p["W1"], false, true));
+      return ad::matmul(h1, p["W2"], false, true);
+    });
 
     const data::Dataset ds = data::gaussian_clusters(600, d, k, 1.5, 7);
     nn::ModelObjective objective(residual, nn::Loss::CrossEntropy, ds, {.chunk_size = 256});

@@ -107,3 +107,34 @@ BOOST_AUTO_TEST_CASE(describe_prints_layers_and_the_theta_layout) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(custom_models)
+
+// A model declared by names and shapes gets the offsets of declaration order
+// and the same derivatives as the same network written with explicit slices.
+BOOST_AUTO_TEST_CASE(parameters_by_name_need_no_offsets) {
+  nn::ParameterLayout layout;
+  layout.add("W0", {4, 3}).add("b0", {4}).add("W1", {2, 4});
+  BOOST_TEST(layout.size() == 12u + 4u + 8u);
+  BOOST_TEST(layout.at("W1").offset == 16u);
+  BOOST_CHECK_THROW(layout.add("b0", {2}), std::invalid_argument);
+  BOOST_CHECK_EXCEPTION(layout.at("W2"), std::invalid_argument, [](const std::invalid_argument& e) {
+    return std::string(e.what()) == "no parameter 'W2' (declared: W0, b0, W1)";
+  });
+  const nn::Model m = nn::custom_model("two layers", layout, [](const nn::Params& p, ad::Var x) {
+    return ad::matmul(ad::tanh(ad::matmul(x, p["W0"], false, true) + p["b0"]), p["W1"], false, true);
+  });
+  const auto net = nn::mlp({3, {4}, nn::ActivationKind::Tanh, 2, true});
+  const nn::Model ref = nn::as_model(net);  // the same network but for W1's missing bias
+  std::mt19937_64 rng(11);
+  const data::Dataset ds = data::gaussian_clusters(20, 3, 2, 1.0, 3);
+  nn::ModelObjective a(m, nn::Loss::CrossEntropy, ds, {});
+  Tensor theta = test::random_normal({24}, rng), theta_ref = xt::zeros<double>({26});
+  std::copy_n(theta.data(), 24, theta_ref.data());  // W0, b0, W1; then W1's bias 0
+  nn::ModelObjective b(ref, nn::Loss::CrossEntropy, ds, {});
+  const auto ga = a.value_and_grad(theta), gb = b.value_and_grad(theta_ref);
+  BOOST_TEST(test::close_scalar(ga.value, gb.value, 1e-15));
+  for (std::size_t i = 0; i < 24; ++i) BOOST_TEST(std::abs(ga.grad(i) - gb.grad(i)) <= 1e-15 * (1 + std::abs(gb.grad(i))));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
