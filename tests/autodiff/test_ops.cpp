@@ -150,6 +150,76 @@ Tensor scalar_tensor(double v) {
   return t;
 }
 
+// The ops of convolutional and normalized networks.
+void add_network_cases(std::vector<OpCase>& c) {
+  using P = std::vector<Pattern>;
+  auto unary = [&](std::string op, Domain d, std::function<Var(Var)> f, std::function<Tensor(const Tensor&)> r) {
+    c.push_back({op, op, {{{-1, -2}}, {{-1}}, {{}}, {{-3, -1, -2}}}, {d},
+                 [f](const std::vector<Var>& x) { return f(x[0]); },
+                 [r](const std::vector<Tensor>& x) { return r(x[0]); }});
+  };
+  // conv2d: a 3×2 kernel with stride (1, 2) and padding (1, 0) at θ offset 4;
+  // a pointwise 1×1 kernel without bias (its im2col-free path); a 5×5 kernel
+  // with stride 2 and padding 2, like a ResNet stem.
+  const std::vector<std::pair<Conv2dParams, std::vector<Pattern>>> convs = {
+      {{4, 3, 2, 3, 2, 1, 2, 1, 0, true}, {{-1, 2, 5, 6}, {45}}},
+      {{0, 3, 2, 1, 1, 1, 1, 0, 0, false}, {{-1, 2, 3, -2}, {6}}},
+      {{0, 2, 1, 5, 5, 2, 2, 2, 2, true}, {{-1, 1, 7, 6}, {52}}},
+      // blocks of 2 images per dgemm, the last one short: the blocked path on small shapes
+      {{4, 3, 2, 3, 2, 1, 2, 1, 0, true, 2}, {{5, 2, 5, 6}, {45}}},
+  };
+  for (const auto& [p, pattern] : convs)
+    c.push_back({"conv2d", fmt::format("conv2d({}x{}, stride {}x{}, pad {}x{}, bias={}, block={})", p.kh, p.kw, p.stride_h,
+                                       p.stride_w, p.pad_h, p.pad_w, p.bias, p.block),
+                 {pattern}, {Domain::Any, Domain::Any},
+                 [p = p](const std::vector<Var>& x) { return conv2d(x[0], x[1], p); },
+                 [p = p](const std::vector<Tensor>& x) { return ref_conv2d(x[0], x[1], p); }});
+  // pooling: 2×2 windows, overlapping 3×3 windows with stride 2, and a 2×3 window with stride (1, 2)
+  const std::vector<std::pair<Pool2dParams, Pattern>> pools = {
+      {{2, 2, 2, 2}, {-1, -2, 4, 6}}, {{3, 3, 2, 2}, {-1, 2, 5, 5}}, {{2, 3, 1, 2}, {-1, 2, 3, 7}}};
+  for (bool max : {true, false})
+    for (const auto& [p, pattern] : pools)
+      c.push_back({max ? "max_pool2d" : "avg_pool2d",
+                   fmt::format("{}({}x{}, stride {}x{})", max ? "max_pool2d" : "avg_pool2d", p.kh, p.kw,
+                               p.stride_h, p.stride_w),
+                   {{pattern}}, {Domain::Any},
+                   [p = p, max](const std::vector<Var>& x) { return max ? max_pool2d(x[0], p) : avg_pool2d(x[0], p); },
+                   [p = p, max](const std::vector<Tensor>& x) { return ref_pool(x[0], p, max); }});
+  for (int axis : {0, 1, -1})
+    c.push_back({"concat", fmt::format("concat(axis={})", axis),
+                 {{{-1, 2, -2}, {-1, 2, -2}}, axis == 0 ? P{{-1, 2, 3}, {4, 2, 3}} : axis == 1 ? P{{2, -1, 3}, {2, 4, 3}} : P{{2, 3, -1}, {2, 3, 4}}},
+                 {Domain::Any, Domain::Any},
+                 [axis](const std::vector<Var>& x) { return concat(x[0], x[1], axis); },
+                 [axis](const std::vector<Tensor>& x) {
+                   return Tensor(xt::concatenate(xt::xtuple(x[0], x[1]), axis < 0 ? 2 : axis));
+                 }});
+  // batch normalization's three ops; bn_normalize on free sums (ε = 1 keeps
+  // v + ε positive for sums drawn in [0.5, 2]) and on the batch's own sums
+  c.push_back({"bn_moments", "bn_moments", {{{-1, -2}}, {{-1, -2, 2, 3}}}, {Domain::Any},
+               [](const std::vector<Var>& x) { return bn_moments(x[0]); },
+               [](const std::vector<Tensor>& x) { return ref_moments(x[0]); }});
+  c.push_back({"bn_normalize", "bn_normalize(x, S)", {{{-1, 3}, {2, 3}}, {{-1, 2, 3, 2}, {2, 2}}},
+               {Domain::Any, Domain::Positive},
+               [](const std::vector<Var>& x) { return bn_normalize(x[0], x[1], 4.0, 1.0); },
+               [](const std::vector<Tensor>& x) { return ref_normalize(x[0], x[1], 4.0, 1.0); }});
+  c.push_back({"bn_normalize", "batch_norm's normalization", {{{4, 3}}, {{-1, 2, 3, 2}}}, {Domain::Any},
+               [](const std::vector<Var>& x) {
+                 const double count = static_cast<double>(x[0].value().size() / x[0].value().shape()[1]);
+                 return bn_normalize(x[0], bn_moments(x[0]), count, 1e-5);
+               },
+               [](const std::vector<Tensor>& x) {
+                 const double count = static_cast<double>(x[0].size() / x[0].shape()[1]);
+                 return ref_normalize(x[0], ref_moments(x[0]), count, 1e-5);
+               }});
+  c.push_back({"channel_affine", "channel_affine", {{{-1, 3}, {10}}, {{-1, 2, 3, 2}, {10}}}, {Domain::Any, Domain::Any},
+               [](const std::vector<Var>& x) { return channel_affine(x[0], x[1], 2); },
+               [](const std::vector<Tensor>& x) { return ref_affine(x[0], x[1], 2); }});
+  // all_reduce_sum with one part is the identity (several parts: the chunk
+  // and rank invariance of BatchNorm objectives, tests/nn/test_batchnorm.cpp)
+  unary("all_reduce_sum", Domain::Any, [](Var x) { return all_reduce_sum(x, g_single_part, 0); },
+        [](auto& x) { return Tensor(x); });
+}
+
 std::vector<OpCase> make_cases() {
   using P = std::vector<Pattern>;
   const std::vector<P> broadcast_pairs = {
@@ -237,66 +307,7 @@ std::vector<OpCase> make_cases() {
                        for (std::size_t j = 0; j < 4; ++j) y(i, j) += x[1](14 + j);
                    return y;
                  }});
-  // conv2d: a 3×2 kernel with stride (1, 2) and padding (1, 0) at θ offset 4;
-  // a pointwise 1×1 kernel without bias (its im2col-free path); a 5×5 kernel
-  // with stride 2 and padding 2, like a ResNet stem.
-  const std::vector<std::pair<Conv2dParams, std::vector<Pattern>>> convs = {
-      {{4, 3, 2, 3, 2, 1, 2, 1, 0, true}, {{-1, 2, 5, 6}, {45}}},
-      {{0, 3, 2, 1, 1, 1, 1, 0, 0, false}, {{-1, 2, 3, -2}, {6}}},
-      {{0, 2, 1, 5, 5, 2, 2, 2, 2, true}, {{-1, 1, 7, 6}, {52}}},
-      // blocks of 2 images per dgemm, the last one short: the blocked path on small shapes
-      {{4, 3, 2, 3, 2, 1, 2, 1, 0, true, 2}, {{5, 2, 5, 6}, {45}}},
-  };
-  for (const auto& [p, pattern] : convs)
-    c.push_back({"conv2d", fmt::format("conv2d({}x{}, stride {}x{}, pad {}x{}, bias={}, block={})", p.kh, p.kw, p.stride_h,
-                                       p.stride_w, p.pad_h, p.pad_w, p.bias, p.block),
-                 {pattern}, {Domain::Any, Domain::Any},
-                 [p = p](const std::vector<Var>& x) { return conv2d(x[0], x[1], p); },
-                 [p = p](const std::vector<Tensor>& x) { return ref_conv2d(x[0], x[1], p); }});
-  // pooling: 2×2 windows, overlapping 3×3 windows with stride 2, and a 2×3 window with stride (1, 2)
-  const std::vector<std::pair<Pool2dParams, Pattern>> pools = {
-      {{2, 2, 2, 2}, {-1, -2, 4, 6}}, {{3, 3, 2, 2}, {-1, 2, 5, 5}}, {{2, 3, 1, 2}, {-1, 2, 3, 7}}};
-  for (bool max : {true, false})
-    for (const auto& [p, pattern] : pools)
-      c.push_back({max ? "max_pool2d" : "avg_pool2d",
-                   fmt::format("{}({}x{}, stride {}x{})", max ? "max_pool2d" : "avg_pool2d", p.kh, p.kw,
-                               p.stride_h, p.stride_w),
-                   {{pattern}}, {Domain::Any},
-                   [p = p, max](const std::vector<Var>& x) { return max ? max_pool2d(x[0], p) : avg_pool2d(x[0], p); },
-                   [p = p, max](const std::vector<Tensor>& x) { return ref_pool(x[0], p, max); }});
-  for (int axis : {0, 1, -1})
-    c.push_back({"concat", fmt::format("concat(axis={})", axis),
-                 {{{-1, 2, -2}, {-1, 2, -2}}, axis == 0 ? P{{-1, 2, 3}, {4, 2, 3}} : axis == 1 ? P{{2, -1, 3}, {2, 4, 3}} : P{{2, 3, -1}, {2, 3, 4}}},
-                 {Domain::Any, Domain::Any},
-                 [axis](const std::vector<Var>& x) { return concat(x[0], x[1], axis); },
-                 [axis](const std::vector<Tensor>& x) {
-                   return Tensor(xt::concatenate(xt::xtuple(x[0], x[1]), axis < 0 ? 2 : axis));
-                 }});
-  // batch normalization's three ops; bn_normalize on free sums (ε = 1 keeps
-  // v + ε positive for sums drawn in [0.5, 2]) and on the batch's own sums
-  c.push_back({"bn_moments", "bn_moments", {{{-1, -2}}, {{-1, -2, 2, 3}}}, {Domain::Any},
-               [](const std::vector<Var>& x) { return bn_moments(x[0]); },
-               [](const std::vector<Tensor>& x) { return ref_moments(x[0]); }});
-  c.push_back({"bn_normalize", "bn_normalize(x, S)", {{{-1, 3}, {2, 3}}, {{-1, 2, 3, 2}, {2, 2}}},
-               {Domain::Any, Domain::Positive},
-               [](const std::vector<Var>& x) { return bn_normalize(x[0], x[1], 4.0, 1.0); },
-               [](const std::vector<Tensor>& x) { return ref_normalize(x[0], x[1], 4.0, 1.0); }});
-  c.push_back({"bn_normalize", "batch_norm's normalization", {{{4, 3}}, {{-1, 2, 3, 2}}}, {Domain::Any},
-               [](const std::vector<Var>& x) {
-                 const double count = static_cast<double>(x[0].value().size() / x[0].value().shape()[1]);
-                 return bn_normalize(x[0], bn_moments(x[0]), count, 1e-5);
-               },
-               [](const std::vector<Tensor>& x) {
-                 const double count = static_cast<double>(x[0].size() / x[0].shape()[1]);
-                 return ref_normalize(x[0], ref_moments(x[0]), count, 1e-5);
-               }});
-  c.push_back({"channel_affine", "channel_affine", {{{-1, 3}, {10}}, {{-1, 2, 3, 2}, {10}}}, {Domain::Any, Domain::Any},
-               [](const std::vector<Var>& x) { return channel_affine(x[0], x[1], 2); },
-               [](const std::vector<Tensor>& x) { return ref_affine(x[0], x[1], 2); }});
-  // all_reduce_sum with one part is the identity (several parts: the chunk
-  // and rank invariance of BatchNorm objectives, tests/nn/test_batchnorm.cpp)
-  unary("all_reduce_sum", Domain::Any, [](Var x) { return all_reduce_sum(x, g_single_part, 0); },
-        [](auto& x) { return Tensor(x); });
+  add_network_cases(c);
   unary("transpose", Domain::Any, [](Var x) { return transpose(x); },
         [](auto& x) { return Tensor(xt::transpose(x)); });
   c.push_back({"reshape", "reshape", {{{3, 4}}, {{2, 3, 2}}}, {Domain::Any},
