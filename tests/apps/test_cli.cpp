@@ -331,8 +331,8 @@ BOOST_AUTO_TEST_CASE(mpirun_runs_resume_with_the_same_rank_count) {
   const std::string prefix = "OPENBLAS_NUM_THREADS=1 OMPI_MCA_btl_vader_single_copy_mechanism=none timeout 300 " +
                              std::string(EOSLAB_MPIRUN) + " --oversubscribe --allow-run-as-root -np ";
   const std::vector<std::string> args = {"train", "--data", "gaussian:8,3", "--n", "2000", "--widths", "64,64", "--lr",
-                                         "0.1", "--steps", "600", "--plugin", "loss", "--plugin", "rp", "--save-every",
-                                         "10", "--checkpoint-every", "5", "--quiet", "--threads", "1"};
+                                         "0.1", "--steps", "3000", "--plugin", "loss", "--plugin", "rp", "--save-every",
+                                         "50", "--checkpoint-every", "5", "--quiet", "--threads", "1"};
   const fs::path ref = scratch("mpi-resume-ref"), dir = scratch("mpi-resume");
   auto into = [&](const fs::path& out) {
     auto a = args;
@@ -346,7 +346,10 @@ BOOST_AUTO_TEST_CASE(mpirun_runs_resume_with_the_same_rank_count) {
   launch.push_back(EOSLAB_EXE);
   const auto a = into(dir);
   launch.insert(launch.end(), a.begin(), a.end());
-  stop_when(spawn_program(launch, env), dir / "trajectory" / "theta_00000030.npy", SIGTERM);
+  // mpirun forwards the signal to the ranks with some delay; the 2950 steps
+  // left after θ_50 (seconds even on a fast machine) leave the signal time
+  // to arrive before the run could end on its own.
+  stop_when(spawn_program(launch, env), dir / "trajectory" / "theta_00000050.npy", SIGTERM);
   const auto s = read_json(dir / "summary.json");
   BOOST_TEST_REQUIRE(s.at("outcome").get<std::string>() == "interrupted");
   for (const std::string np : {"3", "1"}) {
