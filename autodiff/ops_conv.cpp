@@ -152,24 +152,33 @@ void for_each_block(const ConvGeom& g, const ConvScratch& s, F&& f) {
   }
 }
 // col ← the block's images of `images` (null: nothing), side by side.
+// f(i) for the block's images i = 0…count−1.
+template <class F>
+void for_images(const ConvBlock& b, F&& f) {
+  for (std::size_t i = 0; i < b.count; ++i) f(i);
+}
 const double* columns(const ConvGeom& g, const ConvBlock& b, const double* images, double* col) {
-  for (std::size_t i = 0; i < b.count; ++i) im2col(g, images + (b.first + i) * g.in_image(), col + i * g.p(), b.width);
+  for_images(b, [&](std::size_t i) {
+    im2col(g, images + (b.first + i) * g.in_image(), col + i * g.p(), b.width);
+  });
   return col;
 }
 // [O, B·P] ↔ the block's images [B, O, P]: out(+)= m (+ bias per channel), or m ← images.
 void scatter(const ConvGeom& g, const ConvBlock& b, const double* m, const double* bias, double* images) {
-  for (std::size_t i = 0; i < b.count; ++i)
+  for_images(b, [&](std::size_t i) {
     for (std::size_t o = 0; o < g.o; ++o) {
       double* __restrict y = images + (b.first + i) * g.out_image() + o * g.p();
       const double* __restrict r = m + o * b.width + i * g.p();
       const double c = bias ? bias[o] : 0.0;
       for (std::size_t q = 0; q < g.p(); ++q) y[q] = r[q] + c;
     }
+  });
 }
 void gather(const ConvGeom& g, const ConvBlock& b, const double* images, double* m) {
-  for (std::size_t i = 0; i < b.count; ++i)
+  for_images(b, [&](std::size_t i) {
     for (std::size_t o = 0; o < g.o; ++o)
       std::copy_n(images + (b.first + i) * g.out_image() + o * g.p(), g.p(), m + o * b.width + i * g.p());
+  });
 }
 // C[O, B·P] (β·C +)= W[O, K] · col[K, B·P]
 void weights_times(const ConvGeom& g, const ConvBlock& b, const double* W, const double* col, double beta, double* C) {
@@ -216,7 +225,9 @@ void conv_back_block(const ConvGeom& g, const ConvBlock& b, const ConvTerms& t, 
       detail::gemm(true, false, g.k(), b.width, g.o, W, g.k(), G, b.width, beta, b.dcol, b.width);
       beta = 1.0;
     }
-    for (std::size_t i = 0; i < b.count; ++i) col2im_add(g, b.dcol + i * g.p(), b.width, gx->data() + (b.first + i) * g.in_image());
+    for_images(b, [&](std::size_t i) {
+      col2im_add(g, b.dcol + i * g.p(), b.width, gx->data() + (b.first + i) * g.in_image());
+    });
   }
   if (!gth) return;
   for (auto [G, X] : {std::pair{t.GX1, t.X1}, std::pair{t.GX2, t.X2}})
@@ -294,33 +305,63 @@ Shape pooled_shape(const Tensor& x, const PoolGeom& g) { return {x.shape()[0], x
 // linear: the Jacobian is the selection x ↦ x[argmax], constant where the
 // argmax is, so x̄̇ = Jᵀ ȳ̇ (ConstantJacobian) is exact wherever the op is
 // twice differentiable.
+// The window's first maximum, a NaN counting as a maximum: v replaces best
+// when v > best, or when v is NaN and best is not.
+inline bool beats(double v, double best) { return v > best || (v != v && best == best); }
+
+// One plane's windows; the 2×2 window (Cohen et al.'s and VGG's) unrolled.
+void max_pool_plane(const PoolGeom& g, const double* xp, double* y, double* arg) {
+  for (std::size_t oh = 0; oh < g.ho; ++oh) {
+    const std::size_t r0 = oh * g.sh * g.w;
+    if (g.kh == 2 && g.kw == 2) {
+      for (std::size_t ow = 0; ow < g.wo; ++ow) {
+        const std::size_t a = r0 + ow * g.sw;
+        std::size_t best = a;
+        for (std::size_t at : {a + 1, a + g.w, a + g.w + 1}) best = beats(xp[at], xp[best]) ? at : best;
+        *y++ = xp[best];
+        *arg++ = static_cast<double>(best);
+      }
+      continue;
+    }
+    for (std::size_t ow = 0; ow < g.wo; ++ow) {
+      std::size_t best = r0 + ow * g.sw;
+      for (std::size_t i = 0; i < g.kh; ++i)
+        for (std::size_t j = 0; j < g.kw; ++j) {
+          const std::size_t at = r0 + i * g.w + ow * g.sw + j;
+          best = beats(xp[at], xp[best]) ? at : best;
+        }
+      *y++ = xp[best];
+      *arg++ = static_cast<double>(best);
+    }
+  }
+}
+// body(0, planes): the loops below take a range of planes.
+template <class F>
+void for_planes(const PoolGeom& g, F&& body) {
+  body(std::size_t{0}, g.planes);
+}
 void max_pool_forward(OpCall& call) {
   const PoolGeom g = pool_geom("max_pool2d", call);
   const Tensor& x = *call.x[0];
   call.out->resize(pooled_shape(x, g));
   call.cache->resize(pooled_shape(x, g));
-  double *y = call.out->data(), *arg = call.cache->data();
-  for (std::size_t pl = 0; pl < g.planes; ++pl) {
-    const double* xp = x.data() + pl * g.h * g.w;
-    for (std::size_t oh = 0; oh < g.ho; ++oh)
-      for (std::size_t ow = 0; ow < g.wo; ++ow) {
-        std::size_t best = oh * g.sh * g.w + ow * g.sw;
-        for (std::size_t i = 0; i < g.kh; ++i)
-          for (std::size_t j = 0; j < g.kw; ++j) {
-            const std::size_t at = (oh * g.sh + i) * g.w + ow * g.sw + j;
-            if (xp[at] > xp[best] || (std::isnan(xp[at]) && !std::isnan(xp[best]))) best = at;
-          }
-        *y++ = xp[best];
-        *arg++ = static_cast<double>(best);
-      }
-  }
+  const std::size_t per_plane = g.ho * g.wo;
+  for_planes(g, [&](std::size_t lo, std::size_t hi) {
+    for (std::size_t pl = lo; pl < hi; ++pl)
+      max_pool_plane(g, x.data() + pl * g.h * g.w, call.out->data() + pl * per_plane,
+                     call.cache->data() + pl * per_plane);
+  });
 }
 // out[window] = src[argmax], plane by plane.
 void gather_max(const PoolGeom& g, const Tensor& arg, const double* src, double* out) {
-  const double* a = arg.data();
   const std::size_t per_plane = g.ho * g.wo;
-  for (std::size_t pl = 0; pl < g.planes; ++pl)
-    for (std::size_t q = 0; q < per_plane; ++q, ++a) *out++ = src[pl * g.h * g.w + static_cast<std::size_t>(*a)];
+  for_planes(g, [&](std::size_t lo, std::size_t hi) {
+    for (std::size_t pl = lo; pl < hi; ++pl) {
+      const double* a = arg.data() + pl * per_plane;
+      for (std::size_t q = 0; q < per_plane; ++q)
+        out[pl * per_plane + q] = src[pl * g.h * g.w + static_cast<std::size_t>(a[q])];
+    }
+  });
 }
 void max_pool_jvp(OpCall& call) {
   const PoolGeom g = pool_geom("max_pool2d", call);
@@ -332,22 +373,25 @@ void max_pool_jvp(OpCall& call) {
 // the argmax and 0 elsewhere: one pass instead of zeroing it first.
 void max_pool_vjp(OpCall& call) {
   const PoolGeom g = pool_geom("max_pool2d", call);
-  const double *a = call.cache->data(), *gy = call.gy->data();
-  double* gx = call.gx[0]->data();
   const std::size_t per_plane = g.ho * g.wo;
   const bool tiled = g.sh == g.kh && g.sw == g.kw && g.ho * g.kh == g.h && g.wo * g.kw == g.w;
-  if (call.fresh_gx[0] && tiled) {
-    for (std::size_t pl = 0; pl < g.planes; ++pl, gx += g.h * g.w)
-      for (std::size_t oh = 0; oh < g.ho; ++oh)
-        for (std::size_t ow = 0; ow < g.wo; ++ow, ++a, ++gy) {
-          for (std::size_t i = 0; i < g.kh; ++i) std::fill_n(gx + (oh * g.kh + i) * g.w + ow * g.kw, g.kw, 0.0);
-          gx[static_cast<std::size_t>(*a)] = *gy;
-        }
-    return;
-  }
-  if (call.fresh_gx[0]) call.gx[0]->fill(0.0);
-  for (std::size_t pl = 0; pl < g.planes; ++pl)
-    for (std::size_t q = 0; q < per_plane; ++q) gx[pl * g.h * g.w + static_cast<std::size_t>(*a++)] += *gy++;
+  const bool fresh = call.fresh_gx[0];
+  for_planes(g, [&](std::size_t lo, std::size_t hi) {
+    for (std::size_t pl = lo; pl < hi; ++pl) {
+      const double *a = call.cache->data() + pl * per_plane, *gy = call.gy->data() + pl * per_plane;
+      double* gx = call.gx[0]->data() + pl * g.h * g.w;
+      if (fresh && tiled) {
+        for (std::size_t oh = 0; oh < g.ho; ++oh)
+          for (std::size_t ow = 0; ow < g.wo; ++ow, ++a, ++gy) {
+            for (std::size_t i = 0; i < g.kh; ++i) std::fill_n(gx + (oh * g.kh + i) * g.w + ow * g.kw, g.kw, 0.0);
+            gx[static_cast<std::size_t>(*a)] = *gy;
+          }
+        continue;
+      }
+      if (fresh) std::fill_n(gx, g.h * g.w, 0.0);
+      for (std::size_t q = 0; q < per_plane; ++q) gx[static_cast<std::size_t>(a[q])] += gy[q];
+    }
+  });
 }
 
 // avg_pool2d: y = the window's mean. Linear: x̄ += ȳ/(kh·kw) over each window.
@@ -356,31 +400,35 @@ void avg_pool_forward(OpCall& call) {
   const Tensor& x = *call.x[0];
   call.out->resize(pooled_shape(x, g));
   const double inv = 1.0 / static_cast<double>(g.kh * g.kw);
-  double* y = call.out->data();
-  for (std::size_t pl = 0; pl < g.planes; ++pl) {
-    const double* xp = x.data() + pl * g.h * g.w;
-    for (std::size_t oh = 0; oh < g.ho; ++oh)
-      for (std::size_t ow = 0; ow < g.wo; ++ow) {
-        double acc = 0.0;
-        for (std::size_t i = 0; i < g.kh; ++i)
-          for (std::size_t j = 0; j < g.kw; ++j) acc += xp[(oh * g.sh + i) * g.w + ow * g.sw + j];
-        *y++ = acc * inv;
-      }
-  }
+  for_planes(g, [&](std::size_t lo, std::size_t hi) {
+    double* y = call.out->data() + lo * g.ho * g.wo;
+    for (std::size_t pl = lo; pl < hi; ++pl) {
+      const double* xp = x.data() + pl * g.h * g.w;
+      for (std::size_t oh = 0; oh < g.ho; ++oh)
+        for (std::size_t ow = 0; ow < g.wo; ++ow) {
+          double acc = 0.0;
+          for (std::size_t i = 0; i < g.kh; ++i)
+            for (std::size_t j = 0; j < g.kw; ++j) acc += xp[(oh * g.sh + i) * g.w + ow * g.sw + j];
+          *y++ = acc * inv;
+        }
+    }
+  });
 }
 void avg_pool_vjp(OpCall& call) {
   const PoolGeom g = pool_geom("avg_pool2d", call);
   const double inv = 1.0 / static_cast<double>(g.kh * g.kw);
-  const double* gy = call.gy->data();
-  for (std::size_t pl = 0; pl < g.planes; ++pl) {
-    double* gp = call.gx[0]->data() + pl * g.h * g.w;
-    for (std::size_t oh = 0; oh < g.ho; ++oh)
-      for (std::size_t ow = 0; ow < g.wo; ++ow) {
-        const double v = *gy++ * inv;
-        for (std::size_t i = 0; i < g.kh; ++i)
-          for (std::size_t j = 0; j < g.kw; ++j) gp[(oh * g.sh + i) * g.w + ow * g.sw + j] += v;
-      }
-  }
+  for_planes(g, [&](std::size_t lo, std::size_t hi) {
+    const double* gy = call.gy->data() + lo * g.ho * g.wo;
+    for (std::size_t pl = lo; pl < hi; ++pl) {
+      double* gp = call.gx[0]->data() + pl * g.h * g.w;
+      for (std::size_t oh = 0; oh < g.ho; ++oh)
+        for (std::size_t ow = 0; ow < g.wo; ++ow) {
+          const double v = *gy++ * inv;
+          for (std::size_t i = 0; i < g.kh; ++i)
+            for (std::size_t j = 0; j < g.kw; ++j) gp[(oh * g.sh + i) * g.w + ow * g.sw + j] += v;
+        }
+    }
+  });
 }
 
 // ============================================================================

@@ -7,6 +7,8 @@
 //                            the repetitions after a warm-up), the FLOP floor at this machine's dgemm
 //                            rate on the layers' own shapes, peak RSS; then λmax every step on 1000
 //                            images (seconds per GD step with the sharpness plugin)
+//   bench_conv repeat WHAT N     N calls of gradient | hvp_linearized | hvp_scratch and nothing
+//                            else, for a profiler (perf record -g bench_conv repeat gradient 50)
 #include <sys/resource.h>
 
 #include <chrono>
@@ -145,6 +147,21 @@ int time_all(int reps, std::size_t lambda_steps) {
   return 0;
 }
 
+int repeat(const std::string& what, int n) {
+  auto b = cnn_relu(kImages);
+  auto& obj = *b.objective;
+  const Tensor v = direction(b.theta0.size());
+  Tensor g, out;
+  auto H = obj.hessian_at(b.theta0);
+  for (int i = 0; i < n; ++i) {
+    if (what == "gradient") obj.value_and_grad(b.theta0, g);
+    else if (what == "hvp_linearized") H->apply(v, out);
+    else if (what == "hvp_scratch") out = obj.hvp(b.theta0, v);
+    else throw std::invalid_argument(fmt::format("repeat: '{}', expected gradient, hvp_linearized or hvp_scratch", what));
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -155,7 +172,8 @@ int main(int argc, char** argv) {
       const std::size_t steps = argc >= 4 ? std::size_t(std::atoi(argv[3])) : 5;
       return time_all(std::max(reps, 1), steps);
     }
-    fmt::print(stderr, "usage: bench_conv export DIR | bench_conv time [REPS [LAMBDA_STEPS]]\n");
+    if (argc == 4 && std::strcmp(argv[1], "repeat") == 0) return repeat(argv[2], std::max(std::atoi(argv[3]), 1));
+    fmt::print(stderr, "usage: bench_conv export DIR | bench_conv time [REPS [LAMBDA_STEPS]] | bench_conv repeat WHAT N\n");
     return 2;
   } catch (const std::exception& e) {
     fmt::print(stderr, "bench_conv: {}\n", e.what());

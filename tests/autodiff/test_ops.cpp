@@ -532,4 +532,49 @@ BOOST_AUTO_TEST_CASE(derivatives_at_the_kinks_are_pytorchs) {
   }
 }
 
+// Max pooling routes through the first maximum of a window in row-major
+// order, and a NaN counts as a maximum (PyTorch's max_pool2d); ties and NaNs
+// are where the harness's random inputs never go, so they are pinned here,
+// for the unrolled 2×2 window and the general loop (3×3), strides 2 and 1.
+BOOST_AUTO_TEST_CASE(max_pooling_takes_the_first_maximum_and_nans) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  // one 4×4 plane: window (0,0) ties 5 at positions 1 and 4; window (0,1)
+  // holds a NaN after its maximum; window (1,0) ties 2 everywhere.
+  const Tensor x{1, 5, 0, 3,   //
+                 5, 2, 9, nan,  //
+                 2, 2, 7, 1,    //
+                 2, 2, 1, 8};   // θ is flat: reshaped to [1, 1, 4, 4] below
+  struct Case {
+    std::size_t kernel, stride;
+    std::vector<double> y;          // pooled values, NaN as the literal
+    std::vector<std::size_t> route;  // flat index of the input each output's adjoint reaches
+  };
+  const std::vector<Case> cases = {
+      {2, 2, {5, nan, 2, 8}, {1, 7, 8, 15}},
+      {3, 1, {9, nan, 9, nan}, {6, 7, 6, 7}},
+  };
+  for (const auto& c : cases) {
+    BOOST_TEST_CONTEXT(c.kernel << "×" << c.kernel << " stride " << c.stride) {
+      Tape tape;
+      const Tensor y = max_pool2d(tape.constant(xt::reshape_view(x, Shape{1, 1, 4, 4})), c.kernel, c.stride).value();
+      BOOST_REQUIRE_EQUAL(y.size(), c.y.size());
+      for (std::size_t i = 0; i < c.y.size(); ++i) {
+        if (std::isnan(c.y[i])) BOOST_TEST(std::isnan(y.data()[i]), "output " << i);
+        else BOOST_TEST(y.data()[i] == c.y[i], "output " << i);
+        // Σ pooled ⊙ e_i: its gradient is the route of output i's adjoint (its value is NaN
+        // wherever a window holds one, 0·NaN, so the values are read above)
+        const ScalarFunction pick = [&, i](Var in) {
+          Var pooled = max_pool2d(reshape(in, Shape{1, 1, 4, 4}), c.kernel, c.stride);
+          Tensor e = xt::zeros<double>(pooled.shape());
+          e.data()[i] = 1.0;
+          return ad::sum(pooled * in.tape()->constant(e));
+        };
+        const auto r = value_and_grad(pick, x);
+        for (std::size_t j = 0; j < r.grad.size(); ++j)
+          BOOST_TEST(r.grad.data()[j] == (j == c.route[i] ? 1.0 : 0.0), "output " << i << ", input " << j);
+      }
+    }
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
