@@ -113,6 +113,49 @@ Quantity sharpness_scaled() { return Quantity::times_eta_over_2("lambda_max", "�
 Quantity loss() { return Quantity::column("loss", "loss"); }
 Quantity rp_vs_43() { return Quantity::abs_difference("rp", "rp_pred_43", "|RP − (4.3)|"); }
 
+// Progressive sharpening reaches 2/η before the loss first goes up, in each run.
+Check sharpening_before_the_loss_rises(std::vector<RunHandle> runs) {
+  return {fmt::format("{}a measured λmax ≥ 2/η, and the first loss increase no earlier than one measurement interval "
+                      "before the first such measurement",
+                      runs.size() > 1 ? "for each run, " : ""),
+          [runs](const RunSet& s) {
+            bool ok = true;
+            std::string m;
+            for (RunHandle h : runs) {
+              const auto& run = s[h];
+              const auto cross = threshold_crossing(run);
+              const auto onset = first_loss_increase(run);
+              ok &= cross && onset && *onset >= *cross - sharpness_interval(run);
+              m += fmt::format("{}: λmax first measured ≥ 2/η at step {}; first loss increase at step {}; ",
+                               run.spec.label, cross ? fmt::format("{}", *cross) : std::string("— (never)"),
+                               onset ? fmt::format("{}", *onset) : std::string("— (never)"));
+            }
+            return Verdict{ok, joined(m)};
+          }};
+}
+
+// Cohen et al.'s edge of stability with the paper's Section 4 quantities, for
+// runs that reach it (the eos and cnn presets).
+std::vector<Claim> edge_of_stability_claims(const std::vector<RunHandle>& r) {
+  return {
+      {"Progressive sharpening: λmax rises from below 2/η until it reaches 2/η, and only then does the loss start "
+       "to go up.",
+       {row(r, sharpness_scaled(), Window::whole(), Statistic::first(), Range::below(1)).check(),
+        sharpening_before_the_loss_rises(r)}},
+      {"Then λmax hovers at (or slightly above) 2/η.",
+       {row(r, sharpness_scaled(), Window::from_onset(), Statistic::median(), Range::within(0.9, 1.2)).check(),
+        row(r, sharpness_scaled(), Window::from_onset(), Statistic::fraction_in(Range::within(0.8, 1.4)),
+            Range::at_least(0.8))
+            .check()}},
+      {"Once it does, RP oscillates around 0 (no progress relative to η‖∇f‖²).",
+       {row(r, RP(), Window::from_onset(), Statistic::median(), Range::within(-0.25, 0.25)).check()}},
+      {"… and L(θ_t; η∇f) sits at 2/η (GD oscillates along the top eigendirection).",
+       {row(r, L_scaled(), Window::from_onset(), Statistic::median(), Range::within(0.85, 1.15)).check()}},
+      {"The onset can be found automatically, from L and λmax against 2/η, without reading the loss curve.",
+       {regime_finds_the_onset(r)}},
+  };
+}
+
 // ---- runs ------------------------------------------------------------------
 
 std::string lr_tag(const std::string& lr) {
@@ -727,33 +770,7 @@ Preset eos(bool quick) {
       "after about 220 steps, and the loss first goes up about 100 steps later, once the oscillation along the "
       "top eigenvector has grown from rounding-error size.";
   const RunHandle r = p.run(tanh_eos_run(quick));
-  p.claims = {
-      {"Progressive sharpening: λmax rises from below 2/η until it reaches 2/η, and only then does the loss start "
-       "to go up.",
-       {row({r}, sharpness_scaled(), Window::whole(), Statistic::first(), Range::below(1)).check(),
-        {"a measured λmax ≥ 2/η, and the first loss increase no earlier than one measurement interval before the "
-         "first such measurement",
-         [r](const RunSet& s) {
-           const auto& run = s[r];
-           const auto cross = threshold_crossing(run);
-           const auto onset = first_loss_increase(run);
-           const bool ok = cross && onset && *onset >= *cross - sharpness_interval(run);
-           return Verdict{ok, fmt::format("λmax first measured ≥ 2/η at step {}; first loss increase at step {}",
-                                          cross ? fmt::format("{}", *cross) : std::string("— (never)"),
-                                          onset ? fmt::format("{}", *onset) : std::string("— (never)"))};
-         }}}},
-      {"Then λmax hovers at (or slightly above) 2/η.",
-       {row({r}, sharpness_scaled(), Window::from_onset(), Statistic::median(), Range::within(0.9, 1.2)).check(),
-        row({r}, sharpness_scaled(), Window::from_onset(), Statistic::fraction_in(Range::within(0.8, 1.4)),
-            Range::at_least(0.8))
-            .check()}},
-      {"Once it does, RP oscillates around 0 (no progress relative to η‖∇f‖²).",
-       {row({r}, RP(), Window::from_onset(), Statistic::median(), Range::within(-0.25, 0.25)).check()}},
-      {"… and L(θ_t; η∇f) sits at 2/η (GD oscillates along the top eigendirection).",
-       {row({r}, L_scaled(), Window::from_onset(), Statistic::median(), Range::within(0.85, 1.15)).check()}},
-      {"The onset can be found automatically, from L and λmax against 2/η, without reading the loss curve.",
-       {regime_finds_the_onset({r})}},
-  };
+  p.claims = edge_of_stability_claims({r});
   p.figures = [r](const RunSet& s) {
     const auto& run = s[r];
     plot::Figure sh{"sharpness", "sharpness λmax(∇²f(θ_t)), fc-tanh, η = 2/15", "step", "λmax"};
@@ -778,6 +795,111 @@ Preset eos(bool quick) {
          "RP sits near −1 while stable and oscillates around 0 once at the edge of stability (the paper's Section 4.1)."},
         {L, "L(θ_t; η∇f) is near 0 while stable and jumps to 2/η at the edge of stability (Section 4.2)."}};
   };
+  return p;
+}
+
+// ---- convolutional networks ---------------------------------------------------
+
+const std::string kCohen =
+    "Cohen, Kaur, Li, Kolter & Talwalkar (2021), \"Gradient Descent on Neural Networks Typically Occurs at the Edge "
+    "of Stability\", ICLR";
+
+// One of Cohen et al.'s convolutional networks on the first n Fashion-MNIST
+// images, full-batch GD at η = lr, λmax at every step: a ReLU network's GD
+// alternates between two sides with different λmax at the edge of stability,
+// and a measurement every k > 1 steps would see one side only (k even) or
+// interleave them (k odd).
+PresetRun cnn_run(const std::string& arch, const std::string& lr, bool quick) {
+  const std::string n = quick ? "200" : "1000";
+  return net(fmt::format("{}-n{}-eta{}", arch, n, lr_tag(lr)), fmt::format("{}, η = {}", arch, lr),
+             {"--arch", arch, "--n", n, "--lr", lr, "--steps", steps(quick, 150, 600), "--plugin", "loss", "--plugin",
+              "accuracy@10", "--plugin", "rp", "--plugin", "sharpness:stop=value", "--plugin", "regime"});
+}
+
+// From the onset on, every pair of consecutive steps (t, t + 1) with λmax
+// measured at both: the flatter and the sharper side of a period-2 orbit.
+Check flatter_side_at_two_over_eta(std::vector<RunHandle> runs) {
+  return {fmt::format("{}from the onset on, over consecutive steps t, t + 1: median of min(λ_t, λ_t+1)·η/2 in "
+                      "[0.9, 1.2] (the median of the max is reported beside it)",
+                      runs.size() > 1 ? "for each run, " : ""),
+          [runs](const RunSet& s) {
+            bool ok = true;
+            std::string m;
+            for (RunHandle h : runs) {
+              const auto& run = s[h];
+              const auto lam = run.series("lambda_max", onset_or_throw(run));
+              std::vector<double> lo, hi;
+              for (std::size_t i = 0; i + 1 < lam.size(); ++i)
+                if (lam[i + 1].first == lam[i].first + 1) {
+                  lo.push_back(std::min(lam[i].second, lam[i + 1].second) * run.lr() / 2);
+                  hi.push_back(std::max(lam[i].second, lam[i + 1].second) * run.lr() / 2);
+                }
+              if (lo.empty()) {
+                ok = false;
+                m += fmt::format("{}: λmax not measured at consecutive steps after the onset; ", run.spec.label);
+                continue;
+              }
+              const double flat = median(lo), sharp = median(hi);
+              ok &= flat >= 0.9 && flat <= 1.2;
+              m += fmt::format("{}: flatter side {}, sharper side {} (medians over {} pairs); ", run.spec.label,
+                               g4(flat), g4(sharp), lo.size());
+            }
+            return Verdict{ok, joined(m)};
+          }};
+}
+
+// λmax·η/2, RP and L·η/2 of several runs on one axis each: 1 is 2/η for all.
+std::vector<FigureNote> cnn_figures(const std::vector<const LoadedRun*>& runs) {
+  plot::Figure sh{"sharpness", "sharpness over 2/η: λmax(∇²f(θ_t))·η/2", "step", "λmax·η/2"};
+  plot::Figure L{"directional_smoothness", "directional smoothness over 2/η: L(θ_t; η∇f)·η/2", "step", "L·η/2"};
+  std::vector<std::vector<double>> lambdas;
+  for (const auto* r : runs) {
+    sh.series.push_back(scaled(*r, "lambda_max", r->spec.label, plot::Style::Points));  // both sides of the orbit
+    L.series.push_back(scaled(*r, "L_dir", r->spec.label));
+    lambdas.push_back(over_two_eta(*r, "lambda_max"));
+  }
+  sh.hlines = L.hlines = {{1.0, "2/η"}};
+  sh.yrange = std::pair{0.0, std::max(1.5, plot::robust_range(lambdas, {}).second)};
+  L.yrange = std::pair{-0.5, 1.6};
+  sh.key = L.key = "top left";  // empty there: every run starts below 2/η
+  return {{loss_figure("loss", "training loss, full-batch GD", runs),
+           "The training loss of each network: non-monotone once GD is unstable."},
+          {sh, "Each network's λmax at every step, divided by its own 2/η (the dotted line is 1); at the edge of "
+               "stability both sides of GD's period-2 oscillation appear as two branches."},
+          {rp_figure("rp", "relative progress RP(θ_t)", runs),
+           "RP(θ_t): −1 is a stable step's progress, 0 no progress relative to η‖∇f‖² (the paper's Section 4.1)."},
+          {L, "L(θ_t; η∇f)·η/2: 1 is 2/η, where GD oscillates along the top eigendirection (Section 4.2)."}};
+}
+
+Preset cnn(bool quick) {
+  Preset p;
+  p.name = "cnn";
+  p.title = "Edge of stability on convolutional networks: cnn-relu and cnn-tanh, with cnn-bn-relu beside them";
+  p.source = {kCohen + ", and " + kAhn, "Cohen et al.'s cnn architectures; Ahn et al.'s Section 4 quantities"};
+  const std::size_t n = quick ? 200 : 1000;
+  p.setting = fmt::format(
+      "Cohen et al.'s cnn-relu, cnn-tanh and cnn-bn-relu (two 3×3 convolutions of width 32, each followed by the "
+      "activation and 2×2 max pooling, BatchNorm after the activation in cnn-bn-relu, then a linear layer), mean "
+      "cross-entropy, full-batch GD on the first {} Fashion-MNIST images, standardized; BatchNorm's statistics are "
+      "those of all {} images. {} steps, λmax at every step (stop=value). Step sizes, chosen on the 200-image "
+      "version: cnn-relu η = 2/100 (it starts at λmax ≈ 19 and sharpens past 100 in 30 steps), cnn-tanh η = 2/18 "
+      "(its λmax levels off near 20, so a smaller 2/η is never reached), cnn-bn-relu η = 2/400 (it starts at "
+      "λmax ≈ 168; at η = 2/100 it starts unstable and flattens). Deviations: Fashion-MNIST instead of CIFAR-10, "
+      "and {} images instead of 5000, so that λmax at every step fits on 2 cores.",
+      n, n, quick ? 150 : 600, n);
+  const RunHandle relu = p.run(cnn_run("cnn-relu", "2/100", quick));
+  const RunHandle tanh = p.run(cnn_run("cnn-tanh", "2/18", quick));
+  const RunHandle bn = p.run(cnn_run("cnn-bn-relu", "2/400", quick));
+  p.claims = edge_of_stability_claims({relu, tanh});
+  p.claims.push_back(
+      {"Measured here to explain the claim on λmax (a claim of neither paper): at the edge of stability GD "
+       "alternates between two sides (period 2) with different λmax, and the flatter side's λmax sits at 2/η.",
+       {flatter_side_at_two_over_eta({relu, tanh})}});
+  for (Claim c : edge_of_stability_claims({bn})) {
+    c.text = "With BatchNorm (cnn-bn-relu), beside them: " + c.text;
+    p.claims.push_back(std::move(c));
+  }
+  p.figures = [relu, tanh, bn](const RunSet& s) { return cnn_figures({&s[relu], &s[tanh], &s[bn]}); };
   return p;
 }
 
@@ -983,7 +1105,7 @@ const std::vector<PresetEntry>& presets() {
       {"exp6", exp6},         {"exp7", exp7},
       {"exp8", [](bool quick) { return sgd51("exp8", "relu", "8", quick); }},
       {"exp9", [](bool quick) { return sgd51("exp9", "tanh", "9", quick); }},
-      {"eos", eos},           {"central_flow", central_flow}};
+      {"eos", eos},           {"central_flow", central_flow}, {"cnn", cnn}};
   return all;
 }
 
