@@ -111,4 +111,37 @@ BOOST_AUTO_TEST_CASE(every_preset_declares_its_source_runs_and_claims) {
   }
 }
 
+// The cnn preset's period-2 check: from the onset on, consecutive steps give
+// the flatter and the sharper side, and the flatter one must sit at 2/η.
+BOOST_AUTO_TEST_CASE(the_cnn_preset_reads_both_sides_of_a_period_two_orbit) {
+  const Claim* orbit = nullptr;
+  Preset cnn;
+  for (const auto& e : presets())
+    if (e.name == "cnn") cnn = e.make(true);
+  for (const Claim& c : cnn.claims)
+    if (c.text.find("period 2") != std::string::npos) orbit = &c;
+  BOOST_REQUIRE(orbit != nullptr);
+  // λ alternates 10.5, 17.8 after the onset (step 5) at η = 0.2: ×η/2 = 1.05 and 1.78
+  const auto with_lambda = [](double flat, double sharp, int every) {
+    LoadedRun r = synthetic_run();
+    r.metrics.columns.push_back("lambda_max");
+    for (auto& row : r.metrics.rows) {
+      const int t = int(*row[0]);
+      row.push_back(t % every ? std::optional<double>{} : std::optional<double>{t % 2 ? sharp : flat});
+    }
+    RunSet set;
+    for (int i = 0; i < 3; ++i) set.runs.push_back(r);  // cnn-relu, cnn-tanh, cnn-bn-relu
+    return set;
+  };
+  const Verdict v = orbit->evaluate(with_lambda(10.5, 17.8, 1));
+  BOOST_TEST(v.holds);
+  BOOST_TEST(v.measured.find("synthetic: flatter side 1.05, sharper side 1.78 (medians over 4 pairs)") !=
+                 std::string::npos,
+             v.measured);
+  BOOST_TEST(!orbit->evaluate(with_lambda(17.8, 17.8, 1)).holds);  // both sides sharp
+  const Verdict sparse = orbit->evaluate(with_lambda(10.5, 17.8, 2));  // one side seen only
+  BOOST_TEST(!sparse.holds);
+  BOOST_TEST(sparse.measured.find("not measured at consecutive steps") != std::string::npos, sparse.measured);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
