@@ -222,40 +222,41 @@ Check ColumnCheck::check() const {
   const bool whole = window.from.kind == Anchor::Start && window.to.kind == Anchor::End;
   std::string criterion = ends && whole ? fmt::format("{} is {}", what, accepted.text())
                                         : fmt::format("{} {} is {}", what, window.text(), accepted.text());
+  return each_run(row.runs, criterion, [row, what](const LoadedRun& r) {
+    const double from = row.window.from.resolve(r), to = row.window.to.resolve(r);
+    const auto values = row.quantity.values(r, from, to);
+    const double x = row.statistic.of(values);
+    const std::string span =
+        std::isfinite(from) && from > 0 ? fmt::format(", steps ≥ {}", step_text(from)) : std::string();
+    return Verdict{row.accepted.contains(x),
+                   fmt::format("{} = {} ({} values{})", what,
+                               row.statistic.kind == Statistic::FractionIn ? fmt::format("{:.1f} %", 100 * x) : g4(x),
+                               values.size(), span)};
+  });
+}
+
+Check each_run(std::vector<RunHandle> runs, std::string criterion, std::function<Verdict(const LoadedRun&)> judge) {
   if (runs.size() > 1) criterion = "for each run, " + criterion;
-  return {criterion, [row, what](const RunSet& s) {
-            Verdict v{true, ""};
-            for (RunHandle h : row.runs) {
-              const LoadedRun& r = s[h];
-              const double from = row.window.from.resolve(r), to = row.window.to.resolve(r);
-              const auto values = row.quantity.values(r, from, to);
-              const double x = row.statistic.of(values);
-              const bool ok = row.accepted.contains(x);
-              v.holds = v.holds && ok;
-              const std::string span = std::isfinite(from) && from > 0
-                                           ? fmt::format(", steps ≥ {}", step_text(from))
-                                           : std::string();
-              v.measured += fmt::format("{}: {} = {} ({} values{}); ", r.spec.label, what,
-                                        row.statistic.kind == Statistic::FractionIn ? fmt::format("{:.1f} %", 100 * x) : g4(x),
-                                        values.size(), span);
+  return {std::move(criterion), [runs, judge](const RunSet& s) {
+            Verdict all{true, ""};
+            for (RunHandle h : runs) {
+              const Verdict v = judge(s[h]);
+              all.holds = all.holds && v.holds;
+              all.measured += fmt::format("{}: {}; ", s[h].spec.label, v.measured);
             }
-            v.measured = joined(v.measured);
-            return v;
+            all.measured = joined(all.measured);
+            return all;
           }};
 }
 
 Check outcome_check(std::vector<RunHandle> runs, bool diverged) {
-  std::string criterion = diverged ? "the run ends as diverged" : "the run does not diverge";
-  if (runs.size() > 1) criterion = "each " + criterion.substr(4);
-  return {criterion, [runs, diverged](const RunSet& s) {
-            Verdict v{true, ""};
-            for (RunHandle h : runs) {
-              v.holds = v.holds && s[h].diverged() == diverged;
-              v.measured += fmt::format("{}: {}; ", s[h].spec.label, s[h].outcome());
-            }
-            v.measured = joined(v.measured);
-            return v;
-          }};
+  const bool several = runs.size() > 1;
+  Check c = each_run(std::move(runs), "", [diverged](const LoadedRun& r) {
+    return Verdict{r.diverged() == diverged, r.outcome()};
+  });
+  c.criterion = diverged ? "the run ends as diverged" : "the run does not diverge";
+  if (several) c.criterion = "each " + c.criterion.substr(4);  // "each run does not diverge"
+  return c;
 }
 
 }  // namespace eos::cli

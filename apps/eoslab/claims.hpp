@@ -163,6 +163,11 @@ struct ColumnCheck {
   Check check() const;
 };
 
+// A check that holds when it holds in every run: `judge` gives one run's
+// verdict; the measured text lists each run's as "label: …", and the
+// criterion reads "for each run, …" when there are several.
+Check each_run(std::vector<RunHandle> runs, std::string criterion, std::function<Verdict(const LoadedRun&)> judge);
+
 // The run ends as diverged (or, with false, does not).
 Check outcome_check(std::vector<RunHandle> runs, bool diverged);
 

@@ -69,38 +69,30 @@ double fraction(const std::vector<double>& v, const std::function<bool(double)>&
 // increase, and no step is labelled diverging.
 constexpr double kRegimeWindow = 20;
 Check regime_finds_the_onset(std::vector<RunHandle> runs) {
-  return {fmt::format("{}plugin regime's first unstable step within {} steps (its window) of the first loss "
-                      "increase, and no step labelled diverging",
-                      runs.size() > 1 ? "for each run, " : "", kRegimeWindow),
-          [runs](const RunSet& s) {
-            bool ok = true;
-            std::string m;
-            for (RunHandle h : runs) {
-              const LoadedRun& r = s[h];
-              const auto first = r.first_unstable_step();
-              const auto onset = first_loss_increase(r);
-              const double diverging = r.regime_fraction("diverging");
-              ok &= first && onset && std::abs(*first - *onset) <= kRegimeWindow && diverging == 0;
-              m += fmt::format("{}: first unstable step {}, first loss increase {}, {:.1f} % of steps labelled "
-                               "diverging; ",
-                               r.spec.label, first ? fmt::format("{}", *first) : std::string("— (none)"),
-                               onset ? fmt::format("{}", *onset) : std::string("— (none)"), 100 * diverging);
-            }
-            return Verdict{ok, joined(m)};
-          }};
+  return each_run(std::move(runs),
+                  fmt::format("plugin regime's first unstable step within {} steps (its window) of the first loss "
+                              "increase, and no step labelled diverging",
+                              kRegimeWindow),
+                  [](const LoadedRun& r) {
+                    const auto first = r.first_unstable_step();
+                    const auto onset = first_loss_increase(r);
+                    const double diverging = r.regime_fraction("diverging");
+                    return Verdict{first && onset && std::abs(*first - *onset) <= kRegimeWindow && diverging == 0,
+                                   fmt::format("first unstable step {}, first loss increase {}, {:.1f} % of steps "
+                                               "labelled diverging",
+                                               first ? fmt::format("{}", *first) : std::string("— (none)"),
+                                               onset ? fmt::format("{}", *onset) : std::string("— (none)"),
+                                               100 * diverging)};
+                  });
 }
 
 // The regime plugin never leaves "stable".
 Check regime_stays_stable(std::vector<RunHandle> runs) {
-  return {"plugin regime: no first unstable step and every step labelled stable, in each run", [runs](const RunSet& s) {
-            bool ok = true;
-            std::string m;
-            for (RunHandle h : runs) {
-              ok &= !s[h].first_unstable_step() && s[h].regime_fraction("stable") == 1.0;
-              m += fmt::format("{}: {}; ", s[h].spec.label, s[h].regime_text());
-            }
-            return Verdict{ok, joined(m)};
-          }};
+  Check c = each_run(std::move(runs), "", [](const LoadedRun& r) {
+    return Verdict{!r.first_unstable_step() && r.regime_fraction("stable") == 1.0, r.regime_text()};
+  });
+  c.criterion = "plugin regime: no first unstable step and every step labelled stable, in each run";
+  return c;
 }
 
 // Shorthands for the rows.
@@ -115,23 +107,17 @@ Quantity rp_vs_43() { return Quantity::abs_difference("rp", "rp_pred_43", "|RP �
 
 // Progressive sharpening reaches 2/η before the loss first goes up, in each run.
 Check sharpening_before_the_loss_rises(std::vector<RunHandle> runs) {
-  return {fmt::format("{}a measured λmax ≥ 2/η, and the first loss increase no earlier than one measurement interval "
-                      "before the first such measurement",
-                      runs.size() > 1 ? "for each run, " : ""),
-          [runs](const RunSet& s) {
-            bool ok = true;
-            std::string m;
-            for (RunHandle h : runs) {
-              const auto& run = s[h];
-              const auto cross = threshold_crossing(run);
-              const auto onset = first_loss_increase(run);
-              ok &= cross && onset && *onset >= *cross - sharpness_interval(run);
-              m += fmt::format("{}: λmax first measured ≥ 2/η at step {}; first loss increase at step {}; ",
-                               run.spec.label, cross ? fmt::format("{}", *cross) : std::string("— (never)"),
-                               onset ? fmt::format("{}", *onset) : std::string("— (never)"));
-            }
-            return Verdict{ok, joined(m)};
-          }};
+  return each_run(std::move(runs),
+                  "a measured λmax ≥ 2/η, and the first loss increase no earlier than one measurement interval "
+                  "before the first such measurement",
+                  [](const LoadedRun& run) {
+                    const auto cross = threshold_crossing(run);
+                    const auto onset = first_loss_increase(run);
+                    return Verdict{cross && onset && *onset >= *cross - sharpness_interval(run),
+                                   fmt::format("λmax first measured ≥ 2/η at step {}; first loss increase at step {}",
+                                               cross ? fmt::format("{}", *cross) : std::string("— (never)"),
+                                               onset ? fmt::format("{}", *onset) : std::string("— (never)"))};
+                  });
 }
 
 // Cohen et al.'s edge of stability with the paper's Section 4 quantities, for
@@ -513,20 +499,14 @@ Preset exp3(bool quick) {
       {"In the unstable regime the loss goes up at many steps (RP > 0), yet training converges.",
        {row(unstable, RP(), Window::from_onset(), Statistic::fraction_in(Range::above(0)), Range::at_least(0.2)).check(),
         outcome_check(unstable, false),
-        {fmt::format("the training accuracy reaches {:g} % (the run's accuracy goal, or a measured accuracy), in each "
-                     "run",
-                     100 * kAccuracy),
-         [unstable](const RunSet& s) {
-           bool ok = true;
-           std::string m;
-           for (RunHandle h : unstable) {
-             const auto& r = s[h];
-             const double acc = max_of(r.values("accuracy"));  // measured every 10 steps
-             ok &= acc >= kAccuracy || r.summary.value("outcome", "") == "accuracy_goal";
-             m += fmt::format("{}: best accuracy measured {}; ", r.spec.label, g4(acc));
-           }
-           return Verdict{ok, joined(m)};
-         }}}},
+        each_run(unstable,
+                 fmt::format("the training accuracy reaches {:g} % (the run's accuracy goal, or a measured accuracy)",
+                             100 * kAccuracy),
+                 [](const LoadedRun& r) {
+                   const double acc = max_of(r.values("accuracy"));  // measured every 10 steps
+                   return Verdict{acc >= kAccuracy || r.summary.value("outcome", "") == "accuracy_goal",
+                                  fmt::format("best accuracy measured {}", g4(acc))};
+                 })}},
       {"The regime detector dates the onset of unstable convergence where the loss first goes up, and sees no "
        "divergence.",
        {regime_finds_the_onset(unstable)}},
@@ -650,23 +630,19 @@ Preset exp6(bool quick) {
   p.claims = {
       {"RP ≈ −1 + (η/2)·L(θ; η∇f) (4.3) holds for ReLU networks of depth 2 and 4.",
        {row(runs, rp_vs_43(), Window::from_onset(), Statistic::median(), Range::at_most(0.05)).check(),
-        {fmt::format("for each run, the correlation of RP with (4.3) over the whole run (the jump from −1 to 0) is ≥ {}",
-                     kMinCorrelation),
-         [runs](const RunSet& s) {
-           bool ok = true;
-           std::string m;
-           for (RunHandle h : runs) {
-             const auto& r = s[h];
-             const double t0 = onset_or_throw(r);
-             const double c = correlation(r.values("rp"), r.values("rp_pred_43"));
-             ok &= c >= kMinCorrelation;
-             // After the onset RP also flickers from step to step (period 2) around what (4.3) predicts;
-             // the correlation there says how much of that flicker (4.3) follows.
-             m += fmt::format("{}: correlation {:.3f} over the run, {:.3f} after the onset; {}; ", r.spec.label, c,
-                              correlation(r.values("rp", t0), r.values("rp_pred_43", t0)), r.outcome());
-           }
-           return Verdict{ok, joined(m)};
-         }}}},
+        each_run(runs,
+                 fmt::format("the correlation of RP with (4.3) over the whole run (the jump from −1 to 0) is ≥ {}",
+                             kMinCorrelation),
+                 [](const LoadedRun& r) {
+                   const double t0 = onset_or_throw(r);
+                   const double c = correlation(r.values("rp"), r.values("rp_pred_43"));
+                   // After the onset RP also flickers from step to step (period 2) around what (4.3) predicts;
+                   // the correlation there says how much of that flicker (4.3) follows.
+                   return Verdict{c >= kMinCorrelation,
+                                  fmt::format("correlation {:.3f} over the run, {:.3f} after the onset; {}", c,
+                                              correlation(r.values("rp", t0), r.values("rp_pred_43", t0)),
+                                              r.outcome())};
+                 })}},
   };
   p.figures = [runs](const RunSet& s) {
     std::vector<FigureNote> out;
@@ -819,33 +795,23 @@ PresetRun cnn_run(const std::string& arch, const std::string& lr, bool quick) {
 // From the onset on, every pair of consecutive steps (t, t + 1) with λmax
 // measured at both: the flatter and the sharper side of a period-2 orbit.
 Check flatter_side_at_two_over_eta(std::vector<RunHandle> runs) {
-  return {fmt::format("{}from the onset on, over consecutive steps t, t + 1: median of min(λ_t, λ_t+1)·η/2 in "
-                      "[0.9, 1.2] (the median of the max is reported beside it)",
-                      runs.size() > 1 ? "for each run, " : ""),
-          [runs](const RunSet& s) {
-            bool ok = true;
-            std::string m;
-            for (RunHandle h : runs) {
-              const auto& run = s[h];
-              const auto lam = run.series("lambda_max", onset_or_throw(run));
-              std::vector<double> lo, hi;
-              for (std::size_t i = 0; i + 1 < lam.size(); ++i)
-                if (lam[i + 1].first == lam[i].first + 1) {
-                  lo.push_back(std::min(lam[i].second, lam[i + 1].second) * run.lr() / 2);
-                  hi.push_back(std::max(lam[i].second, lam[i + 1].second) * run.lr() / 2);
-                }
-              if (lo.empty()) {
-                ok = false;
-                m += fmt::format("{}: λmax not measured at consecutive steps after the onset; ", run.spec.label);
-                continue;
-              }
-              const double flat = median(lo), sharp = median(hi);
-              ok &= flat >= 0.9 && flat <= 1.2;
-              m += fmt::format("{}: flatter side {}, sharper side {} (medians over {} pairs); ", run.spec.label,
-                               g4(flat), g4(sharp), lo.size());
-            }
-            return Verdict{ok, joined(m)};
-          }};
+  return each_run(std::move(runs),
+                  "from the onset on, over consecutive steps t, t + 1: median of min(λ_t, λ_t+1)·η/2 in [0.9, 1.2] "
+                  "(the median of the max is reported beside it)",
+                  [](const LoadedRun& run) {
+                    const auto lam = run.series("lambda_max", onset_or_throw(run));
+                    std::vector<double> lo, hi;
+                    for (std::size_t i = 0; i + 1 < lam.size(); ++i)
+                      if (lam[i + 1].first == lam[i].first + 1) {
+                        lo.push_back(std::min(lam[i].second, lam[i + 1].second) * run.lr() / 2);
+                        hi.push_back(std::max(lam[i].second, lam[i + 1].second) * run.lr() / 2);
+                      }
+                    if (lo.empty()) return Verdict{false, "λmax not measured at consecutive steps after the onset"};
+                    const double flat = median(lo), sharp = median(hi);
+                    return Verdict{flat >= 0.9 && flat <= 1.2,
+                                   fmt::format("flatter side {}, sharper side {} (medians over {} pairs)", g4(flat),
+                                               g4(sharp), lo.size())};
+                  });
 }
 
 // λmax·η/2, RP and L·η/2 of several runs on one axis each: 1 is 2/η for all.
