@@ -4,6 +4,7 @@
 #include "core/defaults.hpp"
 #include "core/files.hpp"
 #include "core/hash.hpp"
+#include "core/lanes.hpp"
 #include "core/npy.hpp"
 #include "core/objective.hpp"
 #include "core/random.hpp"

@@ -4,7 +4,8 @@
 // float64. Results as one JSON object on stdout.
 //   bench_conv export DIR    X.npy [200, 784], y.npy (labels as float64), theta0.npy, v.npy
 //   bench_conv time          gradient, linearized HVP, HVP from scratch (seconds per call, best of
-//                            the repetitions after a warm-up), the FLOP floor at this machine's dgemm
+//                            the repetitions after a warm-up; each chunk in one part per core, as
+//                            `eoslab train` runs, and the same in one part), the FLOP floor at this machine's dgemm
 //                            rate on the layers' own shapes, peak RSS; then λmax every step on 1000
 //                            images (seconds per GD step with the sharpness plugin)
 //   bench_conv repeat WHAT N     N calls of gradient | hvp_linearized | hvp_scratch and nothing
@@ -14,6 +15,7 @@
 #include <chrono>
 #include <cstring>
 #include <random>
+#include <thread>
 
 #include <cblas.h>
 #include <fmt/format.h>
@@ -41,11 +43,15 @@ data::Dataset random_images(std::size_t n) {
   return ds;
 }
 
-nn::BuiltObjective cnn_relu(std::size_t n) {
+// As `eoslab train` computes by default: every chunk in one part per core.
+std::size_t default_threads() { return std::max(1u, std::thread::hardware_concurrency()); }
+
+nn::BuiltObjective cnn_relu(std::size_t n, std::size_t threads = default_threads()) {
   nn::ObjectiveSpec spec;
   spec.arch = "cnn-relu";
   spec.data.source = "idx";  // (only its image shape is read: [1, 28, 28] for 784 values)
   spec.chunk_size = n;
+  spec.threads = threads;
   return nn::build_objective_on(spec, random_images(n));
 }
 
@@ -118,6 +124,13 @@ int time_all(int reps, std::size_t lambda_steps) {
   {
     auto H = obj.hessian_at(theta);
     t["hvp_linearized"] = best_of([&] { H->apply(v, out); }, reps);
+  }
+  j["threads"] = obj.threads();
+  if (obj.threads() > 1) {  // the same work in one part, BLAS on all threads (what the parts save)
+    auto one = cnn_relu(kImages, 1);
+    t["gradient_one_part"] = best_of([&] { one.objective->value_and_grad(theta, g); }, reps);
+    auto H = one.objective->hessian_at(theta);
+    t["hvp_linearized_one_part"] = best_of([&] { H->apply(v, out); }, reps);
   }
   const double rate = dgemm_rate();
   j["dgemm_gflops"] = rate * 1e-9;

@@ -130,13 +130,21 @@ def main():
     floor = statistics.median(e["floor"]["gradient"] for e in eos_runs)
     lin_floor = statistics.median(e["floor"]["hvp_linearized"] for e in eos_runs)
     last = eos_runs[-1]
+    parts = ""
+    if "gradient_one_part" in last["seconds"]:
+        g1 = [e["seconds"]["gradient_one_part"] / e["seconds"]["gradient"] for e in eos_runs]
+        h1 = [e["seconds"]["hvp_linearized_one_part"] / e["seconds"]["hvp_linearized"] for e in eos_runs]
+        parts = (f"\neoslab on {last['threads']} threads, each chunk in {last['threads']} parts with single-threaded "
+                 f"BLAS, against one part with {THREADS}-threaded BLAS: gradient {statistics.median(g1):.2f}× "
+                 f"({min(g1):.2f}–{max(g1):.2f}) faster, linearized HVP {statistics.median(h1):.2f}× "
+                 f"({min(h1):.2f}–{max(h1):.2f}).")
     extra = (f"\nFLOP floor at this run's dgemm rate ({statistics.median(e['dgemm_gflops'] for e in eos_runs):.0f} "
              f"GFLOP/s on conv2's shape): gradient {floor * 1e3:.0f} ms (eoslab at "
              f"{med(eos_runs, 'gradient') / floor:.1f}× it), linearized HVP {lin_floor * 1e3:.0f} ms "
              f"({med(eos_runs, 'hvp_linearized') / lin_floor:.1f}×). "
              f"GD with λmax every step on 1000 images: {last['seconds']['gd_step_with_lambda_1000']:.2f} s per step "
              f"({last['hvps_per_step_1000']:.1f} HVPs per step); peak RSS {last['peak_rss_mib_1000']:.0f} MiB "
-             f"({last['peak_rss_mib_200']:.0f} MiB for the 200-image timings). {a.reps} interleaved repetitions.")
+             f"({last['peak_rss_mib_200']:.0f} MiB for the 200-image timings). {a.reps} interleaved repetitions." + parts)
     table = "\n".join(out)
     print()
     print(table)

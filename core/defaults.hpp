@@ -46,7 +46,7 @@ inline constexpr std::size_t steps = 1000;
 inline constexpr double divergence_factor = 1e10;      // f > factor·max(|f(θ₀)|, 1) is divergence
 inline constexpr std::size_t save_every = 0;           // θ every K steps; 0: no trajectory
 inline constexpr const char* out = "eoslab-run";
-inline constexpr std::size_t threads = 0;              // BLAS threads; 0: OpenBLAS's own default
+inline constexpr std::size_t threads = 0;              // 0: the machine's cores, shared among MPI ranks
 inline constexpr const char* checkpoint_every = "1s";  // N steps, Ts seconds, or off
 
 }  // namespace eos::defaults

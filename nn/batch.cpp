@@ -1,9 +1,12 @@
 #include "batch.hpp"
 
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
 #include <fmt/format.h>
+
+#include "../core/lanes.hpp"
 
 namespace eos::nn {
 
@@ -59,6 +62,8 @@ void PartsReducer::reset() {
 
 void run_parts(std::size_t parts, PartsReducer& reducer, const std::function<void(std::size_t)>& work) {
   reducer.reset();
+  std::optional<SingleThreadedBlas> blas;  // each part's thread runs its own BLAS calls
+  if (parts > 1) blas.emplace();
   std::vector<std::exception_ptr> errors(parts);
   auto guarded = [&](std::size_t p) {
     try {

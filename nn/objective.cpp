@@ -37,17 +37,10 @@ ModelObjective::ModelObjective(Model model, Loss loss, const data::Dataset& data
     else throw data::DataError(fmt::format("{}: MSE needs targets or labels", data.source));
     all_labels_ = data.labels;  // for accuracy, if any
   }
-  for (std::size_t start = 0; start < n_; start += options_.chunk_size) {
-    const std::size_t end = std::min(n_, start + options_.chunk_size);
-    std::vector<std::size_t> idx;
-    for (std::size_t i = start; i < end; ++i) idx.push_back(i);
-    Chunk c;
-    data::gather_rows(all_X_, idx, c.X);
-    if (!all_labels_.empty()) c.labels.assign(all_labels_.begin() + start, all_labels_.begin() + end);
-    if (all_targets_.dimension() == 2) data::gather_rows(all_targets_, idx, c.targets);
-    c.weight = static_cast<double>(end - start) / static_cast<double>(n_);
-    chunks_.push_back(std::move(c));
-  }
+  if (options_.threads == 0) throw std::invalid_argument("ModelObjective: threads must be positive");
+  lanes_ = std::make_shared<Lanes>(options_.threads);
+  for (std::size_t l = 0; l < options_.threads; ++l) lanes_state_.push_back(std::make_unique<Lane>());
+  split_into_chunks();
   // Fail now, not mid-training, if the model does not fit the data.
   ad::Tape probe;
   Tensor theta0 = xt::zeros<double>({model_.num_params});
@@ -71,6 +64,72 @@ ModelObjective::ModelObjective(Model model, Loss loss, const data::Dataset& data
     for (std::size_t p = 0; p < chunks_.size(); ++p) part_tapes_.push_back(std::make_unique<ad::Tape>());
     part_grads_.resize(chunks_.size());
   }
+}
+
+// Chunks of chunk_size rows, each split into min(T, rows) parts of near-equal
+// rows (T = 1: the chunks themselves), each weighted by its rows / n.
+void ModelObjective::split_into_chunks() {
+  const std::size_t T = options_.threads;
+  for (std::size_t start = 0; start < n_; start += options_.chunk_size) {
+    const std::size_t rows = std::min(n_, start + options_.chunk_size) - start, parts = std::min(T, rows);
+    for (std::size_t q = 0; q < parts; ++q) {
+      const std::size_t begin = start + rows * q / parts, end = start + rows * (q + 1) / parts;
+      std::vector<std::size_t> idx;
+      for (std::size_t i = begin; i < end; ++i) idx.push_back(i);
+      Chunk c;
+      data::gather_rows(all_X_, idx, c.X);
+      if (!all_labels_.empty()) c.labels.assign(all_labels_.begin() + begin, all_labels_.begin() + end);
+      if (all_targets_.dimension() == 2) data::gather_rows(all_targets_, idx, c.targets);
+      c.weight = static_cast<double>(end - begin) / static_cast<double>(n_);
+      chunks_.push_back(std::move(c));
+    }
+  }
+}
+
+// work(lane, part) for every part: lane ℓ takes parts ℓ, ℓ + T, …, all lanes at once.
+template <class Work>
+void ModelObjective::for_each_part(Work&& work) {
+  const std::size_t T = lanes_->count(), k = chunks_.size();
+  lanes_->run([&](std::size_t l) {
+    for (std::size_t p = l; p < k; p += T) work(*lanes_state_[l], p);
+  });
+}
+
+// Lane sums: lane 0 accumulates into `total` itself, the others into their
+// own zeroed buffers, added to `total` in lane order afterwards.
+Tensor& ModelObjective::lane_sum(Lane& lane, Tensor& total) { return &lane == lanes_state_[0].get() ? total : lane.sum; }
+void ModelObjective::start_lane_sums(Tensor& total) {
+  total.resize({model_.num_params});
+  total.fill(0.0);
+  for (std::size_t l = 0; l < lanes_state_.size(); ++l) {
+    lanes_state_[l]->value = 0.0;
+    if (l > 0) {
+      lanes_state_[l]->sum.resize({model_.num_params});
+      lanes_state_[l]->sum.fill(0.0);
+    }
+  }
+}
+double ModelObjective::finish_lane_sums(Tensor* total) {
+  double f = 0.0;
+  for (std::size_t l = 0; l < lanes_state_.size(); ++l) {
+    f += lanes_state_[l]->value;
+    if (total && l > 0) xt::noalias(*total) += lanes_state_[l]->sum;
+  }
+  return f;
+}
+
+ad::Tape& ModelObjective::TapeSlots::for_rows(std::size_t rows) {
+  Slot* oldest = &slots_[0];
+  for (auto& slot : slots_) {
+    if (slot.rows == rows) {
+      slot.last_use = ++uses_;
+      return slot.tape;
+    }
+    if (slot.last_use < oldest->last_use) oldest = &slot;
+  }
+  oldest->rows = rows;  // least recently used: its buffers get reshaped
+  oldest->last_use = ++uses_;
+  return oldest->tape;
 }
 
 BatchContext ModelObjective::part_context(std::size_t part) const { return {reducer_.get(), part, batch_rows_}; }
@@ -129,11 +188,14 @@ double ModelObjective::value(const Tensor& theta) {
     weight_decay_.add_to_value(theta, f);
     return f;
   }
-  for (const auto& c : chunks_) {
-    ad::Tape& tape = tape_for(c);
+  for (auto& lane : lanes_state_) lane->value = 0.0;
+  for_each_part([&](Lane& lane, std::size_t p) {
+    const Chunk& c = chunks_[p];
+    ad::Tape& tape = lane.tapes.for_rows(c.X.shape()[0]);
     tape.clear();
-    f += c.weight * chunk_loss(c)(tape.variable(theta)).item();
-  }
+    lane.value += c.weight * chunk_loss(c)(tape.variable(theta)).item();
+  });
+  f = finish_lane_sums(nullptr);
   weight_decay_.add_to_value(theta, f);
   return f;
 }
@@ -155,12 +217,13 @@ double ModelObjective::value_and_grad(const Tensor& theta, Tensor& grad) {
   } else if (chunks_.size() == 1) {  // the common case: no accumulation buffer
     f = ad::value_and_grad(tape_for(chunks_[0]), chunk_loss(chunks_[0]), theta, grad);
   } else {
-    grad.resize({model_.num_params});
-    grad.fill(0.0);
-    for (const auto& c : chunks_) {
-      f += c.weight * ad::value_and_grad(tape_for(c), chunk_loss(c), theta, chunk_grad_);
-      xt::noalias(grad) += c.weight * chunk_grad_;
-    }
+    start_lane_sums(grad);
+    for_each_part([&](Lane& lane, std::size_t p) {
+      const Chunk& c = chunks_[p];
+      lane.value += c.weight * ad::value_and_grad(lane.tapes.for_rows(c.X.shape()[0]), chunk_loss(c), theta, lane.part);
+      xt::noalias(lane_sum(lane, grad)) += c.weight * lane.part;
+    });
+    f = finish_lane_sums(&grad);
   }
   weight_decay_.add_to_value(theta, f);
   weight_decay_.add_to_grad(theta, grad);
@@ -186,7 +249,12 @@ Tensor ModelObjective::hvp(const Tensor& theta, const Tensor& v) {
     });
     for (const Tensor& part : part_grads_) xt::noalias(hv) += rank_rescale() * part;  // (weighted in coupled_loss)
   } else {
-    for (const auto& c : chunks_) hv += c.weight * ad::hvp(tape_for(c), chunk_loss(c), theta, v).hvp;
+    start_lane_sums(hv);
+    for_each_part([&](Lane& lane, std::size_t p) {
+      const Chunk& c = chunks_[p];
+      xt::noalias(lane_sum(lane, hv)) += c.weight * ad::hvp(lane.tapes.for_rows(c.X.shape()[0]), chunk_loss(c), theta, v).hvp;
+    });
+    finish_lane_sums(&hv);
   }
   weight_decay_.add_to_hvp(v, hv);
   return hv;
@@ -202,25 +270,12 @@ class ChunkedHessian : public HessianOperator {
   // `coupled`: the parts share batch statistics (nn/batch.hpp) and run
   // together, one thread each; null: one after another.
   ChunkedHessian(std::vector<std::pair<ad::ScalarFunction, double>> parts, const Tensor& theta, WeightDecay decay,
-                 bool cache, std::shared_ptr<TapePool> pool, PartsReducer* coupled)
+                 bool cache, std::shared_ptr<TapePool> pool, PartsReducer* coupled, std::shared_ptr<Lanes> lanes)
       : parts_(std::move(parts)), theta_(theta), decay_(decay), cache_(cache), pool_(std::move(pool)),
-        coupled_(coupled) {
+        coupled_(coupled), lanes_(std::move(lanes)) {
     grad_ = xt::zeros<double>(theta.shape());
-    if (coupled_) {
-      build_coupled();
-    } else {
-      for (const auto& [f, w] : parts_) {
-        if (cache_) {
-          lins_.push_back(std::make_unique<ad::Linearized>(f, theta, pool_->take()));
-          value_ += w * lins_.back()->value();
-          xt::noalias(grad_) += w * lins_.back()->grad();
-        } else {
-          auto vg = ad::value_and_grad(tape_, f, theta);
-          value_ += w * vg.value;
-          xt::noalias(grad_) += w * vg.grad;
-        }
-      }
-    }
+    if (coupled_) build_coupled();
+    else build_in_lanes();
     decay_.add_to_value(theta, value_);
     decay_.add_to_grad(theta, grad_);
   }
@@ -241,11 +296,16 @@ class ChunkedHessian : public HessianOperator {
     } else {
       out.resize(theta_.shape());
       out.fill(0.0);
-      for (std::size_t i = 0; i < parts_.size(); ++i) {
-        if (cache_) lins_[i]->apply(v, part_);
-        else part_ = ad::hvp(tape_, parts_[i].first, theta_, v).hvp;
-        xt::noalias(out) += parts_[i].second * part_;
+      for (std::size_t l = 1; l < lane_.size(); ++l) {
+        lane_[l]->sum.resize(theta_.shape());
+        lane_[l]->sum.fill(0.0);
       }
+      for_each_part([&](LaneState& lane, std::size_t p) {
+        if (cache_) lins_[p]->apply(v, lane.part);
+        else lane.part = ad::hvp(lane.tape, parts_[p].first, theta_, v).hvp;
+        xt::noalias(&lane == lane_[0].get() ? out : lane.sum) += parts_[p].second * lane.part;
+      });
+      for (std::size_t l = 1; l < lane_.size(); ++l) xt::noalias(out) += lane_[l]->sum;  // in lane order
     }
     decay_.add_to_hvp(v, out);
     ++applications_;
@@ -253,6 +313,45 @@ class ChunkedHessian : public HessianOperator {
   using HessianOperator::apply;
 
  private:
+  // Per lane (thread): a tape for HVPs from scratch, a part's result, a sum.
+  struct LaneState {
+    ad::Tape tape;
+    Tensor part, sum;
+  };
+  template <class Work>
+  void for_each_part(Work&& work) {  // lane ℓ takes parts ℓ, ℓ + T, …, all lanes at once
+    const std::size_t T = lanes_->count(), k = parts_.size();
+    lanes_->run([&](std::size_t l) {
+      for (std::size_t p = l; p < k; p += T) work(*lane_[l], p);
+    });
+  }
+  // Each part linearized (or its value and gradient taken) in the lanes,
+  // then summed in part order.
+  void build_in_lanes() {
+    const std::size_t k = parts_.size();
+    for (std::size_t l = 0; l < lanes_->count(); ++l) lane_.push_back(std::make_unique<LaneState>());
+    lins_.resize(k);
+    part_out_.resize(k);
+    std::vector<double> values(k);
+    std::vector<std::unique_ptr<ad::Tape>> tapes;
+    if (cache_)
+      for (std::size_t p = 0; p < k; ++p) tapes.push_back(pool_->take());  // the pool is not thread-safe
+    for_each_part([&](LaneState& lane, std::size_t p) {
+      if (cache_) {
+        lins_[p] = std::make_unique<ad::Linearized>(parts_[p].first, theta_, std::move(tapes[p]));
+        values[p] = lins_[p]->value();
+      } else {
+        auto vg = ad::value_and_grad(lane.tape, parts_[p].first, theta_);
+        values[p] = vg.value;
+        part_out_[p] = std::move(vg.grad);
+      }
+    });
+    for (std::size_t p = 0; p < k; ++p) {
+      value_ += parts_[p].second * values[p];
+      xt::noalias(grad_) += parts_[p].second * (cache_ ? lins_[p]->grad() : part_out_[p]);
+    }
+    part_out_.clear();
+  }
   // Every part at once: linearized (or evaluated) on its own tape and thread.
   void build_coupled() {
     const std::size_t k = parts_.size();
@@ -287,15 +386,16 @@ class ChunkedHessian : public HessianOperator {
 
   std::vector<std::pair<ad::ScalarFunction, double>> parts_;
   std::vector<std::unique_ptr<ad::Linearized>> lins_;
-  Tensor theta_, grad_, part_;
+  Tensor theta_, grad_;
   double value_ = 0.0;
   WeightDecay decay_;
   bool cache_;
   std::shared_ptr<TapePool> pool_;
-  ad::Tape tape_;
   PartsReducer* coupled_;
   std::vector<std::unique_ptr<ad::Tape>> part_tapes_;
   std::vector<Tensor> part_out_;
+  std::shared_ptr<Lanes> lanes_;
+  std::vector<std::unique_ptr<LaneState>> lane_;
 };
 }  // namespace
 
@@ -315,22 +415,7 @@ std::unique_ptr<HessianOperator> ModelObjective::hessian_at(const Tensor& theta)
   for (std::size_t p = 0; p < chunks_.size(); ++p)
     parts.emplace_back(coupled() ? coupled_loss(p) : chunk_loss(chunks_[p]), coupled() ? rank_rescale() : chunks_[p].weight);
   return std::make_unique<ChunkedHessian>(std::move(parts), theta, weight_decay_, options_.cache_linearization,
-                                          tape_pool_, reducer_.get());
-}
-
-ad::Tape& ModelObjective::tape_for(const Chunk& c) {
-  const std::size_t rows = c.X.shape()[0];
-  TapeSlot* oldest = &tapes_[0];
-  for (auto& slot : tapes_) {
-    if (slot.rows == rows) {
-      slot.last_use = ++tape_uses_;
-      return slot.tape;
-    }
-    if (slot.last_use < oldest->last_use) oldest = &slot;
-  }
-  oldest->rows = rows;  // least recently used: its buffers get reshaped
-  oldest->last_use = ++tape_uses_;
-  return oldest->tape;
+                                          tape_pool_, reducer_.get(), lanes_);
 }
 
 const ModelObjective::Chunk& ModelObjective::gather(std::span<const std::size_t> batch) {

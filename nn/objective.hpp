@@ -1,7 +1,10 @@
 // f(θ) = mean over a dataset of loss(model(θ, xᵢ), yᵢ) (+ γ‖θ‖²) as an
 // eos::Objective. Full-batch work runs in chunks of `chunk_size` examples so
 // memory stays bounded; chunk results are combined with weights n_c/n, equal
-// to the unchunked ones up to summation order.
+// to the unchunked ones up to summation order. With `threads` = T > 1 each
+// chunk is split into T parts that run at once, one per thread (core/lanes.hpp),
+// each on its own tape with single-threaded BLAS: memory stays that of a chunk,
+// and the results equal T = 1's up to summation order.
 #pragma once
 
 #include <array>
@@ -9,6 +12,7 @@
 #include <memory>
 
 #include "../autodiff/functional.hpp"
+#include "../core/lanes.hpp"
 #include "../core/objective.hpp"
 #include "../datasets/dataset.hpp"
 #include "batch.hpp"
@@ -38,6 +42,10 @@ struct ObjectiveOptions {
   // hessian_at keeps one linearized tape per chunk (memory ∝ n, fastest
   // HVPs). Off: each HVP re-runs every chunk from scratch (memory ∝ chunk).
   bool cache_linearization = true;
+  // Parts of each chunk evaluated at once, one per thread, BLAS single-
+  // threaded inside (1: one part per chunk, BLAS as its caller set it).
+  // Minibatches (SGD) run as one part, BLAS as the caller set it.
+  std::size_t threads = 1;
   // For a model that couples the batch (BatchNorm) whose data are one shard
   // of a batch split across MPI ranks: sums over the ranks, and the rows of
   // the whole batch. Unset: this objective's data are the whole batch.
@@ -84,7 +92,8 @@ class ModelObjective : public Objective {
   std::string data_fingerprint() const override;
   Loss loss() const { return loss_; }
   const ObjectiveOptions& options() const { return options_; }
-  std::size_t num_chunks() const { return chunks_.size(); }
+  std::size_t num_chunks() const { return chunks_.size(); }  // the parts: chunks × threads (fewer when rows are few)
+  std::size_t threads() const { return lanes_->count(); }
 
  private:
   struct Chunk {
@@ -98,6 +107,7 @@ class ModelObjective : public Objective {
   ad::Var loss_on(ad::Var out, const std::vector<std::int64_t>& labels, const Tensor& targets) const;
   void check_theta(const Tensor& theta, const char* what) const;
   const Chunk& gather(std::span<const std::size_t> batch);
+  void split_into_chunks();
 
   Model model_;
   Loss loss_;
@@ -111,14 +121,35 @@ class ModelObjective : public Objective {
   // A tape per row count (full chunks, the last chunk, minibatches, the short
   // last minibatch of an epoch), so that alternating between them reuses
   // memory instead of reshaping it: steady-state steps allocate nothing.
-  struct TapeSlot {
-    std::size_t rows = 0, last_use = 0;
-    ad::Tape tape;
+  class TapeSlots {
+   public:
+    ad::Tape& for_rows(std::size_t rows);
+
+   private:
+    struct Slot {
+      std::size_t rows = 0, last_use = 0;
+      ad::Tape tape;
+    };
+    std::array<Slot, 4> slots_;
+    std::size_t uses_ = 0;
   };
-  std::array<TapeSlot, 4> tapes_;
-  std::shared_ptr<TapePool> tape_pool_ = std::make_shared<TapePool>();
-  std::size_t tape_uses_ = 0;
-  ad::Tape& tape_for(const Chunk& c);
+  // Per lane (thread): its tapes, its running sums and a part's gradient.
+  // Lane ℓ takes the parts ℓ, ℓ + T, ℓ + 2T, …; lane 0's tapes also serve
+  // minibatches. The lanes' sums are added in lane order: deterministic.
+  struct Lane {
+    TapeSlots tapes;
+    double value = 0.0;
+    Tensor sum, part;
+  };
+  std::vector<std::unique_ptr<Lane>> lanes_state_;
+  template <class Work>
+  void for_each_part(Work&& work);
+  Tensor& lane_sum(Lane& lane, Tensor& total);
+  void start_lane_sums(Tensor& total);         // total := 0, every lane's value and sum := 0
+  double finish_lane_sums(Tensor* total);      // Σ lane values; total += the other lanes' sums
+  std::shared_ptr<Lanes> lanes_;
+  std::shared_ptr<TapePool> tape_pool_ = std::make_shared<TapePool>();  // for Hessian linearizations
+  ad::Tape& tape_for(const Chunk& c) { return lanes_state_[0]->tapes.for_rows(c.X.shape()[0]); }
   // A model that couples the batch, on more than one chunk or rank: every
   // chunk on its own tape and thread, statistics summed by reducer_.
   bool coupled() const { return reducer_ != nullptr; }
@@ -133,7 +164,6 @@ class ModelObjective : public Objective {
   // that the statistics' adjoints summed over ranks are the whole batch's.
   double rank_rescale() const { return static_cast<double>(batch_rows_) / static_cast<double>(n_); }
   void refuse_split_minibatch(const char* what) const;
-  Tensor chunk_grad_;                   // reused per-chunk gradient
   std::string data_source_;
   mutable std::string fingerprint_;
 };

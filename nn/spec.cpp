@@ -125,6 +125,7 @@ BuiltObjective build_objective_on(const ObjectiveSpec& s, data::Dataset ds,
   }
   ObjectiveOptions o;
   o.chunk_size = s.chunk_size;
+  o.threads = s.threads;
   o.weight_decay = s.weight_decay;
   o.batch_sum_across_ranks = std::move(sum_across_ranks);
   o.batch_rows_across_ranks = rows_across_ranks;

@@ -33,6 +33,9 @@ struct ObjectiveSpec {
   double weight_decay = defaults::weight_decay;
   std::string init = defaults::init;     // pytorch | xavier | he
   std::uint64_t init_seed = defaults::seed;
+  // How it is computed, not what: ObjectiveOptions::threads. Not part of the
+  // JSON (it changes only the order of summation).
+  std::size_t threads = 1;
 
   std::string to_json() const;
   static ObjectiveSpec from_json(const std::string& json);  // errors name the field

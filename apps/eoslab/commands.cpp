@@ -133,7 +133,9 @@ int analyze_command(const AnalyzeArgs& a) {
       throw UsageError(fmt::format("--plugin '{}': {}", text, e.what()));
     }
   }
-  const ObjectiveRecipe recipe = ObjectiveRecipe::from_manifest(traj.manifest.objective_spec);
+  ObjectiveRecipe recipe = ObjectiveRecipe::from_manifest(traj.manifest.objective_spec);
+  const std::size_t threads = threads_per_rank(parse_count("--threads", a.threads, 0));
+  recipe.model.threads = threads;
   try {
     check_memory(recipe, "gd", plugins);
   } catch (const UsageError& e) {
@@ -149,7 +151,7 @@ int analyze_command(const AnalyzeArgs& a) {
   const nlohmann::json earlier = RunFolder::list_of(out);
   const bool same = !earlier.is_null() && earlier.value("kind", "") == "analysis" && earlier.value("command", "") == command;
   RunFolder folder(out, same || a.force ? RunFolder::Mode::Replace : RunFolder::Mode::Fresh, contents, command);
-  set_blas_threads(parse_count("--threads", a.threads, 0));
+  set_blas_threads(threads);
   folder.claim();
 
   const auto table = analysis::analyze_trajectory(traj, *built.objective, plugins, nullptr, out.string());

@@ -14,6 +14,10 @@
 namespace eos::cli {
 namespace {
 
+const char* const kThreadsHelp =
+    "threads (0: the machine's cores, shared among mpirun's ranks): full-batch work splits each chunk into one part "
+    "per thread, each with single-threaded BLAS; minibatches use BLAS with this many threads";
+
 std::string number_text(double v) { return fmt::format("{}", v); }
 std::string widths_text() {
   std::string s;
@@ -113,7 +117,7 @@ void add_train_flags(CLI::App& app, TrainFlags& f) {
   run->add_option("--save-every", f.save_every, "record θ every K steps into OUT/trajectory (0: none)")
       ->capture_default_str();
   run->add_option("--out", f.out, "output directory")->capture_default_str();
-  run->add_option("--threads", f.threads, "BLAS threads (0: OpenBLAS's default)")->capture_default_str();
+  run->add_option("--threads", f.threads, kThreadsHelp)->capture_default_str();
   run->add_option("--checkpoint-every", f.checkpoint_every,
                   "N steps, Ts seconds or off: how often the run's state is saved to OUT/checkpoint.eos for --resume")
       ->capture_default_str();
@@ -358,7 +362,7 @@ void add_analyze_flags(CLI::App& analyze, AnalyzeArgs& aa) {
   analyze.add_option("dir", aa.dir, "a run directory (with trajectory/) or a trajectory directory")->required();
   analyze.add_option("--plugin", aa.plugins, "SPEC, repeatable: plugins to run at every recorded step")->required();
   analyze.add_option("--out", aa.out, "output directory (default DIR/analysis)");
-  analyze.add_option("--threads", aa.threads, "BLAS threads (0: OpenBLAS's default)")->capture_default_str();
+  analyze.add_option("--threads", aa.threads, kThreadsHelp)->capture_default_str();
   analyze.add_flag("--quiet", aa.quiet, "no progress line");
   analyze.add_flag("--force", aa.force,
                    "replace the analysis of another trajectory that --out holds (only the files eoslab wrote "
@@ -371,7 +375,7 @@ void add_reproduce_flags(CLI::App& reproduce, ReproduceArgs& ra) {
   reproduce.add_flag("--quick", ra.quick, "shorter runs that finish in minutes");
   reproduce.add_option("--out", ra.out, "output directory (default eoslab-reproduce)");
   reproduce.add_option("--data", ra.data, "dataset of the network presets (default fashion-mnist)");
-  reproduce.add_option("--threads", ra.threads, "BLAS threads (0: OpenBLAS's default)")->capture_default_str();
+  reproduce.add_option("--threads", ra.threads, kThreadsHelp)->capture_default_str();
   reproduce.add_flag("--quiet", ra.quiet, "no progress lines");
   reproduce.add_flag("--force", ra.force, "rerun runs whose finished outputs exist in --out");
   reproduce.add_flag("--dry-run", ra.dry_run, "check and print every run's `eoslab train` command, run nothing");

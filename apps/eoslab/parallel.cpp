@@ -1,7 +1,9 @@
 #include "parallel.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -55,6 +57,12 @@ std::optional<BuiltRun> build_parallel(const ObjectiveRecipe& r) {
   (void)r;
   return std::nullopt;
 #endif
+}
+
+std::size_t threads_per_rank(std::size_t flag) {
+  if (flag > 0) return flag;
+  const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
+  return std::max<std::size_t>(1, cores / std::size_t(the_job.size));
 }
 
 int max_over_ranks(int value) {

@@ -27,6 +27,10 @@ const Job& job();
 // has one process or the recipe is a toy (a toy runs whole on every rank).
 std::optional<BuiltRun> build_parallel(const ObjectiveRecipe& recipe);
 
+// The threads each rank computes on: `flag` when positive, else the
+// machine's cores shared among the job's ranks (at least 1).
+std::size_t threads_per_rank(std::size_t flag);
+
 // The largest of the ranks' values (a job of one: the value itself): every
 // rank stops at the same step when any received a signal.
 int max_over_ranks(int value);

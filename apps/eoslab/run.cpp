@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <dlfcn.h>
 #include <filesystem>
 #include <fstream>
 
@@ -145,14 +144,6 @@ void parse_data(const std::string& text, data::DataSpec& d) {
     throw UsageError(fmt::format(
         "--data '{}': expected fashion-mnist, idx:DIR, cifar10:DIR, csv:FILE or gaussian:DIM,CLASSES", text));
   }
-}
-
-void set_blas_threads(std::size_t threads) {
-  if (threads == 0) return;
-  // OpenBLAS's own entry point, looked up so that another BLAS still links.
-  using SetThreads = void (*)(int);
-  if (auto f = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
-    f(int(threads));
 }
 
 std::string shell_quote(const std::string& s) {
@@ -427,7 +418,9 @@ PreparedRun prepare(const RunConfig& c, const std::string& plugin_output_dir) {
                                  "sharded exactly); run SGD on one process",
                                  c.batch_size));
   PreparedRun r;
-  r.built = build(c.objective, /*parallel=*/true);
+  ObjectiveRecipe recipe = c.objective;
+  recipe.model.threads = threads_per_rank(c.threads);
+  r.built = build(recipe, /*parallel=*/true);
   const std::size_t n = r.built.objective->num_examples();
   r.steps = c.steps;
   if (c.epochs) r.steps = c.batch_size == 0 ? *c.epochs : *c.epochs * ((n + c.batch_size - 1) / c.batch_size);
@@ -541,7 +534,7 @@ TrainOutcome run_training(const RunConfig& c) {
   }
   install_stop_handlers();
   PreparedRun run = prepare(c, jb.writes() ? out.string() : "");
-  set_blas_threads(c.threads);
+  set_blas_threads(threads_per_rank(c.threads));  // for minibatches; full-batch parts run it single-threaded
   analysis::Trainer& trainer = *run.trainer;
   if (!jb.writes()) {  // a rank other than 0: the same steps, no files
     NoRowsKept none;

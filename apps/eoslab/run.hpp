@@ -84,7 +84,7 @@ struct RunConfig {
   std::vector<PluginRequest> plugins;
   std::size_t save_every = defaults::save_every;
   std::string out = defaults::out;
-  std::size_t threads = defaults::threads;  // 0: OpenBLAS's default
+  std::size_t threads = defaults::threads;  // 0: the machine's cores over the ranks (threads_per_rank)
   // Checkpoints into OUT/checkpoint.eos (--checkpoint-every): after a step,
   // once this many steps or seconds have passed since the last (0: that rule off).
   std::string checkpoint_text = defaults::checkpoint_every;
@@ -107,7 +107,6 @@ std::vector<double> parse_numbers(const std::string& flag, const std::string& te
 PluginRequest parse_plugin(const std::string& flag, const std::string& text);  // creates it once to validate
 void parse_data(const std::string& text, data::DataSpec& into);                  // --data SOURCE[:ARGS]
 
-void set_blas_threads(std::size_t threads);
 
 struct TrainOutcome {
   analysis::RunResult result;

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include <eoslab.hpp>
 
 #include "cli_support.hpp"
+#include "eoslab/flags.hpp"
 
 using eos::analysis::MetricsTable;
 
@@ -285,6 +287,34 @@ BOOST_AUTO_TEST_CASE(plot_draws_figures_or_says_gnuplot_is_missing) {
 // `eoslab train` under mpirun -np 3 (101 examples: shards 34/34/33) writes
 // what one process writes, to 1e-10 (λmax by Lanczos to 1e-10), for GD and
 // SGD; a bad data path ends the job with each rank's message, not a hang.
+// --threads T splits each chunk into T parts on T threads: the run is the
+// one-thread run up to the order of summation, and repeats byte for byte.
+BOOST_AUTO_TEST_CASE(threads_change_only_the_order_of_summation) {
+  std::vector<MetricsTable> tables;
+  std::vector<std::string> csv;
+  for (const std::string threads : {"1", "3", "3"}) {
+    const fs::path out = scratch("threads-" + threads + "-" + std::to_string(csv.size()));
+    auto args = small_run(out);
+    args.insert(args.end(), {"--threads", threads, "--plugin", "accuracy@5"});
+    const Ran r = eoslab(args);
+    BOOST_TEST_REQUIRE(r.code == 0, r.output);
+    tables.push_back(eos::analysis::read_metrics_csv((out / "metrics.csv").string()));
+    csv.push_back(read_text(out / "metrics.csv"));
+  }
+  const MetricsTable &x = tables[0], &y = tables[1];
+  BOOST_TEST_REQUIRE(x.rows.size() == y.rows.size());
+  double worst = 0.0;
+  for (std::size_t i = 0; i < x.rows.size(); ++i)
+    for (std::size_t c = 0; c < x.columns.size(); ++c) {
+      BOOST_TEST(x.rows[i][c].has_value() == y.rows[i][c].has_value());
+      if (x.rows[i][c] && y.rows[i][c])
+        worst = std::max(worst, std::abs(*x.rows[i][c] - *y.rows[i][c]) / std::max(std::abs(*x.rows[i][c]), 1e-3));
+    }
+  BOOST_TEST(worst < 1e-10, "worst relative difference between 1 and 3 threads: " << worst);
+  BOOST_TEST(worst > 0.0, "3 threads sum in another order, so some digit differs (else the parts did not run)");
+  BOOST_TEST(csv[1] == csv[2], "the same thread count repeats byte for byte");
+}
+
 BOOST_AUTO_TEST_CASE(mpirun_train_equals_one_process) {
   const std::string mpirun = std::string("OPENBLAS_NUM_THREADS=1 OMPI_MCA_btl_vader_single_copy_mechanism=none "
                                          "timeout 300 ") + EOSLAB_MPIRUN + " --oversubscribe --allow-run-as-root -np 3";

@@ -86,13 +86,14 @@ void one_blas_thread() {
 }
 
 // 2 chunks (the accumulating path), weight decay, a tanh MLP.
-nn::BuiltObjective small_problem(std::size_t chunk_size = 64) {
+nn::BuiltObjective small_problem(std::size_t chunk_size = 64, std::size_t threads = 1) {
   nn::ObjectiveSpec s;
   s.data = {.source = "gaussian_clusters", .n = 128, .standardize = true, .dim = 12, .classes = 4, .separation = 1.0, .seed = 1};
   s.hidden = {16, 16};
   s.chunk_size = chunk_size;
   s.weight_decay = 1e-3;
   s.init_seed = 2;
+  s.threads = threads;
   return nn::build_objective(s);
 }
 
@@ -115,6 +116,27 @@ BOOST_AUTO_TEST_CASE(gd_loop_allocates_nothing_per_step) {
   one_blas_thread();
   auto built = small_problem();
   BOOST_TEST(built.objective->num_examples() == 128u);
+  Tensor theta = built.theta0, grad;
+  optim::GradientDescent gd(optim::Schedule::constant(0.1));
+  for (int i = 0; i < 2; ++i) gd.step(theta, grad = built.objective->value_and_grad(theta).grad);  // warm up
+  double f = 0;
+  Counter c;
+  for (int i = 0; i < 5; ++i) {
+    f = built.objective->value_and_grad(theta, grad);
+    gd.step(theta, grad);
+  }
+  const Counted n = c.stop();
+  BOOST_TEST(std::isfinite(f));
+  BOOST_TEST(n.calls == 0);
+  BOOST_TEST(n.bytes == 0);
+}
+
+// Two threads, each chunk in two parts: the lanes' threads persist, a run
+// hands them a pointer and switches BLAS to one thread and back.
+BOOST_AUTO_TEST_CASE(gd_loop_on_two_threads_allocates_nothing_per_step) {
+  set_blas_threads(2);
+  auto built = small_problem(64, 2);
+  BOOST_TEST(built.objective->num_chunks() == 4u);
   Tensor theta = built.theta0, grad;
   optim::GradientDescent gd(optim::Schedule::constant(0.1));
   for (int i = 0; i < 2; ++i) gd.step(theta, grad = built.objective->value_and_grad(theta).grad);  // warm up

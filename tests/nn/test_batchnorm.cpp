@@ -19,13 +19,14 @@ namespace {
 const std::string kRef = std::string(EOS_TEST_DATA) + "/reference/";
 const std::string kBnModel = "conv(4,3,pad=1) relu bn maxpool(2) conv(4,3,pad=1) relu bn maxpool(2) flatten linear(10)";
 
-nn::BuiltObjective fixture_objective(std::size_t chunk, bool cache = true) {
+nn::BuiltObjective fixture_objective(std::size_t chunk, bool cache = true, std::size_t threads = 1) {
   nn::ObjectiveSpec s;
   s.data.source = "fashion-mnist";
   s.data.n = 100;
   s.data.standardize = true;
   s.model = kBnModel;
   s.chunk_size = chunk;
+  s.threads = threads;
   nn::BuiltObjective b = nn::build_objective(s);
   if (!cache) {  // the same objective without a kept linearization
     nn::ObjectiveOptions o = b.objective->options();
@@ -42,11 +43,18 @@ BOOST_AUTO_TEST_SUITE(batchnorm)
 BOOST_AUTO_TEST_CASE(cnn_bn_relu_matches_pytorch_however_chunked) {
   std::ifstream in(kRef + "cnn_fixtures.json");
   const auto f = nlohmann::json::parse(in).at("cnn_bn_relu");
-  for (const auto& [chunk, cache] : std::vector<std::pair<std::size_t, bool>>{{100, true}, {30, true}, {7, true}, {30, false}}) {
-    BOOST_TEST_CONTEXT("chunks of " << chunk << (cache ? "" : ", no kept linearization")) {
-      nn::BuiltObjective b = fixture_objective(chunk, cache);
+  struct Case {
+    std::size_t chunk;
+    bool cache;
+    std::size_t threads;
+  };
+  for (const auto& [chunk, cache, threads] : std::vector<Case>{
+           {100, true, 1}, {30, true, 1}, {7, true, 1}, {30, false, 1}, {100, true, 2}, {30, true, 3}, {30, false, 2}}) {
+    BOOST_TEST_CONTEXT("chunks of " << chunk << (cache ? "" : ", no kept linearization") << ", " << threads
+                                    << " threads") {
+      nn::BuiltObjective b = fixture_objective(chunk, cache, threads);
       BOOST_REQUIRE_EQUAL(b.objective->dim(), 2174u);
-      BOOST_TEST(b.objective->num_chunks() == (100 + chunk - 1) / chunk);
+      BOOST_TEST(b.objective->num_chunks() == threads * ((100 + chunk - 1) / chunk));  // (every chunk has ≥ 3 rows)
       const Tensor theta0 = read_npy_vector(kRef + "cnn_bn_relu_theta0.npy", 2174);
       const Tensor u = read_npy_vector(kRef + "cnn_bn_relu_u.npy", 2174);
       BOOST_TEST(test::close_scalar(b.objective->value(theta0), f.at("loss0").get<double>(), 1e-10));

@@ -1,5 +1,6 @@
 // ModelObjective: chunked results equal unchunked ones, custom models plug
 // in, weight decay, minibatches, init, θ files.
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 
@@ -50,6 +51,66 @@ BOOST_AUTO_TEST_CASE(chunked_equals_unchunked_for_both_losses) {
     const Tensor fd = (whole.value_and_grad(th + 1e-5 * v).grad - whole.value_and_grad(th - 1e-5 * v).grad) / 2e-5;
     BOOST_TEST(close(hv, fd, 1e-7, 1e-10));
   }
+}
+
+// threads = T splits every chunk into min(T, rows) parts run at once on
+// single-threaded BLAS: the objective, its derivatives and every Hessian
+// path are T = 1's up to summation order, and repeat bitwise.
+BOOST_AUTO_TEST_CASE(threads_split_the_chunks_without_changing_the_objective) {
+  const auto ds = small_clusters();  // 37 rows: chunks of 16, 16 and 5
+  nn::ModelObjective serial(small_mlp(), nn::Loss::CrossEntropy, ds, {.chunk_size = 16});
+  std::mt19937_64 rng(4);
+  const Tensor th = test::random_normal({serial.dim()}, rng), v = test::random_normal({serial.dim()}, rng);
+  const auto ref = serial.value_and_grad(th);
+  const Tensor hv = serial.hvp(th, v);
+  for (std::size_t threads : {2u, 3u, 6u}) {
+    BOOST_TEST_CONTEXT(threads << " threads") {
+      nn::ModelObjective split(small_mlp(), nn::Loss::CrossEntropy, ds, {.chunk_size = 16, .threads = threads});
+      nn::ModelObjective uncached(small_mlp(), nn::Loss::CrossEntropy, ds,
+                                  {.chunk_size = 16, .cache_linearization = false, .threads = threads});
+      BOOST_TEST(split.threads() == threads);
+      BOOST_TEST(split.num_chunks() == 2 * threads + std::min<std::size_t>(threads, 5));
+      const auto vg = split.value_and_grad(th);
+      BOOST_TEST(test::close_scalar(vg.value, ref.value, 1e-14));
+      BOOST_TEST(test::close_scalar(split.value(th), ref.value, 1e-14));
+      BOOST_TEST(close(vg.grad, ref.grad, 1e-13));
+      BOOST_TEST(close(split.hvp(th, v), hv, 1e-13));
+      auto H = split.hessian_at(th);
+      BOOST_TEST(close(H->apply(v), hv, 1e-13));
+      BOOST_TEST(test::close_scalar(H->value(), ref.value, 1e-14));
+      BOOST_TEST(close(H->grad(), ref.grad, 1e-13));
+      BOOST_TEST(close(uncached.hessian_at(th)->apply(v), hv, 1e-13));
+      BOOST_TEST(close(split.outputs(th), serial.outputs(th), 1e-15));
+      BOOST_TEST(*split.accuracy(th) == *serial.accuracy(th));
+      // The same thread count repeats bitwise: the lanes' sums are added in lane order.
+      const auto again = split.value_and_grad(th);
+      BOOST_TEST(again.value == vg.value);
+      BOOST_TEST(test::max_abs(Tensor(again.grad - vg.grad)) == 0.0);
+      BOOST_TEST(test::max_abs(Tensor(H->apply(v) - H->apply(v))) == 0.0);
+    }
+  }
+  BOOST_CHECK_THROW(nn::ModelObjective(small_mlp(), nn::Loss::CrossEntropy, ds, {.threads = 0}), std::invalid_argument);
+}
+
+// A failure inside a part on another thread reaches the caller as the
+// exception it was, and the objective works again afterwards.
+BOOST_AUTO_TEST_CASE(a_failing_part_on_another_thread_reaches_the_caller) {
+  const auto ds = small_clusters();  // threads 2: parts of 8, 8, 8, 8, 2 and 3 rows; lane 1 has the 3
+  nn::Model model = small_mlp();
+  auto fail = std::make_shared<std::atomic<bool>>(true);
+  model.forward = [inner = model.forward, fail](ad::Var theta, ad::Var x) {
+    if (*fail && x.shape()[0] == 3) throw std::domain_error("the part of 3 rows");
+    return inner(theta, x);
+  };
+  nn::ModelObjective split(model, nn::Loss::CrossEntropy, ds, {.chunk_size = 16, .threads = 2});
+  const Tensor th = xt::zeros<double>({split.dim()});
+  BOOST_CHECK_EXCEPTION(split.value(th), std::domain_error,
+                        [](const std::domain_error& e) { return std::string(e.what()) == "the part of 3 rows"; });
+  BOOST_CHECK_THROW(split.value_and_grad(th), std::domain_error);
+  BOOST_CHECK_THROW(split.hessian_at(th), std::domain_error);
+  *fail = false;
+  nn::ModelObjective serial(small_mlp(), nn::Loss::CrossEntropy, ds, {.chunk_size = 16});
+  BOOST_TEST(test::close_scalar(split.value_and_grad(th).value, serial.value(th), 1e-14));
 }
 
 // Every activation of --activation and the spec: its name round-trips, and
