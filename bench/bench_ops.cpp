@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstring>
 #include <random>
+#include <thread>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -27,10 +28,12 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// Computed as `eoslab train` computes by default: each chunk in one part per core.
 nn::ObjectiveSpec workload() {
   nn::ObjectiveSpec spec;
   spec.data.n = 5000;
   spec.hidden = {200, 200};
+  spec.threads = std::max(1u, std::thread::hardware_concurrency());
   return spec;
 }
 constexpr double kEta = 2.0 / 15.0;  // the eos preset's step size
@@ -143,6 +146,7 @@ int time_all(bool quick) {
   j["gd_lambda_value_rule_hvps_per_step"] = hvps / double(gd_steps + 1);
   t["sgd32"] = run_seconds(obj, theta, sgd_steps, 32, "");
   j["seconds"] = t;
+  j["threads"] = workload().threads;
   j["gd_steps"] = gd_steps;
   j["sgd_steps"] = sgd_steps;
   rusage ru{};

@@ -350,6 +350,15 @@ RunConfig resume_config(const std::string& dir) {
   } catch (const UsageError& e) {
     throw UsageError(fmt::format("--resume {}: the recorded command no longer parses: {}", dir, e.what()));
   }
+  // A run started with --threads 0 took the machine's cores: resume on as
+  // many threads, so that a machine with other cores sums in the same order
+  // and the resumed run stays bit for bit the uninterrupted one.
+  if (c.threads == 0 && j.contains("threads_per_rank")) {
+    const auto& t = j.at("threads_per_rank");
+    if (!t.is_number_unsigned() || t.get<std::size_t>() == 0)
+      throw UsageError(fmt::format("--resume {}: {}: 'threads_per_rank' is not a positive integer", dir, path.string()));
+    c.threads = t.get<std::size_t>();
+  }
   c.command = argv;
   c.out = dir;  // the directory may have moved since
   c.resume = true;

@@ -38,7 +38,8 @@ struct PresetOutcome {
   double seconds = 0.0;
 };
 
-// Settings that do not change a run's numbers are left out of the comparison.
+// Settings that change a run's numbers not at all (checkpoint_every) or only
+// in the order of summation (threads) are left out of the comparison.
 nlohmann::json comparable(nlohmann::json config) {
   config.erase("threads");
   config.erase("checkpoint_every");

@@ -534,7 +534,8 @@ TrainOutcome run_training(const RunConfig& c) {
   }
   install_stop_handlers();
   PreparedRun run = prepare(c, jb.writes() ? out.string() : "");
-  set_blas_threads(threads_per_rank(c.threads));  // for minibatches; full-batch parts run it single-threaded
+  const std::size_t threads = threads_per_rank(c.threads);
+  set_blas_threads(threads);  // for minibatches; full-batch parts run it single-threaded
   analysis::Trainer& trainer = *run.trainer;
   if (!jb.writes()) {  // a rank other than 0: the same steps, no files
     NoRowsKept none;
@@ -557,7 +558,9 @@ TrainOutcome run_training(const RunConfig& c) {
     if (resume) return;
     write_file_atomically((out / "command.txt").string(), command_line(c.command) + "\n");
     write_file_atomically((out / "command.json").string(),
-                          nlohmann::json{{"argv", c.command}, {"config", c.to_json()}}.dump(2) + "\n");
+                          nlohmann::json{{"argv", c.command}, {"config", c.to_json()}, {"threads_per_rank", threads}}
+                                  .dump(2) +
+                              "\n");
   });
   trainer.record_to(own);
   analysis::MetricsCsvSink csv((out / "metrics.csv").string());
@@ -571,6 +574,7 @@ TrainOutcome run_training(const RunConfig& c) {
   analysis::SummarySink summary((out / "summary.json").string(), {{"command", command_line(c.command)},
                                                                   {"config", c.to_json()},
                                                                   {"max_steps", run.steps},
+                                                                  {"threads_per_rank", threads},
                                                                   {"resume_command", resume_command}});
   trainer.record_to(summary);
   analysis::CheckpointSink checkpoints(checkpoint.string(), c.checkpoint.steps, c.checkpoint.seconds);

@@ -315,6 +315,27 @@ BOOST_AUTO_TEST_CASE(threads_change_only_the_order_of_summation) {
   BOOST_TEST(csv[1] == csv[2], "the same thread count repeats byte for byte");
 }
 
+// --threads 0 (the default) computes on the machine's cores; the count is
+// recorded, and --resume sums on as many threads even where the cores differ,
+// so the resumed run stays the uninterrupted one bit for bit.
+BOOST_AUTO_TEST_CASE(a_resume_keeps_the_thread_count_the_run_started_with) {
+  const fs::path out = scratch("threads-recorded");
+  BOOST_TEST_REQUIRE(eoslab(small_run(out)).code == 0);
+  const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
+  nlohmann::json command = read_json(out / "command.json");
+  BOOST_TEST(command.at("threads_per_rank").get<std::size_t>() == cores);
+  BOOST_TEST(read_json(out / "summary.json").at("threads_per_rank").get<std::size_t>() == cores);
+  BOOST_TEST(eos::cli::resume_config(out.string()).threads == cores);
+  command["threads_per_rank"] = 3;  // as if it had started on a 3-core machine
+  std::ofstream(out / "command.json") << command.dump(2);
+  BOOST_TEST(eos::cli::resume_config(out.string()).threads == 3u);
+  command["threads_per_rank"] = -1;
+  std::ofstream(out / "command.json") << command.dump(2);
+  BOOST_CHECK_EXCEPTION(eos::cli::resume_config(out.string()), eos::cli::UsageError, [](const auto& e) {
+    return std::string(e.what()).find("'threads_per_rank' is not a positive integer") != std::string::npos;
+  });
+}
+
 BOOST_AUTO_TEST_CASE(mpirun_train_equals_one_process) {
   const std::string mpirun = std::string("OPENBLAS_NUM_THREADS=1 OMPI_MCA_btl_vader_single_copy_mechanism=none "
                                          "timeout 300 ") + EOSLAB_MPIRUN + " --oversubscribe --allow-run-as-root -np 3";
