@@ -4,6 +4,7 @@
 // cannot hold.
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include <eoslab.hpp>
 
@@ -114,6 +115,98 @@ BOOST_AUTO_TEST_CASE(files_are_written_atomically) {
   } catch (const NpyError& e) {
     BOOST_TEST(std::string(e.what()).find(missing + ".tmp: cannot open for writing") != std::string::npos, e.what());
   }
+}
+
+
+// numpy's own files (tests/data/theta, written by np.save, np.savez and
+// np.savez_compressed): θ_k[i] = k + i/8, exact in float32 too.
+const std::string kTheta = std::string(EOS_TEST_DATA) + "/theta/";
+Tensor theta_k(double k) {
+  Tensor t = Tensor::from_shape({5});
+  for (std::size_t i = 0; i < 5; ++i) t[i] = k + double(i) / 8;
+  return t;
+}
+template <class F>
+std::string npy_error_of(F&& f) {
+  try {
+    f();
+  } catch (const NpyError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+std::string bytes_of(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+std::string file_with(const std::string& name, const std::string& bytes) {
+  const std::string path = temp_path(name);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  return path;
+}
+
+BOOST_AUTO_TEST_CASE(float32_is_widened_exactly_and_said) {
+  NpyInfo info;
+  const Tensor t = read_npy(kTheta + "theta_f32.npy", &info);
+  BOOST_TEST(info.dtype == "float32");
+  BOOST_TEST(test::close(t, theta_k(7), 0.0));
+  BOOST_TEST(read_npy_info(kTheta + "theta_f32.npy").shape == Shape{5});
+  BOOST_TEST(test::close(read_npy_vector(kTheta + "theta_f32.npy", 5), theta_k(7), 0.0));
+  const std::string e = error_of(npy_file("int.npy", "{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }", 24));
+  BOOST_TEST(e.find("dtype is '<i8', expected float64 ('<f8') or float32 ('<f4'") != std::string::npos, e);
+  BOOST_TEST(error_of(npy_file("short32.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", 8))
+                 .find("truncated data") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_row_of_a_2d_array_reads_alone) {
+  for (std::size_t k = 0; k < 3; ++k) BOOST_TEST(test::close(read_npy_row(kTheta + "rows_f32.npy", k), theta_k(double(k)), 0.0));
+  BOOST_TEST(npy_error_of([] { read_npy_row(kTheta + "rows_f32.npy", 3); }).find("row 3 of an array with 3 rows") !=
+             std::string::npos);
+  BOOST_TEST(npy_error_of([] { read_npy_row(kTheta + "theta_f32.npy", 0); }).find("expected a 2-D array [steps, d], got shape") !=
+             std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(npz_archives_stored_and_deflated_read_as_numpy_does) {
+  BOOST_TEST(npz_keys(kTheta + "savez.npz") == std::vector<std::string>({"arr_0", "arr_1", "arr_2"}),
+             boost::test_tools::per_element());
+  for (int k = 0; k < 3; ++k) {
+    NpyInfo info;
+    BOOST_TEST(test::close(read_npz_array(kTheta + "savez.npz", "arr_" + std::to_string(k), &info), theta_k(k), 0.0));
+    BOOST_TEST(info.dtype == "float64");
+  }
+  BOOST_TEST(npz_keys(kTheta + "named_f32.npz") == std::vector<std::string>({"theta_10", "theta_0"}),  // archive order
+             boost::test_tools::per_element());
+  NpyInfo info;
+  BOOST_TEST(test::close(read_npz_array(kTheta + "named_f32.npz", "theta_10", &info), theta_k(10), 0.0));
+  BOOST_TEST(info.dtype == "float32");
+  const std::string e = npy_error_of([] { read_npz_array(kTheta + "mixed.npz", "ints"); });
+  BOOST_TEST(e.find("mixed.npz['ints']: dtype is '<i8'") != std::string::npos, e);
+  BOOST_TEST(npy_error_of([] { read_npz_array(kTheta + "savez.npz", "arr_9"); }).find("no array 'arr_9' in this .npz") !=
+             std::string::npos);
+}
+
+// A damaged archive is an NpyError naming the file (and the member), never a
+// crash or a wrong array: a flipped data byte fails the CRC, a cut file loses
+// its directory, a deflate stream cut short is named.
+BOOST_AUTO_TEST_CASE(damaged_npz_archives_are_named) {
+  const std::string stored = bytes_of(kTheta + "savez.npz");
+  std::string flipped = stored;
+  const std::size_t data_at = stored.find("\x93NUMPY", stored.find("arr_1.npy"));
+  flipped[data_at + 128 + 3] ^= 0x40;  // inside arr_1's float64 data
+  const std::string f = file_with("flipped.npz", flipped);
+  BOOST_TEST(test::close(read_npz_array(f, "arr_0"), theta_k(0), 0.0));  // the other members still read
+  const std::string crc = npy_error_of([&] { read_npz_array(f, "arr_1"); });
+  BOOST_TEST(crc.find("member 'arr_1.npy': CRC mismatch") != std::string::npos, crc);
+  const std::string cut = file_with("cut.npz", stored.substr(0, stored.size() - 30));
+  BOOST_TEST(npy_error_of([&] { npz_keys(cut); }).find("not a readable .npz (zip) archive") != std::string::npos);
+  const std::string not_zip = file_with("not-zip.npz", std::string(100, 'x'));
+  BOOST_TEST(npy_error_of([&] { npz_keys(not_zip); }).find("no end-of-central-directory record") != std::string::npos);
+  std::string deflated = bytes_of(kTheta + "named_f32.npz");
+  const std::size_t first = deflated.find("theta_10.npy") + 12;  // the local header's name ends; data follow
+  for (std::size_t i = first + 10; i < first + 40; ++i) deflated[i] = '\xff';
+  const std::string d = file_with("bad-deflate.npz", deflated);
+  const std::string de = npy_error_of([&] { read_npz_array(d, "theta_10"); });
+  BOOST_TEST((de.find("deflated data are damaged") != std::string::npos || de.find("CRC mismatch") != std::string::npos), de);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -83,6 +83,11 @@ put("npy", "fraction_dim", npy("(1.5,)"))
 put("npy", "claims_4GB_header", npy("(1,)", major=2, claimed=0xFFFFFFF0))
 put("npy", "fortran", npy("(2, 1)", struct.pack("<2d", 1, 2), fortran="True"))
 put("npy", "float32", npy("(2,)", struct.pack("<2f", 1, 2), descr="<f4"))
+# .npz archives as numpy writes them (stored, deflated) and a 2-D float32
+# array, for the --theta readers; copies of tests/data/theta/ (numpy-made).
+for name, source in [("npz_stored", "savez.npz"), ("npz_deflated_f32", "named_f32.npz"), ("rows_f32", "rows_f32.npy")]:
+    with open(os.path.join(os.path.dirname(__file__), "..", "data", "theta", source), "rb") as f:
+        put("npy", name, f.read())
 
 # ---- objective spec ---------------------------------------------------------
 spec = {"activation": "tanh", "bias": True, "chunk_size": 5000, "hidden": [200, 200], "init": "pytorch",

@@ -236,11 +236,13 @@ BOOST_AUTO_TEST_CASE(theta_files_round_trip_and_mismatches_are_clear) {
     BOOST_TEST(m.find("expected 18") != std::string::npos, m);
     BOOST_TEST(m.find("got 17") != std::string::npos, m);
   }
-  // a float32 file
-  const auto f32 = temp_file("theta_f32.npy").string();
+  // a float32 file is widened exactly (issue 21: θ saved from PyTorch's
+  // float32 models); an integer one is refused, naming both dtypes
+  for (const std::string descr : {"<f4", "<i4"}) {
+  const auto f32 = temp_file("theta_" + descr.substr(1) + ".npy").string();
   {
     std::ofstream out(f32, std::ios::binary);
-    std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }";
+    std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (2,), }";
     header.append(128 - 10 - header.size() - 1, ' ');
     header += '\n';
     out.write("\x93NUMPY\x01\x00", 8);
@@ -250,13 +252,21 @@ BOOST_AUTO_TEST_CASE(theta_files_round_trip_and_mismatches_are_clear) {
     const float data[2] = {1.f, 2.f};
     out.write(reinterpret_cast<const char*>(data), sizeof data);
   }
+  if (descr == "<f4") {
+    NpyInfo info;
+    BOOST_TEST(close(read_npy(f32, &info), Tensor{1.0, 2.0}, 0.0));
+    BOOST_TEST(info.dtype == "float32");
+    continue;
+  }
   try {
     read_npy(f32);
     BOOST_FAIL("dtype mismatch must throw");
   } catch (const NpyError& e) {
     const std::string m = e.what();
-    BOOST_TEST(m.find("'<f4'") != std::string::npos, m);
+    BOOST_TEST(m.find("'<i4'") != std::string::npos, m);
     BOOST_TEST(m.find("float64") != std::string::npos, m);
+    BOOST_TEST(m.find("float32") != std::string::npos, m);
+  }
   }
   BOOST_CHECK_THROW(read_npy(temp_file("does-not-exist.npy").string()), NpyError);
   // truncated data
