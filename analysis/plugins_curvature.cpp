@@ -300,7 +300,7 @@ class BlockSharpnessPlugin : public Plugin {
 // Eigenvector tracking: the top-k eigenvectors at each analysed step (warm-
 // started Lanczos), their overlap with the previous analysed step's, signs
 // aligned to it, and, every `save_every` analysed steps, saved as
-// DIR/eigvecs_step_<t>.npy ([k, dim], row i = v_{i+1}) for further analysis.
+// DIR/eigvecs_step_TTTTTTTT.npy (t in 8 digits) ([k, dim], row i = v_{i+1}) for further analysis.
 class EigvecOverlapPlugin : public WarmStartedEigenPlugin {
  public:
   EigvecOverlapPlugin(LanczosOptions o, std::size_t save_every, std::string dir)
@@ -354,9 +354,10 @@ class EigvecOverlapPlugin : public WarmStartedEigenPlugin {
 // give Gauss nodes θ_jk and weights w_jk of the spectral measure seen from
 // probe j; the density is (1/n_v) Σ_j Σ_k w_jk N(λ; θ_jk, σ²). The trace is
 // estimated per probe as ‖z‖²·Σ_k w_jk θ_jk (= zᵀHz exactly), with its
-// standard error across probes. Per evaluated step, when the run has a
-// folder: density/step_<t>.csv (lambda, density on the grid) and
-// density/step_<t>_nodes.csv (probe, node, weight).
+// standard error across probes (none from one probe). Per evaluated step t,
+// when the run has a folder: density/step_TTTTTTTT.csv (t in 8 digits:
+// lambda, density on the grid) and density/step_TTTTTTTT_nodes.csv (probe,
+// node, weight).
 class DensityPlugin : public Plugin {
  public:
   DensityPlugin(std::size_t probes, std::size_t steps, bool gaussian, std::size_t points, double sigma)
@@ -387,7 +388,7 @@ class DensityPlugin : public Plugin {
     row.set("density_lambda_min", lo);
     row.set("density_lambda_max", hi);
     row.set("density_trace", t.mean);
-    row.set("density_trace_se", t.se);
+    if (probes_ > 1) row.set("density_trace_se", t.se);  // one probe (PyHessian's default) has none: left empty
     if (ctx.output_dir().empty()) return;
     // The broadened density on a grid padded by 5σ beyond the extreme nodes.
     const double sigma = sigma_ * std::max(hi - lo, 1e-12 * std::max(1.0, std::abs(hi)));
@@ -498,7 +499,7 @@ void register_curvature_plugins(PluginRegistry& reg) {
            [](const OptionValues& o) { return std::make_unique<LambdaMinPlugin>(lanczos_options(o)); }});
   std::vector<OptionDecl> overlap_options = lanczos_option_decls();
   overlap_options.push_back(
-      OptionDecl::text("dir", "", "save the top-k eigenvectors (signs aligned step to step) as DIR/eigvecs_step_<t>.npy, "
+      OptionDecl::text("dir", "", "save the top-k eigenvectors (signs aligned step to step) as DIR/eigvecs_step_TTTTTTTT.npy (t in 8 digits), "
                                   "[k, dim]; empty: none"));
   overlap_options.push_back(OptionDecl::count("save_every", "1", 1, 1000000000, "save at every n-th analysed step"));
   reg.add({"eigvec_overlap", "top Hessian eigenvectors tracked along the trajectory: overlap with the previous analysed "
@@ -522,13 +523,14 @@ void register_curvature_plugins(PluginRegistry& reg) {
              lo.extra = 1;
              return std::make_unique<BlockSharpnessPlugin>(o.text("group") == "layer", o.count("probes"), lo);
            }});
-  reg.add({"density", "Hessian spectral density by stochastic Lanczos quadrature; per step density/step_<t>.csv "
-                      "(lambda, density) and density/step_<t>_nodes.csv (probe, node, weight) in the run's folder",
+  reg.add({"density", "Hessian spectral density by stochastic Lanczos quadrature; per step t density/step_TTTTTTTT.csv "
+                      "(t in 8 digits, e.g. step_00000010.csv: lambda, density) and density/step_TTTTTTTT_nodes.csv "
+                      "(probe, node, weight) in the run's or analysis' folder",
            {{"density_lambda_min", "smallest Ritz node over probes (estimate of λmin)"},
             {"density_lambda_max", "largest Ritz node over probes (estimate of λmax)"},
             {"density_trace", "tr ∇²f estimated from the quadratures (zᵀHz per probe)"},
-            {"density_trace_se", "its standard error across probes"}},
-           {OptionDecl::count("probes", "5", 2, 10000, "random probe vectors n_v"),
+            {"density_trace_se", "its standard error across probes (empty with probes=1)"}},
+           {OptionDecl::count("probes", "5", 1, 10000, "random probe vectors n_v (PyHessian's default is 1)"),
             OptionDecl::count("steps", "80", 1, 10000,
                               "Lanczos steps m per probe (one HVP each; exact for polynomials of degree < 2m)"),
             OptionDecl::choice("dist", {"rademacher", "gaussian"}, "probe distribution"),

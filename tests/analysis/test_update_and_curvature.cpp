@@ -354,6 +354,15 @@ BOOST_AUTO_TEST_CASE(density_by_lanczos_quadrature_has_known_answers) {
   double total = 0.0;
   for (double w : q.weights) total += w;
   BOOST_TEST(std::abs(total - 1.0) < 1e-12);
+
+  // One probe (PyHessian's default): the trace is its zᵀHz (Σ aᵢ for a
+  // Rademacher z on a diagonal H), and the standard error is left empty.
+  auto one = PluginRegistry::global().create_from_spec("density:probes=1,steps=40");
+  Row single(one->columns());
+  one->observe(ctx, single);
+  BOOST_TEST(std::abs(*single.get("density_trace") - trace) < 1e-10 * std::abs(trace));
+  BOOST_TEST(!single.get("density_trace_se").has_value());
+  BOOST_CHECK_THROW(PluginRegistry::global().create_from_spec("density:probes=0"), std::invalid_argument);
 }
 
 namespace {
