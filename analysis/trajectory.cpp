@@ -1,6 +1,11 @@
 #include "trajectory.hpp"
 
+#include <glob.h>
+
+#include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -10,6 +15,7 @@
 
 #include "../core/hash.hpp"
 #include "../core/npy.hpp"
+#include "../core/text.hpp"
 
 namespace eos::analysis {
 
@@ -106,7 +112,157 @@ void TrajectoryWriter::write_manifest() const {
   write_file_atomically(dir_ + "/manifest.json", j.dump(2) + "\n");
 }
 
+std::string ThetaSource::describe() const {
+  if (!key.empty()) return fmt::format("{}['{}']", path, key);
+  if (row) return fmt::format("{}[row {}]", path, *row);
+  return path;
+}
+
+Tensor ThetaSource::read(NpyInfo* info) const {
+  if (!key.empty()) return read_npz_array(path, key, info);
+  if (row) {
+    if (info) *info = read_npy_info(path);
+    return read_npy_row(path, *row);
+  }
+  NpyInfo own;
+  Tensor t = read_npy(path, &own);
+  if (t.dimension() != 1)
+    throw NpyError(fmt::format("{}: θ must be a flat vector (1-D), got shape {}", path, shape_str(own.shape)));
+  if (info) *info = own;
+  return t;
+}
+
+namespace {
+
+// Natural order: digit runs compare as numbers, so theta_2 < theta_10.
+bool natural_less(const std::string& a, const std::string& b) {
+  std::size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (std::isdigit(static_cast<unsigned char>(a[i])) && std::isdigit(static_cast<unsigned char>(b[j]))) {
+      std::size_t i2 = i, j2 = j;
+      while (i2 < a.size() && std::isdigit(static_cast<unsigned char>(a[i2]))) ++i2;
+      while (j2 < b.size() && std::isdigit(static_cast<unsigned char>(b[j2]))) ++j2;
+      std::string x = a.substr(i, i2 - i), y = b.substr(j, j2 - j);
+      x.erase(0, std::min(x.find_first_not_of('0'), x.size()));
+      y.erase(0, std::min(y.find_first_not_of('0'), y.size()));
+      if (x.size() != y.size()) return x.size() < y.size();
+      if (x != y) return x < y;
+      i = i2;
+      j = j2;
+    } else {
+      if (a[i] != b[j]) return a[i] < b[j];
+      ++i;
+      ++j;
+    }
+  }
+  return a.size() - i < b.size() - j || (a.size() - i == b.size() - j && a < b);
+}
+
+std::vector<std::string> matches_of(const std::string& pattern) {
+  if (pattern.find_first_of("*?[") == std::string::npos) {
+    std::error_code ec;
+    if (!std::filesystem::exists(pattern, ec))
+      throw std::runtime_error(fmt::format("--theta: no file {}", quote_input(pattern)));
+    return {pattern};
+  }
+  glob_t g{};
+  const int rc = ::glob(pattern.c_str(), GLOB_NOSORT, nullptr, &g);
+  std::vector<std::string> found;
+  if (rc == 0)
+    for (std::size_t k = 0; k < g.gl_pathc; ++k) found.emplace_back(g.gl_pathv[k]);
+  ::globfree(&g);
+  if (rc == GLOB_NOMATCH || found.empty())
+    throw std::runtime_error(fmt::format("--theta: the pattern {} matches no file", quote_input(pattern)));
+  if (rc != 0) throw std::runtime_error(fmt::format("--theta: cannot expand the pattern {}", quote_input(pattern)));
+  std::sort(found.begin(), found.end(), natural_less);
+  return found;
+}
+
+bool is_zip(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {};
+  return in.read(magic, 4) && std::memcmp(magic, "PK\x03\x04", 4) == 0;
+}
+
+}  // namespace
+
+std::vector<ThetaSource> expand_theta_files(const std::string& list) {
+  std::vector<ThetaSource> out;
+  std::size_t start = 0;
+  while (start <= list.size()) {
+    const std::size_t comma = std::min(list.find(',', start), list.size());
+    const std::string item = list.substr(start, comma - start);
+    start = comma + 1;
+    if (item.empty()) throw std::runtime_error(fmt::format("--theta {}: an empty entry in the list", quote_input(list)));
+    for (const std::string& path : matches_of(item)) {
+      std::error_code ec;
+      if (!std::filesystem::is_regular_file(path, ec))
+        throw std::runtime_error(fmt::format("--theta: {} is not a regular file", quote_input(path)));
+      if (is_zip(path)) {
+        const auto keys = npz_keys(path);
+        if (keys.empty()) throw NpyError(fmt::format("{}: an .npz with no arrays", path));
+        for (const auto& key : keys) out.push_back({path, key, std::nullopt});
+        continue;
+      }
+      const NpyInfo info = read_npy_info(path);
+      if (info.shape.size() == 1) {
+        out.push_back({path, "", std::nullopt});
+      } else if (info.shape.size() == 2) {
+        for (std::size_t r = 0; r < info.shape[0]; ++r) out.push_back({path, "", r});
+      } else {
+        throw NpyError(fmt::format("{}: shape {}: expected one θ (1-D) or one θ per row (2-D, [steps, d])", path,
+                                   shape_str(info.shape)));
+      }
+    }
+  }
+  return out;
+}
+
+Trajectory trajectory_of_files(std::vector<ThetaSource> sources, std::optional<std::vector<std::size_t>> steps,
+                               double lr, std::size_t batch_size, std::uint64_t seed, std::string objective_spec) {
+  if (sources.empty()) throw std::runtime_error("--theta: no θ files");
+  if (!(std::isfinite(lr) && lr > 0)) throw std::runtime_error(fmt::format("--lr {}: expected a positive step size", lr));
+  Trajectory t;
+  t.steps_given = steps.has_value();
+  if (steps) {
+    if (steps->size() != sources.size())
+      throw std::runtime_error(fmt::format("--steps lists {} steps, --theta holds {} θ (the first: {})", steps->size(),
+                                           sources.size(), sources.front().describe()));
+    for (std::size_t i = 1; i < steps->size(); ++i)
+      if ((*steps)[i] <= (*steps)[i - 1])
+        throw std::runtime_error(fmt::format("--steps: step {} (for {}) does not follow step {}: steps must increase",
+                                             (*steps)[i], sources[i].describe(), (*steps)[i - 1]));
+  }
+  auto& m = t.manifest;
+  m.objective_spec = std::move(objective_spec);
+  m.optimizer = "unknown (θ files trained elsewhere)";
+  m.lr = lr;
+  m.seed = seed;
+  m.batch_size = batch_size;
+  m.every = 1;
+  for (std::size_t i = 0; i < sources.size(); ++i) {
+    m.steps.push_back(steps ? (*steps)[i] : i);
+    m.step_lrs.push_back(lr);
+    m.files.push_back(sources[i].describe());
+  }
+  t.sources = std::move(sources);
+  return t;
+}
+
+std::string Trajectory::where(std::size_t i) const {
+  if (!sources.empty()) return sources.at(i).describe();
+  return dir + "/" + manifest.files.at(i);
+}
+
 Tensor Trajectory::theta(std::size_t i) const {
+  if (!sources.empty()) {
+    const ThetaSource& src = sources.at(i);
+    Tensor theta = src.read();
+    if (const auto bad = first_non_finite(theta))
+      throw std::runtime_error(fmt::format("{}: θ of step {} has a non-finite entry ({} at index {})", src.describe(),
+                                           manifest.steps[i], theta.data()[*bad], *bad));
+    return theta;
+  }
   if (i >= manifest.files.size())
     throw std::out_of_range(fmt::format("{}: step index {} of {} recorded", dir, i, manifest.files.size()));
   const std::string path = dir + "/" + manifest.files[i];
@@ -147,8 +303,23 @@ Trajectory read_trajectory(const std::string& dir) {
   } catch (const std::exception& e) {
     throw std::runtime_error(fmt::format("{}: not valid JSON ({})", path, e.what()));
   }
-  if (j.value("format", "") != kFormat)
-    throw std::runtime_error(fmt::format("{}: format '{}', expected '{}'", path, j.value("format", ""), kFormat));
+  if (!j.is_object()) throw std::runtime_error(fmt::format("{}: expected a JSON object (docs/TRAJECTORY.md)", path));
+  // Every missing required key at once, not one per attempt (docs/TRAJECTORY.md).
+  std::string missing;
+  for (const char* key : {"format", "objective_spec", "lr", "steps", "files"})
+    if (!j.contains(key)) missing += fmt::format("{}'{}'", missing.empty() ? "" : ", ", key);
+  if (!missing.empty())
+    throw std::runtime_error(fmt::format("{}: missing required key(s) {} (the format is docs/TRAJECTORY.md; `eoslab "
+                                         "spec [train flags]` prints an objective_spec)",
+                                         path, missing));
+  if (!j.at("format").is_string() || j.at("format").get<std::string>() != kFormat)
+    throw std::runtime_error(fmt::format("{}: format {}, expected \"{}\"", path, j.at("format").dump(), kFormat));
+  // Optional keys default to what a hand-written manifest of a GD run means.
+  for (const auto& [key, value] : std::initializer_list<std::pair<const char*, nlohmann::json>>{
+           {"objective", ""}, {"optimizer", "unknown"}, {"seed", 0u}, {"batch_size", 0u}, {"every", 1u}})
+    if (!j.contains(key)) j[key] = value;
+  if (!j.contains("step_lrs") && j.at("steps").is_array())
+    j["step_lrs"] = std::vector<nlohmann::json>(j.at("steps").size(), j.at("lr"));
   Trajectory t;
   t.dir = dir;
   auto& m = t.manifest;
@@ -226,10 +397,10 @@ MetricsTable analyze_trajectory(const Trajectory& trajectory, Objective& objecti
     d.theta = trajectory.theta(i);
     d.lr = m.step_lrs[i];
     if (d.theta.size() != objective.dim())
-      throw ShapeError(fmt::format("{}: θ at step {} has {} entries, the objective has {}", trajectory.dir, d.step,
+      throw ShapeError(fmt::format("{}: θ at step {} has {} entries, the objective has {}", trajectory.where(i), d.step,
                                    d.theta.size(), objective.dim()));
     StepData next;  // θ_{t+1}, when the next recorded step is t + 1
-    if (i + 1 < m.steps.size() && m.steps[i + 1] == d.step + 1) {
+    if (trajectory.steps_given && i + 1 < m.steps.size() && m.steps[i + 1] == d.step + 1) {
       next.step = d.step + 1;
       next.theta = trajectory.theta(i + 1);
       next.lr = m.step_lrs[i + 1];

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "../core/npy.hpp"
 #include "metrics.hpp"
 #include "plugin.hpp"
 
@@ -57,14 +58,44 @@ class TrajectoryWriter {
   TrajectoryManifest m_;
 };
 
+// One θ of a trajectory trained elsewhere: a 1-D .npy, row `row` of a 2-D
+// .npy [steps, d], or the array `key` of an .npz (float64, or float32 widened).
+struct ThetaSource {
+  std::string path;
+  std::string key;                 // an .npz's array
+  std::optional<std::size_t> row;  // a 2-D .npy's row
+  std::string describe() const;    // "θ.npy", "thetas.npy[row 3]", "run.npz['arr_3']"
+  Tensor read(NpyInfo* info = nullptr) const;
+};
+
+// θ files given as FILE, GLOB or a comma-separated LIST of them → every θ
+// they hold, in order: a glob's matches in natural order (theta_2 before
+// theta_10), an .npz's arrays in the archive's order (np.savez's), a 2-D
+// .npy's rows. A file is told by its bytes (an .npz is a zip), not its name.
+// Errors name the pattern or file: no match, unreadable, not 1-D or 2-D.
+std::vector<ThetaSource> expand_theta_files(const std::string& list);
+
 struct Trajectory {
   std::string dir;
   TrajectoryManifest manifest;
+  // θ files from anywhere (trajectory_of_files), instead of manifest.files in dir.
+  std::vector<ThetaSource> sources;
+  // False when the steps were numbered by position (no --steps): then no two
+  // recorded θ are taken for consecutive steps (RP needs θ_{t+1}; a file
+  // every 10 steps is not one).
+  bool steps_given = true;
   // θ of the i-th recorded step, checked: a regular file (a FIFO is refused,
   // not opened), of the recorded size and fingerprint when the manifest has
   // them, and finite; each error names the file and the step.
   Tensor theta(std::size_t i) const;
+  std::string where(std::size_t i) const;  // the file (and array or row) θ of the i-th step is read from
 };
+
+// A trajectory of θ files trained elsewhere, analysed with the objective of
+// `objective_spec` at step size `lr`: the steps given (as many as the θs,
+// increasing), or 0, 1, 2, … by position with steps_given = false.
+Trajectory trajectory_of_files(std::vector<ThetaSource> sources, std::optional<std::vector<std::size_t>> steps,
+                               double lr, std::size_t batch_size, std::uint64_t seed, std::string objective_spec);
 // Refuses a manifest that lists one file twice, or whose lists differ in length.
 Trajectory read_trajectory(const std::string& dir);
 

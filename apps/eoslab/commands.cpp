@@ -85,41 +85,109 @@ void check_rebuilt(const analysis::Trajectory& traj, const Objective& objective,
 }
 
 // Every θ file, before anything is written: there, a regular file, the
-// recorded size and fingerprint, finite, and the objective's size.
-void check_theta_files(const analysis::Trajectory& traj, const fs::path& dir, std::size_t dim) {
+// recorded size and fingerprint, finite, and the objective's size. Returns
+// how many θ were float32 (widened to float64).
+std::size_t check_theta_files(const analysis::Trajectory& traj, std::size_t dim) {
+  std::size_t float32 = 0;
   for (std::size_t i = 0; i < traj.manifest.files.size(); ++i) {
     try {
       const Tensor theta = traj.theta(i);
       if (theta.size() != dim)
-        throw std::runtime_error(fmt::format("{}/{}: θ of step {} has {} entries, the objective has {}", dir.string(),
-                                             traj.manifest.files[i], traj.manifest.steps[i], theta.size(), dim));
+        throw std::runtime_error(fmt::format("{}: θ of step {} has {} entries, the objective has {}{}", traj.where(i),
+                                             traj.manifest.steps[i], theta.size(), dim,
+                                             traj.sources.empty() ? "" : " (check the Data and Model flags: `eoslab "
+                                                                         "train … --describe` prints θ's layout)"));
+      if (!traj.sources.empty()) {
+        NpyInfo info;
+        (void)traj.sources[i].read(&info);
+        float32 += info.dtype == "float32";
+      }
     } catch (const std::exception& e) {
       throw UsageError(e.what());
     }
   }
+  return float32;
+}
+
+// What `eoslab analyze` reads and where it writes: a trajectory (recorded by
+// `eoslab train`, or θ files from anywhere), the objective to rebuild, and
+// the identity an earlier analysis in --out is recognised by.
+struct AnalysisInput {
+  analysis::Trajectory traj;
+  ObjectiveRecipe recipe;
+  fs::path out;
+  std::string identity;     // `eoslab analyze DIR` or `eoslab analyze --theta …`
+  std::string spec_source;  // where the objective came from, for messages
+};
+
+AnalysisInput recorded_input(const AnalyzeArgs& a) {
+  fs::path dir = a.dir;
+  if (fs::exists(dir / "trajectory" / "manifest.json")) dir /= "trajectory";
+  else if (!fs::exists(dir / "manifest.json"))
+    throw UsageError(fmt::format("{}: no recorded trajectory here (neither {}/manifest.json nor {}/trajectory/manifest.json); "
+                                 "record one with `eoslab train --save-every K`, or analyse θ files with --theta",
+                                 a.dir, a.dir, a.dir));
+  AnalysisInput in;
+  try {
+    in.traj = analysis::read_trajectory(dir.string());
+  } catch (const std::exception& e) {
+    throw UsageError(e.what());
+  }
+  in.out = a.out.empty() ? fs::path(a.dir) / "analysis" : fs::path(a.out);
+  if (same_folder(in.out, a.dir) || same_folder(in.out, dir))
+    throw UsageError(fmt::format("--out {}: that is the run's own folder, whose metrics.csv and summary.json are the "
+                                 "run's; write the analysis elsewhere (the default is {}/analysis)",
+                                 in.out.string(), a.dir));
+  in.spec_source = (dir / "manifest.json").string() + ": its objective_spec";
+  in.recipe = ObjectiveRecipe::from_manifest(in.traj.manifest.objective_spec);
+  in.identity = command_line({"eoslab", "analyze", a.dir});
+  return in;
+}
+
+AnalysisInput theta_files_input(const AnalyzeArgs& a) {
+  AnalysisInput in;
+  std::vector<analysis::ThetaSource> sources;
+  try {
+    for (const auto& item : a.theta) {
+      auto more = analysis::expand_theta_files(item);
+      sources.insert(sources.end(), more.begin(), more.end());
+    }
+    std::optional<std::vector<std::size_t>> steps = a.step_list;
+    if (a.steps_every) {
+      steps.emplace();
+      for (std::size_t i = 0; i < sources.size(); ++i) steps->push_back(i * *a.steps_every);
+    }
+    in.recipe = *a.objective;
+    in.traj = analysis::trajectory_of_files(std::move(sources), steps, a.lr_value, a.batch_size_value, a.seed,
+                                            in.recipe.manifest_json());
+  } catch (const UsageError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw UsageError(e.what());
+  }
+  in.out = a.out.empty() ? fs::path("eoslab-analysis") : fs::path(a.out);
+  std::vector<std::string> identity = {"eoslab", "analyze"};
+  for (const auto& t : a.theta) identity.insert(identity.end(), {"--theta", t});
+  in.identity = command_line(identity);
+  in.spec_source = "the Data and Model flags";
+  return in;
+}
+
+// The objective analyze rebuilt, said before it runs (and kept in summary.json).
+nlohmann::json rebuilt_json(const Objective& objective, const ObjectiveRecipe& recipe) {
+  nlohmann::json spec = nlohmann::json::parse(recipe.manifest_json());
+  return {{"objective", objective.describe()},
+          {"parameters", objective.dim()},
+          {"data_fingerprint", objective.data_fingerprint()},
+          {"spec", spec}};
 }
 
 }  // namespace
 
 int analyze_command(const AnalyzeArgs& a) {
   const auto start = std::chrono::steady_clock::now();
-  fs::path dir = a.dir;
-  if (fs::exists(dir / "trajectory" / "manifest.json")) dir /= "trajectory";
-  else if (!fs::exists(dir / "manifest.json"))
-    throw UsageError(fmt::format("{}: no recorded trajectory here (neither {}/manifest.json nor {}/trajectory/manifest.json); "
-                                 "record one with `eoslab train --save-every K`",
-                                 a.dir, a.dir, a.dir));
-  analysis::Trajectory traj;
-  try {
-    traj = analysis::read_trajectory(dir.string());
-  } catch (const std::exception& e) {
-    throw UsageError(e.what());
-  }
-  const fs::path out = a.out.empty() ? fs::path(a.dir) / "analysis" : fs::path(a.out);
-  if (same_folder(out, a.dir) || same_folder(out, dir))
-    throw UsageError(fmt::format("--out {}: that is the run's own folder, whose metrics.csv and summary.json are the "
-                                 "run's; write the analysis elsewhere (the default is {}/analysis)",
-                                 out.string(), a.dir));
+  AnalysisInput in = a.theta.empty() ? recorded_input(a) : theta_files_input(a);
+  const analysis::Trajectory& traj = in.traj;
   std::vector<std::unique_ptr<analysis::Plugin>> plugins;
   for (const auto& text : a.plugins) {
     if (text.find('@') != std::string::npos)
@@ -133,47 +201,59 @@ int analyze_command(const AnalyzeArgs& a) {
       throw UsageError(fmt::format("--plugin '{}': {}", text, e.what()));
     }
   }
-  ObjectiveRecipe recipe = ObjectiveRecipe::from_manifest(traj.manifest.objective_spec);
   const std::size_t threads = threads_per_rank(parse_count("--threads", a.threads, 0));
-  recipe.model.threads = threads;
+  in.recipe.model.threads = threads;
   try {
-    check_memory(recipe, "gd", plugins);
+    check_memory(in.recipe, "gd", plugins);
   } catch (const UsageError& e) {
-    throw UsageError(fmt::format("{}: its objective_spec: {}", (dir / "manifest.json").string(), e.what()));
+    throw UsageError(fmt::format("{}: {}", in.spec_source, e.what()));
   }
-  BuiltRun built = build(recipe);
-  check_rebuilt(traj, *built.objective, dir / "manifest.json");
-  check_theta_files(traj, dir, built.objective->dim());
+  BuiltRun built = build(in.recipe);
+  if (traj.sources.empty()) check_rebuilt(traj, *built.objective, fs::path(traj.dir) / "manifest.json");
+  const std::size_t float32 = check_theta_files(traj, built.objective->dim());
+  const nlohmann::json rebuilt = rebuilt_json(*built.objective, in.recipe);
+  if (!a.quiet) {
+    fmt::print("objective: {}; {} parameters{}\n", built.objective->describe(), built.objective->dim(),
+               in.recipe.toy.empty() ? fmt::format("; standardize {}", in.recipe.model.data.standardize ? "subset" : "none")
+                                     : "");
+    if (float32) fmt::print("{} of {} θ were float32, widened to float64\n", float32, traj.manifest.steps.size());
+  }
   FolderContents contents{"analysis", {"metrics.csv", "summary.json"}, {"density/step_*.csv"}, {}};
   // An earlier analysis of the same trajectory is replaced; anything else
   // eoslab wrote there only with --force.
-  const std::string command = command_line({"eoslab", "analyze", a.dir});
-  const nlohmann::json earlier = RunFolder::list_of(out);
-  const bool same = !earlier.is_null() && earlier.value("kind", "") == "analysis" && earlier.value("command", "") == command;
-  RunFolder folder(out, same || a.force ? RunFolder::Mode::Replace : RunFolder::Mode::Fresh, contents, command);
+  const nlohmann::json earlier = RunFolder::list_of(in.out);
+  const bool same = !earlier.is_null() && earlier.value("kind", "") == "analysis" && earlier.value("command", "") == in.identity;
+  RunFolder folder(in.out, same || a.force ? RunFolder::Mode::Replace : RunFolder::Mode::Fresh, contents, in.identity);
   set_blas_threads(threads);
   folder.claim();
 
-  const auto table = analysis::analyze_trajectory(traj, *built.objective, plugins, nullptr, out.string());
+  const auto table = analysis::analyze_trajectory(traj, *built.objective, plugins, nullptr, in.out.string());
   {
-    analysis::CsvWriter csv((out / "metrics.csv").string(), table.columns);
+    analysis::CsvWriter csv((in.out / "metrics.csv").string(), table.columns);
     for (const auto& row : table.rows) csv.write(row);
   }
   nlohmann::json j;
-  j["trajectory"] = dir.string();
-  j["objective"] = traj.manifest.objective;
+  if (traj.sources.empty()) {
+    j["trajectory"] = traj.dir;
+  } else {
+    j["theta"] = a.theta;
+    j["command"] = command_line(a.command);
+    j["steps_given"] = traj.steps_given;
+    j["float32_widened"] = float32;
+  }
+  j["objective"] = traj.manifest.objective.empty() ? built.objective->describe() : traj.manifest.objective;
   j["optimizer"] = traj.manifest.optimizer;
-  j["rebuilt"] = {{"objective", built.objective->describe()},
-                  {"parameters", built.objective->dim()},
-                  {"data_fingerprint", built.objective->data_fingerprint()},
-                  {"spec", traj.manifest.objective_spec.empty() ? nlohmann::json()
-                                                                : nlohmann::json::parse(traj.manifest.objective_spec)}};
+  j["lr"] = traj.manifest.lr;
+  j["steps"] = traj.manifest.steps;
+  j["rebuilt"] = rebuilt;
   j["plugins"] = a.plugins;
   j["steps_analysed"] = table.rows.size();
   j["wall_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  write_file_atomically((out / "summary.json").string(), j.dump(2) + "\n");
+  write_file_atomically((in.out / "summary.json").string(), j.dump(2) + "\n");
   if (!a.quiet)
-    fmt::print("analysed {} recorded steps of {} → {}\n", table.rows.size(), dir.string(), (out / "metrics.csv").string());
+    fmt::print("analysed {} θ of {} → {}\n", table.rows.size(),
+               traj.sources.empty() ? traj.dir : fmt::format("{} file pattern(s)", a.theta.size()),
+               (in.out / "metrics.csv").string());
   return 0;
 }
 

@@ -50,7 +50,7 @@ struct TrainFlags {
   CLI::Option* steps_option = nullptr;  // to tell an explicit --steps from its default
 };
 
-void add_train_flags(CLI::App& app, TrainFlags& f) {
+void add_data_flags(CLI::App& app, TrainFlags& f) {
   auto* data = app.add_option_group("Data");
   data->add_option("--data", f.data,
                    "fashion-mnist[:DIR] | idx:DIR | cifar10:DIR | csv:FILE (integer label in the first column) | "
@@ -61,7 +61,10 @@ void add_train_flags(CLI::App& app, TrainFlags& f) {
   data->add_option("--standardize", f.standardize,
                    "subset: centre and scale each feature by the selected examples' statistics; none")
       ->capture_default_str();
+}
 
+// `training`: also the flags that only a training run reads (θ₀, --describe).
+void add_model_flags(CLI::App& app, TrainFlags& f, bool training) {
   auto* model = app.add_option_group("Model");
   f.widths_option = model->add_option("--widths", f.widths, "hidden layer widths of the MLP, or 'none' for a linear model")
                         ->capture_default_str();
@@ -78,17 +81,21 @@ void add_train_flags(CLI::App& app, TrainFlags& f) {
                     "(grammar: docs/MODELS.md)");
   model->add_option("--input-shape", f.input_shape,
                     "C,H,W: how a convolutional model reads each example (default: the images' own; needed for csv)");
-  model->add_flag("--describe", f.describe, "print the network's layers, output shapes and θ layout, and exit");
+  if (training) model->add_flag("--describe", f.describe, "print the network's layers, output shapes and θ layout, and exit");
   model->add_option("--loss", f.loss, "ce (mean cross-entropy) | mse ((1/n)Σ½‖f(x) − onehot(y)‖²)")->capture_default_str();
   model->add_option("--weight-decay", f.weight_decay, "γ of the objective's term γ‖θ‖²")->capture_default_str();
   model->add_option("--init", f.init, "pytorch | xavier | he")->capture_default_str();
   model->add_option("--seed", f.seed, "seed of the initialization, minibatches and stochastic plugins")
       ->capture_default_str();
-  model->add_option("--init-params", f.init_params, "θ₀ from a .npy file (flat PyTorch parameter order)");
+  if (training) model->add_option("--init-params", f.init_params, "θ₀ from a .npy file (flat PyTorch parameter order)");
   model->add_option("--toy", f.toy,
                     "instead of a model: one of the paper's toys (quadratic, tanh_quadratic, linear_neuron, tanh_neuron)");
-  model->add_option("--theta0", f.theta0, "θ₀ of a toy, e.g. 13,0.01 (default 1,1)");
+  if (training) model->add_option("--theta0", f.theta0, "θ₀ of a toy, e.g. 13,0.01 (default 1,1)");
+}
 
+void add_train_flags(CLI::App& app, TrainFlags& f) {
+  add_data_flags(app, f);
+  add_model_flags(app, f, /*training=*/true);
   auto* opt = app.add_option_group("Optimizer");
   opt->add_option("--optimizer", f.optimizer, "gd | momentum | nesterov | rmsprop | adam | adamw")->capture_default_str();
   opt->add_option("--lr", f.lr, "step size η: a number or a fraction such as 2/15")->capture_default_str();
@@ -367,10 +374,24 @@ RunConfig resume_config(const std::string& dir) {
 
 namespace {
 
-void add_analyze_flags(CLI::App& analyze, AnalyzeArgs& aa) {
-  analyze.add_option("dir", aa.dir, "a run directory (with trajectory/) or a trajectory directory")->required();
+void add_analyze_flags(CLI::App& analyze, AnalyzeArgs& aa, TrainFlags& objective) {
+  analyze.add_option("dir", aa.dir, "a run directory (with trajectory/) or a trajectory directory");
   analyze.add_option("--plugin", aa.plugins, "SPEC, repeatable: plugins to run at every recorded step")->required();
-  analyze.add_option("--out", aa.out, "output directory (default DIR/analysis)");
+  auto* files = analyze.add_option_group("θ files trained elsewhere (instead of DIR)");
+  files->add_option("--theta", aa.theta,
+                    "FILE, GLOB or a comma-separated LIST (repeatable): θ as flat .npy (float64 or float32), 2-D .npy "
+                    "[steps, d] (a θ per row) or .npz (an array per step, in the archive's order); a glob's matches "
+                    "in natural order (theta_2 before theta_10); the objective comes from the Data and Model flags");
+  files->add_option("--steps", aa.steps,
+                    "the step of each θ, e.g. 0,10,20 or every:10 (default: numbered 0, 1, 2, … by position, and no "
+                    "two taken as consecutive steps)");
+  files->add_option("--lr", aa.lr, "the step size η the θs were trained with: a number or a fraction such as 2/15")
+      ->capture_default_str();
+  files->add_option("--batch-size", aa.batch_size, "the minibatch size they were trained with (0: full batch, GD)")
+      ->capture_default_str();
+  add_data_flags(analyze, objective);
+  add_model_flags(analyze, objective, /*training=*/false);
+  analyze.add_option("--out", aa.out, "output directory (default DIR/analysis; with --theta, eoslab-analysis)");
   analyze.add_option("--threads", aa.threads, kThreadsHelp)->capture_default_str();
   analyze.add_flag("--quiet", aa.quiet, "no progress line");
   analyze.add_flag("--force", aa.force,
@@ -404,6 +425,46 @@ RunConfig resumed_train(CLI::App& train, const TrainFlags& tf) {
   return c;
 }
 
+// `eoslab analyze`: DIR, or --theta with the objective from the Data and
+// Model flags; those flags mean nothing beside DIR (its manifest says).
+AnalyzeArgs analyze_args(CLI::App& analyze, AnalyzeArgs a, const TrainFlags& objective) {
+  std::vector<std::string> given;  // Data, Model and θ-file flags on the command line
+  for (const CLI::App* group : analyze.get_subcommands([](CLI::App*) { return true; }))
+    for (const CLI::Option* opt : group->get_options())
+      if (opt->count() > 0 && opt->get_name() != "--theta") given.push_back(opt->get_name());
+  if (a.theta.empty()) {
+    if (a.dir.empty())
+      throw UsageError("eoslab analyze: give a run directory (DIR, written by `eoslab train --save-every K`) or θ "
+                       "files with --theta FILE|GLOB|LIST");
+    if (!given.empty())
+      throw UsageError(fmt::format("{} with {}: a run directory's objective, step size and steps come from its "
+                                   "manifest; the Data, Model and θ-file flags are for --theta",
+                                   a.dir, given.front()));
+    return a;
+  }
+  if (!a.dir.empty())
+    throw UsageError(fmt::format("{} and --theta: give a run directory or θ files, not both", a.dir));
+  RunConfig c;
+  objective_flags(objective, c);
+  a.objective = c.objective;
+  a.lr_value = parse_step_size("--lr", a.lr);
+  a.batch_size_value = parse_count("--batch-size", a.batch_size, 0);
+  a.seed = c.objective.model.data.seed;
+  if (a.steps.starts_with("every:")) {
+    a.steps_every = parse_count("--steps every:K", a.steps.substr(6), 1);
+  } else if (!a.steps.empty()) {
+    std::vector<std::size_t> steps;
+    std::size_t start = 0;
+    while (start <= a.steps.size()) {
+      const std::size_t comma = std::min(a.steps.find(',', start), a.steps.size());
+      steps.push_back(parse_count("--steps", a.steps.substr(start, comma - start), 0));
+      start = comma + 1;
+    }
+    a.step_list = std::move(steps);
+  }
+  return a;
+}
+
 int print_defaults() {
   fmt::print("# Defaults of `eoslab train`\n\nFrom core/defaults.hpp, the one table that the flags, the library's specs "
              "(data::DataSpec, nn::ObjectiveSpec, analysis::TrainerOptions) and this page read: an omitted flag and "
@@ -421,7 +482,7 @@ int run_command_line(int argc, char** argv, const Commands& commands) {
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "help for every subcommand");
   app.footer("Exit codes: 0 success (a diverged run is a result, not an error), 1 runtime failure, 2 bad input.");
-  TrainFlags tf;
+  TrainFlags tf, analyze_objective, spec_flags;
   AnalyzeArgs aa;
   ReproduceArgs ra;
   PlotArgs pa;
@@ -429,7 +490,10 @@ int run_command_line(int argc, char** argv, const Commands& commands) {
   auto* train = app.add_subcommand("train", "train a model (or a toy) with analysis plugins attached");
   add_train_flags(*train, tf);
   auto* analyze = app.add_subcommand("analyze", "replay plugins offline on a recorded trajectory");
-  add_analyze_flags(*analyze, aa);
+  add_analyze_flags(*analyze, aa, analyze_objective);
+  auto* spec = app.add_subcommand("spec", "print the objective spec JSON that `eoslab train` flags mean (what a "
+                                          "trajectory's manifest records as objective_spec); writes nothing");
+  add_train_flags(*spec, spec_flags);
   auto* reproduce = app.add_subcommand("reproduce", "run a preset that reproduces one result of the paper, or all");
   add_reproduce_flags(*reproduce, ra);
   auto* plot = app.add_subcommand("plot", "draw a run's figures (PNG + SVG + the gnuplot script) with gnuplot");
@@ -440,10 +504,10 @@ int run_command_line(int argc, char** argv, const Commands& commands) {
   auto* plugins = app.add_subcommand("plugins", "list the analysis plugins, their options and columns");
   plugins->add_option("name", plugin_name, "one plugin");
 
-  const std::vector<std::string> known = {"train", "analyze", "reproduce", "plot", "plugins", "defaults"};
+  const std::vector<std::string> known = {"train", "analyze", "spec", "reproduce", "plot", "plugins", "defaults"};
   if (argc > 1 && argv[1][0] != '-' && std::find(known.begin(), known.end(), argv[1]) == known.end()) {
-    fmt::print(stderr, "eoslab: unknown command '{}' (expected train, analyze, reproduce, plot, plugins or defaults; see "
-                       "'eoslab --help')\n", argv[1]);
+    fmt::print(stderr, "eoslab: unknown command '{}' (expected train, analyze, spec, reproduce, plot, plugins or "
+                       "defaults; see 'eoslab --help')\n", argv[1]);
     return 2;
   }
   refuse_empty_arguments(std::vector<std::string>(argv + 1, argv + argc));
@@ -464,7 +528,16 @@ int run_command_line(int argc, char** argv, const Commands& commands) {
     c.command[0] = "eoslab";
     return commands.train(c);
   }
-  if (analyze->parsed()) return commands.analyze(aa);
+  if (analyze->parsed()) {
+    aa.command = std::vector<std::string>(argv, argv + argc);
+    aa.command[0] = "eoslab";
+    return commands.analyze(analyze_args(*analyze, aa, analyze_objective));
+  }
+  if (spec->parsed()) {
+    const RunConfig c = to_config(spec_flags);
+    fmt::print("{}\n", nlohmann::json::parse(c.objective.manifest_json()).dump(2));
+    return 0;
+  }
   if (reproduce->parsed()) return commands.reproduce(ra);
   if (plot->parsed()) return commands.plot(pa);
   if (plugins->parsed()) return commands.plugins(plugin_name);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,17 @@ struct AnalyzeArgs {
   std::string dir, out, threads = "0";
   std::vector<std::string> plugins;
   bool quiet = false, force = false;
+  // θ files trained elsewhere, instead of DIR (each FILE, GLOB or LIST), with
+  // what a manifest would say: the objective (Data and Model flags), steps, η.
+  std::vector<std::string> theta;
+  std::string steps, lr = defaults::lr, batch_size = "0";
+  std::optional<ObjectiveRecipe> objective;
+  std::optional<std::vector<std::size_t>> step_list;  // --steps 0,10,20
+  std::optional<std::size_t> steps_every;              // --steps every:K: 0, K, 2K, …
+  double lr_value = 0.0;
+  std::size_t batch_size_value = 0;
+  std::uint64_t seed = defaults::seed;
+  std::vector<std::string> command;  // argv, "eoslab" first
 };
 
 struct ReproduceArgs {
