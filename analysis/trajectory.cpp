@@ -218,43 +218,72 @@ std::vector<ThetaSource> expand_theta_files(const std::string& list) {
   return out;
 }
 
-Trajectory trajectory_of_files(std::vector<ThetaSource> sources, std::optional<std::vector<std::size_t>> steps,
-                               double lr, std::size_t batch_size, std::uint64_t seed, std::string objective_spec) {
-  if (sources.empty()) throw std::runtime_error("--theta: no θ files");
+namespace {
+// What trajectory_of_files and trajectory_of_thetas share: the steps checked
+// against the θ (named by `name(i)`), the manifest a trajectory trained
+// elsewhere stands for.
+template <class Name>
+Trajectory trajectory_of(std::size_t count, const Name& name, const std::optional<std::vector<std::size_t>>& steps,
+                         double lr, std::size_t batch_size, std::uint64_t seed, std::string objective_spec) {
+  if (count == 0) throw std::runtime_error("--theta: no θ");
   if (!(std::isfinite(lr) && lr > 0)) throw std::runtime_error(fmt::format("--lr {}: expected a positive step size", lr));
   Trajectory t;
   t.steps_given = steps.has_value();
   if (steps) {
-    if (steps->size() != sources.size())
+    if (steps->size() != count)
       throw std::runtime_error(fmt::format("--steps lists {} steps, --theta holds {} θ (the first: {})", steps->size(),
-                                           sources.size(), sources.front().describe()));
+                                           count, name(0)));
     for (std::size_t i = 1; i < steps->size(); ++i)
       if ((*steps)[i] <= (*steps)[i - 1])
         throw std::runtime_error(fmt::format("--steps: step {} (for {}) does not follow step {}: steps must increase",
-                                             (*steps)[i], sources[i].describe(), (*steps)[i - 1]));
+                                             (*steps)[i], name(i), (*steps)[i - 1]));
   }
   auto& m = t.manifest;
   m.objective_spec = std::move(objective_spec);
-  m.optimizer = "unknown (θ files trained elsewhere)";
+  m.optimizer = "unknown (θ trained elsewhere)";
   m.lr = lr;
   m.seed = seed;
   m.batch_size = batch_size;
   m.every = 1;
-  for (std::size_t i = 0; i < sources.size(); ++i) {
+  for (std::size_t i = 0; i < count; ++i) {
     m.steps.push_back(steps ? (*steps)[i] : i);
     m.step_lrs.push_back(lr);
-    m.files.push_back(sources[i].describe());
+    m.files.push_back(name(i));
   }
+  return t;
+}
+}  // namespace
+
+Trajectory trajectory_of_files(std::vector<ThetaSource> sources, std::optional<std::vector<std::size_t>> steps,
+                               double lr, std::size_t batch_size, std::uint64_t seed, std::string objective_spec) {
+  Trajectory t = trajectory_of(sources.size(), [&](std::size_t i) { return sources[i].describe(); }, steps, lr,
+                               batch_size, seed, std::move(objective_spec));
   t.sources = std::move(sources);
+  return t;
+}
+
+Trajectory trajectory_of_thetas(std::vector<Tensor> thetas, std::optional<std::vector<std::size_t>> steps, double lr,
+                                std::size_t batch_size, std::uint64_t seed, std::string objective_spec) {
+  Trajectory t = trajectory_of(thetas.size(), [](std::size_t i) { return fmt::format("θ[{}]", i); }, steps, lr,
+                               batch_size, seed, std::move(objective_spec));
+  t.in_memory = std::move(thetas);
   return t;
 }
 
 std::string Trajectory::where(std::size_t i) const {
   if (!sources.empty()) return sources.at(i).describe();
+  if (!in_memory.empty()) return manifest.files.at(i);
   return dir + "/" + manifest.files.at(i);
 }
 
 Tensor Trajectory::theta(std::size_t i) const {
+  if (!in_memory.empty()) {
+    const Tensor& theta = in_memory.at(i);
+    if (const auto bad = first_non_finite(theta))
+      throw std::runtime_error(fmt::format("{}: θ of step {} has a non-finite entry ({} at index {})", where(i),
+                                           manifest.steps[i], theta.data()[*bad], *bad));
+    return theta;
+  }
   if (!sources.empty()) {
     const ThetaSource& src = sources.at(i);
     Tensor theta = src.read();
@@ -382,7 +411,7 @@ Trajectory read_trajectory(const std::string& dir) {
 
 MetricsTable analyze_trajectory(const Trajectory& trajectory, Objective& objective,
                                 std::vector<std::unique_ptr<Plugin>>& plugins, const optim::Optimizer* optimizer,
-                                const std::string& output_dir) {
+                                const std::string& output_dir, const std::function<void(std::size_t)>& after_step) {
   MetricsTable table;
   table.columns = {"step", "lr"};
   for (const auto& p : plugins) {
@@ -413,6 +442,7 @@ MetricsTable analyze_trajectory(const Trajectory& trajectory, Objective& objecti
     row.set("lr", d.lr);
     for (auto& p : plugins) p->observe(ctx, row);
     table.rows.push_back(row.values());
+    if (after_step) after_step(i);
   }
   return table;
 }

@@ -4,6 +4,7 @@
 // objective spec) and re-runs plugins offline.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -80,6 +81,8 @@ struct Trajectory {
   TrajectoryManifest manifest;
   // θ files from anywhere (trajectory_of_files), instead of manifest.files in dir.
   std::vector<ThetaSource> sources;
+  // Or θ held in memory (trajectory_of_thetas: the Python module's arrays).
+  std::vector<Tensor> in_memory;
   // False when the steps were numbered by position (no --steps): then no two
   // recorded θ are taken for consecutive steps (RP needs θ_{t+1}; a file
   // every 10 steps is not one).
@@ -96,14 +99,20 @@ struct Trajectory {
 // increasing), or 0, 1, 2, … by position with steps_given = false.
 Trajectory trajectory_of_files(std::vector<ThetaSource> sources, std::optional<std::vector<std::size_t>> steps,
                                double lr, std::size_t batch_size, std::uint64_t seed, std::string objective_spec);
+// The same for θ already in memory (named "θ[i]" in messages).
+Trajectory trajectory_of_thetas(std::vector<Tensor> thetas, std::optional<std::vector<std::size_t>> steps, double lr,
+                                std::size_t batch_size, std::uint64_t seed, std::string objective_spec);
 // Refuses a manifest that lists one file twice, or whose lists differ in length.
 Trajectory read_trajectory(const std::string& dir);
 
 // Runs plugins on every recorded step of a trajectory, in order, as a
 // Trainer would have online at those steps: f and ∇f at θ_t, the probe
 // θ_t − η_t∇f(θ_t) computed, stochastic plugins seeded alike.
+// `after_step(i)`, when given, is called after the i-th recorded step (a
+// caller's chance to stop: whatever it throws ends the analysis).
 MetricsTable analyze_trajectory(const Trajectory& trajectory, Objective& objective,
                                 std::vector<std::unique_ptr<Plugin>>& plugins,
-                                const optim::Optimizer* optimizer = nullptr, const std::string& output_dir = "");
+                                const optim::Optimizer* optimizer = nullptr, const std::string& output_dir = "",
+                                const std::function<void(std::size_t)>& after_step = {});
 
 }  // namespace eos::analysis

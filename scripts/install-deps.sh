@@ -10,6 +10,7 @@ PKGS=(
   libcli11-dev gnuplot-nox
   clang libclang-rt-14-dev
   libopenmpi-dev openmpi-bin
+  python3-dev python3-pybind11 pybind11-dev python3-numpy python3-pytest
   dataset-fashion-mnist
 )
 exec bash "$(dirname "$0")/apt-install.sh" install-deps "${PKGS[@]}"

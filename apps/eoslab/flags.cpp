@@ -489,7 +489,7 @@ int run_command_line(int argc, char** argv, const Commands& commands) {
   std::string plugin_name;
   auto* train = app.add_subcommand("train", "train a model (or a toy) with analysis plugins attached");
   add_train_flags(*train, tf);
-  auto* analyze = app.add_subcommand("analyze", "replay plugins offline on a recorded trajectory");
+  auto* analyze = app.add_subcommand("analyze", "run plugins offline on a recorded trajectory, or on θ files trained elsewhere (--theta)");
   add_analyze_flags(*analyze, aa, analyze_objective);
   auto* spec = app.add_subcommand("spec", "print the objective spec JSON that `eoslab train` flags mean (what a "
                                           "trajectory's manifest records as objective_spec); writes nothing");
