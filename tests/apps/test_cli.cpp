@@ -32,6 +32,20 @@ std::vector<std::string> small_run(const fs::path& out) {
           "--out", out.string(), "--quiet"};
 }
 
+// The largest |x − y| / max(|x|, 1e-3) over two runs' metrics, which must
+// have the same rows and the same cells filled.
+double worst_relative_difference(const MetricsTable& x, const MetricsTable& y) {
+  BOOST_TEST_REQUIRE(x.rows.size() == y.rows.size());
+  double worst = 0.0;
+  for (std::size_t i = 0; i < x.rows.size(); ++i)
+    for (std::size_t c = 0; c < x.columns.size(); ++c) {
+      BOOST_TEST(x.rows[i][c].has_value() == y.rows[i][c].has_value());
+      if (x.rows[i][c] && y.rows[i][c])
+        worst = std::max(worst, std::abs(*x.rows[i][c] - *y.rows[i][c]) / std::max(std::abs(*x.rows[i][c]), 1e-3));
+    }
+  return worst;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(train_writes_the_output_contract) {
@@ -301,15 +315,7 @@ BOOST_AUTO_TEST_CASE(threads_change_only_the_order_of_summation) {
     tables.push_back(eos::analysis::read_metrics_csv((out / "metrics.csv").string()));
     csv.push_back(read_text(out / "metrics.csv"));
   }
-  const MetricsTable &x = tables[0], &y = tables[1];
-  BOOST_TEST_REQUIRE(x.rows.size() == y.rows.size());
-  double worst = 0.0;
-  for (std::size_t i = 0; i < x.rows.size(); ++i)
-    for (std::size_t c = 0; c < x.columns.size(); ++c) {
-      BOOST_TEST(x.rows[i][c].has_value() == y.rows[i][c].has_value());
-      if (x.rows[i][c] && y.rows[i][c])
-        worst = std::max(worst, std::abs(*x.rows[i][c] - *y.rows[i][c]) / std::max(std::abs(*x.rows[i][c]), 1e-3));
-    }
+  const double worst = worst_relative_difference(tables[0], tables[1]);
   BOOST_TEST(worst < 1e-10, "worst relative difference between 1 and 3 threads: " << worst);
   BOOST_TEST(worst > 0.0, "3 threads sum in another order, so some digit differs (else the parts did not run)");
   BOOST_TEST(csv[1] == csv[2], "the same thread count repeats byte for byte");
@@ -351,16 +357,8 @@ BOOST_AUTO_TEST_CASE(mpirun_train_equals_one_process) {
     BOOST_TEST_REQUIRE(eoslab(a).code == 0);
     const Ran r = eoslab(b, mpirun);
     BOOST_TEST_REQUIRE(r.code == 0, r.output);
-    const MetricsTable x = eos::analysis::read_metrics_csv((one / "metrics.csv").string());
-    const MetricsTable y = eos::analysis::read_metrics_csv((three / "metrics.csv").string());
-    BOOST_TEST_REQUIRE(x.rows.size() == y.rows.size());
-    double worst = 0.0;
-    for (std::size_t i = 0; i < x.rows.size(); ++i)
-      for (std::size_t c = 0; c < x.columns.size(); ++c) {
-        BOOST_TEST(x.rows[i][c].has_value() == y.rows[i][c].has_value());
-        if (x.rows[i][c] && y.rows[i][c])
-          worst = std::max(worst, std::abs(*x.rows[i][c] - *y.rows[i][c]) / std::max(std::abs(*x.rows[i][c]), 1e-3));
-      }
+    const double worst = worst_relative_difference(eos::analysis::read_metrics_csv((one / "metrics.csv").string()),
+                                                   eos::analysis::read_metrics_csv((three / "metrics.csv").string()));
     BOOST_TEST(worst < 1e-10, "batch " << batch << ": worst relative difference " << worst);
     BOOST_TEST(read_json(three / "trajectory" / "manifest.json").at("steps").size() == 3u);
     BOOST_TEST(read_json(three / "summary.json").at("steps").get<int>() == 40);

@@ -183,4 +183,24 @@ BOOST_AUTO_TEST_CASE(a_hand_written_manifest_needs_five_keys_and_names_every_mis
   BOOST_TEST(mentions(bad, "docs/TRAJECTORY.md"), bad.output);
 }
 
+// `"objective_spec": {}` is the command line's default objective — fc-tanh
+// 784-200-200-10 on the first 5000 Fashion-MNIST images, not all 60000 —
+// and analyze says so on the terminal and in summary.json.
+BOOST_AUTO_TEST_CASE(an_empty_objective_spec_means_the_train_defaults_and_is_said) {
+  const fs::path dir = scratch("theta-empty-spec");
+  fs::create_directories(dir);
+  eos::write_npy((dir / "theta_0.npy").string(), eos::Tensor(xt::zeros<double>({199210})));
+  const nlohmann::json manifest = {{"format", "eoslab-trajectory/1"}, {"objective_spec", nlohmann::json::object()},
+                                   {"lr", 0.1}, {"steps", {0}}, {"files", {"theta_0.npy"}}};
+  std::ofstream(dir / "manifest.json") << manifest.dump(2);
+  const Ran r = eoslab({"analyze", dir.string(), "--plugin", "loss"});
+  BOOST_TEST_REQUIRE(r.code == 0, r.output);
+  BOOST_TEST(mentions(r, "(5000 examples); 199210 parameters; standardize subset"), r.output);
+  const auto s = read_json(dir / "analysis" / "summary.json");
+  BOOST_TEST(s.at("rebuilt").at("spec").at("data").at("n").get<int>() == 5000);
+  const MetricsTable t = eos::analysis::read_metrics_csv((dir / "analysis" / "metrics.csv").string());
+  // θ = 0: uniform logits over 10 classes; a mean of 5000 rounded terms
+  BOOST_TEST(std::abs(*t.at(0, "loss") - std::log(10.0)) < 1e-12);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

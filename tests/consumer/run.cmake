@@ -17,3 +17,11 @@ execute_process(COMMAND "${WORK}/build/app" COMMAND_ERROR_IS_FATAL ANY)
 foreach(example custom_model custom_plugin autodiff_tour)
   execute_process(COMMAND "${WORK}/build/${example}" COMMAND_ERROR_IS_FATAL ANY OUTPUT_QUIET)
 endforeach()
+# The Python module, where it was built, imports from the installed prefix
+# and computes (without the build tree on its path).
+file(GLOB _module "${WORK}/prefix/lib/python3/dist-packages/eoslab*.so")
+if(_module)
+  execute_process(COMMAND ${CMAKE_COMMAND} -E env PYTHONPATH=${WORK}/prefix/lib/python3/dist-packages
+                          /usr/bin/python3 -c "import eoslab; f = eoslab.Objective(toy='quadratic'); assert f.value(f.theta0) == 21.0, f.value(f.theta0); print(eoslab.__file__)"
+                  COMMAND_ERROR_IS_FATAL ANY)
+endif()
