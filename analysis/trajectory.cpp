@@ -276,7 +276,7 @@ std::string Trajectory::where(std::size_t i) const {
   return dir + "/" + manifest.files.at(i);
 }
 
-Tensor Trajectory::theta(std::size_t i) const {
+Tensor Trajectory::theta(std::size_t i, NpyInfo* info) const {
   if (!in_memory.empty()) {
     const Tensor& theta = in_memory.at(i);
     if (const auto bad = first_non_finite(theta))
@@ -286,7 +286,7 @@ Tensor Trajectory::theta(std::size_t i) const {
   }
   if (!sources.empty()) {
     const ThetaSource& src = sources.at(i);
-    Tensor theta = src.read();
+    Tensor theta = src.read(info);
     if (const auto bad = first_non_finite(theta))
       throw std::runtime_error(fmt::format("{}: θ of step {} has a non-finite entry ({} at index {})", src.describe(),
                                            manifest.steps[i], theta.data()[*bad], *bad));
@@ -322,6 +322,29 @@ Tensor Trajectory::theta(std::size_t i) const {
   return theta;
 }
 
+namespace {
+// A manifest's required keys checked (every missing one named at once, not
+// one per attempt) and its optional keys filled with what a hand-written
+// manifest of a GD run means (docs/TRAJECTORY.md).
+void complete_manifest(nlohmann::json& j, const std::string& path) {
+  if (!j.is_object()) throw std::runtime_error(fmt::format("{}: expected a JSON object (docs/TRAJECTORY.md)", path));
+  std::string missing;
+  for (const char* key : {"format", "objective_spec", "lr", "steps", "files"})
+    if (!j.contains(key)) missing += fmt::format("{}'{}'", missing.empty() ? "" : ", ", key);
+  if (!missing.empty())
+    throw std::runtime_error(fmt::format("{}: missing required key(s) {} (the format is docs/TRAJECTORY.md; `eoslab "
+                                         "spec [train flags]` prints an objective_spec)",
+                                         path, missing));
+  if (!j.at("format").is_string() || j.at("format").get<std::string>() != kFormat)
+    throw std::runtime_error(fmt::format("{}: format {}, expected \"{}\"", path, j.at("format").dump(), kFormat));
+  for (const auto& [key, value] : std::initializer_list<std::pair<const char*, nlohmann::json>>{
+           {"objective", ""}, {"optimizer", "unknown"}, {"seed", 0u}, {"batch_size", 0u}, {"every", 1u}})
+    if (!j.contains(key)) j[key] = value;
+  if (!j.contains("step_lrs") && j.at("steps").is_array())
+    j["step_lrs"] = std::vector<nlohmann::json>(j.at("steps").size(), j.at("lr"));
+}
+}  // namespace
+
 Trajectory read_trajectory(const std::string& dir) {
   const std::string path = dir + "/manifest.json";
   std::ifstream in(path);
@@ -332,23 +355,7 @@ Trajectory read_trajectory(const std::string& dir) {
   } catch (const std::exception& e) {
     throw std::runtime_error(fmt::format("{}: not valid JSON ({})", path, e.what()));
   }
-  if (!j.is_object()) throw std::runtime_error(fmt::format("{}: expected a JSON object (docs/TRAJECTORY.md)", path));
-  // Every missing required key at once, not one per attempt (docs/TRAJECTORY.md).
-  std::string missing;
-  for (const char* key : {"format", "objective_spec", "lr", "steps", "files"})
-    if (!j.contains(key)) missing += fmt::format("{}'{}'", missing.empty() ? "" : ", ", key);
-  if (!missing.empty())
-    throw std::runtime_error(fmt::format("{}: missing required key(s) {} (the format is docs/TRAJECTORY.md; `eoslab "
-                                         "spec [train flags]` prints an objective_spec)",
-                                         path, missing));
-  if (!j.at("format").is_string() || j.at("format").get<std::string>() != kFormat)
-    throw std::runtime_error(fmt::format("{}: format {}, expected \"{}\"", path, j.at("format").dump(), kFormat));
-  // Optional keys default to what a hand-written manifest of a GD run means.
-  for (const auto& [key, value] : std::initializer_list<std::pair<const char*, nlohmann::json>>{
-           {"objective", ""}, {"optimizer", "unknown"}, {"seed", 0u}, {"batch_size", 0u}, {"every", 1u}})
-    if (!j.contains(key)) j[key] = value;
-  if (!j.contains("step_lrs") && j.at("steps").is_array())
-    j["step_lrs"] = std::vector<nlohmann::json>(j.at("steps").size(), j.at("lr"));
+  complete_manifest(j, path);
   Trajectory t;
   t.dir = dir;
   auto& m = t.manifest;

@@ -89,8 +89,9 @@ struct Trajectory {
   bool steps_given = true;
   // θ of the i-th recorded step, checked: a regular file (a FIFO is refused,
   // not opened), of the recorded size and fingerprint when the manifest has
-  // them, and finite; each error names the file and the step.
-  Tensor theta(std::size_t i) const;
+  // them, and finite; each error names the file and the step. `info`, when
+  // given, gets a θ file's dtype and shape (only for `sources`).
+  Tensor theta(std::size_t i, NpyInfo* info = nullptr) const;
   std::string where(std::size_t i) const;  // the file (and array or row) θ of the i-th step is read from
 };
 

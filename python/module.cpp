@@ -87,31 +87,6 @@ const std::vector<std::string>& objective_keys() {
   return keys;
 }
 
-cli::RunConfig parse_flags(const std::vector<std::string>& args) {
-  try {
-    return cli::parse_train_args(args);
-  } catch (const cli::UsageError& e) {
-    throw py::value_error(e.what());
-  }
-}
-
-// The library's errors as Python's: bad input is ValueError (UsageError,
-// shape and data errors), everything else RuntimeError; the message is the library's.
-template <class F>
-auto translated(F&& f) -> decltype(f()) {
-  try {
-    return f();
-  } catch (const py::error_already_set&) {
-    throw;
-  } catch (const cli::UsageError& e) {
-    throw py::value_error(e.what());
-  } catch (const std::invalid_argument& e) {
-    throw py::value_error(e.what());
-  } catch (const NpyError& e) {
-    throw py::value_error(e.what());
-  }
-}
-
 // Raises KeyboardInterrupt (or whatever a signal handler raised) in the
 // calling thread: called with the GIL released, between steps.
 void check_signals() {
@@ -139,15 +114,12 @@ class PyObjective {
       }
       append_flag(args, key, v);
     }
-    const cli::RunConfig c = parse_flags(args);
+    const cli::RunConfig c = cli::parse_train_args(args);
     recipe_ = c.objective;
     recipe_.model.threads = cli::threads_per_rank(threads);
-    translated([&] {
-      cli::check_memory(recipe_, "gd", {});
-      py::gil_scoped_release release;
-      built_ = cli::build(recipe_);
-      return 0;
-    });
+    cli::check_memory(recipe_, "gd", {});
+    py::gil_scoped_release release;
+    built_ = cli::build(recipe_);
   }
 
   Objective& objective() { return *built_.objective; }
@@ -160,7 +132,7 @@ class PyObjective {
   // scaled, standardized by the same code): to train on them elsewhere.
   py::tuple data() const {
     if (!recipe_.toy.empty()) throw py::value_error("data(): a toy has no data");
-    data::Dataset ds = translated([&] { return data::build_dataset(recipe_.model.data); });
+    data::Dataset ds = data::build_dataset(recipe_.model.data);
     py::array_t<std::int64_t> labels(py::ssize_t(ds.labels.size()));
     std::copy(ds.labels.begin(), ds.labels.end(), labels.mutable_data());
     return py::make_tuple(to_numpy(std::move(ds.X)), labels);
@@ -344,15 +316,14 @@ py::dict analyze(const py::handle& thetas, PyObjective& f, const std::vector<std
                  std::uint64_t seed) {
   const double eta = cli::parse_step_size("lr", py::str(lr).cast<std::string>());
   auto ps = plugins_of(plugins, batch_size);
-  analysis::Trajectory traj = translated([&] {
-    try {
-      std::vector<Tensor> all = thetas_of(thetas, f.dim());
-      check_finite(all);
-      return analysis::trajectory_of_thetas(std::move(all), steps, eta, batch_size, seed, f.spec());
-    } catch (const std::runtime_error& e) {
-      throw py::value_error(e.what());
-    }
-  });
+  std::vector<Tensor> all = thetas_of(thetas, f.dim());
+  check_finite(all);
+  analysis::Trajectory traj;
+  try {
+    traj = analysis::trajectory_of_thetas(std::move(all), steps, eta, batch_size, seed, f.spec());
+  } catch (const std::runtime_error& e) {  // steps that do not fit the θ
+    throw py::value_error(e.what());
+  }
   analysis::MetricsTable table;
   {
     py::gil_scoped_release release;
@@ -377,13 +348,13 @@ PyRun train(PyObjective& f, const py::handle& lr, std::size_t steps, const std::
   cli::OptimizerConfig oc;
   oc.name = optimizer;
   oc.lr_text = py::str(lr).cast<std::string>();
-  oc.lr = translated([&] { return cli::parse_step_size("lr", oc.lr_text); });
+  oc.lr = cli::parse_step_size("lr", oc.lr_text);
   oc.momentum = momentum;
-  auto opt = translated([&] { return cli::make_optimizer(oc, steps); });
+  auto opt = cli::make_optimizer(oc, steps);
   std::vector<std::unique_ptr<analysis::Plugin>> attached;
   std::vector<analysis::When> when;
   for (const auto& text : plugins) {
-    const cli::PluginRequest r = translated([&] { return cli::parse_plugin("plugin", text); });
+    const cli::PluginRequest r = cli::parse_plugin("plugin", text);
     auto p = plugins_of({r.spec}, batch_size);
     attached.push_back(std::move(p.front()));
     when.push_back(r.when);
@@ -428,7 +399,7 @@ PyRun train(PyObjective& f, const py::handle& lr, std::size_t steps, const std::
   analysis::RunResult r;
   {
     py::gil_scoped_release release;
-    r = translated([&] { return trainer.run(start); });
+    r = trainer.run(start);
   }
   if (interrupted) throw py::error_already_set();  // KeyboardInterrupt, with the rows so far in `out`
   PyRun run;
@@ -442,19 +413,7 @@ PyRun train(PyObjective& f, const py::handle& lr, std::size_t steps, const std::
   return run;
 }
 
-}  // namespace
-
-PYBIND11_MODULE(eoslab, m) {
-  m.doc() = "eoslab: exact Hessian-vector products, sharpness, relative progress and directional smoothness along "
-            "gradient-descent trajectories (Ahn, Zhang & Sra 2022). Keywords are `eoslab train`'s flags.";
-  py::register_exception_translator([](std::exception_ptr p) {
-    try {
-      if (p) std::rethrow_exception(p);
-    } catch (const cli::UsageError& e) {
-      PyErr_SetString(PyExc_ValueError, e.what());
-    }
-  });
-
+void bind_objective(py::module_& m) {
   py::class_<PyObjective>(m, "Objective",
                           "f(θ) = mean loss of a model on a data set, as `eoslab train`'s Data and Model flags build "
                           "it: Objective(data='fashion-mnist', n=5000, widths=[200, 200], activation='tanh', "
@@ -482,7 +441,9 @@ PYBIND11_MODULE(eoslab, m) {
       .def(
           "hessian", [](PyObjective& f, const py::handle& th) { return std::make_unique<PyHessian>(f, th); },
           py::arg("theta"), py::keep_alive<0, 1>(), "∇²f at θ, linearized once for many exact HVPs");
+}
 
+void bind_hessian(py::module_& m) {
   py::class_<PyHessian>(m, "Hessian", "∇²f at one θ (Objective.hessian(θ)); every HVP exact")
       .def_property_readonly("dim", &PyHessian::dim)
       .def_property_readonly("value", &PyHessian::value, "f(θ)")
@@ -496,7 +457,9 @@ PYBIND11_MODULE(eoslab, m) {
            "(estimate, standard error) of tr ∇²f by Hutchinson with Rademacher probes (standard error NaN for one probe)")
       .def("density", &PyHessian::density, py::arg("steps") = 100, py::arg("probes") = 1, py::arg("seed") = 0,
            "(nodes, weights): per probe, the Ritz values and Gauss weights of stochastic Lanczos quadrature");
+}
 
+void bind_runs(py::module_& m) {
   py::class_<PyRun>(m, "Run", "a training run: its columns (run['loss'], run.columns) and how it ended")
       .def_readonly("columns", &PyRun::columns)
       .def_readonly("outcome", &PyRun::outcome)
@@ -526,4 +489,25 @@ PYBIND11_MODULE(eoslab, m) {
         "Train from objective.theta0 (or theta0) with plugins ('sharpness@10' as on the command line); out: a new "
         "folder for metrics.csv, summary.json and, with save_every, trajectory/. Returns a Run; divergence is an "
         "outcome, not an error. Ctrl-C stops after the step in flight and raises KeyboardInterrupt.");
+}
+
+}  // namespace
+
+PYBIND11_MODULE(eoslab, m) {
+  m.doc() = "eoslab: exact Hessian-vector products, sharpness, relative progress and directional smoothness along "
+            "gradient-descent trajectories (Ahn, Zhang & Sra 2022). Keywords are `eoslab train`'s flags.";
+  // The library's bad-input errors are ValueError with its message (pybind11
+  // already maps std::invalid_argument so); everything else RuntimeError.
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const cli::UsageError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const NpyError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    }
+  });
+  bind_objective(m);
+  bind_hessian(m);
+  bind_runs(m);
 }

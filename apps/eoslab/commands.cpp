@@ -91,17 +91,14 @@ std::size_t check_theta_files(const analysis::Trajectory& traj, std::size_t dim)
   std::size_t float32 = 0;
   for (std::size_t i = 0; i < traj.manifest.files.size(); ++i) {
     try {
-      const Tensor theta = traj.theta(i);
+      NpyInfo info;
+      const Tensor theta = traj.theta(i, &info);
       if (theta.size() != dim)
         throw std::runtime_error(fmt::format("{}: θ of step {} has {} entries, the objective has {}{}", traj.where(i),
                                              traj.manifest.steps[i], theta.size(), dim,
                                              traj.sources.empty() ? "" : " (check the Data and Model flags: `eoslab "
                                                                          "train … --describe` prints θ's layout)"));
-      if (!traj.sources.empty()) {
-        NpyInfo info;
-        (void)traj.sources[i].read(&info);
-        float32 += info.dtype == "float32";
-      }
+      float32 += info.dtype == "float32";
     } catch (const std::exception& e) {
       throw UsageError(e.what());
     }
