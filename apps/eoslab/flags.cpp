@@ -3,6 +3,7 @@
 // run.hpp, so every bad value is reported the same way: the flag, the value,
 // what was expected; exit code 2.
 #include "flags.hpp"
+#include "folder.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -333,9 +334,15 @@ RunConfig parse_train_args(const std::vector<std::string>& args) {
 RunConfig resume_config(const std::string& dir) {
   const std::filesystem::path path = std::filesystem::path(dir) / "command.json";
   std::ifstream in(path);
-  if (!in)
+  if (!in) {
+    const nlohmann::json list = RunFolder::list_of(dir);  // a run killed before it wrote command.json
+    if (!list.is_null() && list.value("kind", "") == "train")
+      throw UsageError(fmt::format("--resume {}: the run there was stopped before it began (no {}, nothing to "
+                                   "resume): start it again with `{}`",
+                                   dir, path.string(), list.value("command", "eoslab train ...")));
     throw UsageError(fmt::format("--resume {}: no {} (a directory written by `eoslab train`, version 0.1 or later)",
                                  dir, path.string()));
+  }
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(in);

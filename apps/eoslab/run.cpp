@@ -473,6 +473,20 @@ std::optional<std::string> ended_run(const fs::path& out) {
   }
 }
 
+// A train run killed between claiming its folder and writing command.json
+// (its first act after the claim) left only its list, lock and perhaps
+// command.txt: no result, nothing to resume. The same folder is then free for
+// a new run, as if the killed one had never started.
+bool stopped_before_it_began(const fs::path& out) {
+  const nlohmann::json list = RunFolder::list_of(out);
+  if (list.is_null() || list.value("kind", "") != "train") return false;
+  std::error_code ec;
+  for (const char* result : {"command.json", "metrics.csv", "summary.json", "checkpoint.eos", "trajectory", "density",
+                             "figures", "analysis"})
+    if (fs::exists(out / result, ec)) return false;
+  return true;
+}
+
 // What a train run writes into its folder (eoslab-files.json lists it
 // before the first is written): its own files, the plugins' and `eoslab
 // plot`'s, and the default folder of `eoslab analyze`.
@@ -547,9 +561,14 @@ TrainOutcome run_training(const RunConfig& c) {
   RunFolder::Mode mode = c.force ? RunFolder::Mode::Replace : RunFolder::Mode::Fresh;
   if (resume) mode = RunFolder::Mode::Continue;
   if (c.resume && !resume) mode = RunFolder::Mode::Replace;  // stopped before its first checkpoint: starts over
+  const bool in_place_of_unbegun = mode == RunFolder::Mode::Fresh && stopped_before_it_began(out);
+  if (in_place_of_unbegun) mode = RunFolder::Mode::Replace;
   RunFolder folder(out, mode, train_contents(c), command_line(c.command));  // checks; writes nothing
   if (c.resume && !resume && !c.quiet)
     fmt::print(stderr, "{}: no checkpoint yet (stopped before its first): starting over from step 0\n", c.out);
+  if (in_place_of_unbegun && !c.quiet)
+    fmt::print(stderr, "{}: the run there was stopped before it began (no command.json, no results): this one takes "
+                       "its place\n", c.out);
 
   // The sinks that record the run, in the order they are told of each step:
   // the folder first (its lock and list, after every check has passed), the

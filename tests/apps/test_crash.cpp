@@ -137,6 +137,37 @@ BOOST_AUTO_TEST_CASE(resume_says_what_it_does) {
   }
 }
 
+// Killed between claiming its folder and writing command.json, a run leaves
+// its list and lock only: --resume says to start it again, and the same
+// command (or another) then takes the folder. A folder whose results exist
+// stays refused even without command.json.
+BOOST_AUTO_TEST_CASE(a_run_killed_before_it_began_is_started_again_in_its_folder) {
+  const fs::path dir = scratch("unbegun");
+  const std::vector<std::string> run = {"train", "--toy", "quadratic", "--lr", "0.01", "--steps", "20",
+                                        "--plugin", "loss", "--out", dir.string()};
+  BOOST_TEST_REQUIRE(eoslab(run).code == 0);
+  const std::string csv = read_text(dir / "metrics.csv");
+  for (const char* f : {"command.json", "metrics.csv", "summary.json"}) fs::remove(dir / f);
+  std::ofstream(dir / "command.txt.tmp") << "eoslab train";  // killed inside the atomic write
+  const Ran resume = eoslab({"train", "--resume", dir.string()});
+  BOOST_TEST(resume.code == 2);
+  BOOST_TEST(resume.output.find("the run there was stopped before it began") != std::string::npos, resume.output);
+  BOOST_TEST(resume.output.find("start it again with `eoslab train --toy quadratic") != std::string::npos,
+             resume.output);
+  const Ran again = eoslab(run);
+  BOOST_TEST_REQUIRE(again.code == 0, again.output);
+  BOOST_TEST(again.output.find("stopped before it began (no command.json, no results): this one takes its place") !=
+             std::string::npos, again.output);
+  BOOST_TEST(read_text(dir / "metrics.csv") == csv);
+  BOOST_TEST(!fs::exists(dir / "command.txt.tmp"));  // listed by the killed run, removed with its list
+
+  fs::remove(dir / "command.json");  // results, but no command: not this rule's to replace
+  const Ran kept = eoslab(run);
+  BOOST_TEST(kept.code == 2);
+  BOOST_TEST(kept.output.find("holds the run") != std::string::npos, kept.output);
+  BOOST_TEST(read_text(dir / "metrics.csv") == csv);
+}
+
 // SIGINT and SIGTERM stop a run after the step in flight: its checkpoint and
 // a summary with outcome interrupted, the step and the command that resumes,
 // exit 130 / 143; resumed, it ends as the run never stopped. A second signal
