@@ -77,6 +77,30 @@ struct LanczosBasis {
   }
 };
 
+// The stopping rules of LanczosStop on Ritz values θ (ascending) with
+// residual norms r: the error estimate min(r, r²/δ) of pair c, δ from the
+// other Ritz values (r alone while there are no more than k of them), and
+// whether the top k pairs meet the rule.
+double gap_of(const std::vector<double>& theta, const std::vector<double>& r, std::size_t c, std::size_t k) {
+  const std::size_t m = theta.size();
+  if (m <= k) return 0.0;  // no other Ritz value to say how far the rest is: r alone
+  double delta = INFINITY;
+  for (std::size_t j = 0; j < m; ++j)
+    if (j != c) delta = std::min(delta, std::abs(theta[c] - theta[j]) - r[j]);
+  return delta;
+}
+double error_from(double r, double delta) { return delta > r ? r * r / delta : r; }
+double error_bound(const std::vector<double>& theta, const std::vector<double>& r, std::size_t c, std::size_t k) {
+  return error_from(r[c], gap_of(theta, r, c, k));
+}
+// How far pair c is from meeting the rule: ≤ 1 when it meets it.
+double rule_ratio(const std::vector<double>& theta, const std::vector<double>& r, std::size_t c,
+                  const LanczosOptions& opt) {
+  const double scale = opt.tol * std::abs(theta[c]);
+  if (opt.stop == LanczosStop::Residual) return r[c] / scale;
+  return std::max(error_bound(theta, r, c, opt.k) / scale, r[c] / (kValueRuleResidualGuard * scale));
+}
+
 }  // namespace
 
 void symmetric_eigen(const Tensor& A, Tensor& values, Tensor& vectors) {
@@ -86,13 +110,179 @@ void symmetric_eigen(const Tensor& A, Tensor& values, Tensor& vectors) {
   vectors = V;
 }
 
-EigenResult lanczos_top(HessianOperator& H, const LanczosOptions& opt) {
+namespace {
+
+// lanczos_top with WarmStart::Subspace (see eigen.hpp): V orthonormal, W = HV,
+// G = VᵀW (symmetrized) and the Gram matrix WᵀW kept as the basis grows, so
+// that a Ritz pair's residual ‖Wy − θVy‖² = yᵀWᵀWy − θ² costs no vector work;
+// the k top pairs, which decide the stop, get theirs explicitly.
+class SubspaceSolver {
+ public:
+  SubspaceSolver(HessianOperator& H, const LanczosOptions& opt) : H_(H), opt_(opt), n_(H.dim()) {}
+
+  // Adds v (orthogonalized against V) to the basis and pays its HVP; false
+  // when v is (nearly, `min_new` relative) in span V already.
+  bool add(Tensor v, double min_new) {
+    const double before = vec_norm(v);
+    if (!(before > 0) || !std::isfinite(before)) return false;
+    for (int pass = 0; pass < 2; ++pass)
+      for (const auto& q : V_) axpy(-inner(v, q), q, v);
+    const double after = vec_norm(v);
+    if (after <= min_new * before) return false;
+    v /= after;
+    Tensor w;
+    H_.apply(v, w);
+    const double vw = inner(v, w);
+    if (!std::isfinite(vw))
+      throw NumericalError(fmt::format("lanczos_top: the operator returned a non-finite vector or one whose inner "
+                                       "product overflows (HVP {} of this solve, v·Hv = {})",
+                                       hvps_ + 1, vw));
+    ++hvps_;
+    const std::size_t m = V_.size();
+    Tensor G = xt::zeros<double>({m + 1, m + 1}), M = xt::zeros<double>({m + 1, m + 1});
+    for (std::size_t i = 0; i < m; ++i)
+      for (std::size_t j = 0; j < m; ++j) G(i, j) = G_(i, j), M(i, j) = M_(i, j);
+    for (std::size_t i = 0; i < m; ++i) {
+      G(i, m) = G(m, i) = 0.5 * (inner(V_[i], w) + inner(v, W_[i]));
+      M(i, m) = M(m, i) = inner(W_[i], w);
+    }
+    G(m, m) = vw;
+    M(m, m) = inner(w, w);
+    G_ = std::move(G);
+    M_ = std::move(M);
+    V_.push_back(std::move(v));
+    W_.push_back(std::move(w));
+    return true;
+  }
+  std::size_t size() const { return V_.size(); }
+  std::size_t hvps() const { return hvps_; }
+
+  // Rayleigh–Ritz on span V: Ritz values (ascending), their residual norms.
+  void ritz() {
+    symmetric_eigen(G_, evals_, evecs_);
+    const std::size_t m = V_.size();
+    theta_.assign(m, 0.0);
+    res_.assign(m, 0.0);
+    for (std::size_t c = 0; c < m; ++c) {
+      theta_[c] = evals_(c);
+      double yMy = 0.0;
+      for (std::size_t i = 0; i < m; ++i)
+        for (std::size_t j = 0; j < m; ++j) yMy += evecs_(i, c) * M_(i, j) * evecs_(j, c);
+      res_[c] = std::sqrt(std::max(0.0, yMy - theta_[c] * theta_[c]));
+    }
+    residual_.clear();
+    for (std::size_t i = 0; i < std::min(opt_.k, m); ++i) {  // explicit for the pairs that decide the stop
+      const std::size_t c = m - 1 - i;
+      Tensor x = combine(V_, c), R = combine(W_, c);
+      axpy(-theta_[c], x, R);
+      res_[c] = vec_norm(R);
+      residual_.push_back(std::move(R));
+    }
+  }
+  const std::vector<double>& theta() const { return theta_; }
+  const std::vector<double>& residuals() const { return res_; }
+  const Tensor& residual_of_top(std::size_t i) const { return residual_[i]; }
+  Tensor vector(std::size_t c) const { return combine(V_, c); }
+
+  // Thick restart: the basis becomes the `keep` top Ritz vectors (their
+  // products HV follow without HVPs).
+  void restart(std::size_t keep) {
+    const std::size_t m = V_.size();
+    keep = std::min(keep, m);
+    std::vector<Tensor> V, W;
+    for (std::size_t i = 0; i < keep; ++i) {
+      V.push_back(combine(V_, m - 1 - i));
+      W.push_back(combine(W_, m - 1 - i));
+    }
+    V_ = std::move(V);
+    W_ = std::move(W);
+    G_ = xt::zeros<double>({keep, keep});
+    M_ = xt::zeros<double>({keep, keep});
+    for (std::size_t i = 0; i < keep; ++i)
+      for (std::size_t j = 0; j < keep; ++j) {
+        G_(i, j) = 0.5 * (inner(V_[i], W_[j]) + inner(V_[j], W_[i]));
+        M_(i, j) = inner(W_[i], W_[j]);
+      }
+  }
+
+ private:
+  Tensor combine(const std::vector<Tensor>& B, std::size_t c) const {  // Σᵢ y_c[i]·Bᵢ
+    Tensor x = xt::zeros<double>({n_});
+    for (std::size_t i = 0; i < B.size(); ++i) axpy(evecs_(i, c), B[i], x);
+    return x;
+  }
+  HessianOperator& H_;
+  const LanczosOptions& opt_;
+  std::size_t n_;
+  std::vector<Tensor> V_, W_;
+  Tensor G_ = xt::zeros<double>({std::size_t(0), std::size_t(0)}), M_ = G_;
+  Tensor evals_, evecs_;
+  std::vector<double> theta_, res_;
+  std::vector<Tensor> residual_;  // of the k top pairs, largest first
+  std::size_t hvps_ = 0;
+};
+
+// A warm-start vector adding less than this (relative) to the span of those
+// before it is dropped rather than paid an HVP.
+constexpr double kNewDirection = 1e-3;
+
+EigenResult subspace_top(HessianOperator& H, const LanczosOptions& opt, std::size_t max_m) {
   const std::size_t n = H.dim();
-  if (opt.k == 0 || opt.k > n)
-    throw std::invalid_argument(fmt::format("lanczos_top: k = {} for an operator of dimension {}", opt.k, n));
-  const std::size_t max_m = std::min(opt.max_iter, n);
-  if (max_m < opt.k)
-    throw std::invalid_argument(fmt::format("lanczos_top: max_iter = {} is less than k = {}", opt.max_iter, opt.k));
+  SubspaceSolver S(H, opt);
+  for (const auto& w : opt.warm_start) {
+    check_dim(H, w, "lanczos_top");
+    if (S.size() < max_m) S.add(w, kNewDirection);
+  }
+  if (S.size() == 0) S.add(random_unit(n, opt.seed), 0.0);
+  EigenResult r;
+  const std::size_t keep = std::max<std::size_t>(opt.k + opt.extra + 1, 2);
+  const std::size_t restart_at = std::max(opt.restart_size, 3 * keep);
+  while (true) {
+    S.ritz();
+    const std::vector<double>& theta = S.theta();
+    const std::size_t m = theta.size();
+    // The top pair furthest from the rule; done when none is.
+    std::size_t worst = 0;
+    double worst_ratio = 0.0;
+    for (std::size_t i = 0; i < std::min(opt.k, m); ++i) {
+      const double q = rule_ratio(theta, S.residuals(), m - 1 - i, opt);
+      if (q > worst_ratio) worst_ratio = q, worst = i;
+    }
+    const bool done = m >= opt.k && worst_ratio <= 1.0;
+    bool expanded = false;
+    if (!done && S.hvps() < max_m) {
+      if (m >= restart_at) S.restart(keep), S.ritz();
+      expanded = S.add(S.residual_of_top(std::min(worst, S.size() - 1)), 1e-12);
+      if (expanded) continue;
+    }
+    // Done, out of HVPs, or the residual lies in the basis (an invariant subspace).
+    r.converged = done || (!expanded && S.hvps() < max_m && m >= opt.k);
+    const std::size_t kk = std::min(opt.k + opt.extra, m);
+    for (std::size_t i = 0; i < kk; ++i) {
+      const std::size_t c = m - 1 - i;
+      Tensor v = S.vector(c);
+      v /= vec_norm(v);
+      r.values.push_back(theta[c]);
+      r.vectors.push_back(std::move(v));
+      r.residuals.push_back(S.residuals()[c]);
+      r.errors.push_back(error_bound(theta, S.residuals(), c, opt.k));
+      r.gaps.push_back(gap_of(theta, S.residuals(), c, opt.k));
+    }
+    r.iterations = S.hvps();
+    break;
+  }
+  return r;
+}
+
+// lanczos_top in the operator's present precision.
+EigenResult lanczos_top_as_it_is(HessianOperator& H, const LanczosOptions& opt, std::size_t max_m) {
+  const std::size_t n = H.dim();
+  const std::size_t hvps_before = H.applications();
+  if (opt.start == WarmStart::Subspace && !opt.warm_start.empty()) {
+    EigenResult r = subspace_top(H, opt, max_m);
+    r.hvps = H.applications() - hvps_before;
+    return r;
+  }
 
   // Start: the sum of the warm-start vectors (their span seeds the Krylov
   // space), else a seeded random vector.
@@ -109,34 +299,23 @@ EigenResult lanczos_top(HessianOperator& H, const LanczosOptions& opt) {
   Tensor w;
   EigenResult r;
   Tensor evals, evecs;
-  const std::size_t hvps_before = H.applications();
+  std::vector<double> theta, res;
   for (std::size_t j = 0; j < max_m; ++j) {
     const double b = K.step(H, w, "lanczos_top");
     const std::size_t m = j + 1;
     symmetric_eigen(K.tridiagonal(m), evals, evecs);  // Ritz pairs of T_m
     const bool exhausted = b <= 1e-12 * std::max(1.0, std::abs(evals(m - 1)));
-    auto residual = [&](std::size_t c) { return exhausted ? 0.0 : std::abs(b * evecs(m - 1, c)); };
-    // min(r, r²/δ) for Ritz value c, δ from the other Ritz values; r while there is no other.
-    auto error_bound = [&](std::size_t c) {
-      const double r = residual(c);
-      if (m <= opt.k) return r;
-      double delta = INFINITY;
-      for (std::size_t j = 0; j < m; ++j)
-        if (j != c) delta = std::min(delta, std::abs(evals(c) - evals(j)) - residual(j));
-      return delta > r ? r * r / delta : r;
-    };
+    theta.assign(m, 0.0);
+    res.assign(m, 0.0);
+    for (std::size_t c = 0; c < m; ++c) {
+      theta[c] = evals(c);
+      res[c] = exhausted ? 0.0 : std::abs(b * evecs(m - 1, c));
+    }
     bool done = exhausted;
     if (m >= opt.k && !exhausted) {
       done = true;
-      for (std::size_t i = 0; i < opt.k; ++i) {
-        const std::size_t c = m - 1 - i;  // ascending order: largest last
-        const double scale = opt.tol * std::abs(evals(c));
-        const double r = residual(c);
-        const bool ok = opt.stop == LanczosStop::Residual
-                            ? r <= scale
-                            : error_bound(c) <= scale && r <= kValueRuleResidualGuard * scale;
-        if (!ok) done = false;
-      }
+      for (std::size_t i = 0; i < opt.k; ++i)
+        if (rule_ratio(theta, res, m - 1 - i, opt) > 1.0) done = false;  // ascending order: largest last
     }
     r.iterations = m;
     if (done || m == max_m) {
@@ -149,14 +328,87 @@ EigenResult lanczos_top(HessianOperator& H, const LanczosOptions& opt) {
         v /= vec_norm(v);
         r.values.push_back(evals(c));
         r.vectors.push_back(std::move(v));
-        r.residuals.push_back(residual(c));
-        r.errors.push_back(exhausted ? 0.0 : error_bound(c));
+        r.residuals.push_back(res[c]);
+        r.errors.push_back(exhausted ? 0.0 : error_bound(theta, res, c, opt.k));
+        r.gaps.push_back(gap_of(theta, res, c, opt.k));
       }
       break;
     }
     K.extend(w, b);
   }
   r.hvps = H.applications() - hvps_before;
+  return r;
+}
+
+// The float64 check of a float32 solve: each returned top pair's Rayleigh
+// quotient and residual from one float64 product, its error against the gap
+// the solve saw; whether all k still meet the rule.
+bool check_in_float64(HessianOperator& H, EigenResult& r, const LanczosOptions& opt) {
+  bool all = true;
+  Tensor Hx;
+  for (std::size_t i = 0; i < std::min(opt.k, r.values.size()); ++i) {
+    const Tensor& x = r.vectors[i];
+    H.apply(x, Hx);
+    const double theta = inner(x, Hx);
+    if (!std::isfinite(theta))
+      throw NumericalError(fmt::format("lanczos_top: the float64 check's product is not finite (x·Hx = {})", theta));
+    axpy(-theta, x, Hx);
+    const double res = vec_norm(Hx), scale = opt.tol * std::abs(theta);
+    r.values[i] = theta;
+    r.residuals[i] = res;
+    r.errors[i] = error_from(res, r.gaps[i]);
+    const bool ok = opt.stop == LanczosStop::Residual
+                        ? res <= scale
+                        : r.errors[i] <= scale && res <= kValueRuleResidualGuard * scale;
+    all = all && ok;
+  }
+  return all;
+}
+
+// Switches an operator to float32 products for a scope, back to float64 after.
+class Float32Scope {
+ public:
+  explicit Float32Scope(HessianOperator& H) : H_(H), on_(H.float32_products(true)) {}
+  ~Float32Scope() { H_.float32_products(false); }
+  bool on() const { return on_; }
+
+ private:
+  HessianOperator& H_;
+  bool on_;
+};
+
+}  // namespace
+
+EigenResult lanczos_top(HessianOperator& H, const LanczosOptions& opt) {
+  const std::size_t n = H.dim();
+  if (opt.k == 0 || opt.k > n)
+    throw std::invalid_argument(fmt::format("lanczos_top: k = {} for an operator of dimension {}", opt.k, n));
+  const std::size_t max_m = std::min(opt.max_iter, n);
+  if (max_m < opt.k)
+    throw std::invalid_argument(fmt::format("lanczos_top: max_iter = {} is less than k = {}", opt.max_iter, opt.k));
+  if (!opt.float32_products) return lanczos_top_as_it_is(H, opt, max_m);
+  // Mixed precision: the solve on float32 products, then the float64 check;
+  // where it fails, a float64 solve from the float32 solve's vectors.
+  const std::size_t before = H.applications();
+  EigenResult r;
+  {
+    Float32Scope f32(H);
+    if (!f32.on()) return lanczos_top_as_it_is(H, opt, max_m);  // the operator has none: float64
+    r = lanczos_top_as_it_is(H, opt, max_m);
+    r.float32_hvps = r.hvps;
+  }
+  if (!r.converged || !check_in_float64(H, r, opt)) {
+    LanczosOptions again = opt;
+    again.float32_products = false;
+    again.start = WarmStart::Subspace;
+    again.warm_start = r.vectors;
+    const std::size_t used = H.applications() - before;
+    again.max_iter = std::max(max_m > used ? max_m - used : 0, opt.k);
+    const std::size_t float32_hvps = r.float32_hvps;
+    r = lanczos_top_as_it_is(H, again, std::min(again.max_iter, n));
+    r.float32_hvps = float32_hvps;
+  }
+  r.hvps = H.applications() - before;
   return r;
 }
 

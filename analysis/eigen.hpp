@@ -17,7 +17,9 @@ struct EigenResult {
   std::vector<Tensor> vectors;    // unit norm, vectors[i] for values[i]
   std::vector<double> residuals;  // ‖Hv − λv‖ of each pair
   std::vector<double> errors;     // estimate of |λ − θ| of each pair: min(r, r²/δ) (see LanczosStop)
+  std::vector<double> gaps;       // the δ of each pair (0: none known, the error is r)
   std::size_t hvps = 0;           // HVPs used
+  std::size_t float32_hvps = 0;   // of which with float32 products (LanczosOptions::float32_products)
   std::size_t iterations = 0;
   bool converged = false;
 };
@@ -41,6 +43,19 @@ struct EigenResult {
 // `errors` holds min(r, r²/δ) for each returned pair.
 enum class LanczosStop { Residual, Value };
 
+// How lanczos_top uses warm_start:
+//   Sum       Lanczos from one start vector, the sum of the unit warm-start
+//             vectors (their span seeds the Krylov space; 1 HVP per step);
+//   Subspace  the warm-start vectors span the first subspace (one HVP each,
+//             after orthogonalization; nearly dependent ones are dropped), and
+//             Rayleigh–Ritz on it; each further HVP adds the residual
+//             Hx − θx of the least converged of the k top Ritz pairs
+//             (Davidson with the identity preconditioner: from one vector it
+//             is Lanczos), with a thick restart to the best k + extra + 1
+//             Ritz pairs when the basis reaches `restart_size`. The residuals
+//             are computed explicitly from the stored products HV.
+enum class WarmStart { Sum, Subspace };
+
 struct LanczosOptions {
   std::size_t k = 1;             // how many of the largest eigenvalues
   double tol = 1e-3;             // relative tolerance of the stopping rule
@@ -51,7 +66,17 @@ struct LanczosOptions {
   // Ritz pairs returned beyond the k that the stopping rule checks (not
   // converged; good warm-start material for the next call).
   std::size_t extra = 0;
+  WarmStart start = WarmStart::Sum;
+  // Mixed precision: the solve's HVPs with float32 matrix products (where
+  // the operator has them, HessianOperator::float32_products), the basis,
+  // orthogonalization and Ritz values in float64; then each of the k top
+  // pairs is checked with one float64 HVP — its Rayleigh quotient is the value
+  // returned, its residual the one reported — and where the check fails the
+  // rule, a float64 solve continues from the vectors found.
+  bool float32_products = false;
+  std::size_t restart_size = 24;  // Subspace: basis size that triggers a thick restart (at least 3(k + extra + 1))
 };
+
 
 // Residuals are the Lanczos estimates |β_{m+1}·y_m| (equal to ‖Hv − λv‖ in
 // exact arithmetic; reliable with full reorthogonalization).

@@ -37,8 +37,11 @@ auto simple_factory(Make make) {
 OptionDecl tol_option(const char* default_text = "1e-3", double max = 0.5, const char* doc = "relative tolerance of the stopping rule");
 OptionDecl max_iter_option(std::size_t min = 1);
 std::vector<OptionDecl> lanczos_option_decls(const char* k_default = "1");
-// `values` holds tol and max_iter, and k, stop and extra when declared.
+// `values` holds tol and max_iter, and k, stop, extra and start when declared.
 LanczosOptions lanczos_options(const OptionValues& values, bool tracked = true);
+// Which earlier analysed step warm-starts a tracked solve (option `start`).
+enum class StartFrom { TwoSteps, Last };
+StartFrom start_from(const OptionValues& values);
 
 // Warm-start vectors as plugin state: one [count, dim] tensor.
 void save_vectors(StateDict& into, const std::vector<Tensor>& vectors);

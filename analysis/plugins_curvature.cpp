@@ -46,15 +46,28 @@ OptionDecl max_iter_option(std::size_t min) { return OptionDecl::count("max_iter
 std::vector<OptionDecl> lanczos_option_decls(const char* k_default) {
   return {OptionDecl::count("k", k_default, 1, 1000, "eigenvalues wanted"),
           tol_option(),
-          OptionDecl::choice("stop", {"residual", "value"},
-                             "residual: stop when ‖Hv − θv‖ ≤ tol·|θ|; value: when the eigenvalue itself is good to "
-                             "tol, min(r, r²/δ) ≤ tol·|θ| with δ the gap to the next Ritz value (and r ≤ 10·tol·|θ|; "
-                             "in a cluster narrower than that the error can reach the cluster's width). value takes "
-                             "~30 % fewer HVPs at every-step tracking"),
+          OptionDecl::choice("stop", {"value", "residual"},
+                             "value: stop when the eigenvalue itself is good to tol, min(r, r²/δ) ≤ tol·|θ| "
+                             "(Kato–Temple, δ the gap to the next Ritz value less its residual) and r ≤ 10·tol·|θ| "
+                             "(an eigenvalue lies within r of θ whatever the gap; inside a cluster narrower than that "
+                             "the error can reach the cluster's width); residual: ‖Hv − θv‖ ≤ tol·|θ|, which also makes "
+                             "the vector good to tol·|θ|/gap and takes ~2× the HVPs at every-step tracking"),
           max_iter_option(),
-          OptionDecl::count("extra", "1", 0, 100,
-                            "Ritz vectors kept beyond k for the next warm start: at the edge of stability the top two "
-                            "swap, and a start with the old second vector finds the new top one")};
+          OptionDecl::count("extra", "0", 0, 100,
+                            "Ritz vectors kept beyond k, joined to the next warm start (with start=sum, extra=1 "
+                            "was the default before 2026-12: at the edge of stability the top two swap)"),
+          OptionDecl::choice("start", {"two_steps", "last", "sum"},
+                             "two_steps: Rayleigh–Ritz on the Ritz vectors of the last two analysed steps (at the "
+                             "edge of stability θ oscillates with period two, and the step two back is in the same "
+                             "phase; a vector that adds no new direction is dropped without an HVP), then each HVP "
+                             "adds the residual; last: the same from the last analysed step alone; sum: Lanczos from "
+                             "the sum of the last step's vectors (before 2026-12)"),
+          OptionDecl::choice("hvp", {"float64", "mixed"},
+                             "mixed: the solve's HVPs with float32 matrix products (sgemm on float32 copies of the "
+                             "linearization's weights and activations), then each of the k top pairs checked with one "
+                             "float64 HVP, whose Rayleigh quotient and residual are reported; a float64 solve takes "
+                             "over where the check fails. For λmax at tol ≥ 1e-5; the operator's own float64 "
+                             "otherwise (MPI and batch-norm parts keep float64)")};
 }
 
 LanczosOptions lanczos_options(const OptionValues& v, bool tracked) {
@@ -65,8 +78,14 @@ LanczosOptions lanczos_options(const OptionValues& v, bool tracked) {
     o.k = v.count("k");
     o.stop = v.text("stop") == "value" ? LanczosStop::Value : LanczosStop::Residual;
     o.extra = v.count("extra");
+    o.start = v.text("start") == "sum" ? WarmStart::Sum : WarmStart::Subspace;
+    o.float32_products = v.text("hvp") == "mixed";
   }
   return o;
+}
+
+StartFrom start_from(const OptionValues& v) {
+  return v.text("start") == "two_steps" ? StartFrom::TwoSteps : StartFrom::Last;
 }
 
 namespace {
@@ -93,6 +112,7 @@ class ScaledHessian : public HessianOperator {
     ++applications_;
   }
   using HessianOperator::apply;
+  bool float32_products(bool on) override { return H_.float32_products(on); }
 
  private:
   HessianOperator& H_;
@@ -102,39 +122,70 @@ class ScaledHessian : public HessianOperator {
 };
 
 // What the Lanczos plugins share: options, and the Ritz vectors of the last
-// analysed step that warm-start the next solve (plugin state, so a resumed
-// run solves from the same start).
+// two analysed steps that warm-start the next solve (plugin state, so a
+// resumed run solves from the same start).
 class WarmStartedEigenPlugin : public Plugin {
  public:
-  void reset() override { previous_.clear(); }
-  void save_state(StateDict& into) const override { save_vectors(into, previous_); }
-  void load_state(const StateDict& from, std::size_t dim) override { previous_ = load_vectors(from, dim); }
+  void reset() override {
+    previous_.clear();
+    two_back_.clear();
+  }
+  void save_state(StateDict& into) const override {
+    save_vectors(into, previous_);
+    StateDict older;
+    save_vectors(older, two_back_);
+    into.put("vectors_two_back", older.tensor("vectors"));
+  }
+  void load_state(const StateDict& from, std::size_t dim) override {
+    previous_ = load_vectors(from, dim);
+    two_back_.clear();
+    if (from.contains("vectors_two_back")) {  // absent in checkpoints before 2026-12: the next solve starts from the last
+      StateDict older;
+      older.put("vectors", from.tensor("vectors_two_back"));
+      two_back_ = load_vectors(older, dim);
+    }
+  }
   bool needs_hessian() const override { return true; }
-  // the Krylov basis, the Ritz vectors kept, and the solver's work vectors
-  std::size_t memory_vectors() const override { return opt_.max_iter + 2 * (opt_.k + opt_.extra) + 4; }
+  // the Krylov basis (Subspace: V and HV up to the restart size), the Ritz
+  // vectors of two steps, and the solver's work vectors
+  std::size_t memory_vectors() const override {
+    const std::size_t basis = opt_.start == WarmStart::Subspace
+                                  ? 2 * std::max(opt_.restart_size, 3 * (opt_.k + opt_.extra + 1)) + opt_.k
+                                  : opt_.max_iter;
+    return basis + 3 * (opt_.k + opt_.extra) + 4;
+  }
 
  protected:
-  explicit WarmStartedEigenPlugin(LanczosOptions o, bool warm = true) : opt_(std::move(o)), warm_(warm) {}
+  explicit WarmStartedEigenPlugin(LanczosOptions o, StartFrom from = StartFrom::Last, bool warm = true)
+      : opt_(std::move(o)), from_(from), warm_(warm) {}
   // The top k (+ extra) eigenpairs of H, seeded by the plugin's name and
-  // warm-started from the previous step's vectors; remember() keeps new ones.
+  // warm-started from an earlier step's vectors; remember() keeps new ones.
   EigenResult solve(HessianOperator& H, StepContext& ctx) const {
     LanczosOptions o = opt_;
     o.seed = ctx.seed_for(name());
-    if (warm_) o.warm_start = previous_;
+    if (warm_) {
+      o.warm_start = previous_;
+      if (from_ == StartFrom::TwoSteps) o.warm_start.insert(o.warm_start.end(), two_back_.begin(), two_back_.end());
+    }
     return lanczos_top(H, o);
   }
-  void remember(std::vector<Tensor> vectors) { previous_ = std::move(vectors); }
+  void remember(std::vector<Tensor> vectors) {
+    two_back_ = std::move(previous_);
+    previous_ = std::move(vectors);
+  }
 
   LanczosOptions opt_;
+  StartFrom from_;
   bool warm_;
   std::vector<Tensor> previous_;  // the k + extra Ritz vectors of the last analysed step
+  std::vector<Tensor> two_back_;  // … and of the one before it
 };
 
 // The most negative curvature: the smallest eigenvalues of ∇²f(θ_t), by
 // Lanczos on −∇²f, warm-started along the trajectory like sharpness.
 class LambdaMinPlugin : public WarmStartedEigenPlugin {
  public:
-  explicit LambdaMinPlugin(LanczosOptions o) : WarmStartedEigenPlugin(std::move(o)) {
+  LambdaMinPlugin(LanczosOptions o, StartFrom from) : WarmStartedEigenPlugin(std::move(o), from) {
     for (std::size_t i = 2; i <= opt_.k; ++i) columns_.push_back(fmt::format("lambda_min_{}", i));
   }
   std::string name() const override { return "lambda_min"; }
@@ -161,7 +212,7 @@ class LambdaMinPlugin : public WarmStartedEigenPlugin {
 // λmax and the top k by warm-started Lanczos; |cos(∇f, v₁)|.
 class SharpnessPlugin : public WarmStartedEigenPlugin {
  public:
-  SharpnessPlugin(LanczosOptions o, bool warm) : WarmStartedEigenPlugin(std::move(o), warm) {
+  SharpnessPlugin(LanczosOptions o, StartFrom from, bool warm) : WarmStartedEigenPlugin(std::move(o), from, warm) {
     for (std::size_t i = 0; i < opt_.k; ++i) lambda_columns_.push_back(fmt::format("lambda_{}", i + 1));
   }
   std::string name() const override { return "sharpness"; }
@@ -169,6 +220,7 @@ class SharpnessPlugin : public WarmStartedEigenPlugin {
     std::vector<std::string> c = {"lambda_max"};
     for (std::size_t i = 2; i <= opt_.k; ++i) c.push_back(fmt::format("lambda_{}", i));
     c.insert(c.end(), {"sharpness_residual", "sharpness_hvps", "cos_grad_top"});
+    if (opt_.float32_products) c.push_back("sharpness_float32_hvps");
     return c;
   }
   void observe(StepContext& ctx, Row& row) override {
@@ -178,6 +230,7 @@ class SharpnessPlugin : public WarmStartedEigenPlugin {
     for (std::size_t i = 1; i < opt_.k; ++i) row.set(lambda_columns_[i], r.values[i]);
     row.set("sharpness_residual", r.residuals[0] / std::abs(r.values[0]));
     row.set("sharpness_hvps", double(r.hvps));
+    if (opt_.float32_products) row.set("sharpness_float32_hvps", double(r.float32_hvps));
     const Tensor& g = H.grad();
     const double gn = std::sqrt(inner(g, g));
     if (gn > 0) row.set("cos_grad_top", std::abs(inner(g, r.vectors[0])) / gn);
@@ -303,8 +356,8 @@ class BlockSharpnessPlugin : public Plugin {
 // DIR/eigvecs_step_TTTTTTTT.npy (t in 8 digits) ([k, dim], row i = v_{i+1}) for further analysis.
 class EigvecOverlapPlugin : public WarmStartedEigenPlugin {
  public:
-  EigvecOverlapPlugin(LanczosOptions o, std::size_t save_every, std::string dir)
-      : WarmStartedEigenPlugin(std::move(o)), save_every_(save_every), dir_(std::move(dir)) {}
+  EigvecOverlapPlugin(LanczosOptions o, StartFrom from, std::size_t save_every, std::string dir)
+      : WarmStartedEigenPlugin(std::move(o), from), save_every_(save_every), dir_(std::move(dir)) {}
   std::string name() const override { return "eigvec_overlap"; }
   std::vector<std::string> columns() const override { return {"eigvec_overlap", "eigvec_subspace_overlap"}; }
   void reset() override {
@@ -485,10 +538,11 @@ void register_curvature_plugins(PluginRegistry& reg) {
             {"lambda_i", "the i-th largest eigenvalue, i = 2…k"},
             {"sharpness_residual", "‖Hv − λv‖/|λ| of the top pair"},
             {"sharpness_hvps", "HVPs used"},
-            {"cos_grad_top", "|cos(∇f, v₁)|"}},
+            {"cos_grad_top", "|cos(∇f, v₁)|"},
+            {"sharpness_float32_hvps", "of the HVPs, those with float32 products (hvp=mixed only)"}},
            sharpness_options,
            [](const OptionValues& o) {
-             return std::make_unique<SharpnessPlugin>(lanczos_options(o), o.count("warm") != 0);
+             return std::make_unique<SharpnessPlugin>(lanczos_options(o), start_from(o), o.count("warm") != 0);
            }});
   reg.add({"lambda_min", "the smallest (most negative) Hessian eigenvalues by Lanczos on −H, warm-started",
            {{"lambda_min", "λmin(∇²f(θ_t))"},
@@ -496,7 +550,7 @@ void register_curvature_plugins(PluginRegistry& reg) {
             {"lambda_min_residual", "‖Hv − λv‖/|λ| of the smallest pair"},
             {"lambda_min_hvps", "HVPs used"}},
            lanczos_option_decls(),
-           [](const OptionValues& o) { return std::make_unique<LambdaMinPlugin>(lanczos_options(o)); }});
+           [](const OptionValues& o) { return std::make_unique<LambdaMinPlugin>(lanczos_options(o), start_from(o)); }});
   std::vector<OptionDecl> overlap_options = lanczos_option_decls();
   overlap_options.push_back(
       OptionDecl::text("dir", "", "save the top-k eigenvectors (signs aligned step to step) as DIR/eigvecs_step_TTTTTTTT.npy (t in 8 digits), "
@@ -508,7 +562,8 @@ void register_curvature_plugins(PluginRegistry& reg) {
             {"eigvec_subspace_overlap", "‖V(t)ᵀV(t')‖²_F / k for the top-k eigenvectors (1: the same subspace)"}},
            overlap_options,
            [](const OptionValues& o) {
-             return std::make_unique<EigvecOverlapPlugin>(lanczos_options(o), o.count("save_every"), o.text("dir"));
+             return std::make_unique<EigvecOverlapPlugin>(lanczos_options(o), start_from(o), o.count("save_every"),
+                                                          o.text("dir"));
            }});
   reg.add({"block_sharpness", "λmax and Hutchinson trace of each diagonal block of the Hessian, per parameter or per layer",
            {{"block_lambda_max[NAME]", "λmax of the block H_SS of parameter (or layer) NAME, e.g. 0.weight or 0"},

@@ -43,6 +43,10 @@ class LinearizedOperator : public HessianOperator {
     ++applications_;
   }
   using HessianOperator::apply;
+  bool float32_products(bool on) override {
+    lin_.float32_products(on);
+    return lin_.float32_products();
+  }
 
  private:
   ad::Linearized lin_;

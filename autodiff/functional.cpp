@@ -128,10 +128,19 @@ void Linearized::apply(const Tensor& v, Tensor& out) {
     out = xt::zeros<double>(grad_.shape());
     return;
   }
+  Float32Products::Scope precision(float32_on_ ? float32_.get() : nullptr);
   tape_->seed_tangent(theta_, v);
   tape_->propagate_tangents();
   tape_->backward_tangents(out_, one_, zero_, /*with_adjoints=*/false);
   copy_into(out, tape_->adjoint_tangent(theta_));
+}
+
+void Linearized::float32_products(bool on) {
+  if (on && !float32_ && tape_) {
+    float32_ = std::make_unique<Float32Products>();
+    tape_->keep_fixed_buffers(*float32_);
+  }
+  float32_on_ = on && float32_ != nullptr;
 }
 Tensor Linearized::apply(const Tensor& v) {
   Tensor out;

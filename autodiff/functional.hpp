@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "../core/objective.hpp"
+#include "float32_products.hpp"
 #include "ops.hpp"
 #include "tape.hpp"
 
@@ -56,6 +57,10 @@ class Linearized {
   std::size_t applications() const { return applications_; }  // HVPs computed so far
   Tensor apply(const Tensor& v);
   void apply(const Tensor& v, Tensor& out);  // out = ∇²f(θ)·v, reusing out's memory
+  // Mixed precision: the tangent sweeps' matrix products in float32 (the
+  // tape's values and adjoints rounded once), or float64 again.
+  void float32_products(bool on);
+  bool float32_products() const { return float32_on_; }
 
  private:
   std::unique_ptr<Tape> tape_;
@@ -66,6 +71,8 @@ class Linearized {
   Tensor one_, zero_;  // seeds
   bool constant_ = false;  // f does not depend on θ: H = 0
   std::size_t applications_ = 0;
+  std::unique_ptr<Float32Products> float32_;  // the rounded copies, made on the first float32 apply
+  bool float32_on_ = false;
 };
 
 Linearized linearize(const ScalarFunction& f, const Tensor& theta);

@@ -69,7 +69,8 @@ inline double scalar_of(const Tensor& t) { return t.data()[0]; }
 
 // C[M×N] = op(X)·op(Y) + beta·C for row-major matrices given by pointer and
 // row length (leading dimension) as stored; op(M) = Mᵀ when its flag is set.
-// One BLAS dgemm (ops_blas.cpp).
+// One BLAS dgemm (ops_blas.cpp); sgemm on float32 copies of X and Y while a
+// Float32Products is installed on the thread (float32_products.hpp).
 void gemm(bool tx, bool ty, std::size_t M, std::size_t N, std::size_t K, const double* X, std::size_t ldx,
           const double* Y, std::size_t ldy, double beta, double* C, std::size_t ldc);
 

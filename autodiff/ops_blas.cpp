@@ -2,6 +2,7 @@
 // with BLAS transpose flags; no transposed copy is ever made.
 #include <xtensor-blas/xblas.hpp>
 
+#include "float32_products.hpp"
 #include "op_util.hpp"
 #include "ops.hpp"
 
@@ -9,6 +10,10 @@ namespace eos::ad {
 
 void detail::gemm(bool tx, bool ty, std::size_t M, std::size_t N, std::size_t K, const double* X, std::size_t ldx,
                   const double* Y, std::size_t ldy, double beta, double* C, std::size_t ldc) {
+  if (Float32Products* f32 = Float32Products::active()) {  // a tangent sweep in mixed precision
+    f32->gemm(tx, ty, M, N, K, X, ldx, Y, ldy, beta, C, ldc);
+    return;
+  }
   using cxxblas::Transpose;
   using I = xt::blas_index_t;
   cxxblas::gemm<I>(cxxblas::StorageOrder::RowMajor, tx ? Transpose::Trans : Transpose::NoTrans,

@@ -1,5 +1,7 @@
 #include "tape.hpp"
 
+#include "float32_products.hpp"
+
 #include <utility>
 
 #include <fmt/format.h>
@@ -350,6 +352,14 @@ void Tape::vjp_tangent(std::uint32_t i, OpCall& c) {
     cross.gy = c.gy;
     cross.gx[k] = c.gdx[k];
     op.vjp(cross);
+  }
+}
+
+void Tape::keep_fixed_buffers(Float32Products& f32) const {
+  for (std::uint32_t i = 0; i < size_; ++i) {
+    const Node& n = nodes_[i];
+    f32.keep(n.val().data(), n.val().size());
+    if (n.needs_grad && adjoint_root_ != UINT32_MAX) f32.keep(n.adjoint.data(), n.adjoint.size());
   }
 }
 

@@ -24,6 +24,7 @@ struct TapeError : std::logic_error {
 namespace eos::ad {
 
 class Tape;
+class Float32Products;  // float32_products.hpp
 
 // A handle to a node: (tape, index, generation). A Var outlives clear() only
 // as a stale handle; using it throws TapeError.
@@ -113,6 +114,10 @@ class Tape {
   // without, those of the last backward() are reused (linearized HVPs).
   void backward_tangents(Var out, const Tensor& seed, const Tensor& seed_tangent,
                          bool with_adjoints);
+
+  // Registers with `f32` every live node's value and adjoint: the buffers a
+  // tangent sweep reads but never writes (op caches are scratch there).
+  void keep_fixed_buffers(Float32Products& f32) const;
 
   // Drop all nodes but keep their memory. Every existing Var becomes stale.
   void clear();

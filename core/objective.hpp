@@ -28,6 +28,14 @@ class HessianOperator {
   virtual double value() const = 0;         // f(θ)
   virtual const Tensor& grad() const = 0;   // ∇f(θ)
   virtual void apply(const Tensor& v, Tensor& out) = 0;
+  // Mixed precision (autodiff/float32_products.hpp): asks for products whose
+  // matrix multiplications run in float32 (on) or float64 (off, the default);
+  // returns whether the products are float32 now. Operators that cannot
+  // (the default) stay float64 and say so.
+  virtual bool float32_products(bool on) {
+    (void)on;
+    return false;
+  }
   Tensor apply(const Tensor& v) {
     Tensor out;
     apply(v, out);

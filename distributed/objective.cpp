@@ -33,6 +33,7 @@ class DistributedHessian : public HessianOperator {
     ++applications_;
   }
   using HessianOperator::apply;
+  bool float32_products(bool on) override { return local_->float32_products(on); }  // every rank asks alike
 
  private:
   std::unique_ptr<HessianOperator> local_;

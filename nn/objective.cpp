@@ -311,6 +311,13 @@ class ChunkedHessian : public HessianOperator {
     ++applications_;
   }
   using HessianOperator::apply;
+  // Float32 products where each part has its linearized tape (not with
+  // coupled parts, which share batch statistics, nor without the cache).
+  bool float32_products(bool on) override {
+    if (coupled_ || !cache_) return false;
+    for (auto& lin : lins_) lin->float32_products(on);
+    return on;
+  }
 
  private:
   // Per lane (thread): a tape for HVPs from scratch, a part's result, a sum.

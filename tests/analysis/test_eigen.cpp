@@ -196,6 +196,117 @@ BOOST_AUTO_TEST_CASE(warm_start_agrees_with_cold_and_saves_hvps) {
   BOOST_TEST(warm.hvps < cold.hvps, "warm " << warm.hvps << " vs cold " << cold.hvps);
 }
 
+// WarmStart::Subspace from one vector spans the same Krylov spaces as
+// Lanczos from it: the same eigenvalues, in the same number of HVPs (give or
+// take the one where rounding decides the stop).
+BOOST_AUTO_TEST_CASE(a_subspace_start_from_one_vector_is_lanczos) {
+  std::mt19937_64 rng(5);
+  DiagonalHessian H(hessian_like_spectrum(300, 1e-2, rng));
+  const Tensor start = test::random_normal({300}, rng);
+  for (const auto stop : {LanczosStop::Residual, LanczosStop::Value}) {
+    LanczosOptions o;
+    o.k = 2;
+    o.tol = 1e-8;
+    o.stop = stop;
+    o.max_iter = 300;
+    o.warm_start = {start};
+    const auto lanczos = lanczos_top(H, o);
+    o.start = WarmStart::Subspace;
+    o.restart_size = 1000;  // no restart: the whole Krylov space
+    const auto subspace = lanczos_top(H, o);
+    BOOST_TEST(lanczos.converged);
+    BOOST_TEST(subspace.converged);
+    for (std::size_t i = 0; i < 2; ++i) {
+      BOOST_TEST(std::abs(subspace.values[i] - lanczos.values[i]) <= 1e-9 * lanczos.values[0]);
+      const double guard = stop == LanczosStop::Residual ? 1.0 : 10.0;  // the value rule's residual bound
+      BOOST_TEST(subspace.residuals[i] <= guard * 1e-8 * std::abs(subspace.values[i]));
+    }
+    BOOST_TEST(std::abs(double(subspace.hvps) - double(lanczos.hvps)) <= 1.0,
+               subspace.hvps << " HVPs vs Lanczos's " << lanczos.hvps);
+  }
+}
+
+// A start that spans the top invariant subspace costs one HVP per vector and
+// stops there with exact values and zero residuals; a start vector in the
+// span of those before it is dropped without an HVP.
+BOOST_AUTO_TEST_CASE(a_subspace_start_on_the_top_eigenvectors_stops_at_once) {
+  std::vector<double> d(50);
+  for (std::size_t i = 0; i < 50; ++i) d[i] = 0.1 * double(i % 7) + 0.01 * double(i);
+  d[17] = 9.0, d[31] = 7.5;
+  Tensor diag = Tensor::from_shape({50});
+  std::copy(d.begin(), d.end(), diag.begin());
+  DiagonalHessian H(diag);
+  Tensor e17 = xt::zeros<double>({50}), e31 = xt::zeros<double>({50});
+  e17(17) = 1.0, e31(31) = 1.0;
+  LanczosOptions o;
+  o.k = 2;
+  o.tol = 1e-10;
+  o.start = WarmStart::Subspace;
+  o.warm_start = {e17 + e31, e17 - e31, 3.0 * e17};  // the third lies in the span of the first two
+  const auto r = lanczos_top(H, o);
+  BOOST_TEST(r.hvps == 2u);
+  BOOST_TEST(r.converged);
+  BOOST_TEST(std::abs(r.values[0] - 9.0) <= 1e-14);
+  BOOST_TEST(std::abs(r.values[1] - 7.5) <= 1e-14);
+  BOOST_TEST(r.residuals[0] <= 1e-13);
+  BOOST_TEST(std::abs(std::abs(r.vectors[0](17)) - 1.0) <= 1e-14);
+}
+
+// Thick restart (the basis cut to the best Ritz pairs when it reaches
+// restart_size) still converges to the truth at tight tolerance, on a top
+// pair 1 % apart, and the basis never exceeds its size.
+BOOST_AUTO_TEST_CASE(thick_restart_converges_to_the_truth) {
+  std::mt19937_64 rng(8);
+  for (int seed = 0; seed < 4; ++seed) {
+    DiagonalHessian H(hessian_like_spectrum(400, 1e-2, rng));
+    LanczosOptions o;
+    o.k = 2;
+    o.tol = 1e-9;
+    o.max_iter = 2000;
+    o.start = WarmStart::Subspace;
+    o.restart_size = 9;  // 3 (k + extra + 1): the smallest allowed
+    o.warm_start = {test::random_normal({400}, rng)};
+    const auto r = lanczos_top(H, o);
+    BOOST_TEST(r.converged);
+    BOOST_TEST(std::abs(r.values[0] - 1.0) <= 1e-9, "seed " << seed << ": " << r.values[0] << " after " << r.hvps);
+    BOOST_TEST(std::abs(r.values[1] - (1.0 - 1e-2)) <= 1e-9);
+    BOOST_TEST(r.residuals[0] <= 1e-9);
+  }
+}
+
+// Along a trajectory the start is the last eigenvector, turned: the
+// eigenvalue rule from a subspace start meets tol on random spectra and
+// perturbations of 1 %–30 %, except inside a top pair narrower than 10·tol
+// (as from a random start, see above).
+BOOST_AUTO_TEST_CASE(the_eigenvalue_rule_from_a_subspace_start_meets_its_tolerance) {
+  std::mt19937_64 rng(21);
+  std::size_t hvps = 0, solves = 0;
+  for (int spectrum_seed = 0; spectrum_seed < 8; ++spectrum_seed)
+    for (const double gap : {0.2, 1e-2, 1e-4}) {
+      const Tensor d = hessian_like_spectrum(400, gap, rng);
+      DiagonalHessian H(d);
+      const std::size_t top = std::size_t(std::max_element(d.begin(), d.end()) - d.begin());
+      for (const double turn : {0.01, 0.1, 0.3}) {
+        Tensor start = turn * test::random_normal({400}, rng) / 20.0;  // ‖·‖ ≈ turn
+        start(top) += 1.0;
+        LanczosOptions o;
+        o.tol = 1e-3;
+        o.stop = LanczosStop::Value;
+        o.start = WarmStart::Subspace;
+        o.warm_start = {start};
+        const auto r = lanczos_top(H, o);
+        const double err = 1.0 - r.values[0];
+        const bool unsplit_pair = gap > o.tol && gap <= 10 * o.tol;
+        BOOST_TEST(r.converged);
+        BOOST_TEST(std::abs(err) <= (unsplit_pair ? gap : o.tol),
+                   "gap " << gap << ", turn " << turn << ": error " << err << " after " << r.hvps << " HVPs");
+        BOOST_TEST(r.errors[0] <= o.tol * r.values[0]);
+        hvps += r.hvps, ++solves;
+      }
+    }
+  BOOST_TEST_MESSAGE("subspace starts: " << double(hvps) / double(solves) << " HVPs per solve");
+}
+
 BOOST_AUTO_TEST_CASE(lanczos_agrees_with_the_dense_path_on_a_small_mlp) {
   const data::Dataset ds = data::gaussian_clusters(40, 5, 3, 1.0, 4);
   auto net = nn::mlp({5, {6}, nn::ActivationKind::Tanh, 3});
@@ -209,6 +320,49 @@ BOOST_AUTO_TEST_CASE(lanczos_agrees_with_the_dense_path_on_a_small_mlp) {
   const auto lz = lanczos_top(*H, o);
   for (std::size_t i = 0; i < 3; ++i)
     BOOST_TEST(std::abs(lz.values[i] - dense.values[i]) < 1e-9 * std::abs(dense.values[0]));
+}
+
+// Mixed precision on a small MLP (two threads, several parts, ReLU and tanh):
+// float32 products change the HVP by float32's rounding (1e-8–1e-5 of ‖Hv‖,
+// never 0: sgemm really ran), and switching back gives the float64 HVP bit
+// for bit; lanczos_top with float32 products finds the dense path's top
+// eigenvalues to tol, reports the float64 check (its value a float64 Rayleigh
+// quotient, its residual within the rule), and counts its float32 HVPs.
+BOOST_AUTO_TEST_CASE(float32_products_round_the_hvp_and_the_check_keeps_lambda_max_honest) {
+  const data::Dataset ds = data::gaussian_clusters(300, 12, 3, 1.0, 4);
+  for (const auto act : {nn::ActivationKind::Tanh, nn::ActivationKind::ReLU}) {
+    auto net = nn::mlp({12, {24, 16}, act, 3});
+    nn::ModelObjective obj(nn::as_model(net), nn::Loss::CrossEntropy, ds, {.chunk_size = 64, .threads = 2});
+    const Tensor th = nn::init_params(*net, nn::Init::PyTorchDefault, 1);
+    auto H = obj.hessian_at(th);
+    std::mt19937_64 rng(3);
+    const Tensor v = test::random_normal({H->dim()}, rng);
+    const Tensor exact = H->apply(v);
+    BOOST_TEST_REQUIRE(H->float32_products(true));
+    const Tensor mixed = H->apply(v);
+    BOOST_TEST_REQUIRE(!H->float32_products(false));
+    const Tensor again = H->apply(v);
+    const double rel = std::sqrt(inner(mixed - exact, mixed - exact) / inner(exact, exact));
+    BOOST_TEST(rel > 1e-9, "float32 products changed nothing: " << rel);
+    BOOST_TEST(rel < 1e-5, rel);
+    BOOST_TEST(inner(again - exact, again - exact) == 0.0);
+
+    const auto dense = dense_top(*H, 2);
+    LanczosOptions o;
+    o.k = 2;
+    o.tol = 1e-4;
+    o.float32_products = true;
+    const auto r = lanczos_top(*H, o);
+    BOOST_TEST(r.converged);
+    BOOST_TEST(r.float32_hvps > 0u);
+    BOOST_TEST(r.hvps >= r.float32_hvps + 2);  // the float64 check: one per pair
+    for (std::size_t i = 0; i < 2; ++i) {
+      BOOST_TEST(std::abs(r.values[i] - dense.values[i]) <= o.tol * std::abs(dense.values[0]));
+      const Tensor Hx = H->apply(r.vectors[i]);  // float64 again: the reported value is its Rayleigh quotient
+      BOOST_TEST(std::abs(inner(r.vectors[i], Hx) - r.values[i]) <= 1e-13 * std::abs(r.values[0]));
+      BOOST_TEST(r.residuals[i] <= 10 * o.tol * std::abs(r.values[i]));
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(fixture_top3_eigenvalues) {

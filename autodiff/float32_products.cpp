@@ -1,0 +1,81 @@
+#include "float32_products.hpp"
+
+#include <algorithm>
+
+#include <xtensor-blas/xblas.hpp>
+
+namespace eos::ad {
+namespace {
+thread_local Float32Products* installed = nullptr;
+}  // namespace
+
+void Float32Products::keep(const double* data, std::size_t size) {
+  if (data == nullptr || size == 0) return;
+  const auto at = std::lower_bound(kept_.begin(), kept_.end(), data,
+                                   [](const Kept& k, const double* p) { return k.begin < p; });
+  if (at != kept_.end() && at->begin == data) {  // the same buffer again (e.g. a value and its view)
+    at->size = std::max(at->size, size);
+    return;
+  }
+  kept_.insert(at, Kept{data, size, {}});
+}
+
+void Float32Products::clear() { kept_.clear(); }
+
+std::size_t Float32Products::kept_doubles() const {
+  std::size_t n = 0;
+  for (const auto& k : kept_) n += k.size;
+  return n;
+}
+
+Float32Products::Scope::Scope(Float32Products* p) : previous_(installed) { installed = p; }
+Float32Products::Scope::~Scope() { installed = previous_; }
+Float32Products* Float32Products::active() { return installed; }
+
+const float* Float32Products::rounded(const double* A, std::size_t rows, std::size_t cols, std::size_t ld,
+                                      std::vector<float>& scratch) {
+  const std::size_t extent = (rows - 1) * ld + cols;  // the doubles the product reads, from A
+  auto after = std::upper_bound(kept_.begin(), kept_.end(), A, [](const double* p, const Kept& k) { return p < k.begin; });
+  if (after != kept_.begin()) {
+    Kept& k = *std::prev(after);
+    if (A >= k.begin && A + extent <= k.begin + k.size) {
+      if (k.copy.empty()) k.copy.assign(k.begin, k.begin + k.size);  // rounds each double to nearest float
+      return k.copy.data() + (A - k.begin);
+    }
+  }
+  scratch.resize(extent);
+  for (std::size_t r = 0; r < rows; ++r)
+    std::copy(A + r * ld, A + r * ld + cols, scratch.begin() + std::ptrdiff_t(r * ld));
+  return scratch.data();
+}
+
+void Float32Products::gemm(bool tx, bool ty, std::size_t M, std::size_t N, std::size_t K, const double* X,
+                           std::size_t ldx, const double* Y, std::size_t ldy, double beta, double* C, std::size_t ldc) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) {  // C = beta·C
+    for (std::size_t i = 0; i < M; ++i)
+      for (std::size_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0 ? 0.0 : beta * C[i * ldc + j];
+    return;
+  }
+  // As stored: X is M×K (or K×M when transposed), Y is K×N (or N×K).
+  const float* x = rounded(X, tx ? K : M, tx ? M : K, ldx, x_);
+  const float* y = rounded(Y, ty ? N : K, ty ? K : N, ldy, y_);
+  c_.resize(M * N);
+  using cxxblas::Transpose;
+  using I = xt::blas_index_t;
+  cxxblas::gemm<I>(cxxblas::StorageOrder::RowMajor, tx ? Transpose::Trans : Transpose::NoTrans,
+                   ty ? Transpose::Trans : Transpose::NoTrans, static_cast<I>(M), static_cast<I>(N),
+                   static_cast<I>(K), 1.0f, x, static_cast<I>(ldx), y, static_cast<I>(ldy), 0.0f, c_.data(),
+                   static_cast<I>(N));
+  ++products_;
+  for (std::size_t i = 0; i < M; ++i) {
+    double* row = C + i * ldc;
+    const float* p = c_.data() + i * N;
+    if (beta == 0.0)
+      for (std::size_t j = 0; j < N; ++j) row[j] = double(p[j]);
+    else
+      for (std::size_t j = 0; j < N; ++j) row[j] = beta * row[j] + double(p[j]);
+  }
+}
+
+}  // namespace eos::ad
