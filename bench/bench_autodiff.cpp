@@ -164,12 +164,27 @@ void BM_linearized_hvp(benchmark::State& state) {
   state.counters["GFLOP/s"] = benchmark::Counter(kTangentHvpFlops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// The same with float32 matrix products (LanczosOptions::float32_products):
+// sgemm on float32 copies, the tape's values and adjoints rounded once.
+void BM_linearized_hvp_float32_products(benchmark::State& state) {
+  const auto& p = problem();
+  Linearized op(p.loss(), p.theta);
+  op.float32_products(true);
+  Tensor out;
+  for (auto _ : state) {
+    op.apply(p.v, out);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(kTangentHvpFlops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 BENCHMARK(BM_dgemm_forward_shapes)->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK(BM_gemms_of_gradient)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 BENCHMARK(BM_gemms_of_linearized_hvp)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 BENCHMARK(BM_gradient)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 BENCHMARK(BM_hvp_from_scratch)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 BENCHMARK(BM_linearized_hvp)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+BENCHMARK(BM_linearized_hvp_float32_products)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 
 // Console output as usual, plus the per-iteration time of each benchmark.
 class Recorder : public benchmark::ConsoleReporter {

@@ -5,10 +5,11 @@
 //   bench_ops export DIR         X.npy, y.npy (labels as float64), theta0.npy, v.npy
 //   bench_ops time [--quick]     the timings and the values the script checks
 // Operations: loss; loss + gradient; HVP from scratch; linearized HVP; cold
-// λmax (Lanczos, residual rule, tol 1e-3 — ARPACK's criterion — and the
-// eigenvalue rule); G GD steps
-// plain; G GD steps with λmax every step (warm-started, residual rule and
-// eigenvalue rule); S SGD steps at batch 32. G = 100, S = 1000 (--quick: 10, 100).
+// λmax (Lanczos, residual rule, tol 1e-3 — ARPACK's criterion —, the
+// eigenvalue rule, and the eigenvalue rule on float32 products with the
+// float64 check); G GD steps plain; G GD steps with λmax every step (the
+// sharpness plugin's defaults, the residual rule, and hvp=mixed); S SGD steps
+// at batch 32. G = 100, S = 1000 (--quick: 10, 100).
 // GD and SGD run through analysis::Trainer, as `eoslab train` does.
 #include <sys/resource.h>
 
@@ -130,6 +131,16 @@ int time_all(bool quick) {
         budget, 1);
     j["lambda_max_value_rule"] = r.values[0];
     j["lambda_value_rule_hvps"] = r.hvps;
+    lo.float32_products = true;  // the same on float32 products, checked in float64
+    t["lambda_cold_mixed"] = per_call(
+        [&] {
+          auto Hc = obj.hessian_at(theta);
+          r = lanczos_top(*Hc, lo);
+        },
+        budget, 1);
+    j["lambda_max_mixed"] = r.values[0];
+    j["lambda_mixed_hvps"] = r.hvps;
+    j["lambda_mixed_float32_hvps"] = r.float32_hvps;
   }
   RunResult gd;
   t["gd"] = run_seconds(obj, theta, gd_steps, 0, "loss", &gd);
@@ -140,10 +151,13 @@ int time_all(bool quick) {
   for (std::size_t s = 0; s <= gd_steps; ++s) hvps += tracked.metrics.at(s, "sharpness_hvps").value();
   j["gd_lambda_hvps_per_step"] = hvps / double(gd_steps + 1);
   j["gd_lambda_final"] = tracked.metrics.at(gd_steps, "lambda_max").value();
-  t["gd_lambda_value_rule"] = run_seconds(obj, theta, gd_steps, 0, "sharpness:stop=value", &tracked);
-  hvps = 0;
-  for (std::size_t s = 0; s <= gd_steps; ++s) hvps += tracked.metrics.at(s, "sharpness_hvps").value();
-  j["gd_lambda_value_rule_hvps_per_step"] = hvps / double(gd_steps + 1);
+  for (const auto& [key, spec] : {std::pair<std::string, std::string>{"gd_lambda_residual_rule", "sharpness:stop=residual"},
+                                  {"gd_lambda_mixed", "sharpness:hvp=mixed"}}) {
+    t[key] = run_seconds(obj, theta, gd_steps, 0, spec, &tracked);
+    hvps = 0;
+    for (std::size_t s = 0; s <= gd_steps; ++s) hvps += tracked.metrics.at(s, "sharpness_hvps").value();
+    j[key + "_hvps_per_step"] = hvps / double(gd_steps + 1);
+  }
   t["sgd32"] = run_seconds(obj, theta, sgd_steps, 32, "");
   j["seconds"] = t;
   j["threads"] = workload().threads;

@@ -1,14 +1,18 @@
-// λmax at every step of a GD run, warm-started from the previous step's Ritz
-// vector, on the step's own linearization (the HVPs the sharpness plugin
-// pays): HVPs per step under the residual rule and the eigenvalue rule at one
-// tolerance, and at sampled steps the error of both against a tight cold
-// solve (1e-10 relative residual).
+// λmax at every step of a GD run, on the step's own linearization (the HVPs
+// the sharpness plugin pays), by warm-start strategy: the stopping rule, how
+// the earlier steps' Ritz vectors start the solve (one Lanczos start, or a
+// first subspace), float32 products; HVPs per step before and after the
+// onset of the edge of stability, and at sampled steps the error against a
+// tight cold solve (1e-10 relative residual).
 // fc-tanh 784-200-200-10, mean CE, first 5000 Fashion-MNIST images.
 //   usage: bench_sharpness [warmup=300] [steps=60] [eta=0.1333] [tol=1e-3] [check_every=10]
+//   EOS_BENCH_STRATEGIES=default,default+mixed  runs only the strategies named
 // The first `warmup` GD steps run without λmax (η = 2/15 reaches the edge of
 // stability after ~220 steps), then `steps` steps measure.
 #include <chrono>
 #include <cstdlib>
+#include <deque>
+#include <functional>
 
 #include <fmt/format.h>
 
@@ -39,24 +43,70 @@ int main(int argc, char** argv) {
   const double gd_step_s = warmup ? std::chrono::duration<double>(Clock::now() - w0).count() / double(warmup) : 0;
   fmt::print("{}\nGD η = {:.4g}: {} plain steps first ({:.1f} ms each), then λmax to {:g} every step\n\n",
              obj.describe(), eta, warmup, gd_step_s * 1e3, tol);
-  // Warm-start strategies: the stopping rule, how many extra Ritz vectors to
-  // keep, and whether the top vector of two steps back joins the start (at
-  // the edge of stability θ_t oscillates with period two, and so does H).
+  // Warm-start strategies: the stopping rule, how the warm-start vectors are
+  // used (summed into one Lanczos start, or spanning a first subspace), and
+  // which: built from the Ritz vectors of earlier steps (h[1] = step t − 1,
+  // h[2] = t − 2, …; each top vector's sign aligned with the one before it)
+  // and the gradient ∇f(θ_t). At the edge of stability θ_t oscillates with
+  // period two, and so do H and its top eigenvector.
+  using History = std::deque<std::vector<Tensor>>;  // h[0]: the step being solved (empty)
+  using Starts = std::function<std::vector<Tensor>(const History&, const Tensor&)>;
   struct Strategy {
     const char* name;
     LanczosStop stop;
-    std::size_t extra;
-    bool two_back;
-    std::vector<Tensor> prev, prev2;
-    double hvps = 0, seconds = 0, max_err = 0;
+    WarmStart start;
+    std::size_t keep;  // Ritz vectors returned (k + extra)
+    Starts starts;
+    bool mixed = false;  // float32 products, checked in float64
+    History history = History(5);
+    double hvps = 0, float32_hvps = 0, seconds = 0, max_err = 0;
+    double hvps_before = 0, hvps_after = 0;  // the onset: the first step with λmax ≥ 2/η
   };
-  std::vector<Strategy> strategies = {{"residual", LanczosStop::Residual, 0, false, {}, {}},
-                                      {"value", LanczosStop::Value, 0, false, {}, {}},
-                                      {"value+2nd", LanczosStop::Value, 1, false, {}, {}},
-                                      {"value+2nd+t-2", LanczosStop::Value, 1, true, {}, {}}};
+  using enum LanczosStop;
+  using enum WarmStart;
+  auto top = [](const History& h, std::size_t back) { return h[back].empty() ? Tensor() : h[back][0]; };
+  auto second = [](const History& h, std::size_t back) { return h[back].size() < 2 ? Tensor() : h[back][1]; };
+  auto all = [](const History& h, std::size_t back) { return h[back]; };
+  auto nonempty = [](std::vector<Tensor> v) {
+    std::erase_if(v, [](const Tensor& x) { return x.dimension() == 0; });
+    return v;
+  };
+  // x + Σ cᵢ yᵢ when every y exists, else x.
+  auto extrapolate = [](Tensor x, std::initializer_list<std::pair<double, Tensor>> terms) {
+    for (const auto& [c, y] : terms)
+      if (y.dimension() == 0) return x;
+    for (const auto& [c, y] : terms) x += c * y;
+    return x;
+  };
+  // v(t−2) + v(t−1) − v(t−3): the step's change repeats the one two steps back
+  auto x1 = [&](const History& h) { return extrapolate(top(h, 2), {{1.0, top(h, 1)}, {-1.0, top(h, 3)}}); };
+  // 2v(t−2) − v(t−4): the drift of the phase two steps back continues
+  auto x2 = [&](const History& h) { return extrapolate(top(h, 2), {{1.0, top(h, 2)}, {-1.0, top(h, 4)}}); };
+  auto or_last = [&](const History& h, std::vector<Tensor> v) { return h[2].empty() ? all(h, 1) : nonempty(v); };
+  auto last_two = [&](const History& h, const Tensor&) { return nonempty({top(h, 1), top(h, 2)}); };
+  std::vector<Strategy> strategies = {
+      {"default", Value, Subspace, 1, last_two},  // the sharpness plugin's defaults
+      {"default+mixed", Value, Subspace, 1, last_two, true},
+      {"old-default", Residual, Sum, 2, [&](const History& h, const Tensor&) { return all(h, 1); }},
+      {"residual", Residual, Sum, 1, [&](const History& h, const Tensor&) { return all(h, 1); }},
+      {"value+2nd", Value, Sum, 2, [&](const History& h, const Tensor&) { return all(h, 1); }},
+      {"S:v,v2", Value, Subspace, 2, [&](const History& h, const Tensor&) { return all(h, 1); }},
+      {"S:v,v2,v',v2'", Value, Subspace, 2,
+       [&](const History& h, const Tensor&) { return nonempty({top(h, 1), second(h, 1), top(h, 2), second(h, 2)}); }},
+      {"S:v'", Value, Subspace, 1, [&](const History& h, const Tensor&) { return or_last(h, {top(h, 2)}); }},
+      {"S:x1", Value, Subspace, 1, [&](const History& h, const Tensor&) { return or_last(h, {x1(h)}); }},
+      {"S:x2", Value, Subspace, 1, [&](const History& h, const Tensor&) { return or_last(h, {x2(h)}); }},
+      {"S:x1,v", Value, Subspace, 1, [&](const History& h, const Tensor&) { return or_last(h, {x1(h), top(h, 1)}); }},
+      {"S:x1,v2", Value, Subspace, 2, [&](const History& h, const Tensor&) { return or_last(h, {x1(h), second(h, 1)}); }},
+  };
+  if (const char* only = std::getenv("EOS_BENCH_STRATEGIES")) {  // a comma-separated subset by name
+    const std::string names = std::string(",") + only + ",";
+    std::erase_if(strategies, [&](const Strategy& st) { return names.find("," + std::string(st.name) + ",") == std::string::npos; });
+  }
   fmt::print("{:>5} {:>10}", "step", "λmax");
   for (const auto& st : strategies) fmt::print(" {:>14}", st.name);
   fmt::print("   (HVPs; relative error against a 1e-10 solve every {} steps)\n", check_every);
+  std::size_t onset = 0;
   for (std::size_t t = 0; t < steps; ++t) {
     auto H = obj.hessian_at(theta);
     double truth = NAN;
@@ -74,15 +124,23 @@ int main(int argc, char** argv) {
       o.tol = tol;
       o.seed = t;
       o.stop = st.stop;
-      o.extra = st.extra;
-      o.warm_start = st.prev;
-      if (st.two_back && !st.prev2.empty()) o.warm_start.push_back(st.prev2[0]);
+      o.start = st.start;
+      o.extra = st.keep - 1;
+      o.warm_start = st.starts(st.history, H->grad());
+      o.float32_products = st.mixed;
       const auto c0 = Clock::now();
       const auto r = lanczos_top(*H, o);
       st.seconds += std::chrono::duration<double>(Clock::now() - c0).count();
       st.hvps += double(r.hvps);
-      st.prev2 = std::move(st.prev);
-      st.prev = r.vectors;
+      st.float32_hvps += double(r.float32_hvps);
+      if (onset) st.hvps_after += double(r.hvps);
+      else st.hvps_before += double(r.hvps);
+      std::vector<Tensor> vectors = r.vectors;
+      for (std::size_t i = 0; i < vectors.size() && i < st.history[1].size(); ++i)  // signs follow the last step's
+        if (inner(vectors[i], st.history[1][i]) < 0) vectors[i] *= -1.0;
+      st.history.pop_back();
+      st.history[0] = std::move(vectors);
+      st.history.push_front({});
       lambda = r.values[0];
       if (std::isfinite(truth)) {
         const double e = std::abs(r.values[0] - truth) / truth;
@@ -93,11 +151,17 @@ int main(int argc, char** argv) {
       }
     }
     fmt::print("{:>5} {:>10.5f}{}\n", warmup + t, lambda, cells);
+    std::fflush(stdout);
+    if (!onset && lambda >= 2.0 / eta) onset = warmup + t + 1;  // from the next step on
     gd.step(theta, H->grad());
   }
-  fmt::print("\n{:<15} {:>10} {:>10} {:>14}\n", "strategy", "HVPs/step", "ms/step", "largest error");
+  const double before = onset ? double(onset - warmup) : double(steps), after = double(steps) - before;
+  fmt::print("\nonset (first step after λmax ≥ 2/η): {}\n", onset ? std::to_string(onset) : "none");
+  fmt::print("{:<15} {:>10} {:>10} {:>10} {:>10} {:>10} {:>14}\n", "strategy", "HVPs/step", "before", "after",
+             "float32", "ms/step", "largest error");
   for (const auto& st : strategies)
-    fmt::print("{:<15} {:>10.2f} {:>10.1f} {:>14.1e}\n", st.name, st.hvps / double(steps), st.seconds / double(steps) * 1e3,
-               st.max_err);
+    fmt::print("{:<15} {:>10.2f} {:>10.2f} {:>10.2f} {:>10.2f} {:>10.1f} {:>14.1e}\n", st.name, st.hvps / double(steps),
+               before > 0 ? st.hvps_before / before : NAN, after > 0 ? st.hvps_after / after : NAN,
+               st.float32_hvps / double(steps), st.seconds / double(steps) * 1e3, st.max_err);
   return 0;
 }

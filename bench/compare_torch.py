@@ -8,7 +8,7 @@ both sides compute on the same numbers); the PyTorch half is below. Before any
 time is printed, both sides must agree on the loss, the gradient norm, an HVP
 norm, the final loss of the GD run and λmax.
 
-  /usr/bin/python3 bench/compare_torch.py [--quick] [--build DIR] [--markdown FILE]
+  /usr/bin/python3 bench/compare_torch.py [--quick] [--reps R] [--build DIR] [--markdown FILE]
 
 Needs Debian's python3-torch and python3-scipy (scripts/install-bench-deps.sh).
 --quick runs 10 GD steps and 100 SGD steps instead of 100 and 1000.
@@ -174,33 +174,46 @@ def rel(a, b):
     return abs(a - b) / max(abs(a), abs(b), 1e-300)
 
 
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if len(xs) % 2 else 0.5 * (xs[len(xs) // 2 - 1] + xs[len(xs) // 2])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--reps", type=int, default=1, help="interleaved repetitions of both sides (ratios: median, range)")
     ap.add_argument("--build", default=os.path.join(os.path.dirname(__file__), "..", "build"))
     ap.add_argument("--markdown", help="also write the table to this file")
     a = ap.parse_args()
+    if a.reps < 1:
+        sys.exit(f"compare_torch: --reps {a.reps}: expected a count ≥ 1")
     exe = os.path.join(a.build, "bench", "bench_ops")
     if not os.access(exe, os.X_OK):
         sys.exit(f"compare_torch: {exe} not found; build first (bash scripts/build.sh)")
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(THREADS))
+    eos_runs, torch_runs = [], []
     with tempfile.TemporaryDirectory() as d:
         subprocess.run([exe, "export", d], check=True, env=env)
-        torch_r = torch_side(d, a.quick)
-    eos_r = json.loads(subprocess.run([exe, "time"] + (["--quick"] if a.quick else []), check=True, env=env,
-                                      capture_output=True, text=True).stdout)
+        for rep in range(a.reps):  # interleaved: the machine's load falls on both sides alike
+            torch_runs.append(torch_side(d, a.quick))
+            eos_runs.append(json.loads(subprocess.run([exe, "time"] + (["--quick"] if a.quick else []), check=True,
+                                                      env=env, capture_output=True, text=True).stdout))
+            print(f"repetition {rep + 1} of {a.reps} done", file=sys.stderr)
+    eos_r, torch_r = eos_runs[0], torch_runs[0]
 
     # Same numbers first: a speed comparison of different computations means nothing.
     checks = [("loss", 1e-12), ("grad_norm", 1e-10), ("hvp_norm", 1e-10), ("gd_final_loss", 1e-8),
               ("lambda_max", 2e-3), ("gd_lambda_final", 2e-3)]
-    eos_r["lambda_max_value_rule_check"] = eos_r["lambda_max_value_rule"]
-    torch_r["lambda_max_value_rule_check"] = torch_r["lambda_max"]
-    checks.append(("lambda_max_value_rule_check", 2e-3))
+    for key in ("lambda_max_value_rule", "lambda_max_mixed"):  # eoslab's other rules against eigsh's value
+        eos_r[key + "_check"] = eos_r[key]
+        torch_r[key + "_check"] = torch_r["lambda_max"]
+        checks.append((key + "_check", 2e-3))
     failed = []
     lines = []
     for key, tol in checks:
         e = rel(eos_r[key], torch_r[key])
-        lines.append(f"  {key:<16} eoslab {eos_r[key]:.12g}   PyTorch {torch_r[key]:.12g}   rel. diff {e:.1e} (≤ {tol:g})")
+        lines.append(f"  {key:<26} eoslab {eos_r[key]:.12g}   PyTorch {torch_r[key]:.12g}   rel. diff {e:.1e} (≤ {tol:g})")
         if not e <= tol:
             failed.append(key)
     print("Agreement (same data, θ₀ and direction on both sides):")
@@ -209,29 +222,44 @@ def main():
         sys.exit(f"compare_torch: the two sides disagree on {', '.join(failed)}; no timings are meaningful")
 
     G, S = eos_r["gd_steps"], eos_r["sgd_steps"]
-    es, ts = eos_r["seconds"], torch_r["seconds"]
-    rows = [("loss", "loss"), ("loss + gradient", "loss_grad"), ("HVP from scratch", "hvp_scratch"),
-            ("linearized HVP", "hvp_linearized"),
-            (f"cold λmax (tol 1e-3): {eos_r['lambda_hvps']} vs {torch_r['lambda_hvps']} HVPs", "lambda_cold"),
-            (f"{G} GD steps", "gd"),
-            (f"{G} GD steps, λmax every step: {eos_r['gd_lambda_hvps_per_step']:.1f} vs "
-             f"{torch_r['gd_lambda_hvps_per_step']:.1f} HVPs/step", "gd_lambda"),
-            (f"{S} SGD steps, batch 32", "sgd32")]
-    out = [f"| operation | eoslab | PyTorch {torch.__version__} + SciPy {scipy.__version__} | PyTorch / eoslab |",
+
+    def med(runs, key):
+        return median([r["seconds"][key] for r in runs])
+
+    def ratio(torch_key, eos_key):
+        rs = [t["seconds"][torch_key] / e["seconds"][eos_key] for t, e in zip(torch_runs, eos_runs)]
+        m = f"{median(rs):.2f}×"
+        return m if len(rs) == 1 else f"{m} ({min(rs):.2f}–{max(rs):.2f})"
+
+    rows = [("loss", "loss", "loss"), ("loss + gradient", "loss_grad", "loss_grad"),
+            ("HVP from scratch", "hvp_scratch", "hvp_scratch"), ("linearized HVP", "hvp_linearized", "hvp_linearized"),
+            (f"cold λmax (tol 1e-3), residual rule: {eos_r['lambda_hvps']} vs {torch_r['lambda_hvps']} HVPs",
+             "lambda_cold", "lambda_cold"),
+            (f"cold λmax, eigenvalue rule: {eos_r['lambda_value_rule_hvps']} HVPs", "lambda_cold_value_rule",
+             "lambda_cold"),
+            (f"cold λmax, eigenvalue rule, float32 products: {eos_r['lambda_mixed_hvps']} HVPs "
+             f"({eos_r['lambda_mixed_float32_hvps']} float32)", "lambda_cold_mixed", "lambda_cold"),
+            (f"{G} GD steps", "gd", "gd"),
+            (f"{G} GD steps, λmax every step (sharpness defaults): {eos_r['gd_lambda_hvps_per_step']:.2f} vs "
+             f"{torch_r['gd_lambda_hvps_per_step']:.1f} HVPs/step (eigsh warm-started)", "gd_lambda", "gd_lambda"),
+            (f"… residual rule: {eos_r['gd_lambda_residual_rule_hvps_per_step']:.2f} HVPs/step",
+             "gd_lambda_residual_rule", "gd_lambda"),
+            (f"… hvp=mixed: {eos_r['gd_lambda_mixed_hvps_per_step']:.2f} HVPs/step", "gd_lambda_mixed", "gd_lambda"),
+            (f"{S} SGD steps, batch 32", "sgd32", "sgd32")]
+    reps = f", median of {a.reps} interleaved runs (range)" if a.reps > 1 else ""
+    out = [f"| operation | eoslab | PyTorch {torch.__version__} + SciPy {scipy.__version__} | PyTorch / eoslab{reps} |",
            "|---|---:|---:|---:|"]
 
     def fmt_s(s):
         return f"{s * 1e3:.1f} ms" if s < 1 else f"{s:.2f} s"
-    for name, key in rows:
-        out.append(f"| {name} | {fmt_s(es[key])} | {fmt_s(ts[key])} | {ts[key] / es[key]:.2f}× |")
-    out.append(f"| cold λmax, eigenvalue rule (eoslab only): {eos_r['lambda_value_rule_hvps']} HVPs | "
-               f"{fmt_s(es['lambda_cold_value_rule'])} | | {ts['lambda_cold'] / es['lambda_cold_value_rule']:.2f}× |")
-    out.append(f"| {G} GD steps, λmax every step, eigenvalue rule (eoslab only): "
-               f"{eos_r['gd_lambda_value_rule_hvps_per_step']:.1f} HVPs/step | {fmt_s(es['gd_lambda_value_rule'])} | | "
-               f"{ts['gd_lambda'] / es['gd_lambda_value_rule']:.2f}× |")
+    for name, eos_key, torch_key in rows:
+        torch_cell = fmt_s(med(torch_runs, torch_key)) if eos_key == torch_key else "(as above)"
+        out.append(f"| {name} | {fmt_s(med(eos_runs, eos_key))} | {torch_cell} | {ratio(torch_key, eos_key)} |")
     table = "\n".join(out)
+    es, ts = {k: med(eos_runs, k) for k in eos_r["seconds"]}, {k: med(torch_runs, k) for k in torch_r["seconds"]}
     extra = (f"\nλmax every step costs {es['gd_lambda'] / es['gd']:.2f}× the plain GD run in eoslab "
-             f"({es['gd_lambda_value_rule'] / es['gd']:.2f}× with the eigenvalue rule), "
+             f"({es['gd_lambda_residual_rule'] / es['gd']:.2f}× with the residual rule, "
+             f"{es['gd_lambda_mixed'] / es['gd']:.2f}× with hvp=mixed), "
              f"{ts['gd_lambda'] / ts['gd']:.2f}× in PyTorch + eigsh. "
              f"eoslab peak RSS {eos_r['peak_rss_mib']:.0f} MiB.")
     print()
