@@ -40,7 +40,7 @@ std::vector<OptionDecl> lanczos_option_decls(const char* k_default = "1");
 // `values` holds tol and max_iter, and k, stop, extra and start when declared.
 LanczosOptions lanczos_options(const OptionValues& values, bool tracked = true);
 // Which earlier analysed step warm-starts a tracked solve (option `start`).
-enum class StartFrom { TwoSteps, Last };
+enum class StartFrom { Extrapolate, Last };
 StartFrom start_from(const OptionValues& values);
 
 // Warm-start vectors as plugin state: one [count, dim] tensor.

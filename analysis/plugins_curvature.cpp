@@ -2,6 +2,7 @@
 // (warm-started Lanczos), eigenvector tracking, per-block curvature, the
 // spectral density, the trace, and preconditioned sharpness. Each block: the
 // quantity, its columns, its options.
+#include <array>
 #include <cmath>
 #include <filesystem>
 #include <numbers>
@@ -56,12 +57,12 @@ std::vector<OptionDecl> lanczos_option_decls(const char* k_default) {
           OptionDecl::count("extra", "0", 0, 100,
                             "Ritz vectors kept beyond k, joined to the next warm start (with start=sum, extra=1 "
                             "was the default before 2026-12: at the edge of stability the top two swap)"),
-          OptionDecl::choice("start", {"two_steps", "last", "sum"},
-                             "two_steps: Rayleigh–Ritz on the Ritz vectors of the last two analysed steps (at the "
-                             "edge of stability θ oscillates with period two, and the step two back is in the same "
-                             "phase; a vector that adds no new direction is dropped without an HVP), then each HVP "
-                             "adds the residual; last: the same from the last analysed step alone; sum: Lanczos from "
-                             "the sum of the last step's vectors (before 2026-12)"),
+          OptionDecl::choice("start", {"extrapolate", "last", "sum"},
+                             "extrapolate: from 2·v(t−2) − v(t−4), the Ritz vectors of the analysed steps two and four "
+                             "back (at the edge of stability θ oscillates with period two: they are the same phase, "
+                             "drifting), v(t−2) until there are four, v(t−1) until two; Rayleigh–Ritz on the start, "
+                             "then each HVP adds the residual. last: the same from v(t−1). sum: Lanczos from the sum "
+                             "of the last step's vectors (before 2026-12)"),
           OptionDecl::choice("hvp", {"float64", "mixed"},
                              "mixed: the solve's HVPs with float32 matrix products (sgemm on float32 copies of the "
                              "linearization's weights and activations), then each of the k top pairs checked with one "
@@ -85,7 +86,7 @@ LanczosOptions lanczos_options(const OptionValues& v, bool tracked) {
 }
 
 StartFrom start_from(const OptionValues& v) {
-  return v.text("start") == "two_steps" ? StartFrom::TwoSteps : StartFrom::Last;
+  return v.text("start") == "extrapolate" ? StartFrom::Extrapolate : StartFrom::Last;
 }
 
 namespace {
@@ -122,63 +123,81 @@ class ScaledHessian : public HessianOperator {
 };
 
 // What the Lanczos plugins share: options, and the Ritz vectors of the last
-// two analysed steps that warm-start the next solve (plugin state, so a
+// four analysed steps that warm-start the next solve (plugin state, so a
 // resumed run solves from the same start).
 class WarmStartedEigenPlugin : public Plugin {
  public:
   void reset() override {
-    previous_.clear();
-    two_back_.clear();
+    for (auto& h : history_) h.clear();
   }
   void save_state(StateDict& into) const override {
-    save_vectors(into, previous_);
-    StateDict older;
-    save_vectors(older, two_back_);
-    into.put("vectors_two_back", older.tensor("vectors"));
+    save_vectors(into, history_[0]);
+    for (std::size_t back = 1; back < kKept; ++back) {
+      StateDict older;
+      save_vectors(older, history_[back]);
+      into.put(fmt::format("vectors_back_{}", back + 1), older.tensor("vectors"));
+    }
   }
   void load_state(const StateDict& from, std::size_t dim) override {
-    previous_ = load_vectors(from, dim);
-    two_back_.clear();
-    if (from.contains("vectors_two_back")) {  // absent in checkpoints before 2026-12: the next solve starts from the last
+    history_[0] = load_vectors(from, dim);
+    for (std::size_t back = 1; back < kKept; ++back) {
+      history_[back].clear();
+      const std::string key = fmt::format("vectors_back_{}", back + 1);
+      if (!from.contains(key)) continue;  // checkpoints before 2026-12 keep the last step's only
       StateDict older;
-      older.put("vectors", from.tensor("vectors_two_back"));
-      two_back_ = load_vectors(older, dim);
+      older.put("vectors", from.tensor(key));
+      history_[back] = load_vectors(older, dim);
     }
   }
   bool needs_hessian() const override { return true; }
   // the Krylov basis (Subspace: V and HV up to the restart size), the Ritz
-  // vectors of two steps, and the solver's work vectors
+  // vectors of four steps and the start, and the solver's work vectors
   std::size_t memory_vectors() const override {
     const std::size_t basis = opt_.start == WarmStart::Subspace
                                   ? 2 * std::max(opt_.restart_size, 3 * (opt_.k + opt_.extra + 1)) + opt_.k
                                   : opt_.max_iter;
-    return basis + 3 * (opt_.k + opt_.extra) + 4;
+    return basis + (kKept + 1) * (opt_.k + opt_.extra) + 4;
   }
 
  protected:
   explicit WarmStartedEigenPlugin(LanczosOptions o, StartFrom from = StartFrom::Last, bool warm = true)
       : opt_(std::move(o)), from_(from), warm_(warm) {}
   // The top k (+ extra) eigenpairs of H, seeded by the plugin's name and
-  // warm-started from an earlier step's vectors; remember() keeps new ones.
+  // warm-started from earlier steps' vectors; remember() keeps new ones.
   EigenResult solve(HessianOperator& H, StepContext& ctx) const {
     LanczosOptions o = opt_;
     o.seed = ctx.seed_for(name());
-    if (warm_) {
-      o.warm_start = previous_;
-      if (from_ == StartFrom::TwoSteps) o.warm_start.insert(o.warm_start.end(), two_back_.begin(), two_back_.end());
-    }
+    if (warm_) o.warm_start = start_vectors();
     return lanczos_top(H, o);
   }
   void remember(std::vector<Tensor> vectors) {
-    two_back_ = std::move(previous_);
-    previous_ = std::move(vectors);
+    for (std::size_t back = kKept - 1; back > 0; --back) history_[back] = std::move(history_[back - 1]);
+    history_[0] = std::move(vectors);
   }
+  // The last analysed step's vectors (t − 1).
+  const std::vector<Tensor>& previous() const { return history_[0]; }
 
   LanczosOptions opt_;
   StartFrom from_;
   bool warm_;
-  std::vector<Tensor> previous_;  // the k + extra Ritz vectors of the last analysed step
-  std::vector<Tensor> two_back_;  // … and of the one before it
+
+ private:
+  // Extrapolate: at the edge of stability θ, H and the top eigenvectors
+  // oscillate with period two, and each phase drifts slowly; the eigenvector
+  // of step t is predicted from its own phase, 2·v(t−2) − v(t−4) (the sign of
+  // v(t−4) matched to v(t−2)), and v(t−2) alone until there are four steps,
+  // v(t−1) until there are two. Last: v(t−1).
+  std::vector<Tensor> start_vectors() const {
+    const auto& last = history_[0];
+    if (from_ != StartFrom::Extrapolate || history_[1].size() != last.size()) return last;
+    const auto &two = history_[1], &four = history_[3];
+    if (four.size() != two.size()) return two;
+    std::vector<Tensor> x;
+    for (std::size_t i = 0; i < two.size(); ++i) x.push_back(2.0 * two[i] - (inner(two[i], four[i]) < 0 ? -1.0 : 1.0) * four[i]);
+    return x;
+  }
+  static constexpr std::size_t kKept = 4;
+  std::array<std::vector<Tensor>, kKept> history_;  // the k + extra Ritz vectors of steps t − 1, …, t − 4
 };
 
 // The most negative curvature: the smallest eigenvalues of ∇²f(θ_t), by
@@ -375,15 +394,16 @@ class EigvecOverlapPlugin : public WarmStartedEigenPlugin {
   void observe(StepContext& ctx, Row& row) override {
     EigenResult r = solve(ctx.hessian(), ctx);
     const std::size_t k = opt_.k;
-    if (previous_.size() >= k) {
+    const std::vector<Tensor>& last = previous();
+    if (last.size() >= k) {
       // |⟨v₁(t), v₁(t')⟩| and ‖V(t)ᵀV(t')‖²_F / k (1: the same k-dimensional subspace)
       double fro = 0.0;
       for (std::size_t i = 0; i < k; ++i)
-        for (std::size_t j = 0; j < k; ++j) fro += std::pow(inner(r.vectors[i], previous_[j]), 2);
-      row.set("eigvec_overlap", std::abs(inner(r.vectors[0], previous_[0])));
+        for (std::size_t j = 0; j < k; ++j) fro += std::pow(inner(r.vectors[i], last[j]), 2);
+      row.set("eigvec_overlap", std::abs(inner(r.vectors[0], last[0])));
       row.set("eigvec_subspace_overlap", fro / double(k));
       for (std::size_t i = 0; i < k; ++i)  // sign alignment: the saved sequence varies continuously
-        if (inner(r.vectors[i], previous_[i]) < 0) r.vectors[i] *= -1.0;
+        if (inner(r.vectors[i], last[i]) < 0) r.vectors[i] *= -1.0;
     }
     if (!dir_.empty() && analysed_ % save_every_ == 0) {
       Tensor all = zeros({k, r.vectors[0].size()});

@@ -84,9 +84,12 @@ int main(int argc, char** argv) {
   auto x2 = [&](const History& h) { return extrapolate(top(h, 2), {{1.0, top(h, 2)}, {-1.0, top(h, 4)}}); };
   auto or_last = [&](const History& h, std::vector<Tensor> v) { return h[2].empty() ? all(h, 1) : nonempty(v); };
   auto last_two = [&](const History& h, const Tensor&) { return nonempty({top(h, 1), top(h, 2)}); };
+  // the sharpness plugin's default start: 2v(t−2) − v(t−4), v(t−2), v(t−1)
+  auto extrapolated = [&](const History& h, const Tensor&) { return or_last(h, {x2(h)}); };
   std::vector<Strategy> strategies = {
-      {"default", Value, Subspace, 1, last_two},  // the sharpness plugin's defaults
-      {"default+mixed", Value, Subspace, 1, last_two, true},
+      {"default", Value, Subspace, 1, extrapolated},
+      {"default+mixed", Value, Subspace, 1, extrapolated, true},
+      {"S:v,v'", Value, Subspace, 1, last_two},
       {"old-default", Residual, Sum, 2, [&](const History& h, const Tensor&) { return all(h, 1); }},
       {"residual", Residual, Sum, 1, [&](const History& h, const Tensor&) { return all(h, 1); }},
       {"value+2nd", Value, Sum, 2, [&](const History& h, const Tensor&) { return all(h, 1); }},
@@ -95,7 +98,6 @@ int main(int argc, char** argv) {
        [&](const History& h, const Tensor&) { return nonempty({top(h, 1), second(h, 1), top(h, 2), second(h, 2)}); }},
       {"S:v'", Value, Subspace, 1, [&](const History& h, const Tensor&) { return or_last(h, {top(h, 2)}); }},
       {"S:x1", Value, Subspace, 1, [&](const History& h, const Tensor&) { return or_last(h, {x1(h)}); }},
-      {"S:x2", Value, Subspace, 1, [&](const History& h, const Tensor&) { return or_last(h, {x2(h)}); }},
       {"S:x1,v", Value, Subspace, 1, [&](const History& h, const Tensor&) { return or_last(h, {x1(h), top(h, 1)}); }},
       {"S:x1,v2", Value, Subspace, 2, [&](const History& h, const Tensor&) { return or_last(h, {x1(h), second(h, 1)}); }},
   };

@@ -395,6 +395,35 @@ BOOST_AUTO_TEST_CASE(default_sharpness_tracks_the_edge_of_stability_within_tol_a
                      << above << " steps above 2/η, largest error " << worst);
 }
 
+// sharpness:hvp=mixed along a trajectory: each step's λmax within tol of a
+// tight float64 solve, most HVPs float32 (the rest the float64 checks), and
+// the trajectory bit for bit the one without it (λmax does not feed back).
+BOOST_AUTO_TEST_CASE(mixed_precision_sharpness_agrees_and_leaves_the_trajectory_alone) {
+  auto built = nn::build_objective(small_spec());
+  const std::size_t steps = 12;
+  RunResult runs[3];
+  const char* specs[3] = {"sharpness:hvp=mixed", "sharpness:tol=1e-12,max_iter=400,warm=0", "loss"};
+  for (int i = 0; i < 3; ++i) {
+    optim::GradientDescent gd(optim::Schedule::constant(0.5));
+    TrainerOptions o;
+    o.max_steps = steps;
+    Trainer t(*built.objective, gd, o);
+    t.attach(PluginRegistry::global().create_from_spec(specs[i]));
+    if (i != 2) t.attach(PluginRegistry::global().create_from_spec("loss"));
+    runs[i] = t.run(built.theta0);
+  }
+  double float32 = 0, all = 0;
+  for (std::size_t s = 0; s <= steps; ++s) {
+    const double truth = runs[1].metrics.at(s, "lambda_max").value(), mixed = runs[0].metrics.at(s, "lambda_max").value();
+    BOOST_TEST(std::abs(mixed - truth) <= 1e-3 * truth, "step " << s << ": " << mixed << " vs " << truth);
+    BOOST_TEST(runs[0].metrics.at(s, "loss").value() == runs[2].metrics.at(s, "loss").value());
+    float32 += runs[0].metrics.at(s, "sharpness_float32_hvps").value();
+    all += runs[0].metrics.at(s, "sharpness_hvps").value();
+  }
+  BOOST_TEST(float32 > 0.5 * all, float32 << " of " << all << " HVPs in float32");
+  BOOST_TEST(float32 <= all - double(steps + 1));  // one float64 check per step at least
+}
+
 // A plugin whose computation fails numerically ends the run as diverged at
 // that step, says which plugin and why, and keeps every earlier row.
 class FailsAtStep : public Plugin {

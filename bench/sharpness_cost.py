@@ -1,0 +1,79 @@
+#!/usr/bin/python3
+"""What λmax at every step costs against the plain run, with `eoslab train`.
+
+Runs `eoslab train --lr 2/15 --steps N --threads 2` (issue 8's workload: fc-tanh
+784-200-200-10, 5000 Fashion-MNIST images) plain (`--plugin loss`) and with
+each sharpness variant, interleaved, R times; prints each variant's median
+wall time over the plain run's (the range in brackets), and from the first
+repetition's metrics.csv the HVPs per step before and after the onset (the
+first step with λmax ≥ 2/η) and how many were float32.
+
+  /usr/bin/python3 bench/sharpness_cost.py [--reps 3] [--steps 1000] [--build DIR]
+      [--variant SPEC ...]   (default: sharpness, i.e. the plugin's defaults)
+"""
+import argparse
+import csv
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ETA = 2.0 / 15.0
+
+
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if len(xs) % 2 else 0.5 * (xs[len(xs) // 2 - 1] + xs[len(xs) // 2])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--build", default=os.path.join(os.path.dirname(__file__), "..", "build"))
+    ap.add_argument("--variant", action="append", help="a --plugin sharpness spec (repeatable)")
+    a = ap.parse_args()
+    if a.reps < 1 or a.steps < 1:
+        sys.exit(f"sharpness_cost: --reps {a.reps} --steps {a.steps}: expected counts ≥ 1")
+    exe = os.path.join(a.build, "apps", "eoslab")
+    if not os.access(exe, os.X_OK):
+        sys.exit(f"sharpness_cost: {exe} not found; build first (bash scripts/build.sh)")
+    variants = ["plain"] + (a.variant or ["sharpness"])
+    seconds = {v: [] for v in variants}
+    hvps = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for rep in range(a.reps):
+            for v in variants:
+                out = os.path.join(tmp, f"run{rep}")
+                cmd = [exe, "train", "--lr", "2/15", "--steps", str(a.steps), "--threads", "2", "--plugin", "loss",
+                       "--out", out, "--quiet"] + ([] if v == "plain" else ["--plugin", v])
+                t0 = time.perf_counter()
+                subprocess.run(cmd, check=True)
+                seconds[v].append(time.perf_counter() - t0)
+                if v != "plain" and v not in hvps:
+                    with open(os.path.join(out, "metrics.csv")) as f:
+                        rows = list(csv.DictReader(f))
+                    hvps[v] = rows
+                shutil.rmtree(out)
+                print(f"rep {rep + 1}: {v}: {seconds[v][-1]:.1f} s", file=sys.stderr)
+    plain = seconds["plain"]
+    print(f"{a.steps} GD steps at η = 2/15, {a.reps} interleaved repetitions; plain run {median(plain):.1f} s (median)")
+    print("| run | wall time (median) | × plain (range) | HVPs/step | before onset | after onset | float32 HVPs/step |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(f"| plain (`--plugin loss`) | {median(plain):.1f} s | 1 | – | – | – | – |")
+    for v in variants[1:]:
+        ratios = [s / p for s, p in zip(seconds[v], plain)]
+        rows = hvps[v][1:]  # step 0 is a cold solve
+        onset = next((int(r["step"]) for r in rows if float(r["lambda_max"]) >= 2 / ETA), None)
+        per = lambda rs, key="sharpness_hvps": sum(float(r[key]) for r in rs) / max(len(rs), 1)
+        before = [r for r in rows if onset is None or int(r["step"]) <= onset]
+        after = [r for r in rows if onset is not None and int(r["step"]) > onset]
+        f32 = f"{per(rows, 'sharpness_float32_hvps'):.2f}" if "sharpness_float32_hvps" in rows[0] else "0"
+        print(f"| `--plugin {v}` | {median(seconds[v]):.1f} s | {median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f}) "
+              f"| {per(rows):.2f} | {per(before):.2f} | {per(after):.2f} (onset at step {onset}) | {f32} |")
+
+
+if __name__ == "__main__":
+    main()
