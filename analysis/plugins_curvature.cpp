@@ -54,15 +54,16 @@ std::vector<OptionDecl> lanczos_option_decls(const char* k_default) {
                              "the error can reach the cluster's width); residual: ‖Hv − θv‖ ≤ tol·|θ|, which also makes "
                              "the vector good to tol·|θ|/gap and takes ~2× the HVPs at every-step tracking"),
           max_iter_option(),
-          OptionDecl::count("extra", "0", 0, 100,
-                            "Ritz vectors kept beyond k, joined to the next warm start (with start=sum, extra=1 "
-                            "was the default before 2026-12: at the edge of stability the top two swap)"),
+          OptionDecl::count("extra", "1", 0, 100,
+                            "Ritz vectors kept beyond k and joined to the next start: at the edge of stability the "
+                            "top two eigenvalues cross, and a start without the old second vector can converge to "
+                            "the old top eigenvalue, now the second (0 saves ~0.5 HVP a step and risks that)"),
           OptionDecl::choice("start", {"extrapolate", "last", "sum"},
-                             "extrapolate: from 2·v(t−2) − v(t−4), the Ritz vectors of the analysed steps two and four "
-                             "back (at the edge of stability θ oscillates with period two: they are the same phase, "
-                             "drifting), v(t−2) until there are four, v(t−1) until two; Rayleigh–Ritz on the start, "
-                             "then each HVP adds the residual. last: the same from v(t−1). sum: Lanczos from the sum "
-                             "of the last step's vectors (before 2026-12)"),
+                             "extrapolate: the top k from 2·v(t−2) − v(t−4), the Ritz vectors of the analysed steps "
+                             "two and four back (at the edge of stability θ oscillates with period two: they are the "
+                             "same phase, drifting; v(t−2) until there are four, v(t−1) until two), and the extra "
+                             "ones from step t − 1; Rayleigh–Ritz on the start, then each HVP adds the residual. "
+                             "last: the same from step t − 1's vectors. sum: Lanczos from their sum (before 2026-12)"),
           OptionDecl::choice("hvp", {"float64", "mixed"},
                              "mixed: the solve's HVPs with float32 matrix products (sgemm on float32 copies of the "
                              "linearization's weights and activations), then each of the k top pairs checked with one "
@@ -187,13 +188,20 @@ class WarmStartedEigenPlugin : public Plugin {
   // of step t is predicted from its own phase, 2·v(t−2) − v(t−4) (the sign of
   // v(t−4) matched to v(t−2)), and v(t−2) alone until there are four steps,
   // v(t−1) until there are two. Last: v(t−1).
+  // The extra vectors (beyond k) join from step t − 1: where the top two
+  // eigenvalues cross, the new top eigenvector is the old second, which the
+  // extrapolation of the old top cannot reach in a few HVPs (measured: 3.7 %
+  // off at step 730 of bench_sharpness without it).
   std::vector<Tensor> start_vectors() const {
     const auto& last = history_[0];
     if (from_ != StartFrom::Extrapolate || history_[1].size() != last.size()) return last;
     const auto &two = history_[1], &four = history_[3];
-    if (four.size() != two.size()) return two;
+    const std::size_t k = std::min(opt_.k, last.size());
     std::vector<Tensor> x;
-    for (std::size_t i = 0; i < two.size(); ++i) x.push_back(2.0 * two[i] - (inner(two[i], four[i]) < 0 ? -1.0 : 1.0) * four[i]);
+    for (std::size_t i = 0; i < k; ++i)
+      x.push_back(four.size() != two.size() ? two[i]
+                                            : Tensor(2.0 * two[i] - (inner(two[i], four[i]) < 0 ? -1.0 : 1.0) * four[i]));
+    x.insert(x.end(), last.begin() + std::ptrdiff_t(k), last.end());
     return x;
   }
   static constexpr std::size_t kKept = 4;

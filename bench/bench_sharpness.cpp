@@ -84,11 +84,13 @@ int main(int argc, char** argv) {
   auto x2 = [&](const History& h) { return extrapolate(top(h, 2), {{1.0, top(h, 2)}, {-1.0, top(h, 4)}}); };
   auto or_last = [&](const History& h, std::vector<Tensor> v) { return h[2].empty() ? all(h, 1) : nonempty(v); };
   auto last_two = [&](const History& h, const Tensor&) { return nonempty({top(h, 1), top(h, 2)}); };
-  // the sharpness plugin's default start: 2v(t−2) − v(t−4), v(t−2), v(t−1)
-  auto extrapolated = [&](const History& h, const Tensor&) { return or_last(h, {x2(h)}); };
+  // the sharpness plugin's default start: 2v(t−2) − v(t−4) (v(t−2), v(t−1) before there are four
+  // steps) and the last step's second Ritz vector: where the top two swap, the new top is the old second
+  auto extrapolated = [&](const History& h, const Tensor&) { return or_last(h, {x2(h), second(h, 1)}); };
   std::vector<Strategy> strategies = {
-      {"default", Value, Subspace, 1, extrapolated},
-      {"default+mixed", Value, Subspace, 1, extrapolated, true},
+      {"default", Value, Subspace, 2, extrapolated},
+      {"default+mixed", Value, Subspace, 2, extrapolated, true},
+      {"S:x2", Value, Subspace, 1, [&](const History& h, const Tensor&) { return or_last(h, {x2(h)}); }},
       {"S:v,v'", Value, Subspace, 1, last_two},
       {"old-default", Residual, Sum, 2, [&](const History& h, const Tensor&) { return all(h, 1); }},
       {"residual", Residual, Sum, 1, [&](const History& h, const Tensor&) { return all(h, 1); }},

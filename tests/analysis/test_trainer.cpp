@@ -362,7 +362,7 @@ BOOST_AUTO_TEST_CASE(sharpness_with_the_eigenvalue_rule_agrees_with_a_tight_solv
 // The default sharpness plugin (eigenvalue rule, Rayleigh–Ritz start from the
 // step two back) through the edge of stability of a small net: GD at η = 2
 // crosses 2/η and oscillates; every step's λmax is within tol = 1e-3 of a
-// tight cold solve at the same θ_t, for about two HVPs a step.
+// tight cold solve at the same θ_t, for under three HVPs a step.
 BOOST_AUTO_TEST_CASE(default_sharpness_tracks_the_edge_of_stability_within_tol_at_every_step) {
   nn::ObjectiveSpec spec;
   spec.data = {.source = "gaussian_clusters", .n = 200, .standardize = true, .dim = 8, .classes = 3, .separation = 1.0, .seed = 1};
@@ -390,7 +390,7 @@ BOOST_AUTO_TEST_CASE(default_sharpness_tracks_the_edge_of_stability_within_tol_a
     if (truth * eta / 2 > 1.0) ++above;
   }
   BOOST_TEST(above >= 10, above << " steps above 2/η: the run must reach the edge of stability");
-  BOOST_TEST(hvps / double(steps) <= 2.5);
+  BOOST_TEST(hvps / double(steps) <= 3.0);  // two start vectors (the extrapolated top, the last second): 2 at least
   BOOST_TEST_MESSAGE("default sharpness through the edge of stability: " << hvps / double(steps) << " HVPs/step, "
                      << above << " steps above 2/η, largest error " << worst);
 }
