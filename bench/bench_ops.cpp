@@ -114,30 +114,23 @@ int time_all(bool quick) {
     LanczosOptions lo;
     lo.tol = 1e-3;
     EigenResult r;
-    t["lambda_cold"] = per_call(
-        [&] {
-          auto Hc = obj.hessian_at(theta);  // the linearization is part of the cost
-          r = lanczos_top(*Hc, lo);
-        },
-        budget, 1);
+    auto cold = [&] {  // the linearization is part of the cost
+      return per_call(
+          [&] {
+            auto Hc = obj.hessian_at(theta);
+            r = lanczos_top(*Hc, lo);
+          },
+          budget, 1);
+    };
+    t["lambda_cold"] = cold();
     j["lambda_max"] = r.values[0];
     j["lambda_hvps"] = r.hvps;
     lo.stop = LanczosStop::Value;  // the same, stopped on the eigenvalue's accuracy
-    t["lambda_cold_value_rule"] = per_call(
-        [&] {
-          auto Hc = obj.hessian_at(theta);
-          r = lanczos_top(*Hc, lo);
-        },
-        budget, 1);
+    t["lambda_cold_value_rule"] = cold();
     j["lambda_max_value_rule"] = r.values[0];
     j["lambda_value_rule_hvps"] = r.hvps;
     lo.float32_products = true;  // the same on float32 products, checked in float64
-    t["lambda_cold_mixed"] = per_call(
-        [&] {
-          auto Hc = obj.hessian_at(theta);
-          r = lanczos_top(*Hc, lo);
-        },
-        budget, 1);
+    t["lambda_cold_mixed"] = cold();
     j["lambda_max_mixed"] = r.values[0];
     j["lambda_mixed_hvps"] = r.hvps;
     j["lambda_mixed_float32_hvps"] = r.float32_hvps;
