@@ -3,18 +3,24 @@
 // standardized, float64), each operation timed in this process, results as
 // one JSON object on stdout.
 //   bench_ops export DIR         X.npy, y.npy (labels as float64), theta0.npy, v.npy
-//   bench_ops time [--quick]     the timings and the values the script checks
-// Operations: loss; loss + gradient; HVP from scratch; linearized HVP; cold
+//   bench_ops time [--quick] [--gd-steps G]   the timings and the values the script checks
+// Operations: loss; loss + gradient; HVP from scratch; linearized HVP (float64
+// and on float32 products); the linearization itself; cold
 // λmax (Lanczos, residual rule, tol 1e-3 — ARPACK's criterion —, the
 // eigenvalue rule, and the eigenvalue rule on float32 products with the
 // float64 check); G GD steps plain; G GD steps with λmax every step (the
-// sharpness plugin's defaults, the residual rule, and hvp=mixed); S SGD steps
-// at batch 32. G = 100, S = 1000 (--quick: 10, 100).
+// sharpness plugin's defaults — float32 products checked in float64 —, the
+// same in float64, and the residual rule in float64); S SGD steps
+// at batch 32. G = 100, S = 1000 (--quick: 10, 100). The λmax runs are also
+// timed in the steady state, from step 15 (G/2 if less) to G, past the cold
+// solve and the transient of the first steps.
 // GD and SGD run through analysis::Trainer, as `eoslab train` does.
 #include <sys/resource.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <thread>
 
@@ -62,8 +68,28 @@ double per_call(F&& f, double budget, int min_reps = 3) {
   return elapsed / reps;
 }
 
+// When each step's plugins ran (attached last, it sees the step's other
+// plugins done): the time between two steps' observations is what the steps
+// between them cost, the update included.
+using StepTimes = std::vector<Clock::time_point>;
+class StepClock : public Plugin {
+ public:
+  explicit StepClock(StepTimes& at) : at_(at) {}
+  std::string name() const override { return "step_clock"; }
+  std::vector<std::string> columns() const override { return {}; }
+  void observe(StepContext&, Row&) override { at_.push_back(Clock::now()); }
+
+ private:
+  StepTimes& at_;
+};
+
+// The first steps of tracking from θ₀ are a cold solve and a transient
+// (5–14 HVPs a step before the top eigenvector separates); the steady state
+// is timed from this step on.
+constexpr std::size_t kSteadyFrom = 15;
+
 double run_seconds(Objective& obj, const Tensor& theta0, std::size_t steps, std::size_t batch,
-                   const std::string& plugin, RunResult* out = nullptr) {
+                   const std::string& plugin, RunResult* out = nullptr, StepTimes* clock = nullptr) {
   optim::GradientDescent gd(optim::Schedule::constant(batch ? 0.05 : kEta));
   TrainerOptions o;
   o.max_steps = steps;
@@ -71,6 +97,7 @@ double run_seconds(Objective& obj, const Tensor& theta0, std::size_t steps, std:
   o.divergence_factor = INFINITY;
   Trainer t(obj, gd, o);
   if (!plugin.empty()) t.attach(PluginRegistry::global().create_from_spec(plugin));
+  if (clock) t.attach(std::make_unique<StepClock>(*clock));
   const auto t0 = Clock::now();
   RunResult r = t.run(theta0);
   const double s = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -91,8 +118,8 @@ int export_data(const std::string& dir) {
   return 0;
 }
 
-int time_all(bool quick) {
-  const std::size_t gd_steps = quick ? 10 : 100, sgd_steps = quick ? 100 : 1000;
+int time_all(bool quick, std::size_t gd_steps_given) {
+  const std::size_t gd_steps = gd_steps_given ? gd_steps_given : quick ? 10 : 100, sgd_steps = quick ? 100 : 1000;
   const double budget = quick ? 0.5 : 2.0;
   auto built = nn::build_objective(workload());
   auto& obj = *built.objective;
@@ -111,6 +138,13 @@ int time_all(bool quick) {
   {
     auto H = obj.hessian_at(theta);
     t["hvp_linearized"] = per_call([&] { H->apply(v, out); }, budget);
+    // what one step of λmax tracking pays besides its HVPs: the linearization
+    // (the primal and adjoint sweeps kept for HVPs) in place of the gradient
+    t["linearize"] = per_call([&] { H = obj.hessian_at(theta); }, budget);
+    if (H->float32_products(true)) {
+      t["hvp_linearized_float32"] = per_call([&] { H->apply(v, out); }, budget);
+      H->float32_products(false);
+    }
     LanczosOptions lo;
     lo.tol = 1e-3;
     EigenResult r;
@@ -135,22 +169,38 @@ int time_all(bool quick) {
     j["lambda_mixed_hvps"] = r.hvps;
     j["lambda_mixed_float32_hvps"] = r.float32_hvps;
   }
-  RunResult gd;
-  t["gd"] = run_seconds(obj, theta, gd_steps, 0, "loss", &gd);
-  j["gd_final_loss"] = gd.metrics.at(gd_steps, "loss").value();
-  RunResult tracked;
-  t["gd_lambda"] = run_seconds(obj, theta, gd_steps, 0, "sharpness", &tracked);
-  double hvps = 0;
-  for (std::size_t s = 0; s <= gd_steps; ++s) hvps += tracked.metrics.at(s, "sharpness_hvps").value();
-  j["gd_lambda_hvps_per_step"] = hvps / double(gd_steps + 1);
-  j["gd_lambda_final"] = tracked.metrics.at(gd_steps, "lambda_max").value();
-  for (const auto& [key, spec] : {std::pair<std::string, std::string>{"gd_lambda_residual_rule", "sharpness:stop=residual"},
-                                  {"gd_lambda_mixed", "sharpness:hvp=mixed"}}) {
-    t[key] = run_seconds(obj, theta, gd_steps, 0, spec, &tracked);
-    hvps = 0;
-    for (std::size_t s = 0; s <= gd_steps; ++s) hvps += tracked.metrics.at(s, "sharpness_hvps").value();
-    j[key + "_hvps_per_step"] = hvps / double(gd_steps + 1);
+  // λmax every step, three ways (eigsh's side is float64 throughout); each also timed in the steady state (steps
+  // kSteadyFrom + 1 … G: from the clock at step kSteadyFrom to the one at G)
+  // with its HVPs per step there. The plain run's clock gives its own steady part.
+  const std::size_t steady_from = std::min(kSteadyFrom, gd_steps / 2);
+  auto steady_seconds = [&](const StepTimes& at) {
+    return std::chrono::duration<double>(at.at(gd_steps) - at.at(steady_from)).count();
+  };
+  {
+    RunResult gd;
+    StepTimes at;
+    t["gd"] = run_seconds(obj, theta, gd_steps, 0, "loss", &gd, &at);
+    t["gd_steady"] = steady_seconds(at);
+    j["gd_final_loss"] = gd.metrics.at(gd_steps, "loss").value();
   }
+  RunResult tracked;
+  for (const auto& [key, spec] : {std::pair<std::string, std::string>{"gd_lambda", "sharpness"},
+                                  {"gd_lambda_residual_rule", "sharpness:stop=residual,hvp=float64"},
+                                  {"gd_lambda_float64", "sharpness:hvp=float64"}}) {
+    StepTimes at;
+    t[key] = run_seconds(obj, theta, gd_steps, 0, spec, &tracked, &at);
+    t[key + "_steady"] = steady_seconds(at);
+    double hvps = 0, steady_hvps = 0;
+    for (std::size_t s = 0; s <= gd_steps; ++s) {
+      const double h = tracked.metrics.at(s, "sharpness_hvps").value();
+      hvps += h;
+      if (s > steady_from) steady_hvps += h;
+    }
+    j[key + "_hvps_per_step"] = hvps / double(gd_steps + 1);
+    j[key + "_steady_hvps_per_step"] = steady_hvps / double(gd_steps - steady_from);
+    if (key == "gd_lambda") j["gd_lambda_final"] = tracked.metrics.at(gd_steps, "lambda_max").value();
+  }
+  j["steady_from"] = steady_from;
   t["sgd32"] = run_seconds(obj, theta, sgd_steps, 32, "");
   j["seconds"] = t;
   j["threads"] = workload().threads;
@@ -168,9 +218,28 @@ int time_all(bool quick) {
 int main(int argc, char** argv) {
   try {
     if (argc == 3 && std::strcmp(argv[1], "export") == 0) return export_data(argv[2]);
-    if (argc >= 2 && std::strcmp(argv[1], "time") == 0)
-      return time_all(argc == 3 && std::strcmp(argv[2], "--quick") == 0);
-    fmt::print(stderr, "usage: bench_ops export DIR | bench_ops time [--quick]\n");
+    if (argc >= 2 && std::strcmp(argv[1], "time") == 0) {
+      bool quick = false;
+      std::size_t gd_steps = 0;
+      for (int i = 2; i < argc; ++i) {
+        if (std::strcmp(argv[i], "--quick") == 0) {
+          quick = true;
+        } else if (std::strcmp(argv[i], "--gd-steps") == 0 && i + 1 < argc) {
+          char* end = nullptr;
+          const unsigned long g = std::strtoul(argv[++i], &end, 10);
+          if (*end != '\0' || g < 2 || argv[i][0] == '-') {
+            fmt::print(stderr, "bench_ops: --gd-steps {}: expected a count ≥ 2\n", argv[i]);
+            return 2;
+          }
+          gd_steps = g;
+        } else {
+          fmt::print(stderr, "bench_ops: unknown argument '{}'\n", argv[i]);
+          return 2;
+        }
+      }
+      return time_all(quick, gd_steps);
+    }
+    fmt::print(stderr, "usage: bench_ops export DIR | bench_ops time [--quick] [--gd-steps G]\n");
     return 2;
   } catch (const std::exception& e) {
     fmt::print(stderr, "bench_ops: {}\n", e.what());

@@ -6,7 +6,8 @@
 // tight cold solve (1e-10 relative residual).
 // fc-tanh 784-200-200-10, mean CE, first 5000 Fashion-MNIST images.
 //   usage: bench_sharpness [warmup=300] [steps=60] [eta=0.1333] [tol=1e-3] [check_every=10]
-//   EOS_BENCH_STRATEGIES=default,default+mixed  runs only the strategies named
+//   EOS_BENCH_STRATEGIES=default,float64  runs only the strategies named
+//   EOS_BENCH_DIAGNOSE=1  also prints how good each start is (see below)
 // The first `warmup` GD steps run without λmax (η = 2/15 reaches the edge of
 // stability after ~220 steps), then `steps` steps measure.
 #include <chrono>
@@ -88,8 +89,8 @@ int main(int argc, char** argv) {
   // steps) and the last step's second Ritz vector: where the top two swap, the new top is the old second
   auto extrapolated = [&](const History& h, const Tensor&) { return or_last(h, {x2(h), second(h, 1)}); };
   std::vector<Strategy> strategies = {
-      {"default", Value, Subspace, 2, extrapolated},
-      {"default+mixed", Value, Subspace, 2, extrapolated, true},
+      {"default", Value, Subspace, 2, extrapolated, true},  // hvp=auto at tol 1e-3: float32 products, float64 check
+      {"float64", Value, Subspace, 2, extrapolated},
       {"S:x2", Value, Subspace, 1, [&](const History& h, const Tensor&) { return or_last(h, {x2(h)}); }},
       {"S:v,v'", Value, Subspace, 1, last_two},
       {"old-default", Residual, Sum, 2, [&](const History& h, const Tensor&) { return all(h, 1); }},
@@ -103,6 +104,10 @@ int main(int argc, char** argv) {
       {"S:x1,v", Value, Subspace, 1, [&](const History& h, const Tensor&) { return or_last(h, {x1(h), top(h, 1)}); }},
       {"S:x1,v2", Value, Subspace, 2, [&](const History& h, const Tensor&) { return or_last(h, {x1(h), second(h, 1)}); }},
   };
+  // EOS_BENCH_DIAGNOSE=1: per strategy and step, sin∠ of the first start vector and of the result to the
+  // top eigenvector (at checked steps), and what Rayleigh–Ritz on the start alone gives (r/θ, the error
+  // estimate, the gap): how far the start is from stopping without a further HVP.
+  const bool diagnose = std::getenv("EOS_BENCH_DIAGNOSE") != nullptr;
   if (const char* only = std::getenv("EOS_BENCH_STRATEGIES")) {  // a comma-separated subset by name
     const std::string names = std::string(",") + only + ",";
     std::erase_if(strategies, [&](const Strategy& st) { return names.find("," + std::string(st.name) + ",") == std::string::npos; });
@@ -111,18 +116,45 @@ int main(int argc, char** argv) {
   for (const auto& st : strategies) fmt::print(" {:>14}", st.name);
   fmt::print("   (HVPs; relative error against a 1e-10 solve every {} steps)\n", check_every);
   std::size_t onset = 0;
+  std::deque<Tensor> exact_tops;  // u₁ of the last five steps (diagnose, check_every = 1)
   for (std::size_t t = 0; t < steps; ++t) {
     auto H = obj.hessian_at(theta);
     double truth = NAN;
+    Tensor u1;  // the top eigenvector at the checked steps
+    std::string gap_note;
     if (t % check_every == 0) {
       LanczosOptions tight;
       tight.tol = 1e-10;
       tight.max_iter = 300;
       tight.seed = 1000 + t;
-      truth = lanczos_top(*H, tight).values[0];
+      if (diagnose) tight.k = 2;  // and λ₂: the gap
+      auto exact = lanczos_top(*H, tight);
+      if (diagnose) gap_note = fmt::format("  [λ₂/λ₁ {:.4f}]", exact.values[1] / exact.values[0]);
+      truth = exact.values[0];
+      u1 = exact.vectors[0];
     }
+    // sin∠(x, u₁) where u₁ is known
+    auto sin_to_top = [&](const Tensor& x) {
+      if (u1.dimension() == 0 || x.dimension() == 0) return double(NAN);
+      const double c = inner(x, u1) / std::sqrt(inner(x, x));
+      return std::sqrt(std::max(0.0, 1.0 - c * c));
+    };
     double lambda = 0;
-    std::string cells;
+    std::string cells, diag = gap_note;
+    if (diagnose && check_every == 1) {  // how well the exact top eigenvectors of earlier steps predict this one
+      exact_tops.push_front(u1);
+      if (exact_tops.size() > 5) exact_tops.pop_back();
+      auto aligned = [&](std::size_t back) {
+        Tensor x = exact_tops[back];
+        if (inner(x, u1) < 0) x *= -1.0;
+        return x;
+      };
+      if (exact_tops.size() == 5) {
+        const Tensor two = aligned(2), four = aligned(4);
+        diag += fmt::format("  [exact: sin u(t-1) {:.1e}, u(t-2) {:.1e}, 2u(t-2)-u(t-4) {:.1e}]", sin_to_top(aligned(1)),
+                            sin_to_top(two), sin_to_top(Tensor(2.0 * two - four)));
+      }
+    }
     for (auto& st : strategies) {
       LanczosOptions o;
       o.tol = tol;
@@ -132,6 +164,14 @@ int main(int argc, char** argv) {
       o.extra = st.keep - 1;
       o.warm_start = st.starts(st.history, H->grad());
       o.float32_products = st.mixed;
+      if (diagnose && !o.warm_start.empty()) {  // what the start alone gives (HVPs not counted)
+        LanczosOptions first = o;
+        first.max_iter = o.warm_start.size();
+        const auto r0 = lanczos_top(*H, first);
+        diag += fmt::format("  [{}: start sin {:.1e}, r/θ {:.1e}, err/θ {:.1e}, δ/θ {:.2f}", st.name,
+                            sin_to_top(o.warm_start[0]), r0.residuals[0] / r0.values[0], r0.errors[0] / r0.values[0],
+                            r0.gaps[0] / r0.values[0]);
+      }
       const auto c0 = Clock::now();
       const auto r = lanczos_top(*H, o);
       st.seconds += std::chrono::duration<double>(Clock::now() - c0).count();
@@ -142,6 +182,7 @@ int main(int argc, char** argv) {
       std::vector<Tensor> vectors = r.vectors;
       for (std::size_t i = 0; i < vectors.size() && i < st.history[1].size(); ++i)  // signs follow the last step's
         if (inner(vectors[i], st.history[1][i]) < 0) vectors[i] *= -1.0;
+      if (diagnose) diag += fmt::format(", end sin {:.1e}]", sin_to_top(r.vectors[0]));
       st.history.pop_back();
       st.history[0] = std::move(vectors);
       st.history.push_front({});
@@ -154,7 +195,7 @@ int main(int argc, char** argv) {
         cells += fmt::format(" {:>5} {:>8}", r.hvps, "");
       }
     }
-    fmt::print("{:>5} {:>10.5f}{}\n", warmup + t, lambda, cells);
+    fmt::print("{:>5} {:>10.5f}{}{}\n", warmup + t, lambda, cells, diag);
     std::fflush(stdout);
     if (!onset && lambda >= 2.0 / eta) onset = warmup + t + 1;  // from the next step on
     gd.step(theta, H->grad());

@@ -8,10 +8,13 @@ both sides compute on the same numbers); the PyTorch half is below. Before any
 time is printed, both sides must agree on the loss, the gradient norm, an HVP
 norm, the final loss of the GD run and λmax.
 
-  /usr/bin/python3 bench/compare_torch.py [--quick] [--reps R] [--build DIR] [--markdown FILE]
+  /usr/bin/python3 bench/compare_torch.py [--quick] [--reps R] [--gd-steps G] [--build DIR] [--markdown FILE]
 
 Needs Debian's python3-torch and python3-scipy (scripts/install-bench-deps.sh).
---quick runs 10 GD steps and 100 SGD steps instead of 100 and 1000.
+--quick runs 10 GD steps and 100 SGD steps instead of 100 and 1000; --gd-steps sets
+the GD steps. The runs with λmax every step are also timed in the steady state:
+from step 15 (G/2 if less) on, past the cold first solve and the transient of
+the first steps, when each side warm-starts from the step before.
 """
 import argparse
 import json
@@ -25,6 +28,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts its O
 THREADS = 2
 ETA = 2.0 / 15.0
 SGD_LR = 0.05
+STEADY_FROM = 15  # the λmax runs are also timed from this step on (bench_ops's kSteadyFrom)
 
 try:
     import numpy as np
@@ -96,13 +100,15 @@ def eigsh_top(H, n, v0=None):
     return vals[0], vecs[:, 0]
 
 
-def torch_side(d, quick):
+def torch_side(d, quick, gd_steps_given=None):
     X = torch.from_numpy(np.load(f"{d}/X.npy"))
     y = torch.from_numpy(np.load(f"{d}/y.npy")).long()
     theta0 = torch.from_numpy(np.load(f"{d}/theta0.npy"))
     v = torch.from_numpy(np.load(f"{d}/v.npy"))
     n = theta0.numel()
     gd_steps, sgd_steps = (10, 100) if quick else (100, 1000)
+    gd_steps = gd_steps_given or gd_steps
+    steady_from = min(STEADY_FROM, gd_steps // 2)
     budget = 0.5 if quick else 2.0
     r, t = {}, {}
 
@@ -134,22 +140,28 @@ def torch_side(d, quick):
     r["lambda_max"], r["lambda_hvps"] = float(state["lam"]), state["hvps"]
 
     def gd_run(track):
-        theta, prev, hvps, lam = theta0.clone(), None, 0, None
+        """Seconds, the steady part's seconds (the clock after step steady_from's work to the clock after step
+        G's, as bench_ops times it), the last loss, HVPs per step overall and in the steady part, the last λmax."""
+        theta, prev, hvps, steady_hvps, lam, at = theta0.clone(), None, 0, 0, None, []
         t0 = time.perf_counter()
         for step in range(gd_steps + 1):
             if track:
                 Hs = Linearized(theta, X, y)
                 lam, prev = eigsh_top(Hs, n, v0=prev)  # warm start from the previous eigenvector
                 hvps += Hs.hvps
+                steady_hvps += Hs.hvps if step > steady_from else 0
                 f, g = Hs.f, Hs.g.detach()
             else:
                 _, f, g = loss_and_grad(theta, X, y)
             loss = f.item()
+            at.append(time.perf_counter())
             if step < gd_steps:
                 theta = theta - ETA * g
-        return time.perf_counter() - t0, loss, hvps / (gd_steps + 1), lam
-    t["gd"], r["gd_final_loss"], _, _ = gd_run(False)
-    t["gd_lambda"], _, r["gd_lambda_hvps_per_step"], lam = gd_run(True)
+        return (time.perf_counter() - t0, at[gd_steps] - at[steady_from], loss, hvps / (gd_steps + 1),
+                steady_hvps / (gd_steps - steady_from), lam)
+    t["gd"], t["gd_steady"], r["gd_final_loss"], _, _, _ = gd_run(False)
+    (t["gd_lambda"], t["gd_lambda_steady"], _, r["gd_lambda_hvps_per_step"], r["gd_lambda_steady_hvps_per_step"],
+     lam) = gd_run(True)
     r["gd_lambda_final"] = float(lam)
 
     gen = torch.Generator().manual_seed(0)
@@ -183,11 +195,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--reps", type=int, default=1, help="interleaved repetitions of both sides (ratios: median, range)")
+    ap.add_argument("--gd-steps", type=int, help="GD steps of the plain and λmax runs (default 100, --quick 10)")
     ap.add_argument("--build", default=os.path.join(os.path.dirname(__file__), "..", "build"))
     ap.add_argument("--markdown", help="also write the table to this file")
     a = ap.parse_args()
     if a.reps < 1:
         sys.exit(f"compare_torch: --reps {a.reps}: expected a count ≥ 1")
+    if a.gd_steps is not None and a.gd_steps < 2:
+        sys.exit(f"compare_torch: --gd-steps {a.gd_steps}: expected a count ≥ 2")
     exe = os.path.join(a.build, "bench", "bench_ops")
     if not os.access(exe, os.X_OK):
         sys.exit(f"compare_torch: {exe} not found; build first (bash scripts/build.sh)")
@@ -196,8 +211,9 @@ def main():
     with tempfile.TemporaryDirectory() as d:
         subprocess.run([exe, "export", d], check=True, env=env)
         for rep in range(a.reps):  # interleaved: the machine's load falls on both sides alike
-            torch_runs.append(torch_side(d, a.quick))
-            eos_runs.append(json.loads(subprocess.run([exe, "time"] + (["--quick"] if a.quick else []), check=True,
+            torch_runs.append(torch_side(d, a.quick, a.gd_steps))
+            eos_args = (["--quick"] if a.quick else []) + (["--gd-steps", str(a.gd_steps)] if a.gd_steps else [])
+            eos_runs.append(json.loads(subprocess.run([exe, "time"] + eos_args, check=True,
                                                       env=env, capture_output=True, text=True).stdout))
             print(f"repetition {rep + 1} of {a.reps} done", file=sys.stderr)
     eos_r, torch_r = eos_runs[0], torch_runs[0]
@@ -221,7 +237,7 @@ def main():
     if failed:
         sys.exit(f"compare_torch: the two sides disagree on {', '.join(failed)}; no timings are meaningful")
 
-    G, S = eos_r["gd_steps"], eos_r["sgd_steps"]
+    G, S, F = eos_r["gd_steps"], eos_r["sgd_steps"], eos_r["steady_from"]
 
     def med(runs, key):
         return median([r["seconds"][key] for r in runs])
@@ -240,11 +256,18 @@ def main():
             (f"cold λmax, eigenvalue rule, float32 products: {eos_r['lambda_mixed_hvps']} HVPs "
              f"({eos_r['lambda_mixed_float32_hvps']} float32)", "lambda_cold_mixed", "lambda_cold"),
             (f"{G} GD steps", "gd", "gd"),
-            (f"{G} GD steps, λmax every step (sharpness defaults): {eos_r['gd_lambda_hvps_per_step']:.2f} vs "
-             f"{torch_r['gd_lambda_hvps_per_step']:.1f} HVPs/step (eigsh warm-started)", "gd_lambda", "gd_lambda"),
-            (f"… residual rule: {eos_r['gd_lambda_residual_rule_hvps_per_step']:.2f} HVPs/step",
+            (f"{G} GD steps, λmax every step (sharpness defaults: float32 products, float64 check): "
+             f"{eos_r['gd_lambda_hvps_per_step']:.2f} vs {torch_r['gd_lambda_hvps_per_step']:.1f} HVPs/step "
+             "(eigsh warm-started)", "gd_lambda", "gd_lambda"),
+            (f"… hvp=float64: {eos_r['gd_lambda_float64_hvps_per_step']:.2f} HVPs/step", "gd_lambda_float64",
+             "gd_lambda"),
+            (f"… residual rule, float64: {eos_r['gd_lambda_residual_rule_hvps_per_step']:.2f} HVPs/step",
              "gd_lambda_residual_rule", "gd_lambda"),
-            (f"… hvp=mixed: {eos_r['gd_lambda_mixed_hvps_per_step']:.2f} HVPs/step", "gd_lambda_mixed", "gd_lambda"),
+            (f"steady state (steps {F + 1}–{G}), λmax every step (defaults): "
+             f"{eos_r['gd_lambda_steady_hvps_per_step']:.2f} vs {torch_r['gd_lambda_steady_hvps_per_step']:.1f} HVPs/step",
+             "gd_lambda_steady", "gd_lambda_steady"),
+            (f"… hvp=float64: {eos_r['gd_lambda_float64_steady_hvps_per_step']:.2f} HVPs/step",
+             "gd_lambda_float64_steady", "gd_lambda_steady"),
             (f"{S} SGD steps, batch 32", "sgd32", "sgd32")]
     reps = f", median of {a.reps} interleaved runs (range)" if a.reps > 1 else ""
     out = [f"| operation | eoslab | PyTorch {torch.__version__} + SciPy {scipy.__version__} | PyTorch / eoslab{reps} |",
@@ -258,9 +281,11 @@ def main():
     table = "\n".join(out)
     es, ts = {k: med(eos_runs, k) for k in eos_r["seconds"]}, {k: med(torch_runs, k) for k in torch_r["seconds"]}
     extra = (f"\nλmax every step costs {es['gd_lambda'] / es['gd']:.2f}× the plain GD run in eoslab "
-             f"({es['gd_lambda_residual_rule'] / es['gd']:.2f}× with the residual rule, "
-             f"{es['gd_lambda_mixed'] / es['gd']:.2f}× with hvp=mixed), "
-             f"{ts['gd_lambda'] / ts['gd']:.2f}× in PyTorch + eigsh. "
+             f"({es['gd_lambda_float64'] / es['gd']:.2f}× with hvp=float64, "
+             f"{es['gd_lambda_residual_rule'] / es['gd']:.2f}× with the residual rule), "
+             f"{ts['gd_lambda'] / ts['gd']:.2f}× in PyTorch + eigsh; in the steady state "
+             f"{es['gd_lambda_steady'] / es['gd_steady']:.2f}× ({es['gd_lambda_float64_steady'] / es['gd_steady']:.2f}× "
+             f"with hvp=float64) against {ts['gd_lambda_steady'] / ts['gd_steady']:.2f}×. "
              f"eoslab peak RSS {eos_r['peak_rss_mib']:.0f} MiB.")
     print()
     print(table)
