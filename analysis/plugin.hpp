@@ -152,6 +152,9 @@ class Plugin {
   // How many vectors the size of θ the plugin holds at its peak (a Krylov
   // basis, probes): what a memory estimate counts before a run is built.
   virtual std::size_t memory_vectors() const { return 2; }
+  // Whether its HVPs ask the linearization for float32 products (which then
+  // keeps float32 copies of its values and adjoints: memory the estimate counts).
+  virtual bool float32_products() const { return false; }
   // Whether the plugin can run in this run (its batch size; the optimizer,
   // null offline): throws std::invalid_argument naming the plugin and what
   // does not fit, before the run writes anything (central_flow with SGD,

@@ -37,8 +37,11 @@ auto simple_factory(Make make) {
 OptionDecl tol_option(const char* default_text = "1e-3", double max = 0.5, const char* doc = "relative tolerance of the stopping rule");
 OptionDecl max_iter_option(std::size_t min = 1);
 std::vector<OptionDecl> lanczos_option_decls(const char* k_default = "1");
-// `values` holds tol and max_iter, and k, stop, extra and start when declared.
-LanczosOptions lanczos_options(const OptionValues& values, bool tracked = true);
+// `values` holds tol and max_iter, and k, stop, extra, start and hvp when
+// declared. hvp=auto turns float32 products on from this tol up where the
+// solve is for the top of the spectrum (top_of_spectrum: λmax, not λmin).
+constexpr double kMixedByDefaultFromTol = 1e-4;
+LanczosOptions lanczos_options(const OptionValues& values, bool tracked = true, bool top_of_spectrum = true);
 // Which earlier analysed step warm-starts a tracked solve (option `start`).
 enum class StartFrom { Extrapolate, Last };
 StartFrom start_from(const OptionValues& values);

@@ -64,15 +64,17 @@ std::vector<OptionDecl> lanczos_option_decls(const char* k_default) {
                              "same phase, drifting; v(t−2) until there are four, v(t−1) until two), and the extra "
                              "ones from step t − 1; Rayleigh–Ritz on the start, then each HVP adds the residual. "
                              "last: the same from step t − 1's vectors. sum: Lanczos from their sum (before 2026-12)"),
-          OptionDecl::choice("hvp", {"float64", "mixed"},
+          OptionDecl::choice("hvp", {"auto", "float64", "mixed"},
                              "mixed: the solve's HVPs with float32 matrix products (sgemm on float32 copies of the "
                              "linearization's weights and activations), then each of the k top pairs checked with one "
                              "float64 HVP, whose Rayleigh quotient and residual are reported; a float64 solve takes "
-                             "over where the check fails. For λmax at tol ≥ 1e-5; the operator's own float64 "
-                             "otherwise (MPI and batch-norm parts keep float64)")};
+                             "over where the check fails (operators without float32 products, such as batch-norm "
+                             "parts, run float64). auto: mixed at tol ≥ 1e-4 for the top of the spectrum (sharpness, "
+                             "eigvec_overlap), float64 otherwise and for lambda_min (float32's rounding is relative to "
+                             "‖H‖ ≈ λmax, and λmin is small next to it)")};
 }
 
-LanczosOptions lanczos_options(const OptionValues& v, bool tracked) {
+LanczosOptions lanczos_options(const OptionValues& v, bool tracked, bool top_of_spectrum) {
   LanczosOptions o;
   o.tol = v.number("tol");
   o.max_iter = v.count("max_iter");
@@ -81,7 +83,8 @@ LanczosOptions lanczos_options(const OptionValues& v, bool tracked) {
     o.stop = v.text("stop") == "value" ? LanczosStop::Value : LanczosStop::Residual;
     o.extra = v.count("extra");
     o.start = v.text("start") == "sum" ? WarmStart::Sum : WarmStart::Subspace;
-    o.float32_products = v.text("hvp") == "mixed";
+    const std::string hvp = v.text("hvp");
+    o.float32_products = hvp == "mixed" || (hvp == "auto" && top_of_spectrum && o.tol >= kMixedByDefaultFromTol);
   }
   return o;
 }
@@ -151,6 +154,7 @@ class WarmStartedEigenPlugin : public Plugin {
     }
   }
   bool needs_hessian() const override { return true; }
+  bool float32_products() const override { return opt_.float32_products; }
   // the Krylov basis (Subspace: V and HV up to the restart size), the Ritz
   // vectors of four steps and the start, and the solver's work vectors
   std::size_t memory_vectors() const override {
@@ -567,7 +571,7 @@ void register_curvature_plugins(PluginRegistry& reg) {
             {"sharpness_residual", "‖Hv − λv‖/|λ| of the top pair"},
             {"sharpness_hvps", "HVPs used"},
             {"cos_grad_top", "|cos(∇f, v₁)|"},
-            {"sharpness_float32_hvps", "of the HVPs, those with float32 products (hvp=mixed only)"}},
+            {"sharpness_float32_hvps", "of the HVPs, those with float32 products (when hvp is mixed, by choice or by auto)"}},
            sharpness_options,
            [](const OptionValues& o) {
              return std::make_unique<SharpnessPlugin>(lanczos_options(o), start_from(o), o.count("warm") != 0);
@@ -578,7 +582,9 @@ void register_curvature_plugins(PluginRegistry& reg) {
             {"lambda_min_residual", "‖Hv − λv‖/|λ| of the smallest pair"},
             {"lambda_min_hvps", "HVPs used"}},
            lanczos_option_decls(),
-           [](const OptionValues& o) { return std::make_unique<LambdaMinPlugin>(lanczos_options(o), start_from(o)); }});
+           [](const OptionValues& o) {
+             return std::make_unique<LambdaMinPlugin>(lanczos_options(o, true, /*top_of_spectrum=*/false), start_from(o));
+           }});
   std::vector<OptionDecl> overlap_options = lanczos_option_decls();
   overlap_options.push_back(
       OptionDecl::text("dir", "", "save the top-k eigenvectors (signs aligned step to step) as DIR/eigvecs_step_TTTTTTTT.npy (t in 8 digits), "

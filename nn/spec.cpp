@@ -65,7 +65,7 @@ double model_activations(const ObjectiveSpec& s, std::size_t dim, std::size_t ou
 }  // namespace
 
 MemoryEstimate estimate_memory(const ObjectiveSpec& s, std::size_t n, std::size_t dim, std::size_t outputs,
-                               bool linearized) {
+                               bool linearized, bool float32_copies) {
   MemoryEstimate e;
   double in = double(dim), activations = 0;  // per row: the outputs of every Linear and activation
   if (!model_text(s, outputs).empty()) {
@@ -84,6 +84,7 @@ MemoryEstimate estimate_memory(const ObjectiveSpec& s, std::size_t n, std::size_
   constexpr double kBuffersPerNode = 5, kBytes = 8;
   e.data = 3.0 * double(n) * double(dim) * kBytes;
   e.tapes = rows * activations * kBuffersPerNode * kBytes;
+  if (linearized && float32_copies) e.tapes += double(n) * activations * 2 * 4;  // values and adjoints in float32
   e.per_vector = e.parameters * kBytes;
   return e;
 }

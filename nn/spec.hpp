@@ -58,8 +58,10 @@ struct MemoryEstimate {
   double data = 0, tapes = 0, per_vector = 0;
   double total(double vectors) const { return data + tapes + vectors * per_vector; }
 };
+// linearized: a plugin keeps ∇²f's linearization (every row's tape);
+// float32_copies: and float32 copies of its values and adjoints (hvp=mixed).
 MemoryEstimate estimate_memory(const ObjectiveSpec& spec, std::size_t n, std::size_t dim, std::size_t outputs,
-                               bool linearized);
+                               bool linearized, bool float32_copies = false);
 
 // The layer text the spec describes for `classes` outputs: its model, else
 // its architecture's; empty for an MLP.

@@ -380,15 +380,16 @@ void check_memory(const ObjectiveRecipe& recipe, const std::string& optimizer,
     return;  // the data's own error comes, with its flag, when they are loaded
   }
   const std::size_t outputs = spec.data.source == "gaussian_clusters" ? std::max<std::size_t>(spec.data.classes, 1) : 10;
-  bool linearized = false;
+  bool linearized = false, float32_copies = false;
   double vectors = 10;  // θ, gradients, the probe and θ_{t+1}, the batch gradient, the optimizer's scratch
   if (optimizer == "adam" || optimizer == "adamw") vectors += 2;
   else if (optimizer != "gd") vectors += 1;
   for (const auto& p : plugins) {
     vectors += double(p->memory_vectors());
     linearized |= p->needs_hessian();
+    float32_copies |= p->float32_products();
   }
-  const nn::MemoryEstimate e = nn::estimate_memory(spec, n, dim, outputs, linearized);
+  const nn::MemoryEstimate e = nn::estimate_memory(spec, n, dim, outputs, linearized, float32_copies);
   const double need = e.total(vectors), have = available_memory();
   if (have > 0 && need > have)
     throw UsageError(fmt::format(
