@@ -416,6 +416,24 @@ BOOST_AUTO_TEST_CASE(default_sharpness_tracks_the_edge_of_stability_within_tol_a
                      << " steps above 2/η, largest error " << worst);
 }
 
+// hvp=auto (the default) chooses float32 products for the top of the
+// spectrum at tol ≥ 1e-4 only; lambda_min keeps float64; mixed and float64
+// are obeyed whatever the tol.
+BOOST_AUTO_TEST_CASE(hvp_auto_chooses_float32_products_for_the_top_of_the_spectrum_at_loose_tol) {
+  auto uses_float32 = [](const char* spec) { return PluginRegistry::global().create_from_spec(spec)->float32_products(); };
+  BOOST_TEST(uses_float32("sharpness"));
+  BOOST_TEST(uses_float32("sharpness:tol=1e-4"));
+  BOOST_TEST(!uses_float32("sharpness:tol=9e-5"));
+  BOOST_TEST(!uses_float32("sharpness:tol=1e-10"));
+  BOOST_TEST(uses_float32("sharpness:tol=1e-10,hvp=mixed"));
+  BOOST_TEST(!uses_float32("sharpness:hvp=float64"));
+  BOOST_TEST(uses_float32("eigvec_overlap"));
+  BOOST_TEST(!uses_float32("lambda_min"));
+  BOOST_TEST(uses_float32("lambda_min:hvp=mixed"));
+  BOOST_TEST(!uses_float32("loss"));
+  BOOST_TEST(!uses_float32("hessian_trace"));
+}
+
 // sharpness:hvp=mixed along a trajectory: each step's λmax within tol of a
 // tight float64 solve, most HVPs float32 (the rest the float64 checks), and
 // the trajectory bit for bit the one without it (λmax does not feed back).

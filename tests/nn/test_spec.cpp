@@ -56,4 +56,21 @@ BOOST_AUTO_TEST_CASE(damaged_specs_name_the_field) {
   BOOST_TEST(error_of("{not json").find("not valid JSON") != std::string::npos);
 }
 
+// The pre-run memory estimate: a linearization held for HVPs keeps every
+// row's tape, and float32 products add float32 copies of its values and
+// adjoints (two 4-byte numbers per node and row).
+BOOST_AUTO_TEST_CASE(the_memory_estimate_counts_the_linearization_and_its_float32_copies) {
+  nn::ObjectiveSpec s;
+  s.hidden = {200, 200};
+  const std::size_t n = 5000, dim = 784;
+  const auto plain = nn::estimate_memory(s, n, dim, 10, false);
+  const auto linearized = nn::estimate_memory(s, n, dim, 10, true);
+  const auto mixed = nn::estimate_memory(s, n, dim, 10, true, true);
+  const double nodes = 2 * 200 + 2 * 200 + 3 * 10;  // each Linear's and activation's output, the loss's three
+  BOOST_TEST(plain.parameters == 784.0 * 200 + 200 + 200 * 200 + 200 + 200 * 10 + 10);
+  BOOST_TEST(linearized.tapes - plain.tapes == double(n) * nodes * 5 * 8);
+  BOOST_TEST(mixed.tapes - linearized.tapes == double(n) * nodes * 2 * 4);
+  BOOST_TEST(nn::estimate_memory(s, n, dim, 10, false, true).tapes == plain.tapes);  // no linearization: no copies
+}
+
 BOOST_AUTO_TEST_SUITE_END()
