@@ -57,7 +57,8 @@ std::vector<OptionDecl> lanczos_option_decls(const char* k_default) {
           OptionDecl::count("extra", "1", 0, 100,
                             "Ritz vectors kept beyond k and joined to the next start: at the edge of stability the "
                             "top two eigenvalues cross, and a start without the old second vector can converge to "
-                            "the old top eigenvalue, now the second (0 saves ~0.5 HVP a step and risks that)"),
+                            "the old top eigenvalue, now the second (0 saves ~0.8 HVP a step and risks that: 3.7 % off at step 730 "
+                            "of the 1000-step benchmark, docs/PERFORMANCE.md)"),
           OptionDecl::choice("start", {"extrapolate", "last", "sum"},
                              "extrapolate: the top k from 2·v(t−2) − v(t−4), the Ritz vectors of the analysed steps "
                              "two and four back (at the edge of stability θ oscillates with period two: they are the "
