@@ -47,8 +47,8 @@ enum class StartFrom { Extrapolate, Last };
 StartFrom start_from(const OptionValues& values);
 
 // Warm-start vectors as plugin state: one [count, dim] tensor.
-void save_vectors(StateDict& into, const std::vector<Tensor>& vectors);
-std::vector<Tensor> load_vectors(const StateDict& from, std::size_t dim);
+void save_vectors(StateDict& into, const std::vector<Tensor>& vectors, const std::string& key = "vectors");
+std::vector<Tensor> load_vectors(const StateDict& from, std::size_t dim, const std::string& key = "vectors");
 
 void register_progress_plugins(PluginRegistry& registry);   // plugins_progress.cpp
 void register_curvature_plugins(PluginRegistry& registry);  // plugins_curvature.cpp

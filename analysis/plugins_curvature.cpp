@@ -24,15 +24,15 @@ namespace eos::analysis {
 namespace detail {
 
 // Warm-start vectors as plugin state: one [count, dim] tensor.
-void save_vectors(StateDict& into, const std::vector<Tensor>& vectors) {
+void save_vectors(StateDict& into, const std::vector<Tensor>& vectors, const std::string& key) {
   Tensor all = zeros({vectors.size(), vectors.empty() ? 0 : vectors[0].size()});
   for (std::size_t i = 0; i < vectors.size(); ++i) xt::view(all, i, xt::all()) = vectors[i];
-  into.put("vectors", all);
+  into.put(key, all);
 }
-std::vector<Tensor> load_vectors(const StateDict& from, std::size_t dim) {
-  const Tensor& all = from.tensor("vectors");
+std::vector<Tensor> load_vectors(const StateDict& from, std::size_t dim, const std::string& key) {
+  const Tensor& all = from.tensor(key);
   if (all.dimension() != 2 || (all.shape()[0] > 0 && all.shape()[1] != dim))
-    throw StateError(fmt::format("state: warm-start vectors have shape {}, expected [count, {}]",
+    throw StateError(fmt::format("state: warm-start vectors '{}' have shape {}, expected [count, {}]", key,
                                  shape_str_of(all.shape()), dim));
   std::vector<Tensor> out;
   for (std::size_t i = 0; i < all.shape()[0]; ++i) out.emplace_back(xt::view(all, i, xt::all()));
@@ -57,8 +57,8 @@ std::vector<OptionDecl> lanczos_option_decls(const char* k_default) {
           OptionDecl::count("extra", "1", 0, 100,
                             "Ritz vectors kept beyond k and joined to the next start: at the edge of stability the "
                             "top two eigenvalues cross, and a start without the old second vector can converge to "
-                            "the old top eigenvalue, now the second (0 saves ~0.8 HVP a step and risks that: 3.7 % off at step 730 "
-                            "of the 1000-step benchmark, docs/PERFORMANCE.md)"),
+                            "the old top eigenvalue, now the second (0 saves ~0.8 HVP a step and risks that: "
+                            "3.7 % off at step 730 of the 1000-step benchmark, docs/PERFORMANCE.md)"),
           OptionDecl::choice("start", {"extrapolate", "last", "sum"},
                              "extrapolate: the top k from 2·v(t−2) − v(t−4), the Ritz vectors of the analysed steps "
                              "two and four back (at the edge of stability θ oscillates with period two: they are the "
@@ -137,22 +137,12 @@ class WarmStartedEigenPlugin : public Plugin {
   }
   void save_state(StateDict& into) const override {
     save_vectors(into, history_[0]);
-    for (std::size_t back = 1; back < kKept; ++back) {
-      StateDict older;
-      save_vectors(older, history_[back]);
-      into.put(fmt::format("vectors_back_{}", back + 1), older.tensor("vectors"));
-    }
+    for (std::size_t back = 1; back < kKept; ++back) save_vectors(into, history_[back], older_key(back));
   }
   void load_state(const StateDict& from, std::size_t dim) override {
     history_[0] = load_vectors(from, dim);
-    for (std::size_t back = 1; back < kKept; ++back) {
-      history_[back].clear();
-      const std::string key = fmt::format("vectors_back_{}", back + 1);
-      if (!from.contains(key)) continue;  // checkpoints before 2026-12 keep the last step's only
-      StateDict older;
-      older.put("vectors", from.tensor(key));
-      history_[back] = load_vectors(older, dim);
-    }
+    for (std::size_t back = 1; back < kKept; ++back)  // checkpoints before 2026-12 keep the last step's only
+      history_[back] = from.contains(older_key(back)) ? load_vectors(from, dim, older_key(back)) : std::vector<Tensor>{};
   }
   bool needs_hessian() const override { return true; }
   bool float32_products() const override { return opt_.float32_products; }
@@ -210,6 +200,7 @@ class WarmStartedEigenPlugin : public Plugin {
     return x;
   }
   static constexpr std::size_t kKept = 4;
+  static std::string older_key(std::size_t back) { return fmt::format("vectors_back_{}", back + 1); }
   std::array<std::vector<Tensor>, kKept> history_;  // the k + extra Ritz vectors of steps t − 1, …, t − 4
 };
 
