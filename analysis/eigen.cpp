@@ -183,6 +183,7 @@ class SubspaceSolver {
   const std::vector<double>& residuals() const { return res_; }
   const Tensor& residual_of_top(std::size_t i) const { return residual_[i]; }
   Tensor vector(std::size_t c) const { return combine(V_, c); }
+  Tensor product(std::size_t c) const { return combine(W_, c); }  // H·vector(c), from the stored products
 
   // Thick restart: the basis becomes the `keep` top Ritz vectors (their
   // products HV follow without HVPs).
@@ -260,10 +261,13 @@ EigenResult subspace_top(HessianOperator& H, const LanczosOptions& opt, std::siz
     const std::size_t kk = std::min(opt.k + opt.extra, m);
     for (std::size_t i = 0; i < kk; ++i) {
       const std::size_t c = m - 1 - i;
-      Tensor v = S.vector(c);
-      v /= vec_norm(v);
+      Tensor v = S.vector(c), hv = S.product(c);
+      const double norm = vec_norm(v);
+      v /= norm;
+      hv /= norm;
       r.values.push_back(theta[c]);
       r.vectors.push_back(std::move(v));
+      r.products.push_back(std::move(hv));
       r.residuals.push_back(S.residuals()[c]);
       r.errors.push_back(error_bound(theta, S.residuals(), c, opt.k));
       r.gaps.push_back(gap_of(theta, S.residuals(), c, opt.k));
@@ -352,6 +356,7 @@ bool check_in_float64(HessianOperator& H, EigenResult& r, const LanczosOptions& 
     const double theta = inner(x, Hx);
     if (!std::isfinite(theta))
       throw NumericalError(fmt::format("lanczos_top: the float64 check's product is not finite (x·Hx = {})", theta));
+    if (i < r.products.size()) r.products[i] = Hx;
     axpy(-theta, x, Hx);
     const double res = vec_norm(Hx), scale = opt.tol * std::abs(theta);
     r.values[i] = theta;

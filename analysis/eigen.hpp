@@ -18,6 +18,9 @@ struct EigenResult {
   std::vector<double> residuals;  // ‖Hv − λv‖ of each pair
   std::vector<double> errors;     // estimate of |λ − θ| of each pair: min(r, r²/δ) (see LanczosStop)
   std::vector<double> gaps;       // the δ of each pair (0: none known, the error is r)
+  // H·vectors[i], where the solver has them without further HVPs (the
+  // Subspace start, and the float64 check of a mixed solve), else empty.
+  std::vector<Tensor> products;
   std::size_t hvps = 0;           // HVPs used
   std::size_t float32_hvps = 0;   // of which with float32 products (LanczosOptions::float32_products)
   std::size_t iterations = 0;

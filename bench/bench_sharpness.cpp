@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
     std::size_t keep;  // Ritz vectors returned (k + extra)
     Starts starts;
     bool mixed = false;  // float32 products, checked in float64
+    bool power = false;  // keep Hv/‖Hv‖ instead of the Ritz vector v (a free power step)
     History history = History(5);
     double hvps = 0, float32_hvps = 0, seconds = 0, max_err = 0;
     double hvps_before = 0, hvps_after = 0;  // the onset: the first step with λmax ≥ 2/η
@@ -91,6 +92,8 @@ int main(int argc, char** argv) {
   std::vector<Strategy> strategies = {
       {"default", Value, Subspace, 2, extrapolated, true},  // hvp=auto at tol 1e-3: float32 products, float64 check
       {"float64", Value, Subspace, 2, extrapolated},
+      {"float64+Hv", Value, Subspace, 2, extrapolated, false, true},
+      {"default+Hv", Value, Subspace, 2, extrapolated, true, true},
       {"S:x2", Value, Subspace, 1, [&](const History& h, const Tensor&) { return or_last(h, {x2(h)}); }},
       {"S:v,v'", Value, Subspace, 1, last_two},
       {"old-default", Residual, Sum, 2, [&](const History& h, const Tensor&) { return all(h, 1); }},
@@ -180,6 +183,9 @@ int main(int argc, char** argv) {
       if (onset) st.hvps_after += double(r.hvps);
       else st.hvps_before += double(r.hvps);
       std::vector<Tensor> vectors = r.vectors;
+      if (st.power)
+        for (std::size_t i = 0; i < vectors.size() && i < r.products.size(); ++i)
+          if (r.values[i] > 0) vectors[i] = r.products[i] / std::sqrt(inner(r.products[i], r.products[i]));
       for (std::size_t i = 0; i < vectors.size() && i < st.history[1].size(); ++i)  // signs follow the last step's
         if (inner(vectors[i], st.history[1][i]) < 0) vectors[i] *= -1.0;
       if (diagnose) diag += fmt::format(", end sin {:.1e}]", sin_to_top(r.vectors[0]));

@@ -366,6 +366,38 @@ BOOST_AUTO_TEST_CASE(float32_products_round_the_hvp_and_the_check_keeps_lambda_m
   }
 }
 
+// A Subspace solve returns H·v for each returned vector from its stored
+// products (no HVP more): equal to a fresh HVP up to rounding, in float64 and
+// after a mixed solve (for the checked pair: the float64 check's product).
+BOOST_AUTO_TEST_CASE(the_returned_products_are_the_operator_applied_to_the_vectors) {
+  const data::Dataset ds = data::gaussian_clusters(120, 6, 3, 1.0, 5);
+  auto net = nn::mlp({6, {10, 8}, nn::ActivationKind::Tanh, 3});
+  nn::ModelObjective obj(nn::as_model(net), nn::Loss::CrossEntropy, ds, {.chunk_size = 50});
+  const Tensor th = nn::init_params(*net, nn::Init::PyTorchDefault, 2);
+  auto H = obj.hessian_at(th);
+  std::mt19937_64 rng(4);
+  for (const bool mixed : {false, true}) {
+    LanczosOptions o;
+    o.tol = 1e-3;
+    o.stop = LanczosStop::Value;
+    o.start = WarmStart::Subspace;
+    o.extra = 1;
+    o.float32_products = mixed;
+    o.warm_start = {test::random_normal({H->dim()}, rng), test::random_normal({H->dim()}, rng)};
+    const std::size_t before = H->applications();
+    const auto r = lanczos_top(*H, o);
+    BOOST_TEST(H->applications() - before == r.hvps);  // the products cost nothing more
+    BOOST_TEST_REQUIRE(r.products.size() == r.vectors.size());
+    BOOST_TEST_REQUIRE(r.vectors.size() == 2u);
+    for (std::size_t i = 0; i < 2; ++i) {
+      const Tensor Hv = H->apply(r.vectors[i]);
+      const double rel = std::sqrt(inner(r.products[i] - Hv, r.products[i] - Hv) / inner(Hv, Hv));
+      // float64: rounding only; the unchecked second pair of a mixed solve: float32's
+      BOOST_TEST(rel <= (mixed && i == 1 ? 1e-5 : 1e-12), (mixed ? "mixed" : "float64") << " pair " << i << ": " << rel);
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(fixture_top3_eigenvalues) {
   // tests/data/reference/fc_tanh_50.json: top-3 eigenvalues at θ0 (PyTorch, to 1e-12)
   data::Dataset ds = data::load_fashion_mnist(data::Split::Train, data::kFashionMnistDir, 1000);
