@@ -70,9 +70,11 @@ std::vector<OptionDecl> lanczos_option_decls(const char* k_default) {
                              "linearization's weights and activations), then each of the k top pairs checked with one "
                              "float64 HVP, whose Rayleigh quotient and residual are reported; a float64 solve takes "
                              "over where the check fails (operators without float32 products, such as batch-norm "
-                             "parts, run float64). auto: mixed at tol ≥ 1e-4 for the top of the spectrum (sharpness, "
-                             "eigvec_overlap), float64 otherwise and for lambda_min (float32's rounding is relative to "
-                             "‖H‖ ≈ λmax, and λmin is small next to it)")};
+                             "parts, run float64). auto: at tol ≥ 1e-4 for the top of the spectrum (sharpness, "
+                             "eigvec_overlap), mixed for the cold first solve and for each warm one where one of the last "
+                             "two solves took 3 HVPs or more (below that the float64 check costs more than float32 saves), "
+                             "float64 otherwise; float64 at smaller tol and for lambda_min (float32's rounding is "
+                             "relative to ‖H‖ ≈ λmax, and λmin is small next to it)")};
 }
 
 LanczosOptions lanczos_options(const OptionValues& v, bool tracked, bool top_of_spectrum) {
@@ -134,15 +136,20 @@ class WarmStartedEigenPlugin : public Plugin {
  public:
   void reset() override {
     for (auto& h : history_) h.clear();
+    solve_lengths_ = {};
   }
   void save_state(StateDict& into) const override {
     save_vectors(into, history_[0]);
     for (std::size_t back = 1; back < kKept; ++back) save_vectors(into, history_[back], older_key(back));
+    for (std::size_t back = 0; back < solve_lengths_.size(); ++back)
+      into.put_integer(length_key(back), solve_lengths_[back]);
   }
   void load_state(const StateDict& from, std::size_t dim) override {
     history_[0] = load_vectors(from, dim);
     for (std::size_t back = 1; back < kKept; ++back)  // checkpoints before 2026-12 keep the last step's only
       history_[back] = from.contains(older_key(back)) ? load_vectors(from, dim, older_key(back)) : std::vector<Tensor>{};
+    for (std::size_t back = 0; back < solve_lengths_.size(); ++back)  // older checkpoints: unknown, 0
+      solve_lengths_[back] = from.contains(length_key(back)) ? from.integer(length_key(back)) : 0;
   }
   bool needs_hessian() const override { return true; }
   bool float32_products() const override { return opt_.float32_products; }
@@ -156,19 +163,46 @@ class WarmStartedEigenPlugin : public Plugin {
   }
 
  protected:
-  explicit WarmStartedEigenPlugin(LanczosOptions o, StartFrom from = StartFrom::Last, bool warm = true)
-      : opt_(std::move(o)), from_(from), warm_(warm) {}
+  // float32_when_it_pays: hvp=auto chose float32 products; each warm solve
+  // then uses them only where they are predicted to pay (see solve).
+  explicit WarmStartedEigenPlugin(LanczosOptions o, StartFrom from = StartFrom::Last, bool warm = true,
+                                  bool float32_when_it_pays = false)
+      : opt_(std::move(o)), from_(from), warm_(warm), float32_when_it_pays_(float32_when_it_pays && opt_.float32_products) {}
   // The top k (+ extra) eigenpairs of H, seeded by the plugin's name and
   // warm-started from earlier steps' vectors; remember() keeps new ones.
-  EigenResult solve(HessianOperator& H, StepContext& ctx) const {
+  // Under hvp=auto a warm solve runs on float32 products only when one of
+  // the last two solves took kFloat32PaysFrom HVPs or more: each float32 HVP
+  // saves ~0.43 of a float64 one and the check costs a whole one, so they
+  // pay from ~2.3 HVPs a solve on (docs/PERFORMANCE.md), and solve lengths
+  // come in runs (calm stretches of 2, turbulent ones of 4–17).
+  EigenResult solve(HessianOperator& H, StepContext& ctx) {
     LanczosOptions o = opt_;
     o.seed = ctx.seed_for(name());
     if (warm_) o.warm_start = start_vectors();
-    return lanczos_top(H, o);
+    if (float32_when_it_pays_ && !o.warm_start.empty())
+      o.float32_products = std::max(solve_lengths_[0], solve_lengths_[1]) >= kFloat32PaysFrom;
+    EigenResult r = lanczos_top(H, o);
+    solve_lengths_ = {r.float32_hvps > 0 ? r.float32_hvps : r.hvps, solve_lengths_[0]};  // the check not counted
+    return r;
   }
+  static constexpr std::uint64_t kFloat32PaysFrom = 3;
   void remember(std::vector<Tensor> vectors) {
     for (std::size_t back = kKept - 1; back > 0; --back) history_[back] = std::move(history_[back - 1]);
     history_[0] = std::move(vectors);
+  }
+  // Keeps Hv/‖Hv‖ instead of each Ritz vector v with θ > 0 where the solve
+  // returned Hv without an HVP (EigenResult::products): a free step of power
+  // iteration, which scales v's error along each eigenvector uᵢ by |λᵢ|/θ.
+  // At the top of a Hessian's spectrum that removes most of the error in the
+  // bulk near 0, which a solve stopped at tol leaves at ~1 %: the next step
+  // starts closer (1000-step benchmark: 2.69 → 2.25 HVPs a step before the
+  // onset, docs/PERFORMANCE.md). Not for −H (lambda_min), where |λmax| > θ.
+  void remember_power_stepped(EigenResult& r) {
+    for (std::size_t i = 0; i < r.vectors.size() && i < r.products.size(); ++i) {
+      const double norm = std::sqrt(inner(r.products[i], r.products[i]));
+      if (r.values[i] > 0 && norm > 0 && std::isfinite(norm)) r.vectors[i] = r.products[i] / norm;
+    }
+    remember(std::move(r.vectors));
   }
   // The last analysed step's vectors (t − 1).
   const std::vector<Tensor>& previous() const { return history_[0]; }
@@ -201,7 +235,10 @@ class WarmStartedEigenPlugin : public Plugin {
   }
   static constexpr std::size_t kKept = 4;
   static std::string older_key(std::size_t back) { return fmt::format("vectors_back_{}", back + 1); }
+  static std::string length_key(std::size_t back) { return fmt::format("solve_hvps_back_{}", back + 1); }
   std::array<std::vector<Tensor>, kKept> history_;  // the k + extra Ritz vectors of steps t − 1, …, t − 4
+  bool float32_when_it_pays_;
+  std::array<std::uint64_t, 2> solve_lengths_{};  // HVPs of the solves at t − 1, t − 2 (float32 ones where mixed)
 };
 
 // The most negative curvature: the smallest eigenvalues of ∇²f(θ_t), by
@@ -235,7 +272,8 @@ class LambdaMinPlugin : public WarmStartedEigenPlugin {
 // λmax and the top k by warm-started Lanczos; |cos(∇f, v₁)|.
 class SharpnessPlugin : public WarmStartedEigenPlugin {
  public:
-  SharpnessPlugin(LanczosOptions o, StartFrom from, bool warm) : WarmStartedEigenPlugin(std::move(o), from, warm) {
+  SharpnessPlugin(LanczosOptions o, StartFrom from, bool warm, bool float32_when_it_pays)
+      : WarmStartedEigenPlugin(std::move(o), from, warm, float32_when_it_pays) {
     for (std::size_t i = 0; i < opt_.k; ++i) lambda_columns_.push_back(fmt::format("lambda_{}", i + 1));
   }
   std::string name() const override { return "sharpness"; }
@@ -257,7 +295,7 @@ class SharpnessPlugin : public WarmStartedEigenPlugin {
     const Tensor& g = H.grad();
     const double gn = std::sqrt(inner(g, g));
     if (gn > 0) row.set("cos_grad_top", std::abs(inner(g, r.vectors[0])) / gn);
-    remember(std::move(r.vectors));
+    remember_power_stepped(r);
   }
 
  private:
@@ -379,8 +417,8 @@ class BlockSharpnessPlugin : public Plugin {
 // DIR/eigvecs_step_TTTTTTTT.npy (t in 8 digits) ([k, dim], row i = v_{i+1}) for further analysis.
 class EigvecOverlapPlugin : public WarmStartedEigenPlugin {
  public:
-  EigvecOverlapPlugin(LanczosOptions o, StartFrom from, std::size_t save_every, std::string dir)
-      : WarmStartedEigenPlugin(std::move(o), from), save_every_(save_every), dir_(std::move(dir)) {}
+  EigvecOverlapPlugin(LanczosOptions o, StartFrom from, bool float32_when_it_pays, std::size_t save_every, std::string dir)
+      : WarmStartedEigenPlugin(std::move(o), from, true, float32_when_it_pays), save_every_(save_every), dir_(std::move(dir)) {}
   std::string name() const override { return "eigvec_overlap"; }
   std::vector<std::string> columns() const override { return {"eigvec_overlap", "eigvec_subspace_overlap"}; }
   void reset() override {
@@ -547,7 +585,7 @@ class PreconditionedSharpnessPlugin : public WarmStartedEigenPlugin {
     EigenResult r = solve(S, ctx);
     row.set("precond_lambda_max", r.values[0]);
     row.set("precond_threshold", opt->stability_threshold(ctx.lr()));
-    remember(std::move(r.vectors));
+    remember_power_stepped(r);
   }
 };
 
@@ -563,10 +601,12 @@ void register_curvature_plugins(PluginRegistry& reg) {
             {"sharpness_residual", "‖Hv − λv‖/|λ| of the top pair"},
             {"sharpness_hvps", "HVPs used"},
             {"cos_grad_top", "|cos(∇f, v₁)|"},
-            {"sharpness_float32_hvps", "of the HVPs, those with float32 products (when hvp is mixed, by choice or by auto)"}},
+            {"sharpness_float32_hvps", "of the HVPs, those with float32 products (hvp=mixed, or auto: 0 at the steps it "
+                                       "solved in float64)"}},
            sharpness_options,
            [](const OptionValues& o) {
-             return std::make_unique<SharpnessPlugin>(lanczos_options(o), start_from(o), o.count("warm") != 0);
+             return std::make_unique<SharpnessPlugin>(lanczos_options(o), start_from(o), o.count("warm") != 0,
+                                                      o.text("hvp") == "auto");
            }});
   reg.add({"lambda_min", "the smallest (most negative) Hessian eigenvalues by Lanczos on −H, warm-started",
            {{"lambda_min", "λmin(∇²f(θ_t))"},
@@ -588,8 +628,8 @@ void register_curvature_plugins(PluginRegistry& reg) {
             {"eigvec_subspace_overlap", "‖V(t)ᵀV(t')‖²_F / k for the top-k eigenvectors (1: the same subspace)"}},
            overlap_options,
            [](const OptionValues& o) {
-             return std::make_unique<EigvecOverlapPlugin>(lanczos_options(o), start_from(o), o.count("save_every"),
-                                                          o.text("dir"));
+             return std::make_unique<EigvecOverlapPlugin>(lanczos_options(o), start_from(o), o.text("hvp") == "auto",
+                                                          o.count("save_every"), o.text("dir"));
            }});
   reg.add({"block_sharpness", "λmax and Hutchinson trace of each diagonal block of the Hessian, per parameter or per layer",
            {{"block_lambda_max[NAME]", "λmax of the block H_SS of parameter (or layer) NAME, e.g. 0.weight or 0"},

@@ -75,7 +75,8 @@ std::vector<Setup> setups() {
            {{"loss", 1}, {"rp", 1}, {"sharpness:k=2,tol=1e-8", 1}, {"precond_sharpness:tol=1e-6", 2},
             {"hessian_trace:probes=3", 2}, {"tau_profile:grid=gauss,m=4", 3}, {"accuracy", 4},
             {"lambda_min:tol=1e-8", 2}, {"update_rp", 1}, {"block_sharpness:probes=3,tol=1e-6", 3},
-            {"regime:window=4,hold=2", 1}, {"central_flow:margin=0.9", 1}}},
+            {"regime:window=4,hold=2", 1}, {"central_flow:margin=0.9", 1},
+            {"eigvec_overlap", 1}}},  // hvp=auto: float32 products by the last two solves' lengths (state)
           {"sgd_momentum", 16, "momentum", {{"loss", 2}, {"sgd_rp:draws=3", 2}, {"sharpness:tol=1e-8", 3}}},
           {"adam", 7, "adam", {{"loss", 1}, {"precond_sharpness:tol=1e-8", 2}, {"grad_norm", 5}, {"update_rp", 3}, {"eigvec_overlap:tol=1e-6", 4}}}};
 }
