@@ -585,7 +585,7 @@ class PreconditionedSharpnessPlugin : public WarmStartedEigenPlugin {
     EigenResult r = solve(S, ctx);
     row.set("precond_lambda_max", r.values[0]);
     row.set("precond_threshold", opt->stability_threshold(ctx.lr()));
-    remember_power_stepped(r);
+    remember(std::move(r.vectors));
   }
 };
 

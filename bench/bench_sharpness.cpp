@@ -10,6 +10,7 @@
 //   EOS_BENCH_DIAGNOSE=1  also prints how good each start is (see below)
 // The first `warmup` GD steps run without λmax (η = 2/15 reaches the edge of
 // stability after ~220 steps), then `steps` steps measure.
+#include <array>
 #include <chrono>
 #include <cstdlib>
 #include <deque>
@@ -60,6 +61,8 @@ int main(int argc, char** argv) {
     Starts starts;
     bool mixed = false;  // float32 products, checked in float64
     bool power = false;  // keep Hv/‖Hv‖ instead of the Ritz vector v (a free power step)
+    bool adaptive = false;  // mixed only where one of the last two solves took ≥ 3 HVPs (as hvp=auto)
+    std::array<std::size_t, 2> lengths{};  // of the last two solves (float32 HVPs where mixed)
     History history = History(5);
     double hvps = 0, float32_hvps = 0, seconds = 0, max_err = 0;
     double hvps_before = 0, hvps_after = 0;  // the onset: the first step with λmax ≥ 2/η
@@ -90,10 +93,12 @@ int main(int argc, char** argv) {
   // steps) and the last step's second Ritz vector: where the top two swap, the new top is the old second
   auto extrapolated = [&](const History& h, const Tensor&) { return or_last(h, {x2(h), second(h, 1)}); };
   std::vector<Strategy> strategies = {
-      {"default", Value, Subspace, 2, extrapolated, true},  // hvp=auto at tol 1e-3: float32 products, float64 check
-      {"float64", Value, Subspace, 2, extrapolated},
-      {"float64+Hv", Value, Subspace, 2, extrapolated, false, true},
-      {"default+Hv", Value, Subspace, 2, extrapolated, true, true},
+      // the plugin's defaults: kept vectors Hv/‖Hv‖, float32 products by the last two solves' lengths
+      {"default", Value, Subspace, 2, extrapolated, true, true, true},
+      {"float64", Value, Subspace, 2, extrapolated, false, true},  // hvp=float64
+      {"mixed", Value, Subspace, 2, extrapolated, true, true},      // hvp=mixed
+      {"float64,Ritz", Value, Subspace, 2, extrapolated},           // kept Ritz vectors (before 2026-12-05, 3rd session)
+      {"mixed,Ritz", Value, Subspace, 2, extrapolated, true},
       {"S:x2", Value, Subspace, 1, [&](const History& h, const Tensor&) { return or_last(h, {x2(h)}); }},
       {"S:v,v'", Value, Subspace, 1, last_two},
       {"old-default", Residual, Sum, 2, [&](const History& h, const Tensor&) { return all(h, 1); }},
@@ -166,7 +171,7 @@ int main(int argc, char** argv) {
       o.start = st.start;
       o.extra = st.keep - 1;
       o.warm_start = st.starts(st.history, H->grad());
-      o.float32_products = st.mixed;
+      o.float32_products = st.mixed && (!st.adaptive || o.warm_start.empty() || std::max(st.lengths[0], st.lengths[1]) >= 3);
       if (diagnose && !o.warm_start.empty()) {  // what the start alone gives (HVPs not counted)
         LanczosOptions first = o;
         first.max_iter = o.warm_start.size();
@@ -180,6 +185,7 @@ int main(int argc, char** argv) {
       st.seconds += std::chrono::duration<double>(Clock::now() - c0).count();
       st.hvps += double(r.hvps);
       st.float32_hvps += double(r.float32_hvps);
+      st.lengths = {r.float32_hvps > 0 ? r.float32_hvps : r.hvps, st.lengths[0]};
       if (onset) st.hvps_after += double(r.hvps);
       else st.hvps_before += double(r.hvps);
       std::vector<Tensor> vectors = r.vectors;
