@@ -97,8 +97,8 @@ int main(int argc, char** argv) {
       {"default", Value, Subspace, 2, extrapolated, true, true, true},
       {"float64", Value, Subspace, 2, extrapolated, false, true},  // hvp=float64
       {"mixed", Value, Subspace, 2, extrapolated, true, true},      // hvp=mixed
-      {"float64,Ritz", Value, Subspace, 2, extrapolated},           // kept Ritz vectors (before 2026-12-05, 3rd session)
-      {"mixed,Ritz", Value, Subspace, 2, extrapolated, true},
+      {"float64-Ritz", Value, Subspace, 2, extrapolated},           // kept Ritz vectors (before 2026-12-05, 3rd session)
+      {"mixed-Ritz", Value, Subspace, 2, extrapolated, true},
       {"S:x2", Value, Subspace, 1, [&](const History& h, const Tensor&) { return or_last(h, {x2(h)}); }},
       {"S:v,v'", Value, Subspace, 1, last_two},
       {"old-default", Residual, Sum, 2, [&](const History& h, const Tensor&) { return all(h, 1); }},
