@@ -212,6 +212,10 @@ int main(int argc, char** argv) {
     if (!onset && lambda >= 2.0 / eta) onset = warmup + t + 1;  // from the next step on
     gd.step(theta, H->grad());
   }
+  // θ's fingerprint: the strategies only read each step's operator, so every subset of them gives the same
+  double theta_sum = 0.0;
+  for (const double x : theta) theta_sum += x;
+  fmt::print("\nΣθ after the last step: {:a}\n", theta_sum);
   const double before = onset ? double(onset - warmup) : double(steps), after = double(steps) - before;
   fmt::print("\nonset (first step after λmax ≥ 2/η): {}\n", onset ? std::to_string(onset) : "none");
   fmt::print("{:<15} {:>10} {:>10} {:>10} {:>10} {:>10} {:>14}\n", "strategy", "HVPs/step", "before", "after",
