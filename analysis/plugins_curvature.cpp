@@ -196,7 +196,7 @@ class WarmStartedEigenPlugin : public Plugin {
   // At the top of a Hessian's spectrum that removes most of the error in the
   // bulk near 0, which a solve stopped at tol leaves at ~1 %: the next step
   // starts closer (1000-step benchmark: 3.08 → 2.69 HVPs a step, largest
-  // error 9.0e-4 → 4.2e-4; docs/PERFORMANCE.md). Not for −H (lambda_min),
+  // error 9.0e-4 → 4.4e-4; docs/PERFORMANCE.md). Not for −H (lambda_min),
   // where |λmax| > θ would grow instead.
   void remember_power_stepped(EigenResult& r) {
     for (std::size_t i = 0; i < r.vectors.size() && i < r.products.size(); ++i) {
@@ -590,9 +590,9 @@ class PreconditionedSharpnessPlugin : public WarmStartedEigenPlugin {
   }
 };
 
-}  // namespace
-
-void register_curvature_plugins(PluginRegistry& reg) {
+// The warm-started Lanczos plugins, which share lanczos_option_decls and,
+// under hvp=auto, choose their precision per solve.
+void register_tracked_eigen_plugins(PluginRegistry& reg) {
   std::vector<OptionDecl> sharpness_options = lanczos_option_decls();
   sharpness_options.push_back(
       OptionDecl::count("warm", "1", 0, 1, "warm start from the previous analysed step (0: cold)"));
@@ -632,6 +632,12 @@ void register_curvature_plugins(PluginRegistry& reg) {
              return std::make_unique<EigvecOverlapPlugin>(lanczos_options(o), start_from(o), o.text("hvp") == "auto",
                                                           o.count("save_every"), o.text("dir"));
            }});
+}
+
+}  // namespace
+
+void register_curvature_plugins(PluginRegistry& reg) {
+  register_tracked_eigen_plugins(reg);
   reg.add({"block_sharpness", "λmax and Hutchinson trace of each diagonal block of the Hessian, per parameter or per layer",
            {{"block_lambda_max[NAME]", "λmax of the block H_SS of parameter (or layer) NAME, e.g. 0.weight or 0"},
             {"block_trace[NAME]", "tr H_SS by Hutchinson with Rademacher probes on the block"},
