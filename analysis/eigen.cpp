@@ -7,6 +7,7 @@
 #include <xtensor-blas/xlinalg.hpp>
 #include <xtensor/xview.hpp>
 
+#include "../core/lanes.hpp"
 #include "../core/random.hpp"
 
 namespace eos::analysis {
@@ -105,6 +106,9 @@ double rule_ratio(const std::vector<double>& theta, const std::vector<double>& r
 
 void symmetric_eigen(const Tensor& A, Tensor& values, Tensor& vectors) {
   xt::xtensor<double, 2> M = A;
+  // LAPACK on these small matrices gains nothing from OpenBLAS's pool, and
+  // waking it leaves its thread spinning against the lanes' next HVP.
+  SingleThreadedBlas one_thread;
   auto [w, V] = xt::linalg::eigh(M);
   values = w;
   vectors = V;
