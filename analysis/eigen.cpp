@@ -126,7 +126,9 @@ class SubspaceSolver {
 
   // Adds v (orthogonalized against V) to the basis and pays its HVP; false
   // when v is (nearly, `min_new` relative) in span V already.
-  bool add(Tensor v, double min_new) {
+  // in_float64: this product in float64 while the operator is on float32
+  // products (LanczosOptions::float64_lead).
+  bool add(Tensor v, double min_new, bool in_float64 = false) {
     const double before = vec_norm(v);
     if (!(before > 0) || !std::isfinite(before)) return false;
     for (int pass = 0; pass < 2; ++pass)
@@ -135,7 +137,13 @@ class SubspaceSolver {
     if (after <= min_new * before) return false;
     v /= after;
     Tensor w;
-    H_.apply(v, w);
+    if (in_float64) {
+      H_.float32_products(false);
+      H_.apply(v, w);
+      H_.float32_products(true);
+    } else {
+      H_.apply(v, w);
+    }
     const double vw = inner(v, w);
     if (!std::isfinite(vw))
       throw NumericalError(fmt::format("lanczos_top: the operator returned a non-finite vector or one whose inner "
@@ -189,6 +197,28 @@ class SubspaceSolver {
   Tensor vector(std::size_t c) const { return combine(V_, c); }
   Tensor product(std::size_t c) const { return combine(W_, c); }  // H·vector(c), from the stored products
 
+  // Rayleigh–Ritz on the first `lead` basis vectors alone: their top pairs,
+  // largest first, each with its product and explicit residual.
+  struct Pair {
+    double theta, residual;
+    Tensor vector, product;
+  };
+  std::vector<Pair> leading_pairs(std::size_t lead) const {
+    Tensor G = xt::view(G_, xt::range(0, lead), xt::range(0, lead)), values, y;
+    symmetric_eigen(G, values, y);
+    std::vector<Pair> pairs;
+    for (std::size_t i = 0; i < lead; ++i) {
+      const std::size_t c = lead - 1 - i;
+      Pair p{values(c), 0.0, xt::zeros<double>({n_}), xt::zeros<double>({n_})};
+      for (std::size_t j = 0; j < lead; ++j) axpy(y(j, c), V_[j], p.vector), axpy(y(j, c), W_[j], p.product);
+      Tensor R = p.product;
+      axpy(-p.theta, p.vector, R);
+      p.residual = vec_norm(R);
+      pairs.push_back(std::move(p));
+    }
+    return pairs;
+  }
+
   // Thick restart: the basis becomes the `keep` top Ritz vectors (their
   // products HV follow without HVPs).
   void restart(std::size_t keep) {
@@ -231,15 +261,83 @@ class SubspaceSolver {
 // before it is dropped rather than paid an HVP.
 constexpr double kNewDirection = 1e-3;
 
-EigenResult subspace_top(HessianOperator& H, const LanczosOptions& opt, std::size_t max_m) {
+// What LanczosOptions::float64_lead did in a mixed solve.
+struct LeadOutcome {
+  std::size_t float64_hvps = 0;  // the lead vectors' products
+  bool certified = false;        // the lead pairs were returned: they need no float64 check
+};
+
+// LanczosOptions::float64_lead's test, after Rayleigh–Ritz on the whole
+// start: where each of the k lead pairs (Rayleigh–Ritz on the first k basis
+// vectors alone) meets the rule against the whole start's Ritz values, r
+// becomes those pairs (and the whole start's extra ones) and it is true.
+bool lead_pairs_meet_the_rule(const SubspaceSolver& S, const LanczosOptions& opt, EigenResult& r) {
+  const std::vector<double>& theta = S.theta();
+  const std::vector<double>& res = S.residuals();
+  const std::size_t m = theta.size();
+  std::vector<SubspaceSolver::Pair> lead = S.leading_pairs(opt.k);
+  EigenResult out;
+  for (std::size_t i = 0; i < opt.k; ++i) {
+    const SubspaceSolver::Pair& p = lead[i];
+    const std::size_t partner = m - 1 - i;  // its Ritz value in the whole start (interlacing: ≥ p.theta)
+    double delta = 0.0;                     // none known while the start has no more than k vectors
+    if (m > opt.k) {
+      delta = INFINITY;
+      for (std::size_t j = 0; j < m; ++j)
+        if (j != partner) delta = std::min(delta, std::abs(p.theta - theta[j]) - res[j]);
+    }
+    // λ ≥ theta[partner]: an excess over p.theta is error the pair has for sure.
+    const double excess = std::max(0.0, theta[partner] - p.theta);
+    const double error = std::max(error_from(p.residual, delta), excess), scale = opt.tol * std::abs(p.theta);
+    const bool meets = excess <= scale && (opt.stop == LanczosStop::Residual
+                                               ? p.residual <= scale
+                                               : error <= scale && p.residual <= kValueRuleResidualGuard * scale);
+    if (!meets) return false;
+    out.values.push_back(p.theta);
+    out.vectors.push_back(p.vector);
+    out.products.push_back(p.product);
+    out.residuals.push_back(p.residual);
+    out.errors.push_back(error);
+    out.gaps.push_back(delta);
+  }
+  for (std::size_t e = 0; e < opt.extra && opt.k + e < m; ++e) {  // warm-start material, as the solve returns it
+    const std::size_t c = m - 1 - opt.k - e;
+    Tensor v = S.vector(c), hv = S.product(c);
+    const double norm = vec_norm(v);
+    out.values.push_back(theta[c]);
+    out.vectors.push_back(v / norm);
+    out.products.push_back(hv / norm);
+    out.residuals.push_back(res[c]);
+    out.errors.push_back(error_bound(theta, res, c, opt.k));
+    out.gaps.push_back(gap_of(theta, res, c, opt.k));
+  }
+  out.converged = true;
+  out.iterations = S.hvps();
+  r = std::move(out);
+  return true;
+}
+
+// `lead`: the operator is on float32 products and LanczosOptions::float64_lead
+// is asked for (null: neither).
+EigenResult subspace_top(HessianOperator& H, const LanczosOptions& opt, std::size_t max_m, LeadOutcome* lead) {
   const std::size_t n = H.dim();
   SubspaceSolver S(H, opt);
-  for (const auto& w : opt.warm_start) {
-    check_dim(H, w, "lanczos_top");
-    if (S.size() < max_m) S.add(w, kNewDirection);
+  for (std::size_t i = 0; i < opt.warm_start.size(); ++i) {
+    check_dim(H, opt.warm_start[i], "lanczos_top");
+    const bool in_float64 = lead && i < opt.k;
+    if (S.size() < max_m && S.add(opt.warm_start[i], kNewDirection, in_float64) && in_float64) ++lead->float64_hvps;
   }
+  // The lead test needs all k lead vectors in the basis, and nothing but them first.
+  const bool test_lead = lead && lead->float64_hvps == opt.k && S.size() >= opt.k;
   if (S.size() == 0) S.add(random_unit(n, opt.seed), 0.0);
   EigenResult r;
+  if (test_lead) {
+    S.ritz();
+    if (lead_pairs_meet_the_rule(S, opt, r)) {
+      lead->certified = true;
+      return r;
+    }
+  }
   const std::size_t keep = std::max<std::size_t>(opt.k + opt.extra + 1, 2);
   const std::size_t restart_at = std::max(opt.restart_size, 3 * keep);
   while (true) {
@@ -282,12 +380,13 @@ EigenResult subspace_top(HessianOperator& H, const LanczosOptions& opt, std::siz
   return r;
 }
 
-// lanczos_top in the operator's present precision.
-EigenResult lanczos_top_as_it_is(HessianOperator& H, const LanczosOptions& opt, std::size_t max_m) {
+// lanczos_top in the operator's present precision (`lead`: see subspace_top).
+EigenResult lanczos_top_as_it_is(HessianOperator& H, const LanczosOptions& opt, std::size_t max_m,
+                                 LeadOutcome* lead = nullptr) {
   const std::size_t n = H.dim();
   const std::size_t hvps_before = H.applications();
   if (opt.start == WarmStart::Subspace && !opt.warm_start.empty()) {
-    EigenResult r = subspace_top(H, opt, max_m);
+    EigenResult r = subspace_top(H, opt, max_m, lead);
     r.hvps = H.applications() - hvps_before;
     return r;
   }
@@ -396,26 +495,34 @@ EigenResult lanczos_top(HessianOperator& H, const LanczosOptions& opt) {
   if (max_m < opt.k)
     throw std::invalid_argument(fmt::format("lanczos_top: max_iter = {} is less than k = {}", opt.max_iter, opt.k));
   if (!opt.float32_products) return lanczos_top_as_it_is(H, opt, max_m);
-  // Mixed precision: the solve on float32 products, then the float64 check;
-  // where it fails, a float64 solve from the float32 solve's vectors.
+  // Mixed precision: the solve on float32 products (float64_lead: the lead
+  // vectors' on float64 ones, and the lead pairs returned where they meet
+  // the rule), then the float64 check; where it fails, a float64 solve from
+  // the float32 solve's vectors.
   const std::size_t before = H.applications();
   EigenResult r;
+  LeadOutcome lead;
   {
     Float32Scope f32(H);
     if (!f32.on()) return lanczos_top_as_it_is(H, opt, max_m);  // the operator has none: float64
-    r = lanczos_top_as_it_is(H, opt, max_m);
-    r.float32_hvps = r.hvps;
+    r = lanczos_top_as_it_is(H, opt, max_m, opt.float64_lead ? &lead : nullptr);
+    r.float32_hvps = r.hvps - lead.float64_hvps;
   }
-  if (!r.converged || !check_in_float64(H, r, opt)) {
+  if (lead.certified) return r;  // the lead pairs: float64 products already
+  const std::size_t before_check = H.applications();
+  const bool checked = r.converged && check_in_float64(H, r, opt);
+  r.check_hvps = H.applications() - before_check;
+  if (!checked) {
     LanczosOptions again = opt;
     again.float32_products = false;
     again.start = WarmStart::Subspace;
     again.warm_start = r.vectors;
     const std::size_t used = H.applications() - before;
     again.max_iter = std::max(max_m > used ? max_m - used : 0, opt.k);
-    const std::size_t float32_hvps = r.float32_hvps;
+    const std::size_t float32_hvps = r.float32_hvps, check_hvps = r.check_hvps;
     r = lanczos_top_as_it_is(H, again, std::min(again.max_iter, n));
     r.float32_hvps = float32_hvps;
+    r.check_hvps = check_hvps;
   }
   r.hvps = H.applications() - before;
   return r;

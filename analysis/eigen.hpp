@@ -23,6 +23,7 @@ struct EigenResult {
   std::vector<Tensor> products;
   std::size_t hvps = 0;           // HVPs used
   std::size_t float32_hvps = 0;   // of which with float32 products (LanczosOptions::float32_products)
+  std::size_t check_hvps = 0;     // of which the float64 check of a mixed solve's pairs
   std::size_t iterations = 0;
   bool converged = false;
 };
@@ -77,6 +78,18 @@ struct LanczosOptions {
   // returned, its residual the one reported — and where the check fails the
   // rule, a float64 solve continues from the vectors found.
   bool float32_products = false;
+  // With float32_products and the Subspace start: the first k warm-start
+  // vectors (the predicted top pairs) take float64 products, the rest (the
+  // extra vectors that guard against crossing eigenvalues, and each further
+  // HVP) float32. Where Rayleigh–Ritz on the first k alone meets the rule —
+  // δ from the Ritz values of the whole start, and the whole start's top k
+  // Ritz values above theirs by no more than tol·|θ| (more is a crossing, or
+  // a prediction the guards improve on) — those pairs are returned as they
+  // are: their products are float64, so they need no check (the error
+  // reported is the larger of min(r, r²/δ) and that excess). Else the solve
+  // goes on in float32 and is checked as above. Where the start is good the
+  // solve costs k float64 and `extra` float32 HVPs, and no check.
+  bool float64_lead = false;
   std::size_t restart_size = 24;  // Subspace: basis size that triggers a thick restart (at least 3(k + extra + 1))
 };
 

@@ -65,16 +65,20 @@ std::vector<OptionDecl> lanczos_option_decls(const char* k_default) {
                              "same phase, drifting; v(t−2) until there are four, v(t−1) until two), and the extra "
                              "ones from step t − 1; Rayleigh–Ritz on the start, then each HVP adds the residual. "
                              "last: the same from step t − 1's vectors. sum: Lanczos from their sum (before 2026-12)"),
-          OptionDecl::choice("hvp", {"auto", "float64", "mixed"},
+          OptionDecl::choice("hvp", {"auto", "float64", "mixed", "float64-lead"},
                              "mixed: the solve's HVPs with float32 matrix products (sgemm on float32 copies of the "
                              "linearization's weights and activations), then each of the k top pairs checked with one "
                              "float64 HVP, whose Rayleigh quotient and residual are reported; a float64 solve takes "
                              "over where the check fails (operators without float32 products, such as batch-norm "
-                             "parts, run float64). auto: at tol ≥ 1e-4 for the top of the spectrum (sharpness, "
-                             "eigvec_overlap), mixed for the cold first solve and for each warm one where one of the last "
-                             "two solves took 3 HVPs or more (below that the float64 check costs more than float32 saves), "
-                             "float64 otherwise; float64 at smaller tol and for lambda_min (float32's rounding is "
-                             "relative to ‖H‖ ≈ λmax, and λmin is small next to it)")};
+                             "parts, run float64). float64-lead: as mixed, but the start's k predicted top vectors take "
+                             "float64 HVPs, and where Rayleigh–Ritz on them alone meets the rule against the whole "
+                             "start (the extra vectors on float32 HVPs guard against crossings) their pairs are reported "
+                             "with no check: 1 float64 + 1 float32 HVP where the prediction is good. auto: at tol ≥ 1e-4 "
+                             "for the top of the spectrum (sharpness, eigvec_overlap), mixed for the cold first solve and "
+                             "for each warm one where one of the last two solves took 3 HVPs or more (there the lead's "
+                             "float64 HVP and a check both cost more than float32 saves), float64-lead otherwise; "
+                             "float64 at smaller tol and for lambda_min (float32's rounding is relative to ‖H‖ ≈ λmax, "
+                             "and λmin is small next to it)")};
 }
 
 LanczosOptions lanczos_options(const OptionValues& v, bool tracked, bool top_of_spectrum) {
@@ -87,7 +91,9 @@ LanczosOptions lanczos_options(const OptionValues& v, bool tracked, bool top_of_
     o.extra = v.count("extra");
     o.start = v.text("start") == "sum" ? WarmStart::Sum : WarmStart::Subspace;
     const std::string hvp = v.text("hvp");
-    o.float32_products = hvp == "mixed" || (hvp == "auto" && top_of_spectrum && o.tol >= kMixedByDefaultFromTol);
+    o.float32_products = hvp == "mixed" || hvp == "float64-lead" ||
+                         (hvp == "auto" && top_of_spectrum && o.tol >= kMixedByDefaultFromTol);
+    o.float64_lead = hvp == "float64-lead";
   }
   return o;
 }
@@ -164,28 +170,29 @@ class WarmStartedEigenPlugin : public Plugin {
 
  protected:
   // float32_when_it_pays: hvp=auto chose float32 products; each warm solve
-  // then uses them only where they are predicted to pay (see solve).
+  // then chooses between mixed and float64-lead (see solve).
   explicit WarmStartedEigenPlugin(LanczosOptions o, StartFrom from = StartFrom::Last, bool warm = true,
                                   bool float32_when_it_pays = false)
       : opt_(std::move(o)), from_(from), warm_(warm), float32_when_it_pays_(float32_when_it_pays && opt_.float32_products) {}
   // The top k (+ extra) eigenpairs of H, seeded by the plugin's name and
   // warm-started from earlier steps' vectors; remember() keeps new ones.
-  // Under hvp=auto a warm solve runs on float32 products only when one of
-  // the last two solves took kFloat32PaysFrom HVPs or more: each float32 HVP
-  // saves ~0.43 of a float64 one and the check costs a whole one, so they
-  // pay from ~2.3 HVPs a solve on (docs/PERFORMANCE.md), and solve lengths
-  // come in runs (calm stretches of 2, turbulent ones of 4–17).
+  // Under hvp=auto a warm solve is float64-lead, whose lead vectors' float64
+  // HVPs are the answer where the prediction is good (2 HVPs, one float32),
+  // and mixed where one of the last two solves took kMixedFromLength HVPs or
+  // more: in a long solve the lead costs a float64 HVP on top of the check,
+  // while mixed pays only the check (docs/PERFORMANCE.md). Solve lengths come
+  // in runs (calm stretches of 2, turbulent ones of 4–17).
   EigenResult solve(HessianOperator& H, StepContext& ctx) {
     LanczosOptions o = opt_;
     o.seed = ctx.seed_for(name());
     if (warm_) o.warm_start = start_vectors();
     if (float32_when_it_pays_ && !o.warm_start.empty())
-      o.float32_products = std::max(solve_lengths_[0], solve_lengths_[1]) >= kFloat32PaysFrom;
+      o.float64_lead = std::max(solve_lengths_[0], solve_lengths_[1]) < kMixedFromLength;
     EigenResult r = lanczos_top(H, o);
-    solve_lengths_ = {r.float32_hvps > 0 ? r.float32_hvps : r.hvps, solve_lengths_[0]};  // the check not counted
+    solve_lengths_ = {r.hvps - r.check_hvps, solve_lengths_[0]};
     return r;
   }
-  static constexpr std::uint64_t kFloat32PaysFrom = 3;
+  static constexpr std::uint64_t kMixedFromLength = 3;
   void remember(std::vector<Tensor> vectors) {
     for (std::size_t back = kKept - 1; back > 0; --back) history_[back] = std::move(history_[back - 1]);
     history_[0] = std::move(vectors);
@@ -239,7 +246,7 @@ class WarmStartedEigenPlugin : public Plugin {
   static std::string length_key(std::size_t back) { return fmt::format("solve_hvps_back_{}", back + 1); }
   std::array<std::vector<Tensor>, kKept> history_;  // the k + extra Ritz vectors of steps t − 1, …, t − 4
   bool float32_when_it_pays_;
-  std::array<std::uint64_t, 2> solve_lengths_{};  // HVPs of the solves at t − 1, t − 2 (float32 ones where mixed)
+  std::array<std::uint64_t, 2> solve_lengths_{};  // HVPs of the solves at t − 1, t − 2, their float64 check not counted
 };
 
 // The most negative curvature: the smallest eigenvalues of ∇²f(θ_t), by

@@ -59,10 +59,12 @@ int main(int argc, char** argv) {
     WarmStart start;
     std::size_t keep;  // Ritz vectors returned (k + extra)
     Starts starts;
-    bool mixed = false;  // float32 products, checked in float64
+    // Float64; Mixed (float32 products, checked in float64); Lead (hvp=float64-lead); LeadOrMixed (hvp=auto:
+    // mixed where one of the last two solves took ≥ 3 HVPs and for the cold one, else float64-lead);
+    // Float64OrMixed (hvp=auto before 2026-12-05's fourth session: float64 instead of float64-lead)
+    enum class Precision { Float64, Mixed, Lead, LeadOrMixed, Float64OrMixed } precision = Precision::Float64;
     bool power = false;  // keep Hv/‖Hv‖ instead of the Ritz vector v (a free power step)
-    bool adaptive = false;  // mixed only where one of the last two solves took ≥ 3 HVPs (as hvp=auto)
-    std::array<std::size_t, 2> lengths{};  // of the last two solves (float32 HVPs where mixed)
+    std::array<std::size_t, 2> lengths{};  // of the last two solves, their float64 check not counted
     History history = History(5);
     double hvps = 0, float32_hvps = 0, seconds = 0, max_err = 0;
     double hvps_before = 0, hvps_after = 0;  // the onset: the first step with λmax ≥ 2/η
@@ -92,13 +94,16 @@ int main(int argc, char** argv) {
   // the sharpness plugin's default start: 2v(t−2) − v(t−4) (v(t−2), v(t−1) before there are four
   // steps) and the last step's second Ritz vector: where the top two swap, the new top is the old second
   auto extrapolated = [&](const History& h, const Tensor&) { return or_last(h, {x2(h), second(h, 1)}); };
+  using enum Strategy::Precision;
   std::vector<Strategy> strategies = {
-      // the plugin's defaults: kept vectors Hv/‖Hv‖, float32 products by the last two solves' lengths
-      {"default", Value, Subspace, 2, extrapolated, true, true, true},
-      {"float64", Value, Subspace, 2, extrapolated, false, true},  // hvp=float64
-      {"mixed", Value, Subspace, 2, extrapolated, true, true},      // hvp=mixed
-      {"float64-Ritz", Value, Subspace, 2, extrapolated},           // kept Ritz vectors (before 2026-12-05, 3rd session)
-      {"mixed-Ritz", Value, Subspace, 2, extrapolated, true},
+      // the plugin's defaults: kept vectors Hv/‖Hv‖, float64-lead or mixed by the last two solves' lengths
+      {"default", Value, Subspace, 2, extrapolated, LeadOrMixed, true},
+      {"float64", Value, Subspace, 2, extrapolated, Float64, true},              // hvp=float64
+      {"mixed", Value, Subspace, 2, extrapolated, Mixed, true},                  // hvp=mixed
+      {"float64-lead", Value, Subspace, 2, extrapolated, Lead, true},            // hvp=float64-lead
+      {"float64/mixed", Value, Subspace, 2, extrapolated, Float64OrMixed, true},  // the default before
+      {"float64-Ritz", Value, Subspace, 2, extrapolated},  // kept Ritz vectors (before 2026-12-05, 3rd session)
+      {"mixed-Ritz", Value, Subspace, 2, extrapolated, Mixed},
       {"S:x2", Value, Subspace, 1, [&](const History& h, const Tensor&) { return or_last(h, {x2(h)}); }},
       {"S:v,v'", Value, Subspace, 1, last_two},
       {"old-default", Residual, Sum, 2, [&](const History& h, const Tensor&) { return all(h, 1); }},
@@ -171,7 +176,9 @@ int main(int argc, char** argv) {
       o.start = st.start;
       o.extra = st.keep - 1;
       o.warm_start = st.starts(st.history, H->grad());
-      o.float32_products = st.mixed && (!st.adaptive || o.warm_start.empty() || std::max(st.lengths[0], st.lengths[1]) >= 3);
+      const bool short_solve = !o.warm_start.empty() && std::max(st.lengths[0], st.lengths[1]) < 3;
+      o.float32_products = st.precision != Float64 && !(st.precision == Float64OrMixed && short_solve);
+      o.float64_lead = st.precision == Lead || (st.precision == LeadOrMixed && short_solve);
       if (diagnose && !o.warm_start.empty()) {  // what the start alone gives (HVPs not counted)
         LanczosOptions first = o;
         first.max_iter = o.warm_start.size();
@@ -185,7 +192,7 @@ int main(int argc, char** argv) {
       st.seconds += std::chrono::duration<double>(Clock::now() - c0).count();
       st.hvps += double(r.hvps);
       st.float32_hvps += double(r.float32_hvps);
-      st.lengths = {r.float32_hvps > 0 ? r.float32_hvps : r.hvps, st.lengths[0]};
+      st.lengths = {r.hvps - r.check_hvps, st.lengths[0]};
       if (onset) st.hvps_after += double(r.hvps);
       else st.hvps_before += double(r.hvps);
       std::vector<Tensor> vectors = r.vectors;

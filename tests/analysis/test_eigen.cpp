@@ -398,6 +398,69 @@ BOOST_AUTO_TEST_CASE(the_returned_products_are_the_operator_applied_to_the_vecto
   }
 }
 
+// float64_lead on a small MLP (two threads, several parts), from three
+// starts: the top two eigenvectors slightly off (a good prediction), the
+// same two swapped (the top two crossed since the last step), and random
+// vectors. A good prediction stops after its two HVPs — the lead's float64
+// one and the guard's float32 one — with no check, and reports a float64
+// Rayleigh quotient, residual and product of the returned vector. The others
+// fail the lead test (the swap by the guard's Ritz value above the lead's),
+// go on, and are checked in float64. Every value is within tol of the dense
+// path's; the operator is back on float64 products after each solve.
+BOOST_AUTO_TEST_CASE(a_float64_lead_answers_alone_where_the_prediction_is_good_and_is_checked_where_not) {
+  const data::Dataset ds = data::gaussian_clusters(300, 12, 3, 1.0, 4);
+  auto net = nn::mlp({12, {24, 16}, nn::ActivationKind::Tanh, 3});
+  nn::ModelObjective obj(nn::as_model(net), nn::Loss::CrossEntropy, ds, {.chunk_size = 64, .threads = 2});
+  const Tensor th = nn::init_params(*net, nn::Init::PyTorchDefault, 1);
+  auto H = obj.hessian_at(th);
+  const auto dense = dense_top(*H, 2);
+  BOOST_TEST_REQUIRE(dense.values[1] < 0.95 * dense.values[0]);  // a gap the rule can use
+  std::mt19937_64 rng(9);
+  auto off = [&](const Tensor& u, double by) {
+    Tensor e = test::random_normal({H->dim()}, rng);
+    return Tensor(u + by / std::sqrt(inner(e, e)) * e);
+  };
+  const Tensor u1 = dense.vectors[0], u2 = dense.vectors[1];
+  struct Start {
+    const char* name;
+    std::vector<Tensor> vectors;
+    bool certified;
+  };
+  const Start starts[] = {{"good", {off(u1, 1e-3), off(u2, 1e-2)}, true},
+                          // so close to u₂ that only the guard's Ritz value above it shows the swap
+                          {"swapped", {off(u2, 1e-6), off(u1, 1e-2)}, false},
+                          {"random", {off(u1, 1e3), off(u2, 1e3)}, false}};
+  for (const Start& s : starts) {
+    LanczosOptions o;
+    o.tol = 1e-3;
+    o.stop = LanczosStop::Value;
+    o.start = WarmStart::Subspace;
+    o.extra = 1;
+    o.float32_products = true;
+    o.float64_lead = true;
+    o.warm_start = s.vectors;
+    const auto r = lanczos_top(*H, o);
+    BOOST_TEST(r.converged, s.name);
+    BOOST_TEST_MESSAGE(s.name << " start: " << r.hvps << " HVPs, " << r.float32_hvps << " float32, " << r.check_hvps << " check");
+    BOOST_TEST(std::abs(r.values[0] - dense.values[0]) <= o.tol * dense.values[0], s.name << ": " << r.values[0]);
+    const Tensor Hx = H->apply(r.vectors[0]);  // float64: the operator went back
+    BOOST_TEST(std::abs(inner(r.vectors[0], Hx) - r.values[0]) <= 1e-13 * r.values[0], s.name);
+    const double product_off = std::sqrt(inner(r.products[0] - Hx, r.products[0] - Hx) / inner(Hx, Hx));
+    BOOST_TEST(product_off <= 1e-12, s.name << ": the returned product is float64's, off by " << product_off);
+    const Tensor R = Hx - r.values[0] * r.vectors[0];
+    BOOST_TEST(std::abs(std::sqrt(inner(R, R)) - r.residuals[0]) <= 1e-10 * r.values[0], s.name);
+    if (s.certified) {
+      BOOST_TEST(r.hvps == 2u, s.name);
+      BOOST_TEST(r.float32_hvps == 1u, s.name);
+      BOOST_TEST(r.check_hvps == 0u, s.name);
+    } else {
+      BOOST_TEST(r.hvps > 2u, s.name);
+      BOOST_TEST(r.check_hvps == 1u, s.name);
+      BOOST_TEST(r.float32_hvps + r.check_hvps + 1 <= r.hvps, s.name);  // the lead's float64 HVP too
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(fixture_top3_eigenvalues) {
   // tests/data/reference/fc_tanh_50.json: top-3 eigenvalues at θ0 (PyTorch, to 1e-12)
   data::Dataset ds = data::load_fashion_mnist(data::Split::Train, data::kFashionMnistDir, 1000);
