@@ -73,10 +73,12 @@ std::vector<OptionDecl> lanczos_option_decls(const char* k_default) {
                              "parts, run float64). float64-lead: as mixed, but the start's k predicted top vectors take "
                              "float64 HVPs, and where Rayleigh–Ritz on them alone meets the rule against the whole "
                              "start (the extra vectors on float32 HVPs guard against crossings) their pairs are reported "
-                             "with no check: 1 float64 + 1 float32 HVP where the prediction is good. auto: at tol ≥ 1e-4 "
+                             "with no check: k float64 and `extra` float32 HVPs where the prediction is good (eigvec_overlap: "
+                             "the vectors returned are then the start's own). auto: at tol ≥ 1e-4 "
                              "for the top of the spectrum (sharpness, eigvec_overlap), mixed for the cold first solve and "
                              "for each warm one where one of the last two solves took 3 HVPs or more (there the lead's "
-                             "float64 HVP and a check both cost more than float32 saves), float64-lead otherwise; "
+                             "float64 HVP and a check both cost more than float32 saves), float64-lead otherwise (float64 "
+                             "for eigvec_overlap, whose vectors are its measurement: a lead's is the start itself); "
                              "float64 at smaller tol and for lambda_min (float32's rounding is relative to ‖H‖ ≈ λmax, "
                              "and λmin is small next to it)")};
 }
@@ -169,25 +171,34 @@ class WarmStartedEigenPlugin : public Plugin {
   }
 
  protected:
-  // float32_when_it_pays: hvp=auto chose float32 products; each warm solve
-  // then chooses between mixed and float64-lead (see solve).
+  // What hvp=auto does in a warm solve that the last two predict short (see
+  // solve): float64-lead where the value is the measurement (sharpness);
+  // float64 where the vectors are (eigvec_overlap: a lead's vector is the
+  // start itself, built from the earlier steps' vectors it is compared with).
+  enum class WhenShort { Float64, Float64Lead };
+  // auto_short: hvp=auto chose float32 products, and each warm solve then
+  // chooses between mixed and `*auto_short` (none: opt_ as it is).
   explicit WarmStartedEigenPlugin(LanczosOptions o, StartFrom from = StartFrom::Last, bool warm = true,
-                                  bool float32_when_it_pays = false)
-      : opt_(std::move(o)), from_(from), warm_(warm), float32_when_it_pays_(float32_when_it_pays && opt_.float32_products) {}
+                                  std::optional<WhenShort> auto_short = std::nullopt)
+      : opt_(std::move(o)), from_(from), warm_(warm), auto_short_(opt_.float32_products ? auto_short : std::nullopt) {}
   // The top k (+ extra) eigenpairs of H, seeded by the plugin's name and
   // warm-started from earlier steps' vectors; remember() keeps new ones.
-  // Under hvp=auto a warm solve is float64-lead, whose lead vectors' float64
-  // HVPs are the answer where the prediction is good (2 HVPs, one float32),
-  // and mixed where one of the last two solves took kMixedFromLength HVPs or
-  // more: in a long solve the lead costs a float64 HVP on top of the check,
-  // while mixed pays only the check (docs/PERFORMANCE.md). Solve lengths come
-  // in runs (calm stretches of 2, turbulent ones of 4–17).
+  // Under hvp=auto a warm solve is mixed where one of the last two solves
+  // took kMixedFromLength HVPs or more, else float64-lead (or float64): a
+  // float64-lead's float64 HVP is the answer where the prediction is good
+  // (2 HVPs, one of them float32), but in a long solve it comes on top of the
+  // check, which is all that mixed pays in float64; float64 costs less than
+  // mixed's check where a solve takes 2 (docs/PERFORMANCE.md). Solve lengths
+  // come in runs (calm stretches of 2, turbulent ones of 4–17).
   EigenResult solve(HessianOperator& H, StepContext& ctx) {
     LanczosOptions o = opt_;
     o.seed = ctx.seed_for(name());
     if (warm_) o.warm_start = start_vectors();
-    if (float32_when_it_pays_ && !o.warm_start.empty())
-      o.float64_lead = std::max(solve_lengths_[0], solve_lengths_[1]) < kMixedFromLength;
+    if (auto_short_ && !o.warm_start.empty()) {
+      const bool long_solve = std::max(solve_lengths_[0], solve_lengths_[1]) >= kMixedFromLength;
+      o.float32_products = long_solve || *auto_short_ == WhenShort::Float64Lead;
+      o.float64_lead = !long_solve && *auto_short_ == WhenShort::Float64Lead;
+    }
     EigenResult r = lanczos_top(H, o);
     solve_lengths_ = {r.hvps - r.check_hvps, solve_lengths_[0]};
     return r;
@@ -245,7 +256,7 @@ class WarmStartedEigenPlugin : public Plugin {
   static std::string older_key(std::size_t back) { return fmt::format("vectors_back_{}", back + 1); }
   static std::string length_key(std::size_t back) { return fmt::format("solve_hvps_back_{}", back + 1); }
   std::array<std::vector<Tensor>, kKept> history_;  // the k + extra Ritz vectors of steps t − 1, …, t − 4
-  bool float32_when_it_pays_;
+  std::optional<WhenShort> auto_short_;
   std::array<std::uint64_t, 2> solve_lengths_{};  // HVPs of the solves at t − 1, t − 2, their float64 check not counted
 };
 
@@ -280,8 +291,8 @@ class LambdaMinPlugin : public WarmStartedEigenPlugin {
 // λmax and the top k by warm-started Lanczos; |cos(∇f, v₁)|.
 class SharpnessPlugin : public WarmStartedEigenPlugin {
  public:
-  SharpnessPlugin(LanczosOptions o, StartFrom from, bool warm, bool float32_when_it_pays)
-      : WarmStartedEigenPlugin(std::move(o), from, warm, float32_when_it_pays) {
+  SharpnessPlugin(LanczosOptions o, StartFrom from, bool warm, bool hvp_auto)
+      : WarmStartedEigenPlugin(std::move(o), from, warm, hvp_auto ? std::optional(WhenShort::Float64Lead) : std::nullopt) {
     for (std::size_t i = 0; i < opt_.k; ++i) lambda_columns_.push_back(fmt::format("lambda_{}", i + 1));
   }
   std::string name() const override { return "sharpness"; }
@@ -425,8 +436,9 @@ class BlockSharpnessPlugin : public Plugin {
 // DIR/eigvecs_step_TTTTTTTT.npy (t in 8 digits) ([k, dim], row i = v_{i+1}) for further analysis.
 class EigvecOverlapPlugin : public WarmStartedEigenPlugin {
  public:
-  EigvecOverlapPlugin(LanczosOptions o, StartFrom from, bool float32_when_it_pays, std::size_t save_every, std::string dir)
-      : WarmStartedEigenPlugin(std::move(o), from, true, float32_when_it_pays), save_every_(save_every), dir_(std::move(dir)) {}
+  EigvecOverlapPlugin(LanczosOptions o, StartFrom from, bool hvp_auto, std::size_t save_every, std::string dir)
+      : WarmStartedEigenPlugin(std::move(o), from, true, hvp_auto ? std::optional(WhenShort::Float64) : std::nullopt),
+        save_every_(save_every), dir_(std::move(dir)) {}
   std::string name() const override { return "eigvec_overlap"; }
   std::vector<std::string> columns() const override { return {"eigvec_overlap", "eigvec_subspace_overlap"}; }
   void reset() override {
