@@ -256,7 +256,7 @@ def main():
             (f"cold λmax, eigenvalue rule, float32 products: {eos_r['lambda_mixed_hvps']} HVPs "
              f"({eos_r['lambda_mixed_float32_hvps']} float32)", "lambda_cold_mixed", "lambda_cold"),
             (f"{G} GD steps", "gd", "gd"),
-            (f"{G} GD steps, λmax every step (sharpness defaults: float32 products, float64 check): "
+            (f"{G} GD steps, λmax every step (sharpness defaults, hvp=auto): "
              f"{eos_r['gd_lambda_hvps_per_step']:.2f} vs {torch_r['gd_lambda_hvps_per_step']:.1f} HVPs/step "
              "(eigsh warm-started)", "gd_lambda", "gd_lambda"),
             (f"… hvp=float64: {eos_r['gd_lambda_float64_hvps_per_step']:.2f} HVPs/step", "gd_lambda_float64",
