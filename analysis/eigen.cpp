@@ -82,17 +82,25 @@ struct LanczosBasis {
 // residual norms r: the error estimate min(r, r²/δ) of pair c, δ from the
 // other Ritz values (r alone while there are no more than k of them), and
 // whether the top k pairs meet the rule.
-double gap_of(const std::vector<double>& theta, const std::vector<double>& r, std::size_t c, std::size_t k) {
-  const std::size_t m = theta.size();
-  if (m <= k) return 0.0;  // no other Ritz value to say how far the rest is: r alone
+// δ of a value θ against the Ritz values θ_j other than `except`: min_j |θ − θ_j| − r_j.
+double gap_to_others(double value, const std::vector<double>& theta, const std::vector<double>& r, std::size_t except) {
   double delta = INFINITY;
-  for (std::size_t j = 0; j < m; ++j)
-    if (j != c) delta = std::min(delta, std::abs(theta[c] - theta[j]) - r[j]);
+  for (std::size_t j = 0; j < theta.size(); ++j)
+    if (j != except) delta = std::min(delta, std::abs(value - theta[j]) - r[j]);
   return delta;
+}
+double gap_of(const std::vector<double>& theta, const std::vector<double>& r, std::size_t c, std::size_t k) {
+  if (theta.size() <= k) return 0.0;  // no other Ritz value to say how far the rest is: r alone
+  return gap_to_others(theta[c], theta, r, c);
 }
 double error_from(double r, double delta) { return delta > r ? r * r / delta : r; }
 double error_bound(const std::vector<double>& theta, const std::vector<double>& r, std::size_t c, std::size_t k) {
   return error_from(r[c], gap_of(theta, r, c, k));
+}
+// Whether a pair (θ, residual r, error estimate e) meets the rule.
+bool meets_rule(double theta, double r, double error, const LanczosOptions& opt) {
+  const double scale = opt.tol * std::abs(theta);
+  return opt.stop == LanczosStop::Residual ? r <= scale : error <= scale && r <= kValueRuleResidualGuard * scale;
 }
 // How far pair c is from meeting the rule: ≤ 1 when it meets it.
 double rule_ratio(const std::vector<double>& theta, const std::vector<double>& r, std::size_t c,
@@ -196,6 +204,17 @@ class SubspaceSolver {
   const Tensor& residual_of_top(std::size_t i) const { return residual_[i]; }
   Tensor vector(std::size_t c) const { return combine(V_, c); }
   Tensor product(std::size_t c) const { return combine(W_, c); }  // H·vector(c), from the stored products
+  // Ritz pair c into `into`: unit vector, its product, residual, error and gap (k: as the rule counts).
+  void append_pair(std::size_t c, std::size_t k, EigenResult& into) const {
+    Tensor v = vector(c), hv = product(c);
+    const double norm = vec_norm(v);
+    into.values.push_back(theta_[c]);
+    into.vectors.push_back(v / norm);
+    into.products.push_back(hv / norm);
+    into.residuals.push_back(res_[c]);
+    into.errors.push_back(error_bound(theta_, res_, c, k));
+    into.gaps.push_back(gap_of(theta_, res_, c, k));
+  }
 
   // Rayleigh–Ritz on the first `lead` basis vectors alone: their top pairs,
   // largest first, each with its product and explicit residual.
@@ -280,19 +299,12 @@ bool lead_pairs_meet_the_rule(const SubspaceSolver& S, const LanczosOptions& opt
   for (std::size_t i = 0; i < opt.k; ++i) {
     const SubspaceSolver::Pair& p = lead[i];
     const std::size_t partner = m - 1 - i;  // its Ritz value in the whole start (interlacing: ≥ p.theta)
-    double delta = 0.0;                     // none known while the start has no more than k vectors
-    if (m > opt.k) {
-      delta = INFINITY;
-      for (std::size_t j = 0; j < m; ++j)
-        if (j != partner) delta = std::min(delta, std::abs(p.theta - theta[j]) - res[j]);
-    }
+    // none known while the start has no more than k vectors
+    const double delta = m > opt.k ? gap_to_others(p.theta, theta, res, partner) : 0.0;
     // λ ≥ theta[partner]: an excess over p.theta is error the pair has for sure.
     const double excess = std::max(0.0, theta[partner] - p.theta);
-    const double error = std::max(error_from(p.residual, delta), excess), scale = opt.tol * std::abs(p.theta);
-    const bool meets = excess <= scale && (opt.stop == LanczosStop::Residual
-                                               ? p.residual <= scale
-                                               : error <= scale && p.residual <= kValueRuleResidualGuard * scale);
-    if (!meets) return false;
+    const double error = std::max(error_from(p.residual, delta), excess);
+    if (excess > opt.tol * std::abs(p.theta) || !meets_rule(p.theta, p.residual, error, opt)) return false;
     out.values.push_back(p.theta);
     out.vectors.push_back(p.vector);
     out.products.push_back(p.product);
@@ -300,17 +312,8 @@ bool lead_pairs_meet_the_rule(const SubspaceSolver& S, const LanczosOptions& opt
     out.errors.push_back(error);
     out.gaps.push_back(delta);
   }
-  for (std::size_t e = 0; e < opt.extra && opt.k + e < m; ++e) {  // warm-start material, as the solve returns it
-    const std::size_t c = m - 1 - opt.k - e;
-    Tensor v = S.vector(c), hv = S.product(c);
-    const double norm = vec_norm(v);
-    out.values.push_back(theta[c]);
-    out.vectors.push_back(v / norm);
-    out.products.push_back(hv / norm);
-    out.residuals.push_back(res[c]);
-    out.errors.push_back(error_bound(theta, res, c, opt.k));
-    out.gaps.push_back(gap_of(theta, res, c, opt.k));
-  }
+  for (std::size_t e = 0; e < opt.extra && opt.k + e < m; ++e)  // warm-start material, as the solve returns it
+    S.append_pair(m - 1 - opt.k - e, opt.k, out);
   out.converged = true;
   out.iterations = S.hvps();
   r = std::move(out);
@@ -361,19 +364,7 @@ EigenResult subspace_top(HessianOperator& H, const LanczosOptions& opt, std::siz
     // Done, out of HVPs, or the residual lies in the basis (an invariant subspace).
     r.converged = done || (!expanded && S.hvps() < max_m && m >= opt.k);
     const std::size_t kk = std::min(opt.k + opt.extra, m);
-    for (std::size_t i = 0; i < kk; ++i) {
-      const std::size_t c = m - 1 - i;
-      Tensor v = S.vector(c), hv = S.product(c);
-      const double norm = vec_norm(v);
-      v /= norm;
-      hv /= norm;
-      r.values.push_back(theta[c]);
-      r.vectors.push_back(std::move(v));
-      r.products.push_back(std::move(hv));
-      r.residuals.push_back(S.residuals()[c]);
-      r.errors.push_back(error_bound(theta, S.residuals(), c, opt.k));
-      r.gaps.push_back(gap_of(theta, S.residuals(), c, opt.k));
-    }
+    for (std::size_t i = 0; i < kk; ++i) S.append_pair(m - 1 - i, opt.k, r);
     r.iterations = S.hvps();
     break;
   }
@@ -461,14 +452,11 @@ bool check_in_float64(HessianOperator& H, EigenResult& r, const LanczosOptions& 
       throw NumericalError(fmt::format("lanczos_top: the float64 check's product is not finite (x·Hx = {})", theta));
     if (i < r.products.size()) r.products[i] = Hx;
     axpy(-theta, x, Hx);
-    const double res = vec_norm(Hx), scale = opt.tol * std::abs(theta);
+    const double res = vec_norm(Hx);
     r.values[i] = theta;
     r.residuals[i] = res;
     r.errors[i] = error_from(res, r.gaps[i]);
-    const bool ok = opt.stop == LanczosStop::Residual
-                        ? res <= scale
-                        : r.errors[i] <= scale && res <= kValueRuleResidualGuard * scale;
-    all = all && ok;
+    all = all && meets_rule(theta, res, r.errors[i], opt);
   }
   return all;
 }
