@@ -286,10 +286,11 @@ struct LeadOutcome {
   bool certified = false;        // the lead pairs were returned: they need no float64 check
 };
 
-// LanczosOptions::float64_lead's test, after Rayleigh–Ritz on the whole
-// start: where each of the k lead pairs (Rayleigh–Ritz on the first k basis
-// vectors alone) meets the rule against the whole start's Ritz values, r
-// becomes those pairs (and the whole start's extra ones) and it is true.
+// The lead test of LanczosOptions::float64_lead, after Rayleigh–Ritz on the
+// whole start, and of assumed_gap, on the lead alone: where each of the k
+// lead pairs (Rayleigh–Ritz on the first k basis vectors alone) meets the
+// rule against the basis's Ritz values (the lead alone: δ = assumed_gap), r
+// becomes those pairs (and the basis's extra ones) and it is true.
 bool lead_pairs_meet_the_rule(const SubspaceSolver& S, const LanczosOptions& opt, EigenResult& r) {
   const std::vector<double>& theta = S.theta();
   const std::vector<double>& res = S.residuals();
@@ -299,8 +300,8 @@ bool lead_pairs_meet_the_rule(const SubspaceSolver& S, const LanczosOptions& opt
   for (std::size_t i = 0; i < opt.k; ++i) {
     const SubspaceSolver::Pair& p = lead[i];
     const std::size_t partner = m - 1 - i;  // its Ritz value in the whole start (interlacing: ≥ p.theta)
-    // none known while the start has no more than k vectors
-    const double delta = m > opt.k ? gap_to_others(p.theta, theta, res, partner) : 0.0;
+    // no other Ritz value while the basis holds the lead alone: the gap assumed, if any
+    const double delta = m > opt.k ? gap_to_others(p.theta, theta, res, partner) : opt.assumed_gap;
     // λ ≥ theta[partner]: an excess over p.theta is error the pair has for sure.
     const double excess = std::max(0.0, theta[partner] - p.theta);
     const double error = std::max(error_from(p.residual, delta), excess);
@@ -315,6 +316,7 @@ bool lead_pairs_meet_the_rule(const SubspaceSolver& S, const LanczosOptions& opt
   for (std::size_t e = 0; e < opt.extra && opt.k + e < m; ++e)  // warm-start material, as the solve returns it
     S.append_pair(m - 1 - opt.k - e, opt.k, out);
   out.converged = true;
+  out.on_assumed_gap = m <= opt.k && opt.assumed_gap > 0;
   out.iterations = S.hvps();
   r = std::move(out);
   return true;
@@ -325,22 +327,28 @@ bool lead_pairs_meet_the_rule(const SubspaceSolver& S, const LanczosOptions& opt
 EigenResult subspace_top(HessianOperator& H, const LanczosOptions& opt, std::size_t max_m, LeadOutcome* lead) {
   const std::size_t n = H.dim();
   SubspaceSolver S(H, opt);
+  EigenResult r;
+  for (const Tensor& v : opt.warm_start) check_dim(H, v, "lanczos_top");
+  // The lead tests: Rayleigh–Ritz on the k lead vectors (the first in the
+  // basis, all of them there, on float64 products) against the basis so far.
+  auto lead_answers = [&] {
+    S.ritz();
+    if (!lead_pairs_meet_the_rule(S, opt, r)) return false;
+    if (lead) lead->certified = true;
+    return true;
+  };
+  const bool lead_in_float64 = lead || !opt.float32_products;
+  auto lead_complete = [&] { return S.size() >= opt.k && (!lead || lead->float64_hvps == opt.k); };
   for (std::size_t i = 0; i < opt.warm_start.size(); ++i) {
-    check_dim(H, opt.warm_start[i], "lanczos_top");
+    // assumed_gap: the lead alone first, the rest of the start only where it does not answer
+    if (i == opt.k && opt.assumed_gap > 0 && lead_in_float64 && S.size() == opt.k && lead_complete() && lead_answers())
+      return r;
     const bool in_float64 = lead && i < opt.k;
     if (S.size() < max_m && S.add(opt.warm_start[i], kNewDirection, in_float64) && in_float64) ++lead->float64_hvps;
   }
-  // The lead test needs all k lead vectors in the basis, and nothing but them first.
-  const bool test_lead = lead && lead->float64_hvps == opt.k && S.size() >= opt.k;
+  // float64_lead: the lead against the whole start
+  if (lead && lead_complete() && lead_answers()) return r;
   if (S.size() == 0) S.add(random_unit(n, opt.seed), 0.0);
-  EigenResult r;
-  if (test_lead) {
-    S.ritz();
-    if (lead_pairs_meet_the_rule(S, opt, r)) {
-      lead->certified = true;
-      return r;
-    }
-  }
   const std::size_t keep = std::max<std::size_t>(opt.k + opt.extra + 1, 2);
   const std::size_t restart_at = std::max(opt.restart_size, 3 * keep);
   while (true) {
@@ -505,6 +513,7 @@ EigenResult lanczos_top(HessianOperator& H, const LanczosOptions& opt) {
     again.float32_products = false;
     again.start = WarmStart::Subspace;
     again.warm_start = r.vectors;
+    again.assumed_gap = 0.0;  // the vectors found are all paid again
     const std::size_t used = H.applications() - before;
     again.max_iter = std::max(max_m > used ? max_m - used : 0, opt.k);
     const std::size_t float32_hvps = r.float32_hvps, check_hvps = r.check_hvps;
@@ -514,6 +523,28 @@ EigenResult lanczos_top(HessianOperator& H, const LanczosOptions& opt) {
   }
   r.hvps = H.applications() - before;
   return r;
+}
+
+double GuardSchedule::next(bool calm) const {
+  if (every <= 1 || !calm) return 0.0;
+  // both phases just measured, or within the run of unguarded solves they allow
+  const bool allowed = unguarded_in_a_row == 0 ? guarded_in_a_row >= 2 : unguarded_in_a_row < 2 * (every - 1);
+  if (!allowed || !(gaps[0] > 0 && gaps[1] > 0)) return 0.0;
+  return kAssumed * std::min(gaps[0], gaps[1]);
+}
+
+void GuardSchedule::record(const EigenResult& r, std::size_t k) {
+  if (r.on_assumed_gap) {
+    ++unguarded_in_a_row;
+    guarded_in_a_row = 0;
+    return;
+  }
+  unguarded_in_a_row = 0;
+  guarded_in_a_row = std::min<std::uint64_t>(guarded_in_a_row + 1, 2);
+  double gap = r.converged && r.gaps.size() >= k ? INFINITY : 0.0;
+  for (std::size_t i = 0; i < k && gap > 0; ++i)
+    gap = r.gaps[i] >= kFrom * std::abs(r.values[i]) ? std::min(gap, r.gaps[i]) : 0.0;  // NaN: 0
+  gaps = {gap, gaps[0]};
 }
 
 EigenResult power_iteration(HessianOperator& H, const PowerOptions& opt) {

@@ -5,6 +5,7 @@
 //   dense_top        all of H from n HVPs + LAPACK syevd (small n, tests)
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -24,6 +25,7 @@ struct EigenResult {
   std::size_t hvps = 0;           // HVPs used
   std::size_t float32_hvps = 0;   // of which with float32 products (LanczosOptions::float32_products)
   std::size_t check_hvps = 0;     // of which the float64 check of a mixed solve's pairs
+  bool on_assumed_gap = false;    // stopped on LanczosOptions::assumed_gap, the rest of the start unpaid
   std::size_t iterations = 0;
   bool converged = false;
 };
@@ -90,9 +92,50 @@ struct LanczosOptions {
   // goes on in float32 and is checked as above. Where the start is good the
   // solve costs k float64 and `extra` float32 HVPs, and no check.
   bool float64_lead = false;
+  // A gap assumed between the top k eigenvalues and the rest of the spectrum
+  // (0: none), e.g. from an earlier solve's Ritz values (the sharpness plugin's
+  // guard_every). With the Subspace start and more than k warm-start vectors:
+  // the first k are paid first, and where Rayleigh–Ritz on them alone meets
+  // the rule with δ = assumed_gap (Kato–Temple: θ within r²/δ of an eigenvalue
+  // when the rest is at least δ away), the solve stops there, k HVPs, without
+  // the rest of the start (the guard against a crossing eigenvalue) and
+  // returns only those pairs; else it goes on from them as without it. Not
+  // with float32 products unless float64_lead (the lead is then float64).
+  // Whether the gap holds is the caller's assumption; the solve cannot see it.
+  double assumed_gap = 0.0;
   std::size_t restart_size = 24;  // Subspace: basis size that triggers a thick restart (at least 3(k + extra + 1))
 };
 
+// LanczosOptions::assumed_gap along a run of warm-started solves (the
+// sharpness plugin's guard_every): the extra warm-start vectors guard against
+// an eigenvalue crossing into the top k, and a solve that assumes a gap may
+// go without them. At the edge of stability H oscillates with period two and
+// the gap below the top differs between the phases (along the 1000-step
+// benchmark by up to 36 % of λ from one step to the next: a gap carried to
+// the next step would have been more than the truth at 69 steps), so the
+// schedule measures both phases: two guarded solves in a row, then the next
+// 2·(every − 1) solves may each assume a third (kAssumed) of the smaller of
+// their two gaps δ (each from its Ritz values, and at least kFrom·|θ| for
+// each of its top k pairs), while the caller calls the run calm (the
+// sharpness plugin: its last two solves took fewer than 3 HVPs); then two
+// guarded ones again. On that benchmark (guard_every = 2) the true gap was at
+// least 1.5× the assumed one (at step 424 one phase's gap halved in two
+// steps: half would have left 1.007×); with guard_every = 4, one assumed
+// gap would have exceeded the truth (docs/PERFORMANCE.md). Where one does,
+// the error bound r²/δ is low by the same factor — unless an eigenvalue
+// crosses in between, which the next guarded solve finds.
+struct GuardSchedule {
+  std::uint64_t every = 1;
+  std::array<double, 2> gaps{};        // of the last two guarded solves, newer first (0: none, or too small)
+  std::uint64_t guarded_in_a_row = 0;    // up to 2
+  std::uint64_t unguarded_in_a_row = 0;  // solves that stopped on the assumed gap
+  static constexpr double kFrom = 0.1;
+  static constexpr double kAssumed = 1.0 / 3.0;
+  // The assumed_gap of the next solve (0: it pays its guard).
+  double next(bool calm) const;
+  // After each solve (k: its LanczosOptions::k).
+  void record(const EigenResult& r, std::size_t k);
+};
 
 // Residuals are the Lanczos estimates |β_{m+1}·y_m| (equal to ‖Hv − λv‖ in
 // exact arithmetic; reliable with full reorthogonalization).

@@ -45,9 +45,10 @@ struct Strategy {
   // Float64OrMixed (hvp=auto before 2026-12-05's fourth session: float64 instead of float64-lead)
   enum class Precision { Float64, Mixed, Lead, LeadOrMixed, Float64OrMixed } precision = Precision::Float64;
   bool power = false;  // keep Hv/‖Hv‖ instead of the Ritz vector v (a free power step)
+  GuardSchedule guard;  // guard.every: the plugin's guard_every (solves between guarded ones may stop on the lead)
   std::array<std::size_t, 2> lengths{};  // of the last two solves, their float64 check not counted
   History history = History(5);
-  double hvps = 0, float32_hvps = 0, seconds = 0, max_err = 0;
+  double hvps = 0, float32_hvps = 0, seconds = 0, max_err = 0, guarded = 0;
   double hvps_before = 0, hvps_after = 0;  // the onset: the first step with λmax ≥ 2/η
 };
 
@@ -80,11 +81,14 @@ std::vector<Strategy> all_strategies() {
   using enum Strategy::Precision;
   return {
       // the plugin's defaults: kept vectors Hv/‖Hv‖, float64-lead or mixed by the last two solves' lengths
-      {"default", Value, Subspace, 2, extrapolated, LeadOrMixed, true},
-      {"float64", Value, Subspace, 2, extrapolated, Float64, true},              // hvp=float64
-      {"mixed", Value, Subspace, 2, extrapolated, Mixed, true},                  // hvp=mixed
-      {"float64-lead", Value, Subspace, 2, extrapolated, Lead, true},            // hvp=float64-lead
-      {"float64/mixed", Value, Subspace, 2, extrapolated, Float64OrMixed, true},  // the default before
+      // and the guard paid at half the solves where the run is calm and the gaps wide
+      {"default", Value, Subspace, 2, extrapolated, LeadOrMixed, true, {2}},
+      {"float64", Value, Subspace, 2, extrapolated, Float64, true, {2}},              // hvp=float64
+      {"mixed", Value, Subspace, 2, extrapolated, Mixed, true, {2}},                  // hvp=mixed
+      {"float64-lead", Value, Subspace, 2, extrapolated, Lead, true, {2}},            // hvp=float64-lead
+      {"guard1", Value, Subspace, 2, extrapolated, LeadOrMixed, true},  // guard_every=1: the default before
+      {"float64/guard1", Value, Subspace, 2, extrapolated, Float64, true},  // hvp=float64,guard_every=1
+      {"float64/mixed", Value, Subspace, 2, extrapolated, Float64OrMixed, true},  // the default before guard1
       {"float64-Ritz", Value, Subspace, 2, extrapolated},  // kept Ritz vectors (before 2026-12-05, 3rd session)
       {"mixed-Ritz", Value, Subspace, 2, extrapolated, Mixed},
       {"S:x2", Value, Subspace, 1, [=](const History& h, const Tensor&) { return or_last(h, {x2(h)}); }},
@@ -141,6 +145,7 @@ double solve_step(Strategy& st, HessianOperator& H, std::size_t t, double tol, b
   const bool short_solve = !o.warm_start.empty() && std::max(st.lengths[0], st.lengths[1]) < 3;
   o.float32_products = st.precision != Float64 && !(st.precision == Float64OrMixed && short_solve);
   o.float64_lead = st.precision == Lead || (st.precision == LeadOrMixed && short_solve);
+  if (!o.warm_start.empty()) o.assumed_gap = st.guard.next(/*calm=*/std::max(st.lengths[0], st.lengths[1]) < 3);
   if (diag && !o.warm_start.empty()) {  // what the start alone gives (HVPs not counted)
     LanczosOptions first = o;
     first.max_iter = o.warm_start.size();
@@ -155,6 +160,8 @@ double solve_step(Strategy& st, HessianOperator& H, std::size_t t, double tol, b
   st.hvps += double(r.hvps);
   st.float32_hvps += double(r.float32_hvps);
   st.lengths = {r.hvps - r.check_hvps, st.lengths[0]};
+  st.guard.record(r, 1);
+  st.guarded += !r.on_assumed_gap;
   (after_onset ? st.hvps_after : st.hvps_before) += double(r.hvps);
   std::vector<Tensor> vectors = r.vectors;
   if (st.power)
@@ -162,6 +169,8 @@ double solve_step(Strategy& st, HessianOperator& H, std::size_t t, double tol, b
       if (r.values[i] > 0) vectors[i] = r.products[i] / std::sqrt(inner(r.products[i], r.products[i]));
   for (std::size_t i = 0; i < vectors.size() && i < st.history[1].size(); ++i)  // signs follow the last step's
     if (inner(vectors[i], st.history[1][i]) < 0) vectors[i] *= -1.0;
+  for (std::size_t i = vectors.size(); i < st.history[1].size(); ++i)  // the lead alone: the guard carries over
+    vectors.push_back(st.history[1][i]);
   if (diag) *diag += fmt::format(", end sin {:.1e}]", sin_to(u1, r.vectors[0]));
   st.history.pop_back();
   st.history[0] = std::move(vectors);
@@ -177,12 +186,13 @@ void print_summary(const std::vector<Strategy>& strategies, const Tensor& theta,
   fmt::print("\nΣθ after the last step: {:a}\n", theta_sum);
   const double before = onset ? double(onset - warmup) : double(steps), after = double(steps) - before;
   fmt::print("\nonset (first step after λmax ≥ 2/η): {}\n", onset ? std::to_string(onset) : "none");
-  fmt::print("{:<15} {:>10} {:>10} {:>10} {:>10} {:>10} {:>14}\n", "strategy", "HVPs/step", "before", "after",
-             "float32", "ms/step", "largest error");
+  fmt::print("{:<15} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>14}\n", "strategy", "HVPs/step", "before", "after",
+             "float32", "guarded", "ms/step", "largest error");
   for (const auto& st : strategies)
-    fmt::print("{:<15} {:>10.2f} {:>10.2f} {:>10.2f} {:>10.2f} {:>10.1f} {:>14.1e}\n", st.name, st.hvps / double(steps),
-               before > 0 ? st.hvps_before / before : NAN, after > 0 ? st.hvps_after / after : NAN,
-               st.float32_hvps / double(steps), st.seconds / double(steps) * 1e3, st.max_err);
+    fmt::print("{:<15} {:>10.2f} {:>10.2f} {:>10.2f} {:>10.2f} {:>10.2f} {:>10.1f} {:>14.1e}\n", st.name,
+               st.hvps / double(steps), before > 0 ? st.hvps_before / before : NAN,
+               after > 0 ? st.hvps_after / after : NAN, st.float32_hvps / double(steps), st.guarded / double(steps),
+               st.seconds / double(steps) * 1e3, st.max_err);
 }
 
 }  // namespace

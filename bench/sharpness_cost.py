@@ -10,10 +10,12 @@ first step with λmax ≥ 2/η) and how many were float32.
 
   /usr/bin/python3 bench/sharpness_cost.py [--reps 3] [--steps 1000] [--build DIR]
       [--variant SPEC ...]   (default: sharpness, i.e. the plugin's defaults)
+      [--keep-metrics DIR]   (each variant's first metrics.csv, e.g. for bench/gap_assumption.py)
 """
 import argparse
 import csv
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -34,9 +36,20 @@ def main():
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--build", default=os.path.join(os.path.dirname(__file__), "..", "build"))
     ap.add_argument("--variant", action="append", help="a --plugin sharpness spec (repeatable)")
+    ap.add_argument("--keep-metrics", metavar="DIR",
+                    help="copy each variant's first metrics.csv to DIR/<variant>.csv (DIR must exist; files there are "
+                         "never overwritten)")
     a = ap.parse_args()
     if a.reps < 1 or a.steps < 1:
         sys.exit(f"sharpness_cost: --reps {a.reps} --steps {a.steps}: expected counts ≥ 1")
+    kept = {}
+    if a.keep_metrics is not None:
+        if not os.path.isdir(a.keep_metrics):
+            sys.exit(f"sharpness_cost: --keep-metrics {a.keep_metrics}: not a directory")
+        for v in a.variant or ["sharpness"]:
+            kept[v] = os.path.join(a.keep_metrics, re.sub(r"[^A-Za-z0-9=,._-]", "_", v) + ".csv")
+            if os.path.exists(kept[v]):
+                sys.exit(f"sharpness_cost: --keep-metrics: {kept[v]} exists; not overwriting it")
     exe = os.path.join(a.build, "apps", "eoslab")
     if not os.access(exe, os.X_OK):
         sys.exit(f"sharpness_cost: {exe} not found; build first (bash scripts/build.sh)")
@@ -56,6 +69,8 @@ def main():
                     with open(os.path.join(out, "metrics.csv")) as f:
                         rows = list(csv.DictReader(f))
                     hvps[v] = rows
+                    if v in kept:
+                        shutil.copyfile(os.path.join(out, "metrics.csv"), kept[v])
                 shutil.rmtree(out)
                 print(f"rep {rep + 1}: {v}: {seconds[v][-1]:.1f} s", file=sys.stderr)
     plain = seconds["plain"]

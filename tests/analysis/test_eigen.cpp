@@ -461,6 +461,120 @@ BOOST_AUTO_TEST_CASE(a_float64_lead_answers_alone_where_the_prediction_is_good_a
   }
 }
 
+// LanczosOptions::assumed_gap on a small MLP: with a good prediction of u₁
+// and half the true gap assumed, the lead alone answers (1 HVP, float64
+// products or the float64 lead) and its error bound r²/δ holds; without the
+// gap, or from a poor prediction, or on float32 products without the float64
+// lead, the guard is paid and the value is still within tol of the dense path.
+BOOST_AUTO_TEST_CASE(an_assumed_gap_lets_a_good_lead_answer_alone) {
+  const data::Dataset ds = data::gaussian_clusters(300, 12, 3, 1.0, 4);
+  auto net = nn::mlp({12, {24, 16}, nn::ActivationKind::Tanh, 3});
+  nn::ModelObjective obj(nn::as_model(net), nn::Loss::CrossEntropy, ds, {.chunk_size = 64, .threads = 2});
+  const Tensor th = nn::init_params(*net, nn::Init::PyTorchDefault, 1);
+  auto H = obj.hessian_at(th);
+  const auto dense = dense_top(*H, 2);
+  const double l1 = dense.values[0], gap = l1 - dense.values[1];
+  BOOST_TEST_REQUIRE(gap > 0.05 * l1);
+  std::mt19937_64 rng(9);
+  auto off = [&](const Tensor& u, double by) {
+    Tensor e = test::random_normal({H->dim()}, rng);
+    return Tensor(u + by / std::sqrt(inner(e, e)) * e);
+  };
+  struct Case {
+    const char* name;
+    Tensor lead;
+    double assumed;
+    bool float32, float64_lead, alone;
+  };
+  const Tensor good = off(dense.vectors[0], 1e-3), poor = off(dense.vectors[0], 0.3);
+  const Case cases[] = {{"float64", good, gap / 2, false, false, true},
+                        {"float64-lead", good, gap / 2, true, true, true},
+                        {"no gap assumed", good, 0.0, false, false, false},
+                        {"a poor lead", poor, gap / 2, false, false, false},
+                        {"mixed (its lead on float32)", good, gap / 2, true, false, false}};
+  for (const Case& c : cases) {
+    LanczosOptions o;
+    o.tol = 1e-3;
+    o.stop = LanczosStop::Value;
+    o.start = WarmStart::Subspace;
+    o.extra = 1;
+    o.float32_products = c.float32;
+    o.float64_lead = c.float64_lead;
+    o.assumed_gap = c.assumed;
+    o.warm_start = {c.lead, off(dense.vectors[1], 1e-2)};
+    const auto r = lanczos_top(*H, o);
+    BOOST_TEST_MESSAGE(c.name << ": " << r.hvps << " HVPs, " << r.float32_hvps << " float32");
+    BOOST_TEST(r.converged, c.name);
+    BOOST_TEST(r.on_assumed_gap == c.alone, c.name);
+    BOOST_TEST(std::abs(r.values[0] - l1) <= o.tol * l1, c.name << ": " << r.values[0] << " vs " << l1);
+    if (c.alone) {
+      BOOST_TEST(r.hvps == 1u, c.name);
+      BOOST_TEST(r.float32_hvps == 0u, c.name);
+      BOOST_TEST(r.vectors.size() == 1u, c.name);  // the top pair only: the guard was not paid
+      const double res = r.residuals[0];
+      BOOST_TEST(r.errors[0] == (c.assumed > res ? res * res / c.assumed : res), c.name);
+      BOOST_TEST(std::abs(r.values[0] - l1) <= r.errors[0], c.name << ": Kato–Temple with the gap assumed");
+      const Tensor Hx = H->apply(r.vectors[0]);  // float64 products: the value is the Rayleigh quotient
+      BOOST_TEST(std::abs(inner(r.vectors[0], Hx) - r.values[0]) <= 1e-13 * l1, c.name);
+    } else {
+      BOOST_TEST(r.hvps >= 2u, c.name);
+    }
+  }
+}
+
+// GuardSchedule through a crossing, on diagonal Hessians along 20 steps:
+// u₁ = e₀ stays at 1 while λ₂ on e₁ climbs 0.07 a step, above λ₁ from step 8
+// on (a bulk below 0.1). Solved as the sharpness plugin does (the last top
+// and second vectors as the start, guard_every = 2, a calm run): every
+// step's λmax is within tol; a solve stops on the lead alone only after two
+// guarded solves whose gaps were both 10 % of λ or more, and at most two in
+// a row; the crossing step pays its guard and finds the new top (with the
+// 10 % rule removed, step 10 goes unguarded after a gap of 5.7 %).
+BOOST_AUTO_TEST_CASE(the_guard_schedule_pays_the_guard_through_a_crossing) {
+  const std::size_t n = 200, steps = 20;
+  std::mt19937_64 rng(3);
+  std::uniform_real_distribution<double> bulk(0.0, 0.1);
+  Tensor d = Tensor::from_shape({n});
+  for (auto& x : d) x = bulk(rng);
+  d(0) = 1.0;
+  GuardSchedule guard{2};
+  std::vector<Tensor> last;
+  std::vector<double> guarded_gaps;  // the true relative gap at each guarded step
+  std::size_t alone = 0, in_a_row = 0;
+  for (std::size_t t = 0; t < steps; ++t) {
+    d(1) = 0.5 + 0.07 * double(t);
+    DiagonalHessian H(d);
+    LanczosOptions o;
+    o.tol = 1e-3;
+    o.stop = LanczosStop::Value;
+    o.start = WarmStart::Subspace;
+    o.extra = 1;
+    o.seed = t;
+    o.warm_start = last;
+    if (!last.empty()) o.assumed_gap = guard.next(/*calm=*/true);
+    const auto r = lanczos_top(H, o);
+    guard.record(r, 1);
+    const double truth = std::max(1.0, d(1)), gap = std::abs(d(1) - 1.0) / truth;
+    BOOST_TEST(std::abs(r.values[0] - truth) <= o.tol * truth, "step " << t << ": " << r.values[0] << " vs " << truth);
+    if (r.on_assumed_gap) {
+      ++alone;
+      BOOST_TEST(++in_a_row <= 2u, "step " << t << ": the lead alone " << in_a_row << " times in a row");
+      BOOST_TEST_REQUIRE(guarded_gaps.size() >= 2u);
+      for (std::size_t back = 1; back <= 2; ++back)
+        BOOST_TEST(guarded_gaps[guarded_gaps.size() - back] >= 0.1,
+                   "step " << t << ": the lead alone after a guarded gap of " << guarded_gaps[guarded_gaps.size() - back]);
+    } else {
+      in_a_row = 0;
+      guarded_gaps.push_back(gap);
+    }
+    if (t == 8) BOOST_TEST(!r.on_assumed_gap, "the crossing step went unguarded");
+    std::vector<Tensor> next = r.vectors;
+    for (std::size_t i = next.size(); i < last.size(); ++i) next.push_back(last[i]);  // the guard carries over
+    last = std::move(next);
+  }
+  BOOST_TEST(alone >= 4u, alone << " steps on the lead alone");
+}
+
 BOOST_AUTO_TEST_CASE(fixture_top3_eigenvalues) {
   // tests/data/reference/fc_tanh_50.json: top-3 eigenvalues at θ0 (PyTorch, to 1e-12)
   data::Dataset ds = data::load_fashion_mnist(data::Split::Train, data::kFashionMnistDir, 1000);

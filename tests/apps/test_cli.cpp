@@ -57,7 +57,7 @@ BOOST_AUTO_TEST_CASE(train_writes_the_output_contract) {
   const MetricsTable t = eos::analysis::read_metrics_csv((out / "metrics.csv").string());
   const std::vector<std::string> expected = {"step", "lr", "loss", "rp", "L_dir", "rp_pred_43", "two_over_eta",
                                              "lambda_max", "lambda_2", "sharpness_residual", "sharpness_hvps",
-                                             "cos_grad_top", "sharpness_float32_hvps"};
+                                             "cos_grad_top", "sharpness_float32_hvps", "sharpness_assumed_gap"};
   BOOST_TEST(t.columns == expected, boost::test_tools::per_element());
   BOOST_TEST_REQUIRE(t.rows.size() == 21u);  // steps 0…20
   for (std::size_t i = 0; i < t.rows.size(); ++i) {
