@@ -118,12 +118,14 @@ struct LanczosOptions {
 // their two gaps δ (each from its Ritz values, and at least kFrom·|θ| for
 // each of its top k pairs), while the caller calls the run calm (the
 // sharpness plugin: its last two solves took fewer than 3 HVPs); then two
-// guarded ones again. On that benchmark (guard_every = 2) the true gap was at
-// least 1.5× the assumed one (at step 424 one phase's gap halved in two
-// steps: half would have left 1.007×); with guard_every = 4, one assumed
-// gap would have exceeded the truth (docs/PERFORMANCE.md). Where one does,
-// the error bound r²/δ is low by the same factor — unless an eigenvalue
-// crosses in between, which the next guarded solve finds.
+// guarded ones again. The gaps are Ritz estimates, and the guard's Ritz value
+// is at most λ₂, so they can be too large where the guard vector misses the
+// second eigenvector: on that benchmark (guard_every = 2) the assumed gap was
+// below the true one at 235 of the 236 solves on the lead alone, and 1.7×
+// above it at one (step 424, where λmax was still within 5.1e-4; replayed on
+// the true gaps, a third leaves 1.5× and a half 1.007× there). Where it is
+// above, the error bound r²/δ is low by that factor — and an eigenvalue that
+// crossed in between is found by the next guarded solve (docs/PERFORMANCE.md).
 struct GuardSchedule {
   std::uint64_t every = 1;
   std::array<double, 2> gaps{};        // of the last two guarded solves, newer first (0: none, or too small)
