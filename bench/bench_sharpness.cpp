@@ -142,10 +142,11 @@ double solve_step(Strategy& st, HessianOperator& H, std::size_t t, double tol, b
   o.start = st.start;
   o.extra = st.keep - 1;
   o.warm_start = st.starts(st.history, H.grad());
-  const bool short_solve = !o.warm_start.empty() && std::max(st.lengths[0], st.lengths[1]) < 3;
+  const bool calm = std::max(st.lengths[0], st.lengths[1]) < 3;  // the last two solves short
+  const bool short_solve = !o.warm_start.empty() && calm;
   o.float32_products = st.precision != Float64 && !(st.precision == Float64OrMixed && short_solve);
   o.float64_lead = st.precision == Lead || (st.precision == LeadOrMixed && short_solve);
-  if (!o.warm_start.empty()) o.assumed_gap = st.guard.next(/*calm=*/std::max(st.lengths[0], st.lengths[1]) < 3);
+  if (!o.warm_start.empty()) o.assumed_gap = st.guard.next(calm);
   if (diag && !o.warm_start.empty()) {  // what the start alone gives (HVPs not counted)
     LanczosOptions first = o;
     first.max_iter = o.warm_start.size();

@@ -85,6 +85,34 @@ Tensor hessian_like_spectrum(std::size_t n, double gap, std::mt19937_64& rng) {
   return t;
 }
 
+// The warm-started solve of the sharpness plugin's defaults: the eigenvalue
+// rule, a Subspace start, one extra (guard) vector.
+LanczosOptions tracked_options(double tol = 1e-3) {
+  LanczosOptions o;
+  o.tol = tol;
+  o.stop = LanczosStop::Value;
+  o.start = WarmStart::Subspace;
+  o.extra = 1;
+  return o;
+}
+
+// A small tanh MLP's Hessian at init (two threads, several parts), its top
+// two eigenpairs by the dense path, and perturbed copies of vectors.
+struct SmallMlpHessian {
+  data::Dataset ds = data::gaussian_clusters(300, 12, 3, 1.0, 4);
+  std::shared_ptr<nn::Sequential> net = nn::mlp({12, {24, 16}, nn::ActivationKind::Tanh, 3});
+  nn::ModelObjective obj{nn::as_model(net), nn::Loss::CrossEntropy, ds, {.chunk_size = 64, .threads = 2}};
+  Tensor theta = nn::init_params(*net, nn::Init::PyTorchDefault, 1);
+  std::unique_ptr<HessianOperator> H = obj.hessian_at(theta);
+  EigenResult dense = dense_top(*H, 2);
+  std::mt19937_64 rng{9};
+  // u plus a random vector of norm `by`
+  Tensor off(const Tensor& u, double by) {
+    Tensor e = test::random_normal({H->dim()}, rng);
+    return Tensor(u + by / std::sqrt(inner(e, e)) * e);
+  }
+};
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(eigen)
@@ -377,11 +405,7 @@ BOOST_AUTO_TEST_CASE(the_returned_products_are_the_operator_applied_to_the_vecto
   auto H = obj.hessian_at(th);
   std::mt19937_64 rng(4);
   for (const bool mixed : {false, true}) {
-    LanczosOptions o;
-    o.tol = 1e-3;
-    o.stop = LanczosStop::Value;
-    o.start = WarmStart::Subspace;
-    o.extra = 1;
+    LanczosOptions o = tracked_options();
     o.float32_products = mixed;
     o.warm_start = {test::random_normal({H->dim()}, rng), test::random_normal({H->dim()}, rng)};
     const std::size_t before = H->applications();
@@ -408,18 +432,11 @@ BOOST_AUTO_TEST_CASE(the_returned_products_are_the_operator_applied_to_the_vecto
 // go on, and are checked in float64. Every value is within tol of the dense
 // path's; the operator is back on float64 products after each solve.
 BOOST_AUTO_TEST_CASE(a_float64_lead_answers_alone_where_the_prediction_is_good_and_is_checked_where_not) {
-  const data::Dataset ds = data::gaussian_clusters(300, 12, 3, 1.0, 4);
-  auto net = nn::mlp({12, {24, 16}, nn::ActivationKind::Tanh, 3});
-  nn::ModelObjective obj(nn::as_model(net), nn::Loss::CrossEntropy, ds, {.chunk_size = 64, .threads = 2});
-  const Tensor th = nn::init_params(*net, nn::Init::PyTorchDefault, 1);
-  auto H = obj.hessian_at(th);
-  const auto dense = dense_top(*H, 2);
+  SmallMlpHessian m;
+  auto& H = m.H;
+  const EigenResult& dense = m.dense;
   BOOST_TEST_REQUIRE(dense.values[1] < 0.95 * dense.values[0]);  // a gap the rule can use
-  std::mt19937_64 rng(9);
-  auto off = [&](const Tensor& u, double by) {
-    Tensor e = test::random_normal({H->dim()}, rng);
-    return Tensor(u + by / std::sqrt(inner(e, e)) * e);
-  };
+  auto off = [&](const Tensor& u, double by) { return m.off(u, by); };
   const Tensor u1 = dense.vectors[0], u2 = dense.vectors[1];
   struct Start {
     const char* name;
@@ -431,11 +448,7 @@ BOOST_AUTO_TEST_CASE(a_float64_lead_answers_alone_where_the_prediction_is_good_a
                           {"swapped", {off(u2, 1e-6), off(u1, 1e-2)}, false},
                           {"random", {off(u1, 1e3), off(u2, 1e3)}, false}};
   for (const Start& s : starts) {
-    LanczosOptions o;
-    o.tol = 1e-3;
-    o.stop = LanczosStop::Value;
-    o.start = WarmStart::Subspace;
-    o.extra = 1;
+    LanczosOptions o = tracked_options();
     o.float32_products = true;
     o.float64_lead = true;
     o.warm_start = s.vectors;
@@ -467,19 +480,12 @@ BOOST_AUTO_TEST_CASE(a_float64_lead_answers_alone_where_the_prediction_is_good_a
 // gap, or from a poor prediction, or on float32 products without the float64
 // lead, the guard is paid and the value is still within tol of the dense path.
 BOOST_AUTO_TEST_CASE(an_assumed_gap_lets_a_good_lead_answer_alone) {
-  const data::Dataset ds = data::gaussian_clusters(300, 12, 3, 1.0, 4);
-  auto net = nn::mlp({12, {24, 16}, nn::ActivationKind::Tanh, 3});
-  nn::ModelObjective obj(nn::as_model(net), nn::Loss::CrossEntropy, ds, {.chunk_size = 64, .threads = 2});
-  const Tensor th = nn::init_params(*net, nn::Init::PyTorchDefault, 1);
-  auto H = obj.hessian_at(th);
-  const auto dense = dense_top(*H, 2);
+  SmallMlpHessian m;
+  auto& H = m.H;
+  const EigenResult& dense = m.dense;
   const double l1 = dense.values[0], gap = l1 - dense.values[1];
   BOOST_TEST_REQUIRE(gap > 0.05 * l1);
-  std::mt19937_64 rng(9);
-  auto off = [&](const Tensor& u, double by) {
-    Tensor e = test::random_normal({H->dim()}, rng);
-    return Tensor(u + by / std::sqrt(inner(e, e)) * e);
-  };
+  auto off = [&](const Tensor& u, double by) { return m.off(u, by); };
   struct Case {
     const char* name;
     Tensor lead;
@@ -493,11 +499,7 @@ BOOST_AUTO_TEST_CASE(an_assumed_gap_lets_a_good_lead_answer_alone) {
                         {"a poor lead", poor, gap / 2, false, false, false},
                         {"mixed (its lead on float32)", good, gap / 2, true, false, false}};
   for (const Case& c : cases) {
-    LanczosOptions o;
-    o.tol = 1e-3;
-    o.stop = LanczosStop::Value;
-    o.start = WarmStart::Subspace;
-    o.extra = 1;
+    LanczosOptions o = tracked_options();
     o.float32_products = c.float32;
     o.float64_lead = c.float64_lead;
     o.assumed_gap = c.assumed;
@@ -544,11 +546,7 @@ BOOST_AUTO_TEST_CASE(the_guard_schedule_pays_the_guard_through_a_crossing) {
   for (std::size_t t = 0; t < steps; ++t) {
     d(1) = 0.5 + 0.07 * double(t);
     DiagonalHessian H(d);
-    LanczosOptions o;
-    o.tol = 1e-3;
-    o.stop = LanczosStop::Value;
-    o.start = WarmStart::Subspace;
-    o.extra = 1;
+    LanczosOptions o = tracked_options();
     o.seed = t;
     o.warm_start = last;
     if (!last.empty()) o.assumed_gap = guard.next(/*calm=*/true);
