@@ -63,7 +63,7 @@ std::vector<OptionDecl> lanczos_option_decls(const char* k_default) {
                              "extrapolate: the top k from 2·v(t−2) − v(t−4), the Ritz vectors of the analysed steps "
                              "two and four back (at the edge of stability θ oscillates with period two: they are the "
                              "same phase, drifting; v(t−2) until there are four, v(t−1) until two), and the extra "
-                             "ones from step t − 1; Rayleigh–Ritz on the start, then each HVP adds the residual. "
+                             "ones (the guard against a crossing) from step t − 2, the same phase; Rayleigh–Ritz on the start, then each HVP adds the residual. "
                              "last: the same from step t − 1's vectors. sum: Lanczos from their sum (before 2026-12)"),
           OptionDecl::choice("hvp", {"auto", "float64", "mixed", "float64-lead"},
                              "mixed: the solve's HVPs with float32 matrix products (sgemm on float32 copies of the "
@@ -224,8 +224,10 @@ class WarmStartedEigenPlugin : public Plugin {
   // sharpness's guard_every (1, every solve pays its guard, for the others); calm: the last two solves short
   GuardSchedule guard_;
   void remember(std::vector<Tensor> vectors) {
-    // a solve on the lead alone (assumed_gap) returns the top k: the extra ones carry over
-    for (std::size_t i = vectors.size(); i < history_[0].size(); ++i) vectors.push_back(history_[0][i]);
+    // a solve on the lead alone (assumed_gap) returns the top k: the extra ones carry over, from the
+    // step they were taken from (Extrapolate: t − 2, the same phase; Last: t − 1)
+    const std::vector<Tensor>& guards = guard_source();
+    for (std::size_t i = vectors.size(); i < guards.size(); ++i) vectors.push_back(guards[i]);
     for (std::size_t back = kKept - 1; back > 0; --back) history_[back] = std::move(history_[back - 1]);
     history_[0] = std::move(vectors);
   }
@@ -257,10 +259,19 @@ class WarmStartedEigenPlugin : public Plugin {
   // of step t is predicted from its own phase, 2·v(t−2) − v(t−4) (the sign of
   // v(t−4) matched to v(t−2)), and v(t−2) alone until there are four steps,
   // v(t−1) until there are two. Last: v(t−1).
-  // The extra vectors (beyond k) join from step t − 1: where the top two
+  // The extra vectors (beyond k) guard against a crossing: where the top two
   // eigenvalues cross, the new top eigenvector is the old second, which the
   // extrapolation of the old top cannot reach in a few HVPs (measured: 3.7 %
-  // off at step 730 of bench_sharpness without it).
+  // off at step 730 of bench_sharpness without it). Extrapolate takes them
+  // from step t − 2, the same phase (the two phases' second eigenvectors
+  // differ as their top ones do): a guard close to u₂ gives the rule a gap
+  // where one from t − 1 left a residual as large as the gap (1000-step
+  // benchmark, steps 520–949: 2.99 → 2.57 HVPs a step in float64,
+  // docs/PERFORMANCE.md); Last, and Extrapolate until there are two steps,
+  // from step t − 1.
+  const std::vector<Tensor>& guard_source() const {
+    return from_ == StartFrom::Extrapolate && history_[1].size() == history_[0].size() ? history_[1] : history_[0];
+  }
   std::vector<Tensor> start_vectors() const {
     const auto& last = history_[0];
     if (from_ != StartFrom::Extrapolate || history_[1].size() != last.size()) return last;
@@ -270,7 +281,8 @@ class WarmStartedEigenPlugin : public Plugin {
     for (std::size_t i = 0; i < k; ++i)
       x.push_back(four.size() != two.size() ? two[i]
                                             : Tensor(2.0 * two[i] - (inner(two[i], four[i]) < 0 ? -1.0 : 1.0) * four[i]));
-    x.insert(x.end(), last.begin() + std::ptrdiff_t(k), last.end());
+    const auto& guards = guard_source();
+    x.insert(x.end(), guards.begin() + std::ptrdiff_t(k), guards.end());
     return x;
   }
   static constexpr std::size_t kKept = 4;

@@ -46,6 +46,7 @@ struct Strategy {
   enum class Precision { Float64, Mixed, Lead, LeadOrMixed, Float64OrMixed } precision = Precision::Float64;
   bool power = false;  // keep Hv/‖Hv‖ instead of the Ritz vector v (a free power step)
   GuardSchedule guard;  // guard.every: the plugin's guard_every (solves between guarded ones may stop on the lead)
+  std::size_t guard_from = 1;  // a solve on the lead alone carries the guard over from step t − guard_from
   std::array<std::size_t, 2> lengths{};  // of the last two solves, their float64 check not counted
   History history = History(5);
   double hvps = 0, float32_hvps = 0, seconds = 0, max_err = 0, guarded = 0;
@@ -76,21 +77,27 @@ std::vector<Strategy> all_strategies() {
   auto or_last = [=](const History& h, std::vector<Tensor> v) { return h[2].empty() ? all(h, 1) : nonempty(v); };
   auto last_two = [=](const History& h, const Tensor&) { return nonempty({top(h, 1), top(h, 2)}); };
   // the sharpness plugin's default start: 2v(t−2) − v(t−4) (v(t−2), v(t−1) before there are four
-  // steps) and the last step's second Ritz vector: where the top two swap, the new top is the old second
-  auto extrapolated = [=](const History& h, const Tensor&) { return or_last(h, {x2(h), second(h, 1)}); };
+  // steps) and the second Ritz vector of step t − 2, the same phase: where the top two swap, the new
+  // top is the old second
+  auto extrapolated = [=](const History& h, const Tensor&) { return or_last(h, {x2(h), second(h, 2)}); };
+  // the same with the second Ritz vector of step t − 1 (the plugin before 2026-12-06)
+  auto extrapolated_t1 = [=](const History& h, const Tensor&) { return or_last(h, {x2(h), second(h, 1)}); };
   using enum Strategy::Precision;
   return {
       // the plugin's defaults: kept vectors Hv/‖Hv‖, float64-lead or mixed by the last two solves' lengths
       // and the guard paid at half the solves where the run is calm and the gaps wide
-      {"default", Value, Subspace, 2, extrapolated, LeadOrMixed, true, {2}},
-      {"float64", Value, Subspace, 2, extrapolated, Float64, true, {2}},              // hvp=float64
-      {"mixed", Value, Subspace, 2, extrapolated, Mixed, true, {2}},                  // hvp=mixed
-      {"float64-lead", Value, Subspace, 2, extrapolated, Lead, true, {2}},            // hvp=float64-lead
-      {"guard1", Value, Subspace, 2, extrapolated, LeadOrMixed, true},  // guard_every=1: the default before
-      {"float64/guard1", Value, Subspace, 2, extrapolated, Float64, true},  // hvp=float64,guard_every=1
-      {"float64/mixed", Value, Subspace, 2, extrapolated, Float64OrMixed, true},  // the default before guard1
-      {"float64-Ritz", Value, Subspace, 2, extrapolated},  // kept Ritz vectors (before 2026-12-05, 3rd session)
-      {"mixed-Ritz", Value, Subspace, 2, extrapolated, Mixed},
+      {"default", Value, Subspace, 2, extrapolated, LeadOrMixed, true, {2}, 2},
+      {"float64", Value, Subspace, 2, extrapolated, Float64, true, {2}, 2},              // hvp=float64
+      {"mixed", Value, Subspace, 2, extrapolated, Mixed, true, {2}, 2},                  // hvp=mixed
+      {"float64-lead", Value, Subspace, 2, extrapolated, Lead, true, {2}, 2},            // hvp=float64-lead
+      // the guard from step t − 1: the defaults before 2026-12-06
+      {"guard-t1", Value, Subspace, 2, extrapolated_t1, LeadOrMixed, true, {2}},
+      {"float64/guard-t1", Value, Subspace, 2, extrapolated_t1, Float64, true, {2}},
+      {"guard1", Value, Subspace, 2, extrapolated_t1, LeadOrMixed, true},  // guard_every=1: the default before that
+      {"float64/guard1", Value, Subspace, 2, extrapolated_t1, Float64, true},  // hvp=float64,guard_every=1
+      {"float64/mixed", Value, Subspace, 2, extrapolated_t1, Float64OrMixed, true},  // the default before guard1
+      {"float64-Ritz", Value, Subspace, 2, extrapolated_t1},  // kept Ritz vectors (before 2026-12-05, 3rd session)
+      {"mixed-Ritz", Value, Subspace, 2, extrapolated_t1, Mixed},
       {"S:x2", Value, Subspace, 1, [=](const History& h, const Tensor&) { return or_last(h, {x2(h)}); }},
       {"S:v,v'", Value, Subspace, 1, last_two},
       {"old-default", Residual, Sum, 2, [=](const History& h, const Tensor&) { return all(h, 1); }},
@@ -170,8 +177,9 @@ double solve_step(Strategy& st, HessianOperator& H, std::size_t t, double tol, b
       if (r.values[i] > 0) vectors[i] = r.products[i] / std::sqrt(inner(r.products[i], r.products[i]));
   for (std::size_t i = 0; i < vectors.size() && i < st.history[1].size(); ++i)  // signs follow the last step's
     if (inner(vectors[i], st.history[1][i]) < 0) vectors[i] *= -1.0;
-  for (std::size_t i = vectors.size(); i < st.history[1].size(); ++i)  // the lead alone: the guard carries over
-    vectors.push_back(st.history[1][i]);
+  const std::vector<Tensor>& guards = st.history[st.history[st.guard_from].empty() ? 1 : st.guard_from];
+  for (std::size_t i = vectors.size(); i < guards.size(); ++i)  // the lead alone: the guard carries over
+    vectors.push_back(guards[i]);
   if (diag) *diag += fmt::format(", end sin {:.1e}]", sin_to(u1, r.vectors[0]));
   st.history.pop_back();
   st.history[0] = std::move(vectors);
