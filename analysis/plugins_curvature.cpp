@@ -63,7 +63,8 @@ std::vector<OptionDecl> lanczos_option_decls(const char* k_default) {
                              "extrapolate: the top k from 2·v(t−2) − v(t−4), the Ritz vectors of the analysed steps "
                              "two and four back (at the edge of stability θ oscillates with period two: they are the "
                              "same phase, drifting; v(t−2) until there are four, v(t−1) until two), and the extra "
-                             "ones (the guard against a crossing) from step t − 2, the same phase; Rayleigh–Ritz on the start, then each HVP adds the residual. "
+                             "ones (the guard against a crossing) from step t − 1 or t − 2, whichever top vector is closer to the "
+                             "predicted one (t − 2, the same phase, at the edge of stability); Rayleigh–Ritz on the start, then each HVP adds the residual. "
                              "last: the same from step t − 1's vectors. sum: Lanczos from their sum (before 2026-12)"),
           OptionDecl::choice("hvp", {"auto", "float64", "mixed", "float64-lead"},
                              "mixed: the solve's HVPs with float32 matrix products (sgemm on float32 copies of the "
@@ -225,7 +226,7 @@ class WarmStartedEigenPlugin : public Plugin {
   GuardSchedule guard_;
   void remember(std::vector<Tensor> vectors) {
     // a solve on the lead alone (assumed_gap) returns the top k: the extra ones carry over, from the
-    // step they were taken from (Extrapolate: t − 2, the same phase; Last: t − 1)
+    // step they were taken from (guard_source)
     const std::vector<Tensor>& guards = guard_source();
     for (std::size_t i = vectors.size(); i < guards.size(); ++i) vectors.push_back(guards[i]);
     for (std::size_t back = kKept - 1; back > 0; --back) history_[back] = std::move(history_[back - 1]);
@@ -263,24 +264,33 @@ class WarmStartedEigenPlugin : public Plugin {
   // eigenvalues cross, the new top eigenvector is the old second, which the
   // extrapolation of the old top cannot reach in a few HVPs (measured: 3.7 %
   // off at step 730 of bench_sharpness without it). Extrapolate takes them
-  // from step t − 2, the same phase (the two phases' second eigenvectors
-  // differ as their top ones do): a guard close to u₂ gives the rule a gap
-  // where one from t − 1 left a residual as large as the gap (1000-step
-  // benchmark, steps 520–949: 2.99 → 2.57 HVPs a step in float64,
-  // docs/PERFORMANCE.md); Last, and Extrapolate until there are two steps,
-  // from step t − 1.
+  // from whichever of steps t − 1 and t − 2 has the top vector closer to the
+  // predicted one: at the edge of stability that is t − 2, the same phase
+  // (the two phases' second eigenvectors differ as their top ones do, and a
+  // guard close to u₂ gives the rule a gap where one from the other phase
+  // left a residual as large as the gap: 1000-step benchmark, steps
+  // 520–949, 2.99 → 2.57 HVPs a step in float64); while the spectrum drifts
+  // without oscillating it is t − 1, the freshest (from t − 2 there, the
+  // guarded solves measured gaps up to 3.6× too large: docs/PERFORMANCE.md).
+  // Last, and Extrapolate until there are two steps: t − 1.
   const std::vector<Tensor>& guard_source() const {
-    return from_ == StartFrom::Extrapolate && history_[1].size() == history_[0].size() ? history_[1] : history_[0];
+    const auto &last = history_[0], &two = history_[1];
+    if (from_ != StartFrom::Extrapolate || two.size() != last.size() || last.empty()) return last;
+    const Tensor x = predicted_top(0);
+    return std::abs(inner(x, two[0])) > std::abs(inner(x, last[0])) ? two : last;
+  }
+  // Extrapolate's prediction of top vector i (needs history_[1] as large as history_[0]).
+  Tensor predicted_top(std::size_t i) const {
+    const auto &two = history_[1], &four = history_[3];
+    return four.size() != two.size() ? two[i]
+                                     : Tensor(2.0 * two[i] - (inner(two[i], four[i]) < 0 ? -1.0 : 1.0) * four[i]);
   }
   std::vector<Tensor> start_vectors() const {
     const auto& last = history_[0];
     if (from_ != StartFrom::Extrapolate || history_[1].size() != last.size()) return last;
-    const auto &two = history_[1], &four = history_[3];
     const std::size_t k = std::min(opt_.k, last.size());
     std::vector<Tensor> x;
-    for (std::size_t i = 0; i < k; ++i)
-      x.push_back(four.size() != two.size() ? two[i]
-                                            : Tensor(2.0 * two[i] - (inner(two[i], four[i]) < 0 ? -1.0 : 1.0) * four[i]));
+    for (std::size_t i = 0; i < k; ++i) x.push_back(predicted_top(i));
     const auto& guards = guard_source();
     x.insert(x.end(), guards.begin() + std::ptrdiff_t(k), guards.end());
     return x;

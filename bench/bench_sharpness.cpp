@@ -46,12 +46,22 @@ struct Strategy {
   enum class Precision { Float64, Mixed, Lead, LeadOrMixed, Float64OrMixed } precision = Precision::Float64;
   bool power = false;  // keep Hv/‖Hv‖ instead of the Ritz vector v (a free power step)
   GuardSchedule guard;  // guard.every: the plugin's guard_every (solves between guarded ones may stop on the lead)
-  std::size_t guard_from = 1;  // a solve on the lead alone carries the guard over from step t − guard_from
+  // a solve on the lead alone carries the guard over from step t − guard_from (0: t − guard_back)
+  std::size_t guard_from = 1;
   std::array<std::size_t, 2> lengths{};  // of the last two solves, their float64 check not counted
   History history = History(5);
   double hvps = 0, float32_hvps = 0, seconds = 0, max_err = 0, guarded = 0;
   double hvps_before = 0, hvps_after = 0;  // the onset: the first step with λmax ≥ 2/η
 };
+
+// The step (1 or 2 back) whose top Ritz vector is closer to the predicted top 2v(t−2) − v(t−4) (v(t−2)
+// before there are four steps): the sharpness plugin's guard source (t − 1 until there are two steps).
+std::size_t guard_back(const History& h) {
+  if (h[1].empty() || h[2].empty()) return 1;
+  Tensor x = h[2][0];
+  if (!h[4].empty()) x = 2.0 * h[2][0] - (inner(h[2][0], h[4][0]) < 0 ? -1.0 : 1.0) * h[4][0];
+  return std::abs(inner(x, h[2][0])) > std::abs(inner(x, h[1][0])) ? 2 : 1;
+}
 
 std::vector<Strategy> all_strategies() {
   using enum LanczosStop;
@@ -77,19 +87,22 @@ std::vector<Strategy> all_strategies() {
   auto or_last = [=](const History& h, std::vector<Tensor> v) { return h[2].empty() ? all(h, 1) : nonempty(v); };
   auto last_two = [=](const History& h, const Tensor&) { return nonempty({top(h, 1), top(h, 2)}); };
   // the sharpness plugin's default start: 2v(t−2) − v(t−4) (v(t−2), v(t−1) before there are four
-  // steps) and the second Ritz vector of step t − 2, the same phase: where the top two swap, the new
-  // top is the old second
-  auto extrapolated = [=](const History& h, const Tensor&) { return or_last(h, {x2(h), second(h, 2)}); };
+  // steps) and the second Ritz vector of step t − 1 or t − 2, whichever top vector is closer to the
+  // predicted one (guard_back): where the top two swap, the new top is the old second
+  auto extrapolated = [=](const History& h, const Tensor&) { return or_last(h, {x2(h), second(h, guard_back(h))}); };
+  // the same with the second Ritz vector of step t − 2 always (this session's first try)
+  auto extrapolated_t2 = [=](const History& h, const Tensor&) { return or_last(h, {x2(h), second(h, 2)}); };
   // the same with the second Ritz vector of step t − 1 (the plugin before 2026-12-06)
   auto extrapolated_t1 = [=](const History& h, const Tensor&) { return or_last(h, {x2(h), second(h, 1)}); };
   using enum Strategy::Precision;
   return {
       // the plugin's defaults: kept vectors Hv/‖Hv‖, float64-lead or mixed by the last two solves' lengths
       // and the guard paid at half the solves where the run is calm and the gaps wide
-      {"default", Value, Subspace, 2, extrapolated, LeadOrMixed, true, {2}, 2},
-      {"float64", Value, Subspace, 2, extrapolated, Float64, true, {2}, 2},              // hvp=float64
-      {"mixed", Value, Subspace, 2, extrapolated, Mixed, true, {2}, 2},                  // hvp=mixed
-      {"float64-lead", Value, Subspace, 2, extrapolated, Lead, true, {2}, 2},            // hvp=float64-lead
+      {"default", Value, Subspace, 2, extrapolated, LeadOrMixed, true, {2}, 0},
+      {"float64", Value, Subspace, 2, extrapolated, Float64, true, {2}, 0},              // hvp=float64
+      {"mixed", Value, Subspace, 2, extrapolated, Mixed, true, {2}, 0},                  // hvp=mixed
+      {"float64-lead", Value, Subspace, 2, extrapolated, Lead, true, {2}, 0},            // hvp=float64-lead
+      {"float64/guard-t2", Value, Subspace, 2, extrapolated_t2, Float64, true, {2}, 2},  // the guard from t − 2 always
       // the guard from step t − 1: the defaults before 2026-12-06
       {"guard-t1", Value, Subspace, 2, extrapolated_t1, LeadOrMixed, true, {2}},
       {"float64/guard-t1", Value, Subspace, 2, extrapolated_t1, Float64, true, {2}},
@@ -177,7 +190,8 @@ double solve_step(Strategy& st, HessianOperator& H, std::size_t t, double tol, b
       if (r.values[i] > 0) vectors[i] = r.products[i] / std::sqrt(inner(r.products[i], r.products[i]));
   for (std::size_t i = 0; i < vectors.size() && i < st.history[1].size(); ++i)  // signs follow the last step's
     if (inner(vectors[i], st.history[1][i]) < 0) vectors[i] *= -1.0;
-  const std::vector<Tensor>& guards = st.history[st.history[st.guard_from].empty() ? 1 : st.guard_from];
+  const std::size_t from = st.guard_from ? st.guard_from : guard_back(st.history);
+  const std::vector<Tensor>& guards = st.history[st.history[from].empty() ? 1 : from];
   for (std::size_t i = vectors.size(); i < guards.size(); ++i)  // the lead alone: the guard carries over
     vectors.push_back(guards[i]);
   if (diag) *diag += fmt::format(", end sin {:.1e}]", sin_to(u1, r.vectors[0]));

@@ -361,11 +361,11 @@ BOOST_AUTO_TEST_CASE(sharpness_with_the_eigenvalue_rule_agrees_with_a_tight_solv
 }
 
 // The default sharpness plugin (eigenvalue rule, Rayleigh–Ritz start from the
-// extrapolated top vector and the second one of step t − 2, hvp=auto) and the same in
+// extrapolated top vector and the second one of step t − 1 or t − 2, hvp=auto) and the same in
 // float64 through the edge of stability of a small net: GD at η = 2 crosses
 // 2/η and oscillates; every step's λmax is within tol = 1e-3 of a tight cold
 // solve at the same θ_t; the float64 one takes under 2 HVPs a step (1.81;
-// 1.84 with the guard from step t − 1, 2.28 with it at every step, 2.7 before the kept vectors took a free
+// 1.84 with the guard from step t − 1 always, 2.28 with it at every step, 2.7 before the kept vectors took a free
 // power step). The default runs mixed (float32 HVPs, then the float64 check)
 // exactly where one of the last two solves took 3 HVPs or more, their check
 // not counted (and for the cold first solve), and float64-lead elsewhere:
@@ -437,12 +437,12 @@ BOOST_AUTO_TEST_CASE(default_sharpness_tracks_the_edge_of_stability_within_tol_a
     if (truth * eta / 2 > 1.0) ++above;
   }
   BOOST_TEST(above >= 10, above << " steps above 2/η: the run must reach the edge of stability");
-  // two start vectors (the extrapolated top, the second of t − 2), the second at every other step where the gap is wide
+  // two start vectors (the extrapolated top, a second), the second at every other step where the gap is wide
   BOOST_TEST(float64_hvps / double(steps) <= 2.0);
   BOOST_TEST(mixed_steps > 0u);          // the turbulent steps run mixed
-  BOOST_TEST(unguarded >= steps / 3);    // 62 of 150
+  BOOST_TEST(unguarded >= steps / 3);    // 64 of 150
   BOOST_TEST(lead_alone + unguarded >= steps * 3 / 4);  // most end with the lead alone (131 of 150)
-  BOOST_TEST((mixed_float32 + mixed_float64) / double(steps) <= 2.1);  // 1.96
+  BOOST_TEST((mixed_float32 + mixed_float64) / double(steps) <= 2.1);  // 1.95
   BOOST_TEST(mixed_float64 / double(steps) <= 1.15);  // one float64 HVP a step, and a few checks (1.03)
   BOOST_TEST_MESSAGE("sharpness through the edge of stability: " << float64_hvps / double(steps)
                      << " HVPs/step in float64; the default " << mixed_float32 / double(steps) << " float32 + "
