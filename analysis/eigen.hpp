@@ -120,10 +120,13 @@ struct LanczosOptions {
 // sharpness plugin: its last two solves took fewer than 3 HVPs); then two
 // guarded ones again. The gaps are Ritz estimates, and the guard's Ritz value
 // is at most λ₂, so they can be too large where the guard vector misses the
-// second eigenvector: on that benchmark (guard_every = 2) the assumed gap was
-// below the true one at 235 of the 236 solves on the lead alone, and 1.7×
-// above it at one (step 424, where λmax was still within 5.1e-4; replayed on
-// the true gaps, a third leaves 1.5× and a half 1.007× there). Where it is
+// second eigenvector: on that benchmark (guard_every = 2) with the guard from
+// step t − 1 the assumed gap was below the true one at 235 of the 236 solves
+// on the lead alone, and 1.7× above it at one (step 424, where λmax was still
+// within 5.1e-4; replayed on the true gaps, a third leaves 1.5× and a half
+// 1.007× there); with the sharpness plugin's guard from the same phase, below
+// it at all 227 (true/assumed ≥ 1.13), and from t − 2 even before the onset,
+// where it had gone stale, above it at 6 (down to 0.83). Where it is
 // above, the error bound r²/δ is low by that factor — and an eigenvalue that
 // crossed in between is found by the next guarded solve (docs/PERFORMANCE.md).
 struct GuardSchedule {
