@@ -452,6 +452,108 @@ BOOST_AUTO_TEST_CASE(default_sharpness_tracks_the_edge_of_stability_within_tol_a
                      << worst);
 }
 
+// ½θᵀA_tθ where t = θ₀ (the test puts the step there): a spectrum that
+// oscillates with period two, as GD's does at the edge of stability, and
+// drifts with acceleration (a rotation by 2e-4·t², so that 2·v(t−2) − v(t−4)
+// misses by ~1e-3). Eigenvalues 10, 9.5 (a 5 % gap), 4 … 0.25 and 0; the odd
+// steps' top two eigenvectors are the even steps' turned by 0.3 towards the
+// null space, so that one phase's u₂, seen from the other phase, is a
+// mixture of 9.5 and 0.
+class TwoPhaseSpectrum : public Objective {
+ public:
+  static constexpr std::size_t n = 12;
+  std::string describe() const override { return "two-phase spectrum"; }
+  std::size_t dim() const override { return n; }
+  double value(const Tensor& t) override { return 0.5 * inner(t, matvec(at(t), t)); }
+  using Objective::value_and_grad;
+  double value_and_grad(const Tensor& t, Tensor& g) override {
+    g = matvec(at(t), t);
+    return 0.5 * inner(t, g);
+  }
+  Tensor hvp(const Tensor& t, const Tensor& v) override { return matvec(at(t), v); }
+  std::unique_ptr<HessianOperator> hessian_at(const Tensor& t) override {
+    auto H = std::make_unique<Dense>();
+    H->A = at(t);
+    H->g = matvec(H->A, t);
+    H->f = 0.5 * inner(t, H->g);
+    return H;
+  }
+  static Tensor at(const Tensor& t) {
+    const Tensor Q = eigenvectors(t(0));
+    Tensor A = zeros({n, n});
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t j = 0; j < n; ++j)
+        for (std::size_t k = 0; k < n; ++k) A(i, j) += Q(i, k) * kLambda[k] * Q(j, k);
+    return A;
+  }
+  static constexpr double kLambda[n] = {10, 9.5, 4, 3.5, 3, 2.5, 2, 1.5, 1, 0.5, 0.25, 0};
+
+ private:
+  struct Dense : HessianOperator {
+    Tensor A, g;
+    double f = 0;
+    std::size_t dim() const override { return n; }
+    double value() const override { return f; }
+    const Tensor& grad() const override { return g; }
+    void apply(const Tensor& v, Tensor& out) override {
+      out = matvec(A, v);
+      ++applications_;
+    }
+  };
+  static Tensor matvec(const Tensor& A, const Tensor& v) {
+    Tensor out = zeros({n});
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t j = 0; j < n; ++j) out(i) += A(i, j) * v(j);
+    return out;
+  }
+  // A Givens rotation by `angle` in the plane (i, j) of Q's rows.
+  static void rotate(Tensor& Q, std::size_t i, std::size_t j, double angle) {
+    const double c = std::cos(angle), s = std::sin(angle);
+    for (std::size_t k = 0; k < n; ++k) {
+      const double a = Q(i, k), b = Q(j, k);
+      Q(i, k) = c * a - s * b;
+      Q(j, k) = s * a + c * b;
+    }
+  }
+  static Tensor eigenvectors(double step) {
+    Tensor Q = zeros({n, n});
+    for (std::size_t i = 0; i < n; ++i) Q(i, i) = 1;
+    if (std::llround(step) % 2 != 0) rotate(Q, 1, n - 1, 0.3), rotate(Q, 0, n - 2, 0.3);  // the odd phase
+    for (std::size_t i = 0; i + 1 < n; ++i) rotate(Q, i, i + 1, 2e-4 * step * step * (1.0 + 0.1 * double(i)));
+    return Q;
+  }
+};
+
+// The crossing guard of a sharpness solve comes from the oscillation's own
+// phase (step t − 2), where it is close to u₂: the rule sees the gap and the
+// solve stops on its start (2 HVPs). From the other phase (t − 1) the
+// guard's Ritz pair has a residual larger than its distance to θ₁, the rule
+// sees no gap and asks for r ≤ tol·θ: more HVPs at every step.
+BOOST_AUTO_TEST_CASE(sharpness_takes_its_guard_from_the_oscillations_own_phase) {
+  TwoPhaseSpectrum f;
+  auto plugin = PluginRegistry::global().create_from_spec("sharpness:hvp=float64");
+  const std::size_t steps = 40, settled = 6;
+  std::size_t hvps = 0, long_solves = 0;
+  for (std::size_t t = 0; t < steps; ++t) {
+    StepData d;
+    d.theta = zeros({TwoPhaseSpectrum::n});
+    d.theta(0) = double(t);
+    d.theta(1) = 1.0;
+    d.step = t;
+    d.lr = 0.1;
+    StepContext ctx(d, f, nullptr, 0, 1);
+    Row row(plugin->columns());
+    plugin->observe(ctx, row);
+    const double lambda = *row.get("lambda_max"), solve = *row.get("sharpness_hvps");
+    BOOST_TEST(std::abs(lambda - 10.0) <= 1e-3 * 10.0, "step " << t << ": λmax " << lambda);
+    if (t < settled) continue;
+    hvps += std::size_t(solve);
+    long_solves += solve > 2;
+  }
+  BOOST_TEST(long_solves == 0u, long_solves << " solves of 3 HVPs or more");
+  BOOST_TEST_MESSAGE("two-phase spectrum: " << double(hvps) / double(steps - settled) << " HVPs a step");
+}
+
 // hvp=auto (the default) chooses float32 products for the top of the
 // spectrum at tol ≥ 1e-4 only; lambda_min keeps float64; mixed and float64
 // are obeyed whatever the tol.
