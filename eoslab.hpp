@@ -1,6 +1,7 @@
 // eoslab: one header for the whole library, floor by floor (docs/ARCHITECTURE.md).
 #pragma once
 
+#include "core/blas_kernel.hpp"
 #include "core/defaults.hpp"
 #include "core/files.hpp"
 #include "core/hash.hpp"

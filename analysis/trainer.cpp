@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "../core/blas_kernel.hpp"
 #include "../datasets/transforms.hpp"
 
 namespace eos::analysis {
@@ -443,6 +444,12 @@ nlohmann::json Trainer::summary(const Loop& L, const std::string& outcome) const
   j["steps"] = res.steps;
   j["final_loss"] = number_or_text(res.final_loss);
   j["wall_seconds"] = L.seconds();
+  // what ran the matrix products, for comparing wall times (core/blas_kernel.hpp)
+  const BlasKernel blas = blas_kernel();
+  j["blas"] = {{"kernel", blas.kernel},
+               {"chosen_by", blas.chosen_by},
+               {"cpu_supports", blas.cpu_supports},
+               {"config", blas.config}};
   j["resumed_from_step"] = optional(L.resumed_from);
   for (const RunSink* s : sinks_) s->describe(j);
   return j;

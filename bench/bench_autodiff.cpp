@@ -200,6 +200,7 @@ class Recorder : public benchmark::ConsoleReporter {
 }  // namespace
 
 int main(int argc, char** argv) {
+  eos::restart_with_cpu_blas_kernel();  // as eoslab does: the CPU's kernel, not OpenBLAS's Prescott fallback
   benchmark::Initialize(&argc, argv);
   Recorder rec;
   benchmark::RunSpecifiedBenchmarks(&rec);

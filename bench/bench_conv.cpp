@@ -178,6 +178,7 @@ int repeat(const std::string& what, int n) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  eos::restart_with_cpu_blas_kernel();  // as eoslab does: the CPU's kernel, not OpenBLAS's Prescott fallback
   try {
     if (argc == 3 && std::strcmp(argv[1], "export") == 0) return export_data(argv[2]);
     if (argc >= 2 && std::strcmp(argv[1], "time") == 0) {

@@ -35,6 +35,7 @@ double median_seconds(const mpi::Communicator& comm, int reps, F&& f) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  eos::restart_with_cpu_blas_kernel();  // as eoslab does: the CPU's kernel, not OpenBLAS's Prescott fallback
   mpi::Session session(&argc, &argv);
   const mpi::Communicator comm;
   const std::size_t n = argc > 1 ? std::stoul(argv[1]) : 5000;

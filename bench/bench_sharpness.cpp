@@ -221,6 +221,7 @@ void print_summary(const std::vector<Strategy>& strategies, const Tensor& theta,
 }  // namespace
 
 int main(int argc, char** argv) {
+  eos::restart_with_cpu_blas_kernel();  // as eoslab does: the CPU's kernel, not OpenBLAS's Prescott fallback
   const std::size_t warmup = argc > 1 ? std::strtoul(argv[1], nullptr, 10) : 300;
   const std::size_t steps = argc > 2 ? std::strtoul(argv[2], nullptr, 10) : 60;
   const double eta = argc > 3 ? std::strtod(argv[3], nullptr) : 2.0 / 15.0;

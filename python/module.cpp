@@ -510,4 +510,28 @@ PYBIND11_MODULE(eoslab, m) {
   bind_objective(m);
   bind_hessian(m);
   bind_runs(m);
+  m.def(
+      "blas",
+      [] {
+        const BlasKernel b = blas_kernel();
+        py::dict d;
+        d["kernel"] = b.kernel;
+        d["chosen_by"] = b.chosen_by;
+        d["cpu_supports"] = b.cpu_supports;
+        d["config"] = b.config;
+        return d;
+      },
+      "Which OpenBLAS kernel runs the matrix products (kernel; chosen_by: OpenBLAS, OPENBLAS_CORETYPE or eoslab), "
+      "the one this CPU supports best (cpu_supports), and OpenBLAS's build (config); as in a run's summary.json.");
+  // A running interpreter cannot be restarted as `eoslab` restarts itself
+  // (core/blas_kernel.hpp): say what to set instead.
+  if (const auto faster = faster_blas_kernel())
+    if (PyErr_WarnEx(PyExc_RuntimeWarning,
+                 fmt::format("eoslab: OpenBLAS runs its slow Prescott kernel on this CPU, which it does not know; "
+                             "the CPU supports its {0} kernel, several times faster: set OPENBLAS_CORETYPE={0} "
+                             "before starting Python",
+                             *faster)
+                         .c_str(),
+                     1) != 0)
+      throw py::error_already_set();  // warnings as errors (python -W error)
 }

@@ -7,10 +7,13 @@
 #include <fmt/format.h>
 
 #include "commands.hpp"
+#include "core/blas_kernel.hpp"
 #include "parallel.hpp"
 
 int main(int argc, char** argv) {
   using namespace eos::cli;
+  // OpenBLAS's Prescott fallback on a CPU it does not know costs ~4× (core/blas_kernel.hpp)
+  eos::restart_with_cpu_blas_kernel();
   start_job(&argc, &argv);  // MPI, when launched by mpirun
   const Commands commands{train_command, analyze_command, reproduce_command, plot_command, plugins_command};
   // Under mpirun an error on one rank ends every rank (abort_job) instead of

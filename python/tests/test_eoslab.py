@@ -4,6 +4,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -170,6 +171,29 @@ def test_bad_arguments_raise_with_the_librarys_messages(f):
 
 def interrupt_soon():
     threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+
+
+def test_blas_says_which_kernel_runs_and_import_says_what_to_set():
+    b = eoslab.blas()
+    assert set(b) == {"kernel", "chosen_by", "cpu_supports", "config"}
+    if not b["kernel"]:
+        return  # not OpenBLAS: nothing to choose
+    assert b["config"].startswith("OpenBLAS")
+    # a fresh interpreter on OpenBLAS's own choice of kernel
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "EOSLAB_BLAS_KERNEL_SET")}
+    probe = "import eoslab, json; print(json.dumps(eoslab.blas()))"
+    own = json.loads(subprocess.run([sys.executable, "-W", "ignore::RuntimeWarning", "-c", probe], env=env,
+                                    check=True, capture_output=True, text=True).stdout)
+    assert own["chosen_by"] == "OpenBLAS" and own["cpu_supports"] == b["cpu_supports"]
+    strict = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", "import eoslab"], env=env,
+                            capture_output=True, text=True)
+    if own["kernel"] == "Prescott" and own["cpu_supports"]:  # the fallback on a CPU OpenBLAS does not know
+        assert strict.returncode != 0 and f"OPENBLAS_CORETYPE={own['cpu_supports']}" in strict.stderr, strict.stderr
+        fixed = json.loads(subprocess.run([sys.executable, "-c", probe], env=dict(env, OPENBLAS_CORETYPE=own["cpu_supports"]),
+                                          check=True, capture_output=True, text=True).stdout)
+        assert fixed["kernel"] == own["cpu_supports"] and fixed["chosen_by"] == "OPENBLAS_CORETYPE"
+    else:
+        assert strict.returncode == 0, strict.stderr
 
 
 def test_ctrl_c_stops_train_and_analyze():

@@ -85,6 +85,37 @@ BOOST_AUTO_TEST_CASE(train_writes_the_output_contract) {
   BOOST_TEST(m.at("steps").size() == 5u);  // 0, 5, 10, 15, 20
 }
 
+// On a CPU OpenBLAS does not know it runs its Prescott (SSE3) kernel, ~4×
+// slower; eoslab restarts itself on the CPU's kernel unless the user chose one
+// with OPENBLAS_CORETYPE, and summary.json says which ran and who chose it.
+BOOST_AUTO_TEST_CASE(train_runs_the_cpus_blas_kernel_and_records_it) {
+  const std::vector<std::string> run = {"train", "--data", "gaussian:12,3", "--n", "300", "--widths", "16",
+                                        "--steps", "3", "--quiet", "--out"};
+  auto with_out = [&](const fs::path& out) {
+    auto a = run;
+    a.push_back(out.string());
+    return a;
+  };
+  const fs::path own = scratch("blas_own"), forced = scratch("blas_forced");
+  const Ran r = eoslab(with_out(own), "env -u OPENBLAS_CORETYPE -u EOSLAB_BLAS_KERNEL_SET");
+  BOOST_TEST_REQUIRE(r.code == 0, r.output);
+  const auto b = read_json(own / "summary.json").at("blas");
+  const std::string kernel = b.at("kernel").get<std::string>(), cpu = b.at("cpu_supports").get<std::string>();
+  BOOST_TEST_MESSAGE("BLAS kernel " << kernel << " chosen by " << b.at("chosen_by") << ", CPU supports " << cpu);
+  if (kernel.empty()) return;  // not OpenBLAS
+  BOOST_TEST(cpu == eos::openblas_kernel_for(eos::cpu_features()));
+  if (!cpu.empty()) BOOST_TEST(kernel != "Prescott");
+  const std::string by = b.at("chosen_by").get<std::string>();
+  BOOST_TEST((by == "OpenBLAS" || (by == "eoslab" && kernel == cpu)), by);
+  BOOST_TEST(b.at("config").get<std::string>().find("OpenBLAS") == 0u);
+
+  const Ran f = eoslab(with_out(forced), "env -u EOSLAB_BLAS_KERNEL_SET OPENBLAS_CORETYPE=Prescott");
+  BOOST_TEST_REQUIRE(f.code == 0, f.output);
+  const auto fb = read_json(forced / "summary.json").at("blas");
+  BOOST_TEST(fb.at("kernel").get<std::string>() == "Prescott");
+  BOOST_TEST(fb.at("chosen_by").get<std::string>() == "OPENBLAS_CORETYPE");
+}
+
 BOOST_AUTO_TEST_CASE(analyze_replays_the_online_values) {
   const fs::path out = scratch("analyze");
   BOOST_TEST_REQUIRE(eoslab(small_run(out)).code == 0);
