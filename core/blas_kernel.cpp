@@ -64,14 +64,12 @@ BlasKernel blas_kernel() {
 }
 
 std::optional<std::string> faster_blas_kernel() {
-  const char* forced = std::getenv("OPENBLAS_CORETYPE");
-  if (forced && *forced) return std::nullopt;  // the user's choice
   // Prescott is OpenBLAS's fallback for x86-64 CPUs it does not know; no CPU
-  // with AVX is one, so there it is never the right kernel.
-  if (openblas_text("openblas_get_corename") != "Prescott") return std::nullopt;
-  std::string better = openblas_kernel_for(cpu_features());
-  if (better.empty()) return std::nullopt;
-  return better;
+  // with AVX is one, so there it is never the right kernel. A kernel the user
+  // chose (OPENBLAS_CORETYPE) stands.
+  const BlasKernel b = blas_kernel();
+  if (b.chosen_by != "OpenBLAS" || b.kernel != "Prescott" || b.cpu_supports.empty()) return std::nullopt;
+  return b.cpu_supports;
 }
 
 void restart_with_cpu_blas_kernel() {
