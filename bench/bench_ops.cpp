@@ -219,6 +219,11 @@ int main(int argc, char** argv) {
   eos::restart_with_cpu_blas_kernel();  // as eoslab does: the CPU's kernel, not OpenBLAS's Prescott fallback
   try {
     if (argc == 3 && std::strcmp(argv[1], "export") == 0) return export_data(argv[2]);
+    if (argc == 2 && std::strcmp(argv[1], "blas") == 0) {  // the kernel it runs (compare_torch runs PyTorch on it)
+      const eos::BlasKernel b = eos::blas_kernel();
+      fmt::print("{}\n", nlohmann::json{{"kernel", b.kernel}, {"chosen_by", b.chosen_by}}.dump());
+      return 0;
+    }
     if (argc >= 2 && std::strcmp(argv[1], "time") == 0) {
       bool quick = false;
       std::size_t gd_steps = 0;
@@ -240,7 +245,7 @@ int main(int argc, char** argv) {
       }
       return time_all(quick, gd_steps);
     }
-    fmt::print(stderr, "usage: bench_ops export DIR | bench_ops time [--quick] [--gd-steps G]\n");
+    fmt::print(stderr, "usage: bench_ops export DIR | bench_ops blas | bench_ops time [--quick] [--gd-steps G]\n");
     return 2;
   } catch (const std::exception& e) {
     fmt::print(stderr, "bench_ops: {}\n", e.what());

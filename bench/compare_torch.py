@@ -17,6 +17,7 @@ from step 15 (G/2 if less) on, past the cold first solve and the transient of
 the first steps, when each side warm-starts from the step before.
 """
 import argparse
+import ctypes
 import json
 import os
 import subprocess
@@ -98,6 +99,18 @@ def eigsh_top(H, n, v0=None):
                             dtype=np.float64)
     vals, vecs = sla.eigsh(op, k=1, which="LA", tol=1e-3, v0=v0)
     return vals[0], vecs[:, 0]
+
+
+def torch_blas_kernel():
+    """The OpenBLAS kernel under PyTorch's BLAS calls ("" where that BLAS is not OpenBLAS)."""
+    for name in ("libblas.so.3", "libopenblas.so.0"):
+        try:
+            corename = ctypes.CDLL(name).openblas_get_corename
+        except (OSError, AttributeError):
+            continue
+        corename.restype = ctypes.c_char_p
+        return corename().decode()
+    return ""
 
 
 def torch_side(d, quick, gd_steps_given=None):
@@ -207,6 +220,21 @@ def main():
     if not os.access(exe, os.X_OK):
         sys.exit(f"compare_torch: {exe} not found; build first (bash scripts/build.sh)")
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(THREADS))
+    # Both sides on one BLAS kernel: bench_ops runs the CPU's where OpenBLAS
+    # falls back to Prescott (core/blas_kernel.hpp); PyTorch's OpenBLAS is told
+    # the same by starting this script again with OPENBLAS_CORETYPE set.
+    eos_kernel = json.loads(subprocess.run([exe, "blas"], check=True, env=env, capture_output=True,
+                                           text=True).stdout)["kernel"]
+    torch_kernel = torch_blas_kernel()
+    if eos_kernel and torch_kernel and eos_kernel != torch_kernel:
+        if os.environ.get("OPENBLAS_CORETYPE"):
+            sys.exit(f"compare_torch: OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']}: eoslab runs OpenBLAS's "
+                     f"{eos_kernel} kernel and PyTorch its {torch_kernel}; unset it or set one both run")
+        os.execve(sys.executable, [sys.executable, *sys.argv], dict(os.environ, OPENBLAS_CORETYPE=eos_kernel))
+    blas_line = (f"BLAS: OpenBLAS's {eos_kernel} kernel on both sides" if eos_kernel == torch_kernel else
+                 f"BLAS: eoslab on OpenBLAS's {eos_kernel or '(not OpenBLAS)'} kernel, "
+                 f"PyTorch on {torch_kernel or 'a BLAS that is not OpenBLAS'}")
+    print(blas_line, file=sys.stderr)
     eos_runs, torch_runs = [], []
     with tempfile.TemporaryDirectory() as d:
         subprocess.run([exe, "export", d], check=True, env=env)
@@ -286,7 +314,7 @@ def main():
              f"{ts['gd_lambda'] / ts['gd']:.2f}× in PyTorch + eigsh; in the steady state "
              f"{es['gd_lambda_steady'] / es['gd_steady']:.2f}× ({es['gd_lambda_float64_steady'] / es['gd_steady']:.2f}× "
              f"with hvp=float64) against {ts['gd_lambda_steady'] / ts['gd_steady']:.2f}×. "
-             f"eoslab peak RSS {eos_r['peak_rss_mib']:.0f} MiB.")
+             f"eoslab peak RSS {eos_r['peak_rss_mib']:.0f} MiB. {blas_line}.")
     print()
     print(table)
     print(extra)
