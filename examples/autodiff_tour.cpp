@@ -55,6 +55,9 @@ void report(const char* name, const ScalarFunction& f, const Tensor& theta, cons
 }  // namespace
 
 int main() {
+  // OpenBLAS's Prescott fallback on a CPU it does not know costs ~4×: start
+  // again on the CPU's kernel (core/blas_kernel.hpp), as eoslab does.
+  eos::restart_with_cpu_blas_kernel();
   try {
     // Example 3 of the paper: a single tanh neuron.
     const ScalarFunction neuron = [](Var th) {

@@ -15,6 +15,9 @@
 using namespace eos;
 
 int main() {
+  // OpenBLAS's Prescott fallback on a CPU it does not know costs ~4×: start
+  // again on the CPU's kernel (core/blas_kernel.hpp), as eoslab does.
+  eos::restart_with_cpu_blas_kernel();
   try {
     const std::size_t d = 8, h = 16, k = 3;
     nn::ParameterLayout layout;

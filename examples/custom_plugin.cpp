@@ -28,6 +28,9 @@ class GradientFlip : public Plugin {
 };
 
 int main() {
+  // OpenBLAS's Prescott fallback on a CPU it does not know costs ~4×: start
+  // again on the CPU's kernel (core/blas_kernel.hpp), as eoslab does.
+  eos::restart_with_cpu_blas_kernel();
   try {
     PluginRegistry::global().add({"gradient_flip",
                                   "cosine between the gradient and the gradient after a GD step",

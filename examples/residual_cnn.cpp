@@ -17,6 +17,9 @@ using namespace eos;
 using nn::Conv2dOptions;
 
 int main(int argc, char** argv) {
+  // OpenBLAS's Prescott fallback on a CPU it does not know costs ~4×: start
+  // again on the CPU's kernel (core/blas_kernel.hpp), as eoslab does.
+  eos::restart_with_cpu_blas_kernel();
   try {
     data::Dataset ds = data::load_fashion_mnist(data::Split::Train, argc > 1 ? argv[1] : data::kFashionMnistDir, 256);
     data::scale_features(ds, 1.0 / 255.0);
