@@ -58,6 +58,7 @@ struct Trainer::Loop {
   bool epoch_start = true;
   double explode = 0.0;           // a loss above this is divergence
   std::optional<std::size_t> resumed_from;
+  std::vector<KernelStretch> kernels{{0, blas_kernel().kernel}};  // a resumed run's: the checkpoint's, then this one's
   const StateDict* checkpoint = nullptr;  // a resumed run's, for the sinks to check against
   bool began = false;             // the sinks have opened their files
   double seconds_before = 0.0;    // wall time of the run before its checkpoint
@@ -125,6 +126,39 @@ std::unique_ptr<data::MinibatchSampler> Trainer::make_sampler() const {
       options_.with_replacement ? data::MinibatchSampler::Replacement::With
                                 : data::MinibatchSampler::Replacement::Without,
       options_.seed);
+}
+
+// ---- the BLAS kernels of a run ---------------------------------------------------
+
+namespace {
+constexpr const char* kKernelsKey = "trainer.blas_kernels";  // "SkylakeX@0 Haswell@340"
+
+std::string kernels_text(const std::vector<KernelStretch>& ks) {
+  std::string t;
+  for (const auto& k : ks) t += fmt::format("{}{}@{}", t.empty() ? "" : " ", k.kernel, k.from_step);
+  return t;
+}
+}  // namespace
+
+std::vector<KernelStretch> blas_kernels_of(const StateDict& checkpoint) {
+  std::vector<KernelStretch> ks;
+  if (!checkpoint.contains(kKernelsKey)) return ks;
+  const std::string& text = checkpoint.text(kKernelsKey);
+  for (std::size_t begin = 0; begin < text.size();) {
+    std::size_t end = text.find(' ', begin);
+    if (end == std::string::npos) end = text.size();
+    const std::string item = text.substr(begin, end - begin);
+    const std::size_t at = item.rfind('@');
+    const std::string step = at == std::string::npos ? "" : item.substr(at + 1);
+    if (step.empty() || step.find_first_not_of("0123456789") != std::string::npos || step.size() > 18 ||
+        (!ks.empty() && std::stoull(step) <= ks.back().from_step))
+      throw StateError(fmt::format("{} '{}': expected KERNEL@STEP items, steps rising, separated by spaces; '{}' "
+                                   "is not one",
+                                   kKernelsKey, text, item));
+    ks.push_back({std::stoull(step), item.substr(0, at)});
+    begin = end + 1;
+  }
+  return ks;
 }
 
 // ---- the run -------------------------------------------------------------------
@@ -354,6 +388,7 @@ StateDict Trainer::save(const Loop& L) const {
   ck.put_number("trainer.explode", L.explode);
   ck.put_number("trainer.final_loss", L.res.final_loss);
   ck.put_number("trainer.seconds", L.seconds());
+  ck.put(kKernelsKey, kernels_text(L.kernels));
   StateDict part;
   optimizer_.save_state(part);
   ck.merge("optimizer", part);
@@ -407,6 +442,13 @@ void Trainer::restore(Loop& L, const StateDict& ck) {
   L.res.final_loss = ck.number("trainer.final_loss");
   L.seconds_before = ck.number("trainer.seconds");
   L.resumed_from = step;
+  const std::string now = L.kernels.back().kernel;
+  L.kernels = blas_kernels_of(ck);  // none from a checkpoint written before they were recorded
+  if (!L.kernels.empty() && L.kernels.back().from_step > step)
+    throw StateError(fmt::format("{} '{}' runs past the checkpoint's step {}", kKernelsKey, kernels_text(L.kernels),
+                                 step));
+  if (!L.kernels.empty() && L.kernels.back().from_step == step) L.kernels.pop_back();  // nothing ran on it
+  if (L.kernels.empty() || L.kernels.back().kernel != now) L.kernels.push_back({step, now});
 }
 
 // ---- the summary, built once ---------------------------------------------------------
@@ -449,7 +491,9 @@ nlohmann::json Trainer::summary(const Loop& L, const std::string& outcome) const
   j["blas"] = {{"kernel", blas.kernel},
                {"chosen_by", blas.chosen_by},
                {"cpu_supports", blas.cpu_supports},
-               {"config", blas.config}};
+               {"config", blas.config},
+               {"kernels", nlohmann::json::array()}};
+  for (const auto& k : L.kernels) j["blas"]["kernels"].push_back({{"from_step", k.from_step}, {"kernel", k.kernel}});
   j["resumed_from_step"] = optional(L.resumed_from);
   for (const RunSink* s : sinks_) s->describe(j);
   return j;

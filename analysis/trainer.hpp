@@ -57,6 +57,20 @@ struct TrainerOptions {
   std::vector<std::pair<std::string, std::string>> provenance;
 };
 
+// The OpenBLAS kernel each stretch of a run ran its products on, from the
+// step the stretch began at ("SkylakeX" from 0, "Haswell" from 340 where the
+// run was resumed on another machine; "" where the BLAS is not OpenBLAS).
+// The kernel rounds every product its own way, so a run resumed on another
+// kernel is not bit for bit the run it would have been. A checkpoint holds
+// them, summary.json's blas record lists them.
+struct KernelStretch {
+  std::size_t from_step = 0;
+  std::string kernel;
+};
+// A checkpoint's (none where it was written before eoslab recorded them);
+// a malformed record is a StateError.
+std::vector<KernelStretch> blas_kernels_of(const StateDict& checkpoint);
+
 class Trainer {
  public:
   Trainer(Objective& objective, optim::Optimizer& optimizer, TrainerOptions options);
@@ -69,8 +83,8 @@ class Trainer {
   // same objective, optimizer (settings), plugins and options (checked, errors
   // say what differs; max_steps and the goals may change), before any sink
   // touches a file. Its sinks continue their files from the checkpoint's
-  // step; the result, metrics and θ equal those of an uninterrupted run bit
-  // for bit.
+  // step; on the same BLAS kernel (KernelStretch) the result, metrics and θ
+  // equal those of an uninterrupted run bit for bit.
   RunResult resume(const std::string& checkpoint_path);
   // The columns of the metrics table: step, lr, [batch_loss], then each plugin's.
   std::vector<std::string> columns() const;

@@ -29,6 +29,12 @@ CpuFeatures cpu_features();  // of this machine (all false off x86-64)
 // and FMA), Sandybridge (AVX); empty where none of them does.
 std::string openblas_kernel_for(const CpuFeatures& cpu);
 
+// Whether a CPU with these features runs OpenBLAS's `kernel` (a name as
+// openblas_get_corename gives it): known for openblas_kernel_for's kernels,
+// Prescott (SSE3, every x86-64 CPU OpenBLAS runs on) and Zen (AVX2 and FMA,
+// as Haswell); none for the others (Cooperlake, …) and off x86-64.
+std::optional<bool> cpu_runs_kernel(const std::string& kernel, const CpuFeatures& cpu);
+
 struct BlasKernel {
   std::string kernel;  // OpenBLAS's name of the kernel it runs ("SkylakeX"); empty: the BLAS is not OpenBLAS
   std::string config;  // openblas_get_config(): version and build options
@@ -49,5 +55,13 @@ std::optional<std::string> faster_blas_kernel();
 // arguments, same process id) with OPENBLAS_CORETYPE set to it; returns
 // otherwise, and where the restart cannot be made (a note on stderr).
 void restart_with_cpu_blas_kernel();
+
+// The same for a given kernel (`eoslab train --resume` continues a run on the
+// kernel its checkpoint was written on, so that it stays bit for bit the run
+// it would have been): restarts where OpenBLAS runs another kernel, the user
+// has not set OPENBLAS_CORETYPE, this CPU runs `kernel` (cpu_runs_kernel), and
+// this program was not already restarted for it; returns whether the kernel
+// runs now (false: it was not restarted, or not honoured).
+bool restart_with_blas_kernel(const std::string& kernel);
 
 }  // namespace eos

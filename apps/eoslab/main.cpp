@@ -9,11 +9,15 @@
 #include "commands.hpp"
 #include "core/blas_kernel.hpp"
 #include "parallel.hpp"
+#include "run.hpp"
 
 int main(int argc, char** argv) {
   using namespace eos::cli;
-  // OpenBLAS's Prescott fallback on a CPU it does not know costs ~4× (core/blas_kernel.hpp)
-  eos::restart_with_cpu_blas_kernel();
+  // A resumed run continues on the BLAS kernel its checkpoint was written on
+  // (else its products round differently); any other run avoids OpenBLAS's
+  // Prescott fallback on a CPU it does not know, ~4× slower (core/blas_kernel.hpp).
+  if (const auto kernel = resumed_run_blas_kernel(argc, argv); !kernel || !eos::restart_with_blas_kernel(*kernel))
+    eos::restart_with_cpu_blas_kernel();
   start_job(&argc, &argv);  // MPI, when launched by mpirun
   const Commands commands{train_command, analyze_command, reproduce_command, plot_command, plugins_command};
   // Under mpirun an error on one rank ends every rank (abort_job) instead of

@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <charconv>
+#include <string_view>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 
 #include <fmt/format.h>
 
+#include "core/blas_kernel.hpp"
 #include "folder.hpp"
 #include "parallel.hpp"
 #include "progress.hpp"
@@ -503,8 +505,13 @@ FolderContents train_contents(const RunConfig& c) {
 }
 
 // The command line's parts of a checkpoint to check before the Trainer
-// resumes: the number of ranks, said plainly.
-void check_resumable(const fs::path& checkpoint, const std::string& out) {
+// resumes: the number of ranks, said plainly. Returns its step and the BLAS
+// kernels the run ran on (analysis::KernelStretch).
+struct ResumePoint {
+  std::size_t step = 0;
+  std::vector<analysis::KernelStretch> kernels;
+};
+ResumePoint check_resumable(const fs::path& checkpoint, const std::string& out) {
   try {
     const StateDict ck = read_state(checkpoint.string());
     if (ck.contains("identity.mpi_ranks") && ck.text("identity.mpi_ranks") != std::to_string(job().size)) {
@@ -514,9 +521,41 @@ void check_resumable(const fs::path& checkpoint, const std::string& out) {
                                    out, ranks, ranks == "1" ? "" : "s",
                                    ranks == "1" ? "without mpirun" : "mpirun -np " + ranks, job().size));
     }
+    return {ck.contains("trainer.step") ? std::size_t(ck.integer("trainer.step")) : 0, analysis::blas_kernels_of(ck)};
   } catch (const StateError& e) {
     throw UsageError(fmt::format("--resume {}: {}", out, e.what()));
   }
+}
+
+// A run checkpointed on one BLAS kernel and resumed on another rounds its
+// products differently from the resume on. main restarts eoslab on the
+// checkpoint's kernel where it can (resumed_run_blas_kernel); where it could
+// not, this says so before the run starts, and why.
+std::string kernel_change_note(const ResumePoint& at, const std::string& out) {
+  const BlasKernel b = blas_kernel();
+  if (at.kernels.empty() || at.kernels.back().kernel == b.kernel) return {};
+  const std::string& then = at.kernels.back().kernel;
+  auto name = [](const std::string& k) {
+    return k.empty() ? std::string("a BLAS other than OpenBLAS") : "OpenBLAS's " + k + " kernel";
+  };
+  std::string why;
+  if (then.empty() || b.kernel.empty())
+    why = "the BLAS library itself changed";
+  else if (b.chosen_by == "OPENBLAS_CORETYPE")
+    why = fmt::format("OPENBLAS_CORETYPE={} is set here; without it eoslab resumes on {}", b.kernel, then);
+  else if (const std::optional<bool> runs = cpu_runs_kernel(then, cpu_features()); !runs)
+    why = fmt::format("eoslab cannot tell whether this CPU runs {}, so it does not try; set OPENBLAS_CORETYPE={} "
+                      "yourself where it does",
+                      then, then);
+  else if (!*runs)
+    why = fmt::format("this CPU cannot run {}", then);
+  else
+    why = "OpenBLAS did not take it";
+  return fmt::format("{}: note: the run was checkpointed on {} and resumes on {} ({}); their products round "
+                     "differently, so from step {} on it is not bit for bit the run it would have been (at the edge "
+                     "of stability the two part within a few hundred steps). summary.json's blas record lists the "
+                     "kernels by step.",
+                     out, name(then), name(b.kernel), why, at.step);
 }
 
 // A rank other than 0 keeps no rows: its resume starts from none.
@@ -529,13 +568,34 @@ class NoRowsKept : public analysis::RunSink {
 
 }  // namespace
 
+std::optional<std::string> resumed_run_blas_kernel(int argc, char** argv) {
+  if (argc < 3 || std::string_view(argv[1]) != "train") return std::nullopt;
+  std::optional<std::string> dir;
+  for (int i = 2; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a == "--resume" && i + 1 < argc) dir = argv[i + 1];
+    else if (a.starts_with("--resume=")) dir = std::string(a.substr(9));
+  }
+  if (!dir) return std::nullopt;
+  try {
+    const fs::path checkpoint = fs::path(*dir) / "checkpoint.eos";
+    if (!fs::is_regular_file(checkpoint)) return std::nullopt;
+    const std::vector<analysis::KernelStretch> kernels = analysis::blas_kernels_of(read_state(checkpoint.string()));
+    if (kernels.empty()) return std::nullopt;
+    return kernels.back().kernel;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
 TrainOutcome run_training(const RunConfig& c) {
   // Under mpirun every rank runs this: the objective is sharded, and only
   // rank 0 writes files or progress (the other ranks compute the same steps).
   const Job& jb = job();
   const fs::path out = c.out, checkpoint = out / "checkpoint.eos";
   const bool resume = c.resume && fs::exists(checkpoint);
-  if (resume) check_resumable(checkpoint, c.out);
+  ResumePoint resume_point;
+  if (resume) resume_point = check_resumable(checkpoint, c.out);
   TrainOutcome res;
   res.out_dir = out.string();
   if (c.resume && !resume) {
@@ -565,6 +625,8 @@ TrainOutcome run_training(const RunConfig& c) {
   const bool in_place_of_unbegun = mode == RunFolder::Mode::Fresh && stopped_before_it_began(out);
   if (in_place_of_unbegun) mode = RunFolder::Mode::Replace;
   RunFolder folder(out, mode, train_contents(c), command_line(c.command));  // checks; writes nothing
+  if (resume)
+    if (const std::string note = kernel_change_note(resume_point, c.out); !note.empty()) fmt::print(stderr, "{}\n", note);
   if (c.resume && !resume && !c.quiet)
     fmt::print(stderr, "{}: no checkpoint yet (stopped before its first): starting over from step 0\n", c.out);
   if (in_place_of_unbegun && !c.quiet)

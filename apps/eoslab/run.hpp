@@ -124,6 +124,12 @@ struct TrainOutcome {
 // (killed before its first) it starts over; a run that had ended is left alone.
 TrainOutcome run_training(const RunConfig& config);
 
+// For main, before anything else: the BLAS kernel whose checkpoint
+// `eoslab train --resume DIR` (or --resume=DIR) continues, from
+// DIR/checkpoint.eos; none for any other command line, or where there is no
+// readable checkpoint (the command's own checks then say what is wrong).
+std::optional<std::string> resumed_run_blas_kernel(int argc, char** argv);
+
 // Sizes first (issue 19): the memory the model, the data, the optimizer
 // ("gd", "adam", …) and the plugins will need, estimated from the recipe and
 // the data's headers alone, before anything is built; more than the machine

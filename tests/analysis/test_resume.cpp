@@ -184,4 +184,76 @@ BOOST_AUTO_TEST_CASE(a_checkpoint_of_another_run_is_refused_before_anything_is_t
   }
 }
 
+// The BLAS kernel rounds every product, so a run resumed on another one is
+// not bit for bit the run it would have been: the checkpoint carries the
+// kernel of each stretch, and summary.json lists them with the step each
+// began at. (One process runs one kernel, so the other one is written into
+// the checkpoint here; tests/apps/test_crash.cpp resumes on a real one.)
+BOOST_AUTO_TEST_CASE(a_run_resumed_on_another_blas_kernel_records_from_which_step) {
+  const Setup gd{"gd", 0, "gd", {{"loss", 1}}, 12, {}};
+  const fs::path dir = fs::temp_directory_path() / "eoslab-tests-resume" / "kernels";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string now = blas_kernel().kernel, other = now == "Prescott" ? "Haswell" : "Prescott";
+  auto kernels_in = [&](const fs::path& summary) {
+    std::ifstream in(summary);
+    std::vector<std::pair<std::size_t, std::string>> ks;
+    const nlohmann::json summary_json = nlohmann::json::parse(in);
+    for (const auto& k : summary_json.at("blas").at("kernels"))
+      ks.emplace_back(k.at("from_step").get<std::size_t>(), k.at("kernel").get<std::string>());
+    return ks;
+  };
+  using Stretches = std::vector<std::pair<std::size_t, std::string>>;
+  auto text = [](const Stretches& ks) {
+    std::string t;
+    for (const auto& [step, kernel] : ks) t += fmt::format(" {}@{}", kernel, step);
+    return t;
+  };
+  const fs::path ck = dir / "checkpoint.eos";
+  std::size_t at = 0;  // the checkpoint's step
+  auto crashed_with = [&](const std::string& record) {  // a checkpoint before step 4, its record replaced
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    BOOST_CHECK_THROW(run(gd, dir, false, 1, 4), Crash);
+    StateDict state = read_state(ck.string());
+    at = state.integer("trainer.step");
+    BOOST_TEST_REQUIRE(blas_kernels_of(state).size() == 1u);
+    BOOST_TEST(blas_kernels_of(state).front().kernel == now);
+    BOOST_TEST(blas_kernels_of(state).front().from_step == 0u);
+    state.put("trainer.blas_kernels", fmt::format(fmt::runtime(record), at));
+    write_state(ck.string(), state);
+  };
+
+  crashed_with(other + "@0");
+  run(gd, dir, true, 1);
+  BOOST_TEST((kernels_in(dir / "summary.json") == Stretches{{0, other}, {at, now}}), text(kernels_in(dir / "summary.json")));
+  crashed_with(other + "@0 " + now + "@2");  // back on the kernel it last ran on: no new stretch
+  run(gd, dir, true, 1);
+  BOOST_TEST((kernels_in(dir / "summary.json") == Stretches{{0, other}, {2, now}}), text(kernels_in(dir / "summary.json")));
+  crashed_with(now + "@0 " + other + "@{}");  // resumed on `other`, stopped before its first step
+  run(gd, dir, true, 1);
+  BOOST_TEST((kernels_in(dir / "summary.json") == Stretches{{0, now}}), text(kernels_in(dir / "summary.json")));
+
+  for (const std::string bad : {"Prescott", "Prescott@x", "Prescott@0 Haswell@0", "Prescott@9", "@"}) {
+    crashed_with(bad);
+    const std::string csv = bytes_of(dir / "metrics.csv");
+    try {
+      run(gd, dir, true, 1);
+      BOOST_ERROR("a checkpoint with blas_kernels '" << bad << "' was accepted");
+    } catch (const StateError& e) {
+      BOOST_TEST(std::string(e.what()).find("trainer.blas_kernels '" + bad + "'") != std::string::npos, e.what());
+    }
+    BOOST_TEST(bytes_of(dir / "metrics.csv") == csv, bad);  // refused before anything was touched
+  }
+  // A checkpoint written before the kernels were recorded: the run's from its resume on.
+  crashed_with("");
+  StateDict state = read_state(ck.string());
+  StateDict without;
+  for (const auto& [key, entry] : state.entries())
+    if (key != "trainer.blas_kernels") std::visit([&](const auto& v) { without.put(key, v); }, entry);
+  write_state(ck.string(), without);
+  run(gd, dir, true, 1);
+  BOOST_TEST((kernels_in(dir / "summary.json") == Stretches{{at, now}}), text(kernels_in(dir / "summary.json")));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -4,11 +4,14 @@
 // different checkpoint rule), resumed with `--resume` — which is itself
 // killed at random — until one finishes, and compared byte for byte with the
 // run that was never interrupted: metrics.csv, every trajectory file (the
-// last one is the final θ), the outcome.
+// last one is the final θ), the outcome. A resume runs the BLAS kernel the
+// run was checkpointed on, and says so where it cannot.
 #include <chrono>
 #include <random>
 
 #include <fmt/format.h>
+
+#include <eoslab.hpp>
 
 #include "cli_support.hpp"
 #include "support/check.hpp"
@@ -214,4 +217,62 @@ BOOST_AUTO_TEST_CASE(signals_stop_a_run_that_resumes_to_the_uninterrupted_result
   BOOST_TEST((code == 128 + SIGTERM), "exit " << code);
   BOOST_TEST_REQUIRE(eoslab({"train", "--resume", twice.string(), "--quiet"}).code == 0);
   same_as_ref(twice, "two SIGTERMs");
+}
+
+// The BLAS kernel rounds every product its own way: `--resume` continues a
+// run on the kernel its checkpoint was written on (eoslab restarts itself
+// with OPENBLAS_CORETYPE set to it), so that it ends as it would have, byte
+// for byte — even the slow Prescott fallback over the CPU's own kernel. Where
+// the kernel changes anyway (here: the user's OPENBLAS_CORETYPE), the resume
+// says so and why before it starts, and summary.json lists the kernels by step.
+BOOST_AUTO_TEST_CASE(a_resume_continues_on_the_checkpoints_blas_kernel) {
+  if (eos::blas_kernel().kernel.empty() || !eos::cpu_runs_kernel("Sandybridge", eos::cpu_features()).value_or(false)) {
+    BOOST_TEST_MESSAGE("skipped: needs OpenBLAS and a CPU with AVX (two kernels to run)");
+    return;
+  }
+  const std::vector<std::string> args = {"train", "--data", "gaussian:8,3", "--n", "2000", "--widths", "64,64",
+                                         "--lr", "0.05", "--steps", "300", "--plugin", "loss", "--plugin",
+                                         "sharpness:k=1@20", "--save-every", "10", "--checkpoint-every", "7",
+                                         "--quiet"};
+  auto into = [&](const fs::path& out) {
+    auto a = args;
+    a.insert(a.end(), {"--out", out.string()});
+    return a;
+  };
+  const std::string fresh = "env -u OPENBLAS_CORETYPE -u EOSLAB_BLAS_KERNEL_SET";  // a user's shell
+  const fs::path ref = scratch("kernel-ref");
+  const Ran r = eoslab(into(ref), fresh + " OPENBLAS_CORETYPE=Prescott");
+  BOOST_TEST_REQUIRE(r.code == 0, r.output);
+  for (const std::string resumed_on : {"", "Sandybridge"}) {
+    const fs::path dir = scratch("kernel-" + (resumed_on.empty() ? std::string("checkpoints") : resumed_on));
+    auto first = into(dir);
+    first.insert(first.begin(), EOSLAB_EXE);
+    BOOST_TEST_REQUIRE(stop_when(spawn_program(first, {"OPENBLAS_CORETYPE=Prescott"}), dir / "trajectory" /
+                                 "theta_00000030.npy", SIGTERM) == 128 + SIGTERM);
+    const std::size_t step = read_json(dir / "summary.json").at("interrupted_at_step").get<std::size_t>();
+    const Ran resumed = eoslab({"train", "--resume", dir.string(), "--quiet"},
+                               fresh + (resumed_on.empty() ? "" : " OPENBLAS_CORETYPE=" + resumed_on));
+    BOOST_TEST_REQUIRE(resumed.code == 0, resumed.output);
+    const auto kernels = read_json(dir / "summary.json").at("blas").at("kernels");
+    if (resumed_on.empty()) {
+      BOOST_TEST(resumed.output.find("note:") == std::string::npos, resumed.output);
+      BOOST_TEST(kernels == nlohmann::json::parse(R"([{"from_step": 0, "kernel": "Prescott"}])"), kernels.dump());
+      BOOST_TEST(bytes_of(dir / "metrics.csv") == bytes_of(ref / "metrics.csv"));
+      for (const auto& f : fs::directory_iterator(ref / "trajectory"))
+        BOOST_TEST(bytes_of(f.path()) == bytes_of(dir / "trajectory" / f.path().filename()), f.path().filename());
+      continue;
+    }
+    BOOST_TEST(resumed.output.find(dir.string() + ": note: the run was checkpointed on OpenBLAS's Prescott kernel "
+                                   "and resumes on OpenBLAS's Sandybridge kernel (OPENBLAS_CORETYPE=Sandybridge is "
+                                   "set here; without it eoslab resumes on Prescott)") != std::string::npos,
+               resumed.output);
+    BOOST_TEST(resumed.output.find(fmt::format("so from step {} on it is not bit for bit the run it would have been",
+                                               step)) != std::string::npos,
+               resumed.output);
+    BOOST_TEST(kernels == nlohmann::json::parse(fmt::format(
+                              R"([{{"from_step": 0, "kernel": "Prescott"}}, {{"from_step": {}, "kernel": "Sandybridge"}}])",
+                              step)),
+               kernels.dump());
+    BOOST_TEST(bytes_of(dir / "metrics.csv") != bytes_of(ref / "metrics.csv"));  // what the note says
+  }
 }

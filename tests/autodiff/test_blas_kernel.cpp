@@ -31,6 +31,29 @@ BOOST_AUTO_TEST_CASE(each_feature_set_gets_the_best_kernel_it_runs) {
   BOOST_TEST(openblas_kernel_for(c) == "Haswell");
 }
 
+// Whether a CPU runs a kernel a checkpoint names (a run resumed elsewhere):
+// each kernel of the ladder runs on the CPUs of those above it; of the others
+// eoslab cannot tell.
+BOOST_AUTO_TEST_CASE(a_kernel_runs_on_the_cpus_of_the_kernels_above_it) {
+#if defined(__x86_64__) || defined(__i386__)
+  CpuFeatures c;  // SSE only
+  BOOST_TEST((eos::cpu_runs_kernel("Prescott", c) == std::optional<bool>(true)));
+  BOOST_TEST((eos::cpu_runs_kernel("Zen", c) == std::optional<bool>(false)));
+  BOOST_TEST((eos::cpu_runs_kernel("Sandybridge", c) == std::optional<bool>(false)));
+  c.avx = c.avx2 = c.fma = true;
+  BOOST_TEST((eos::cpu_runs_kernel("Sandybridge", c) == std::optional<bool>(true)));
+  BOOST_TEST((eos::cpu_runs_kernel("Haswell", c) == std::optional<bool>(true)));
+  BOOST_TEST((eos::cpu_runs_kernel("SkylakeX", c) == std::optional<bool>(false)));
+  BOOST_TEST((eos::cpu_runs_kernel("Zen", c) == std::optional<bool>(true)));
+  c.avx512f = c.avx512cd = c.avx512bw = c.avx512dq = c.avx512vl = true;
+  BOOST_TEST((eos::cpu_runs_kernel("SkylakeX", c) == std::optional<bool>(true)));
+  BOOST_TEST(!eos::cpu_runs_kernel("Cooperlake", c).has_value());
+  BOOST_TEST(!eos::cpu_runs_kernel("", c).has_value());
+#else
+  BOOST_TEST(!eos::cpu_runs_kernel("Prescott", CpuFeatures{}).has_value());
+#endif
+}
+
 BOOST_AUTO_TEST_CASE(this_program_runs_the_cpus_kernel_not_the_fallback) {
   const eos::BlasKernel b = eos::blas_kernel();
   BOOST_TEST_MESSAGE("BLAS: " << b.config << " (kernel " << b.kernel << ", chosen by " << b.chosen_by
