@@ -223,8 +223,9 @@ BOOST_AUTO_TEST_CASE(signals_stop_a_run_that_resumes_to_the_uninterrupted_result
 // run on the kernel its checkpoint was written on (eoslab restarts itself
 // with OPENBLAS_CORETYPE set to it), so that it ends as it would have, byte
 // for byte — even the slow Prescott fallback over the CPU's own kernel. Where
-// the kernel changes anyway (here: the user's OPENBLAS_CORETYPE), the resume
-// says so and why before it starts, and summary.json lists the kernels by step.
+// the kernel changes anyway (here: the user's OPENBLAS_CORETYPE, and a
+// checkpoint's kernel eoslab cannot tell this CPU runs), the resume says so
+// and why before it starts, and summary.json lists the kernels by step.
 BOOST_AUTO_TEST_CASE(a_resume_continues_on_the_checkpoints_blas_kernel) {
   if (eos::blas_kernel().kernel.empty() || !eos::cpu_runs_kernel("Sandybridge", eos::cpu_features()).value_or(false)) {
     BOOST_TEST_MESSAGE("skipped: needs OpenBLAS and a CPU with AVX (two kernels to run)");
@@ -243,15 +244,20 @@ BOOST_AUTO_TEST_CASE(a_resume_continues_on_the_checkpoints_blas_kernel) {
   const fs::path ref = scratch("kernel-ref");
   const Ran r = eoslab(into(ref), fresh + " OPENBLAS_CORETYPE=Prescott");
   BOOST_TEST_REQUIRE(r.code == 0, r.output);
-  for (const std::string resumed_on : {"", "Sandybridge"}) {
+  for (const std::string resumed_on : {"", "Sandybridge", "Cooperlake"}) {
     const fs::path dir = scratch("kernel-" + (resumed_on.empty() ? std::string("checkpoints") : resumed_on));
     auto first = into(dir);
     first.insert(first.begin(), EOSLAB_EXE);
     BOOST_TEST_REQUIRE(stop_when(spawn_program(first, {"OPENBLAS_CORETYPE=Prescott"}), dir / "trajectory" /
                                  "theta_00000030.npy", SIGTERM) == 128 + SIGTERM);
     const std::size_t step = read_json(dir / "summary.json").at("interrupted_at_step").get<std::size_t>();
+    if (resumed_on == "Cooperlake") {  // a checkpoint from a kernel eoslab cannot tell this CPU runs
+      eos::StateDict ck = eos::read_state((dir / "checkpoint.eos").string());
+      ck.put("trainer.blas_kernels", std::string("Cooperlake@0"));
+      eos::write_state((dir / "checkpoint.eos").string(), ck);
+    }
     const Ran resumed = eoslab({"train", "--resume", dir.string(), "--quiet"},
-                               fresh + (resumed_on.empty() ? "" : " OPENBLAS_CORETYPE=" + resumed_on));
+                               fresh + (resumed_on != "Sandybridge" ? "" : " OPENBLAS_CORETYPE=" + resumed_on));
     BOOST_TEST_REQUIRE(resumed.code == 0, resumed.output);
     const auto kernels = read_json(dir / "summary.json").at("blas").at("kernels");
     if (resumed_on.empty()) {
@@ -260,6 +266,19 @@ BOOST_AUTO_TEST_CASE(a_resume_continues_on_the_checkpoints_blas_kernel) {
       BOOST_TEST(bytes_of(dir / "metrics.csv") == bytes_of(ref / "metrics.csv"));
       for (const auto& f : fs::directory_iterator(ref / "trajectory"))
         BOOST_TEST(bytes_of(f.path()) == bytes_of(dir / "trajectory" / f.path().filename()), f.path().filename());
+      continue;
+    }
+    if (resumed_on == "Cooperlake") {  // resumed on what this CPU runs by default
+      const std::string now = eos::blas_kernel().kernel;
+      BOOST_TEST(resumed.output.find(dir.string() + ": note: the run was checkpointed on OpenBLAS's Cooperlake kernel "
+                                     "and resumes on OpenBLAS's " + now + " kernel (eoslab cannot tell whether this "
+                                     "CPU runs Cooperlake, so it does not try; set OPENBLAS_CORETYPE=Cooperlake "
+                                     "yourself where it does)") != std::string::npos,
+                 resumed.output);
+      BOOST_TEST(kernels == nlohmann::json::parse(fmt::format(
+                                R"([{{"from_step": 0, "kernel": "Cooperlake"}}, {{"from_step": {}, "kernel": "{}"}}])",
+                                step, now)),
+                 kernels.dump());
       continue;
     }
     BOOST_TEST(resumed.output.find(dir.string() + ": note: the run was checkpointed on OpenBLAS's Prescott kernel "
