@@ -59,10 +59,11 @@ struct TrainerOptions {
 
 // The OpenBLAS kernel each stretch of a run ran its products on, from the
 // step the stretch began at ("SkylakeX" from 0, "Haswell" from 340 where the
-// run was resumed on another machine; "" where the BLAS is not OpenBLAS).
-// The kernel rounds every product its own way, so a run resumed on another
-// kernel is not bit for bit the run it would have been. A checkpoint holds
-// them, summary.json's blas record lists them.
+// run was resumed on a machine without AVX-512; "" where the BLAS is not
+// OpenBLAS). The kernel rounds every product its own way, so a run resumed
+// on another kernel is not bit for bit the run it would have been (`eoslab
+// train --resume` restarts itself on the checkpoint's kernel where it can). A
+// checkpoint holds them, summary.json's blas record lists them.
 struct KernelStretch {
   std::size_t from_step = 0;
   std::string kernel;
