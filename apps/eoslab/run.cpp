@@ -558,6 +558,34 @@ std::string kernel_change_note(const ResumePoint& at, const std::string& out) {
                      out, name(then), name(b.kernel), why, at.step);
 }
 
+// How a train run takes its --out: fresh (or replacing, with --force),
+// continuing its checkpoint, or in place of a run with nothing to continue.
+struct FolderClaim {
+  RunFolder::Mode mode = RunFolder::Mode::Fresh;
+  bool in_place_of_unbegun = false;  // a run killed before it began was there
+};
+FolderClaim folder_claim(const RunConfig& c, bool resume) {
+  FolderClaim f;
+  f.mode = c.force ? RunFolder::Mode::Replace : RunFolder::Mode::Fresh;
+  if (resume) f.mode = RunFolder::Mode::Continue;
+  if (c.resume && !resume) f.mode = RunFolder::Mode::Replace;  // stopped before its first checkpoint: starts over
+  f.in_place_of_unbegun = f.mode == RunFolder::Mode::Fresh && stopped_before_it_began(c.out);
+  if (f.in_place_of_unbegun) f.mode = RunFolder::Mode::Replace;
+  return f;
+}
+
+// Said once the folder is claimed, before the first step: a kernel change
+// on resume (always), a start over and a replaced unbegun run (not --quiet).
+void say_how_it_starts(const RunConfig& c, bool resume, const ResumePoint& at, bool in_place_of_unbegun) {
+  if (resume)
+    if (const std::string note = kernel_change_note(at, c.out); !note.empty()) fmt::print(stderr, "{}\n", note);
+  if (c.resume && !resume && !c.quiet)
+    fmt::print(stderr, "{}: no checkpoint yet (stopped before its first): starting over from step 0\n", c.out);
+  if (in_place_of_unbegun && !c.quiet)
+    fmt::print(stderr, "{}: the run there was stopped before it began (no command.json, no results): this one takes "
+                       "its place\n", c.out);
+}
+
 // A rank other than 0 keeps no rows: its resume starts from none.
 class NoRowsKept : public analysis::RunSink {
  public:
@@ -619,19 +647,9 @@ TrainOutcome run_training(const RunConfig& c) {
     res.signal = max_over_ranks(stop_signal());
     return res;
   }
-  RunFolder::Mode mode = c.force ? RunFolder::Mode::Replace : RunFolder::Mode::Fresh;
-  if (resume) mode = RunFolder::Mode::Continue;
-  if (c.resume && !resume) mode = RunFolder::Mode::Replace;  // stopped before its first checkpoint: starts over
-  const bool in_place_of_unbegun = mode == RunFolder::Mode::Fresh && stopped_before_it_began(out);
-  if (in_place_of_unbegun) mode = RunFolder::Mode::Replace;
-  RunFolder folder(out, mode, train_contents(c), command_line(c.command));  // checks; writes nothing
-  if (resume)
-    if (const std::string note = kernel_change_note(resume_point, c.out); !note.empty()) fmt::print(stderr, "{}\n", note);
-  if (c.resume && !resume && !c.quiet)
-    fmt::print(stderr, "{}: no checkpoint yet (stopped before its first): starting over from step 0\n", c.out);
-  if (in_place_of_unbegun && !c.quiet)
-    fmt::print(stderr, "{}: the run there was stopped before it began (no command.json, no results): this one takes "
-                       "its place\n", c.out);
+  const FolderClaim claim = folder_claim(c, resume);
+  RunFolder folder(out, claim.mode, train_contents(c), command_line(c.command));  // checks; writes nothing
+  say_how_it_starts(c, resume, resume_point, claim.in_place_of_unbegun);
 
   // The sinks that record the run, in the order they are told of each step:
   // the folder first (its lock and list, after every check has passed), the
