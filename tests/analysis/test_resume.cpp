@@ -14,6 +14,7 @@
 #include <eoslab.hpp>
 
 #include "support/check.hpp"
+#include "support/scratch.hpp"
 
 using namespace eos;
 using namespace eos::analysis;
@@ -98,8 +99,7 @@ BOOST_AUTO_TEST_SUITE(resume)
 
 BOOST_AUTO_TEST_CASE(a_resumed_run_equals_the_uninterrupted_one_byte_for_byte) {
   for (const Setup& setup : setups()) {
-    const fs::path root = fs::temp_directory_path() / "eoslab-tests-resume" / setup.name;
-    fs::remove_all(root);
+    const fs::path root = eos::test::scratch_dir("resume/" + setup.name);
     fs::create_directories(root / "straight");
     const RunResult straight = run(setup, root / "straight", false, 1);
     BOOST_TEST(straight.steps == setup.steps);
@@ -147,9 +147,7 @@ BOOST_AUTO_TEST_CASE(a_resumed_run_equals_the_uninterrupted_one_byte_for_byte) {
 
 BOOST_AUTO_TEST_CASE(a_checkpoint_of_another_run_is_refused_before_anything_is_touched) {
   const Setup gd = setups()[0];
-  const fs::path dir = fs::temp_directory_path() / "eoslab-tests-resume" / "other";
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  const fs::path dir = eos::test::scratch_dir("resume/other");
   BOOST_CHECK_THROW(run(gd, dir, false, 1, 4), Crash);
   const std::string csv = bytes_of(dir / "metrics.csv");
   Setup other = gd;
@@ -191,9 +189,7 @@ BOOST_AUTO_TEST_CASE(a_checkpoint_of_another_run_is_refused_before_anything_is_t
 // the checkpoint here; tests/apps/test_crash.cpp resumes on a real one.)
 BOOST_AUTO_TEST_CASE(a_run_resumed_on_another_blas_kernel_records_from_which_step) {
   const Setup gd{"gd", 0, "gd", {{"loss", 1}}, 12, {}};
-  const fs::path dir = fs::temp_directory_path() / "eoslab-tests-resume" / "kernels";
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  const fs::path dir = eos::test::scratch_dir("resume/kernels");
   const std::string now = blas_kernel().kernel, other = now == "Prescott" ? "Haswell" : "Prescott";
   auto kernels_in = [&](const fs::path& summary) {
     std::ifstream in(summary);

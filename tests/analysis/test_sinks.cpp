@@ -13,6 +13,7 @@
 #include <eoslab.hpp>
 
 #include "support/check.hpp"
+#include "support/scratch.hpp"
 
 using namespace eos;
 using namespace eos::analysis;
@@ -21,10 +22,7 @@ namespace fs = std::filesystem;
 namespace {
 
 fs::path temp_dir(const std::string& name) {
-  const auto dir = fs::temp_directory_path() / "eoslab-tests-sinks" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
+  return eos::test::scratch_dir("sinks/" + name);
 }
 
 // Writes what it is told into a shared log.

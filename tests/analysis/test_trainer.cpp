@@ -11,6 +11,7 @@
 #include <eoslab.hpp>
 
 #include "support/check.hpp"
+#include "support/scratch.hpp"
 
 using namespace eos;
 using namespace eos::analysis;
@@ -18,10 +19,7 @@ using namespace eos::analysis;
 namespace {
 
 std::string temp_dir(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / "eoslab-tests-analysis" / name;
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir.string();
+  return eos::test::scratch_dir("trainer/" + name).string();
 }
 
 nn::ObjectiveSpec small_spec() {

@@ -14,6 +14,7 @@
 #include <eoslab.hpp>
 
 #include "support/check.hpp"
+#include "support/scratch.hpp"
 
 using namespace eos;
 using namespace eos::analysis;
@@ -94,8 +95,7 @@ BOOST_AUTO_TEST_CASE(update_rp_under_momentum_has_the_quadratic_closed_form) {
 
 BOOST_AUTO_TEST_CASE(update_rp_offline_equals_online) {
   auto f = toys::tanh_quadratic();
-  const auto dir = std::filesystem::temp_directory_path() / "eoslab-tests-update-rp";
-  std::filesystem::remove_all(dir);
+  const auto dir = eos::test::scratch_dir("update-rp");
   optim::Adam adam(optim::Schedule::constant(0.05));
   const RunResult online = run(*f, adam, Tensor{0.3, 1.0}, {"update_rp"}, 25, dir.string());
   std::vector<std::unique_ptr<Plugin>> plugins;
@@ -270,8 +270,7 @@ BOOST_AUTO_TEST_CASE(eigvec_overlap_tracks_and_saves_the_top_eigenvectors) {
   // The quadratic's eigenvectors are e₁ (λ = 40) and e₂ (λ = 2) everywhere:
   // overlap 1 at every step; the saved vectors are ±e₁, signs aligned.
   auto f = toys::quadratic();
-  const auto dir = std::filesystem::temp_directory_path() / "eoslab-tests-eigvecs";
-  std::filesystem::remove_all(dir);
+  const auto dir = eos::test::scratch_dir("eigvecs");
   optim::GradientDescent gd(optim::Schedule::constant(0.01));
   const RunResult r = run(*f, gd, Tensor{1.0, 1.0},
                           {"eigvec_overlap:k=2,tol=1e-12,save_every=2,dir=" + dir.string()}, 6);
@@ -316,8 +315,7 @@ BOOST_AUTO_TEST_CASE(density_by_lanczos_quadrature_has_known_answers) {
   FunctionObjective f("diagonal quadratic", n, [a](ad::Var th) {
     return 0.5 * ad::sum(ad::mul(th.tape()->constant(a), ad::square(th)));
   });
-  const auto dir = std::filesystem::temp_directory_path() / "eoslab-tests-density";
-  std::filesystem::remove_all(dir);
+  const auto dir = eos::test::scratch_dir("density");
   StepData d;
   d.step = 7;
   d.theta = zeros({n});
@@ -372,8 +370,7 @@ struct RegimeRun {
 };
 RegimeRun run_regime(Objective& f, double eta, const Tensor& theta0, std::size_t steps, const std::string& name,
                      std::size_t sharpness_every = 0) {
-  const auto dir = std::filesystem::temp_directory_path() / ("eoslab-tests-regime-" + name);
-  std::filesystem::create_directories(dir);
+  const auto dir = eos::test::scratch_dir("regime-" + name);
   optim::GradientDescent gd(optim::Schedule::constant(eta));
   TrainerOptions o;
   o.max_steps = steps;

@@ -21,6 +21,8 @@
 #include <boost/test/unit_test.hpp>
 #include <nlohmann/json.hpp>
 
+#include "support/scratch.hpp"
+
 namespace fs = std::filesystem;
 
 inline std::string quote(const std::string& s) {
@@ -48,8 +50,9 @@ inline Ran eoslab(const std::vector<std::string>& args, const std::string& env =
   return r;
 }
 
+// A folder for one test's run: not there yet (the test or eoslab creates it).
 inline fs::path scratch(const std::string& name) {
-  const fs::path d = fs::temp_directory_path() / ("eoslab_cli_test_" + std::to_string(::getpid())) / name;
+  const fs::path d = eos::test::scratch_root() / name;
   fs::remove_all(d);
   fs::create_directories(d.parent_path());
   return d;

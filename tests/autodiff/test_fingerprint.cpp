@@ -4,7 +4,6 @@
 // an appended zero byte or a cut changes it. Data fingerprints are a sum over
 // rows with their global positions: the shards of an MPI run sum to the
 // whole data set's value, and a changed row changes it.
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -16,6 +15,7 @@
 #include <eoslab.hpp>
 
 #include "support/check.hpp"
+#include "support/scratch.hpp"
 
 using namespace eos;
 
@@ -80,7 +80,7 @@ BOOST_AUTO_TEST_CASE(any_change_of_the_bytes_changes_the_fingerprint) {
 BOOST_AUTO_TEST_CASE(a_files_fingerprint_is_that_of_its_bytes) {
   std::mt19937_64 rng(3);
   const std::string bytes = random_bytes(3'000'001, rng);  // past the 1 MiB read buffer, not a multiple of it
-  const auto path = std::filesystem::temp_directory_path() / ("eos_fingerprint_" + std::to_string(::getpid()));
+  const auto path = eos::test::scratch_file("fingerprint");
   { std::ofstream(path, std::ios::binary) << bytes; }
   BOOST_TEST(file_fingerprint(path.string()) == Fingerprint().add(bytes).hex());
   std::filesystem::remove(path);

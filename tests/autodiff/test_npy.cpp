@@ -9,15 +9,14 @@
 #include <eoslab.hpp>
 
 #include "support/check.hpp"
+#include "support/scratch.hpp"
 
 using namespace eos;
 
 namespace {
 
 std::string temp_path(const std::string& name) {
-  const auto dir = std::filesystem::temp_directory_path() / "eoslab-tests-npy";
-  std::filesystem::create_directories(dir);
-  return (dir / name).string();
+  return eos::test::scratch_file("npy/" + name).string();
 }
 
 // A version-1 (or 2) .npy file with the given header dict and `data_bytes` zero bytes of data.

@@ -11,6 +11,7 @@
 #include <eoslab.hpp>
 
 #include "support/check.hpp"
+#include "support/scratch.hpp"
 
 using namespace eos;
 
@@ -65,8 +66,7 @@ std::string parse_error(std::string_view bytes) {
 
 BOOST_AUTO_TEST_CASE(every_entry_round_trips_bit_for_bit) {
   const StateDict s = sample_state();
-  const auto dir = std::filesystem::temp_directory_path() / "eoslab-tests-state";
-  std::filesystem::create_directories(dir);
+  const auto dir = eos::test::scratch_dir("state");
   const std::string path = (dir / "state.eos").string();
   write_state(path, s);
   BOOST_TEST(!std::filesystem::exists(path + ".tmp"));

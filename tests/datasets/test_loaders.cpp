@@ -11,6 +11,7 @@
 #include <eoslab.hpp>
 
 #include "support/check.hpp"
+#include "support/scratch.hpp"
 
 using namespace eos;
 using namespace eos::data;
@@ -19,9 +20,7 @@ using eos::test::close;
 namespace {
 
 std::string temp(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / "eoslab-tests-data";
-  std::filesystem::create_directories(dir);
-  return (dir / name).string();
+  return eos::test::scratch_file("data/" + name).string();
 }
 void put_be32(std::vector<unsigned char>& b, std::uint32_t v) {
   for (int s = 24; s >= 0; s -= 8) b.push_back(static_cast<unsigned char>(v >> s));

@@ -16,17 +16,33 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 namespace eos::fuzz {
 
-// The file parsers read paths: the input goes to a file private to this process.
+// The file parsers read paths: the input goes to a file in a folder private
+// to this process, removed when the process exits normally (a finding ends
+// it abnormally; libFuzzer keeps the input that caused it on its own).
+class ProcessFolder {
+ public:
+  ProcessFolder() : path_(std::filesystem::temp_directory_path() / ("eoslab-fuzz-" + std::to_string(::getpid()))) {
+    std::filesystem::create_directories(path_);
+  }
+  ~ProcessFolder() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  ProcessFolder(const ProcessFolder&) = delete;
+  ProcessFolder& operator=(const ProcessFolder&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
 inline std::string as_file(const std::uint8_t* data, std::size_t size, const std::string& name = "input") {
-  static const std::filesystem::path dir = [] {
-    auto d = std::filesystem::temp_directory_path() / ("eoslab-fuzz-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(d);
-    return d;
-  }();
-  const std::string path = (dir / name).string();
+  static const ProcessFolder dir;
+  const std::string path = (dir.path() / name).string();
   std::ofstream(path, std::ios::binary | std::ios::trunc).write(reinterpret_cast<const char*>(data), std::streamsize(size));
   return path;
 }

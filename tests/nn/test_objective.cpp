@@ -7,6 +7,7 @@
 #include <eoslab.hpp>
 
 #include "support/check.hpp"
+#include "support/scratch.hpp"
 
 using namespace eos;
 using eos::test::close;
@@ -17,11 +18,7 @@ data::Dataset small_clusters() { return data::gaussian_clusters(37, 6, 3, 2.0, 1
 
 nn::Model small_mlp() { return nn::as_model(nn::mlp({6, {5, 4}, nn::ActivationKind::Tanh, 3, true})); }
 
-std::filesystem::path temp_file(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / "eoslab-tests";
-  std::filesystem::create_directories(dir);
-  return dir / name;
-}
+std::filesystem::path temp_file(const std::string& name) { return test::scratch_file(name); }
 
 }  // namespace
 
