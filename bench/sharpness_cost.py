@@ -4,7 +4,10 @@
 Runs `eoslab train --lr 2/15 --steps N --threads 2` (issue 8's workload: fc-tanh
 784-200-200-10, 5000 Fashion-MNIST images) plain (`--plugin loss`) and with
 each sharpness variant, interleaved, R times; prints each variant's median
-wall time over the plain run's (the range in brackets), and from the first
+wall time over the plain run's (the range in brackets), the same for the CPU
+time the run's threads used (user + system: what a busy machine's other
+tenants take from the cores shows in the wall time and not in it, so the two
+ratios bracket the noise), and from the first
 repetition's metrics.csv the HVPs per step before and after the onset (the
 first step with λmax ≥ 2/η) and how many were float32.
 
@@ -16,6 +19,7 @@ import argparse
 import csv
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -28,6 +32,12 @@ ETA = 2.0 / 15.0
 def median(xs):
     xs = sorted(xs)
     return xs[len(xs) // 2] if len(xs) % 2 else 0.5 * (xs[len(xs) // 2 - 1] + xs[len(xs) // 2])
+
+
+def children_cpu_seconds():
+    """User + system CPU seconds of this process's finished children so far."""
+    u = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return u.ru_utime + u.ru_stime
 
 
 def main():
@@ -55,6 +65,7 @@ def main():
         sys.exit(f"sharpness_cost: {exe} not found; build first (bash scripts/build.sh)")
     variants = ["plain"] + (a.variant or ["sharpness"])
     seconds = {v: [] for v in variants}
+    cpu_seconds = {v: [] for v in variants}
     hvps = {}
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(a.reps):
@@ -62,9 +73,10 @@ def main():
                 out = os.path.join(tmp, f"run{rep}")
                 cmd = [exe, "train", "--lr", "2/15", "--steps", str(a.steps), "--threads", "2", "--plugin", "loss",
                        "--out", out, "--quiet"] + ([] if v == "plain" else ["--plugin", v])
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), children_cpu_seconds()
                 subprocess.run(cmd, check=True)
                 seconds[v].append(time.perf_counter() - t0)
+                cpu_seconds[v].append(children_cpu_seconds() - c0)
                 if v != "plain" and v not in hvps:
                     with open(os.path.join(out, "metrics.csv")) as f:
                         rows = list(csv.DictReader(f))
@@ -72,14 +84,18 @@ def main():
                     if v in kept:
                         shutil.copyfile(os.path.join(out, "metrics.csv"), kept[v])
                 shutil.rmtree(out)
-                print(f"rep {rep + 1}: {v}: {seconds[v][-1]:.1f} s", file=sys.stderr)
+                print(f"rep {rep + 1}: {v}: {seconds[v][-1]:.1f} s (CPU {cpu_seconds[v][-1]:.1f} s)", file=sys.stderr)
     plain = seconds["plain"]
-    print(f"{a.steps} GD steps at η = 2/15, {a.reps} interleaved repetitions; plain run {median(plain):.1f} s (median)")
-    print("| run | wall time (median) | × plain (range) | HVPs/step | before onset | after onset | float32 HVPs/step |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    print(f"| plain (`--plugin loss`) | {median(plain):.1f} s | 1 | – | – | – | – |")
+    plain_cpu = cpu_seconds["plain"]
+    print(f"{a.steps} GD steps at η = 2/15, {a.reps} interleaved repetitions; plain run {median(plain):.1f} s "
+          f"(median; {min(plain):.1f}–{max(plain):.1f}), CPU {median(plain_cpu):.1f} s")
+    print("| run | wall time (median) | × plain (range) | CPU time × plain (range) | HVPs/step | before onset "
+          "| after onset | float32 HVPs/step |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"| plain (`--plugin loss`) | {median(plain):.1f} s | 1 | 1 | – | – | – | – |")
     for v in variants[1:]:
         ratios = [s / p for s, p in zip(seconds[v], plain)]
+        cpu_ratios = [s / p for s, p in zip(cpu_seconds[v], plain_cpu)]
         rows = hvps[v][1:]  # step 0 is a cold solve
         onset = next((int(r["step"]) for r in rows if float(r["lambda_max"]) >= 2 / ETA), None)
         per = lambda rs, key="sharpness_hvps": sum(float(r[key]) for r in rs) / max(len(rs), 1)
@@ -87,7 +103,7 @@ def main():
         after = [r for r in rows if onset is not None and int(r["step"]) > onset]
         f32 = f"{per(rows, 'sharpness_float32_hvps'):.2f}" if "sharpness_float32_hvps" in rows[0] else "0"
         print(f"| `--plugin {v}` | {median(seconds[v]):.1f} s | {median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f}) "
-              f"| {per(rows):.2f} | {per(before):.2f} | {per(after):.2f} (onset at step {onset}) | {f32} |")
+              f"| {median(cpu_ratios):.2f}× ({min(cpu_ratios):.2f}–{max(cpu_ratios):.2f}) | {per(rows):.2f} | {per(before):.2f} | {per(after):.2f} (onset at step {onset}) | {f32} |")
 
 
 if __name__ == "__main__":
