@@ -9,8 +9,12 @@
 // Buffers that stay fixed while it lives (the tape's values, op caches and
 // adjoints: the linearization's weights, activations and data) are
 // registered with keep(): each is rounded once, on its first use, and reused
-// by every later product and sweep. Any other operand (tangents, scratch) is
-// rounded at each product.
+// by every later product and sweep. An op rule that reads a tangent in
+// several products and does not change it meanwhile holds it for the rule
+// (hold/release, detail::SharedOperand): rounded once for those products.
+// Any other operand (tangents, scratch) is rounded at each product. Products
+// that add into one output are summed in float32 and converted once
+// (sum_begin/sum_add/sum_end, detail::GemmSum).
 //
 // Error: each product carries float32's relative rounding, about
 // 6e-8·√K·‖op(X)‖‖op(Y)‖ for inner dimension K; the HVP's error relative to
@@ -49,6 +53,20 @@ class Float32Products {
   void gemm(bool tx, bool ty, std::size_t M, std::size_t N, std::size_t K, const double* X, std::size_t ldx,
             const double* Y, std::size_t ldy, double beta, double* C, std::size_t ldc);
 
+  // C[M×N] = Σᵢ op(Xᵢ)·op(Yᵢ) + beta·C: sum_begin, one sum_add per product
+  // (sgemm into a float32 sum), sum_end adds the sum to C in float64 — one
+  // conversion for all the products. One sum at a time (std::logic_error).
+  void sum_begin(std::size_t M, std::size_t N);
+  void sum_add(bool tx, bool ty, std::size_t K, const double* X, std::size_t ldx, const double* Y, std::size_t ldy);
+  void sum_end(double beta, double* C, std::size_t ldc);
+
+  // A buffer of `size` doubles that stays fixed until release(data), a while
+  // shorter than this object's life (an op rule's input tangent): rounded on
+  // its first use, reused until then. False (and nothing to release) where
+  // it is, or overlaps, a kept buffer.
+  bool hold(const double* data, std::size_t size);
+  void release(const double* data);
+
  private:
   struct Kept {
     const double* begin;
@@ -58,9 +76,12 @@ class Float32Products {
   // op(A)'s rows × cols as stored with leading dimension ld, in float32: a
   // kept buffer's copy, or `scratch` filled now.
   const float* rounded(const double* A, std::size_t rows, std::size_t cols, std::size_t ld, std::vector<float>& scratch);
-  std::vector<Kept> kept_;  // sorted by begin, disjoint
+  std::vector<Kept> kept_;  // sorted by begin, disjoint (the held ones too)
+  std::vector<std::vector<float>> spare_copies_;  // released copies' storage, for the next hold
   std::vector<float> x_, y_, c_;
   std::size_t products_ = 0;
+  std::size_t sum_rows_ = 0, sum_cols_ = 0, sum_terms_ = 0;  // the open sum's shape and products so far
+  bool summing_ = false;
 };
 
 }  // namespace eos::ad

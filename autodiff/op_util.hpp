@@ -12,6 +12,10 @@
 
 #include "../core/tensor.hpp"
 
+namespace eos::ad {
+class Float32Products;  // float32_products.hpp
+}
+
 namespace eos::ad::detail {
 
 template <class S>
@@ -73,5 +77,41 @@ inline double scalar_of(const Tensor& t) { return t.data()[0]; }
 // Float32Products is installed on the thread (float32_products.hpp).
 void gemm(bool tx, bool ty, std::size_t M, std::size_t N, std::size_t K, const double* X, std::size_t ldx,
           const double* Y, std::size_t ldy, double beta, double* C, std::size_t ldc);
+
+// C[M×N] = Σᵢ op(Xᵢ)·op(Yᵢ) + beta·C, one add() per product (none: C =
+// beta·C): a dgemm each, the first with beta and the rest adding; on float32
+// products, sgemm each into one float32 sum that is added to C when the
+// GemmSum ends (one conversion for all of them, not one per product).
+class GemmSum {
+ public:
+  GemmSum(std::size_t M, std::size_t N, double beta, double* C, std::size_t ldc);
+  ~GemmSum();
+  GemmSum(const GemmSum&) = delete;
+  GemmSum& operator=(const GemmSum&) = delete;
+  void add(bool tx, bool ty, std::size_t K, const double* X, std::size_t ldx, const double* Y, std::size_t ldy);
+
+ private:
+  Float32Products* f32_;
+  std::size_t M_, N_, ldc_;
+  double beta_;
+  double* C_;
+  bool any_ = false;
+};
+
+// A buffer of `size` doubles that an op rule reads in several products and
+// does not change while it runs (e.g. ȳ̇ in linear's adjoint tangent): on
+// float32 products it is rounded once for all of them, for this object's
+// life (Float32Products::hold). Nothing in float64.
+class SharedOperand {
+ public:
+  SharedOperand(const double* data, std::size_t size);
+  ~SharedOperand();
+  SharedOperand(const SharedOperand&) = delete;
+  SharedOperand& operator=(const SharedOperand&) = delete;
+
+ private:
+  Float32Products* held_by_ = nullptr;
+  const double* data_;
+};
 
 }  // namespace eos::ad::detail

@@ -22,6 +22,30 @@ void detail::gemm(bool tx, bool ty, std::size_t M, std::size_t N, std::size_t K,
                    static_cast<I>(ldc));
 }
 
+detail::GemmSum::GemmSum(std::size_t M, std::size_t N, double beta, double* C, std::size_t ldc)
+    : f32_(Float32Products::active()), M_(M), N_(N), ldc_(ldc), beta_(beta), C_(C) {
+  if (f32_) f32_->sum_begin(M, N);
+}
+detail::GemmSum::~GemmSum() {
+  if (f32_) f32_->sum_end(beta_, C_, ldc_);
+  else if (!any_)  // no product: C = beta·C
+    for (std::size_t i = 0; i < M_; ++i)
+      for (std::size_t j = 0; j < N_; ++j) C_[i * ldc_ + j] = beta_ == 0.0 ? 0.0 : beta_ * C_[i * ldc_ + j];
+}
+void detail::GemmSum::add(bool tx, bool ty, std::size_t K, const double* X, std::size_t ldx, const double* Y,
+                          std::size_t ldy) {
+  if (f32_) return f32_->sum_add(tx, ty, K, X, ldx, Y, ldy);
+  detail::gemm(tx, ty, M_, N_, K, X, ldx, Y, ldy, any_ ? 1.0 : beta_, C_, ldc_);
+  any_ = true;
+}
+
+detail::SharedOperand::SharedOperand(const double* data, std::size_t size) : data_(data) {
+  if (Float32Products* f32 = Float32Products::active(); f32 && f32->hold(data, size)) held_by_ = f32;
+}
+detail::SharedOperand::~SharedOperand() {
+  if (held_by_) held_by_->release(data_);
+}
+
 namespace {
 using detail::gemm;
 
@@ -57,14 +81,12 @@ void matmul_forward(OpCall& c) {
 // Ċ = op(Ȧ)·op(B) + op(A)·op(Ḃ)
 void matmul_jvp(OpCall& c) {
   const bool ta = c.params<MatmulParams>().trans_a, tb = c.params<MatmulParams>().trans_b;
-  const auto [m, k, n] = matmul_dims(*c.x[0], *c.x[1], ta, tb);
+  const Tensor &A = *c.x[0], &B = *c.x[1];
+  const auto [m, k, n] = matmul_dims(A, B, ta, tb);
   c.out->resize({m, n});
-  double beta = 0.0;
-  if (c.dx[0]) {
-    gemm(ta, tb, m, n, k, *c.dx[0], *c.x[1], beta, *c.out);
-    beta = 1.0;
-  }
-  if (c.dx[1]) gemm(ta, tb, m, n, k, *c.x[0], *c.dx[1], beta, *c.out);
+  detail::GemmSum sum(m, n, 0.0, c.out->data(), n);
+  if (c.dx[0]) sum.add(ta, tb, k, c.dx[0]->data(), A.shape()[1], B.data(), B.shape()[1]);
+  if (c.dx[1]) sum.add(ta, tb, k, A.data(), A.shape()[1], c.dx[1]->data(), B.shape()[1]);
 }
 
 // For C = op(A)·op(B):  op(A)‾ = C̄·op(B)ᵀ,  op(B)‾ = op(A)ᵀ·C̄, transposed back
@@ -175,41 +197,43 @@ void linear_jvp(OpCall& c) {
   const auto d = linear_dims(c);
   c.out->resize({d.n, d.out});
   double* y = c.out->data();
-  double beta = 0.0;
-  if (c.dx[1] && d.bias) {
-    rows_set(y, c.dx[1]->data() + d.b, d.n, d.out);
-    beta = 1.0;
-  }
-  if (c.dx[0]) {
-    gemm(false, true, d.n, d.out, d.in, c.dx[0]->data(), d.in, c.x[1]->data() + d.w, d.in, beta, y, d.out);
-    beta = 1.0;
-  }
-  if (c.dx[1]) gemm(false, true, d.n, d.out, d.in, c.x[0]->data(), d.in, c.dx[1]->data() + d.w, d.in, beta, y, d.out);
+  const bool bias = c.dx[1] && d.bias;
+  if (bias) rows_set(y, c.dx[1]->data() + d.b, d.n, d.out);
+  // ẏ = ḃ + ẋ Wᵀ + x Ẇᵀ
+  detail::GemmSum sum(d.n, d.out, bias ? 1.0 : 0.0, y, d.out);
+  if (c.dx[0]) sum.add(false, true, d.in, c.dx[0]->data(), d.in, c.x[1]->data() + d.w, d.in);
+  if (c.dx[1]) sum.add(false, true, d.in, c.x[0]->data(), d.in, c.dx[1]->data() + d.w, d.in);
 }
-// x̄ (+)= G W_src and θ̄[W] += Gᵀ X_src, θ̄[b] += Σ G: the shared shape of the
-// adjoint and its tangent.
-void linear_back(const LinearDims& d, const double* G, const double* Wsrc, const double* Xsrc, Tensor* gx,
-                 bool fresh_x, Tensor* gth, bool fresh_th, bool with_bias) {
-  if (gx && Wsrc) gemm(false, false, d.n, d.in, d.out, G, d.out, Wsrc, d.in, fresh_x ? 0.0 : 1.0, gx->data(), d.in);
-  if (gth) {
-    if (fresh_th) gth->fill(0.0);  // θ̄ is written only in this layer's segment
-    if (Xsrc) gemm(true, false, d.out, d.in, d.n, G, d.out, Xsrc, d.in, 1.0, gth->data() + d.w, d.in);
-    if (with_bias && d.bias) add_column_sums(gth->data() + d.b, G, d.n, d.out);
-  }
-}
-void linear_vjp(OpCall& c) {
+void linear_vjp(OpCall& c) {  // x̄ (+)= ȳ W, W̄ += ȳᵀ x, b̄ += Σ ȳ
   const auto d = linear_dims(c);
-  linear_back(d, c.gy->data(), c.x[1]->data() + d.w, c.x[0]->data(), c.gx[0], c.fresh_gx[0], c.gx[1],
-              c.fresh_gx[1], true);
+  const double *gy = c.gy->data(), *W = c.x[1]->data() + d.w, *X = c.x[0]->data();
+  if (Tensor* gx = c.gx[0]) gemm(false, false, d.n, d.in, d.out, gy, d.out, W, d.in, c.fresh_gx[0] ? 0.0 : 1.0, gx->data(), d.in);
+  if (Tensor* gth = c.gx[1]) {
+    if (c.fresh_gx[1]) gth->fill(0.0);  // θ̄ is written only in this layer's segment
+    gemm(true, false, d.out, d.in, d.n, gy, d.out, X, d.in, 1.0, gth->data() + d.w, d.in);
+    if (d.bias) add_column_sums(gth->data() + d.b, gy, d.n, d.out);
+  }
 }
 void linear_vjp_tangent(OpCall& c) {
   const auto d = linear_dims(c);
-  // Jᵀ ȳ̇ …
-  linear_back(d, c.gdy->data(), c.x[1]->data() + d.w, c.x[0]->data(), c.gdx[0], c.fresh_gdx[0], c.gdx[1],
-              c.fresh_gdx[1], true);
-  // … + ȳ Ẇ into x̄̇ and ȳᵀ ẋ into W̄̇ (the bias adjoint does not depend on x or θ)
-  linear_back(d, c.gy->data(), c.dx[1] ? c.dx[1]->data() + d.w : nullptr, c.dx[0] ? c.dx[0]->data() : nullptr,
-              c.gdx[0], false, c.dx[0] ? c.gdx[1] : nullptr, false, false);
+  const double *gdy = c.gdy->data(), *gy = c.gy->data(), *W = c.x[1]->data() + d.w, *X = c.x[0]->data();
+  const double* dW = c.dx[1] ? c.dx[1]->data() + d.w : nullptr;
+  const double* dX = c.dx[0] ? c.dx[0]->data() : nullptr;
+  const detail::SharedOperand read_twice(gdy, d.n * d.out);  // ȳ̇, by both sums below
+  if (Tensor* gdx = c.gdx[0]) {  // x̄̇ (+)= ȳ̇ W + ȳ Ẇ
+    detail::GemmSum sum(d.n, d.in, c.fresh_gdx[0] ? 0.0 : 1.0, gdx->data(), d.in);
+    sum.add(false, false, d.out, gdy, d.out, W, d.in);
+    if (dW) sum.add(false, false, d.out, gy, d.out, dW, d.in);
+  }
+  if (Tensor* gdth = c.gdx[1]) {  // W̄̇ += ȳ̇ᵀ x + ȳᵀ ẋ, b̄̇ += Σ ȳ̇ (b̄ = Σ ȳ depends on neither x nor θ)
+    if (c.fresh_gdx[1]) gdth->fill(0.0);  // θ̄̇ is written only in this layer's segment
+    {
+      detail::GemmSum sum(d.out, d.in, 1.0, gdth->data() + d.w, d.in);
+      sum.add(true, false, d.n, gdy, d.out, X, d.in);
+      if (dX) sum.add(true, false, d.n, gy, d.out, dX, d.in);
+    }
+    if (d.bias) add_column_sums(gdth->data() + d.b, gdy, d.n, d.out);
+  }
 }
 }  // namespace
 
