@@ -511,11 +511,29 @@ EigenResult lanczos_top(HessianOperator& H, const LanczosOptions& opt) {
   const std::size_t before = H.applications();
   EigenResult r;
   LeadOutcome lead;
+  bool out_of_range = false;
   {
     Float32Scope f32(H);
     if (!f32.on()) return lanczos_top_as_it_is(H, opt, max_m);  // the operator has none: float64
-    r = lanczos_top_as_it_is(H, opt, max_m, opt.float64_lead ? &lead : nullptr);
-    r.float32_hvps = r.hvps - lead.float64_hvps;
+    try {
+      r = lanczos_top_as_it_is(H, opt, max_m, opt.float64_lead ? &lead : nullptr);
+      r.float32_hvps = r.hvps - lead.float64_hvps;
+    } catch (const NumericalError&) {
+      // A product past float32's range, which the same product in float64 may
+      // not be: the float64 solve below decides (a NumericalError there is real).
+      out_of_range = true;
+    }
+  }
+  if (out_of_range) {
+    const std::size_t used = H.applications() - before, float32_hvps = used - lead.float64_hvps;
+    LanczosOptions again = opt;
+    again.float32_products = false;
+    again.max_iter = std::max(max_m > used ? max_m - used : 0, opt.k);
+    r = lanczos_top_as_it_is(H, again, std::min(again.max_iter, n));
+    r.float32_hvps = float32_hvps;
+    r.float32_out_of_range = true;
+    r.hvps = H.applications() - before;
+    return r;
   }
   if (lead.certified) return r;  // the lead pairs: float64 products already
   const std::size_t before_check = H.applications();

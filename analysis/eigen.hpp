@@ -25,6 +25,9 @@ struct EigenResult {
   std::size_t hvps = 0;           // HVPs used
   std::size_t float32_hvps = 0;   // of which with float32 products (LanczosOptions::float32_products)
   std::size_t check_hvps = 0;     // of which the float64 check of a mixed solve's pairs
+  // A mixed solve whose float32 products left float32's range (non-finite):
+  // the pairs are a float64 solve's, the float32 HVPs spent before it counted.
+  bool float32_out_of_range = false;
   bool on_assumed_gap = false;    // stopped on LanczosOptions::assumed_gap, the rest of the start unpaid
   std::size_t iterations = 0;
   bool converged = false;
@@ -78,7 +81,11 @@ struct LanczosOptions {
   // orthogonalization and Ritz values in float64; then each of the k top
   // pairs is checked with one float64 HVP — its Rayleigh quotient is the value
   // returned, its residual the one reported — and where the check fails the
-  // rule, a float64 solve continues from the vectors found.
+  // rule, a float64 solve continues from the vectors found. Where a float32
+  // product is not finite (float32 ends at ~3.4e38, float64 at ~1.8e308: a
+  // run on its way to diverging gets there first in float32), the solve is
+  // done again in float64, and only a non-finite float64 product is a
+  // NumericalError.
   bool float32_products = false;
   // With float32_products and the Subspace start: the first k warm-start
   // vectors (the predicted top pairs) take float64 products, the rest (the

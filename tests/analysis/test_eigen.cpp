@@ -432,6 +432,53 @@ BOOST_AUTO_TEST_CASE(float32_products_round_the_hvp_and_the_check_keeps_lambda_m
   }
 }
 
+// float32 ends at ~3.4e38 and float64 at ~1.8e308: on a ReLU MLP scaled
+// ×1e10 (MSE: H grows as the scale⁴, ‖H‖ ~ 1e38) float32 products leave
+// float32's range where float64 ones do not. A mixed solve (cold, and warm
+// with a float64 lead) then answers with the float64 solve's pairs, bit for
+// bit, says so, and counts the float32 HVPs it spent; scaled ×1e80 the
+// float64 products are not finite either, and that is a NumericalError.
+BOOST_AUTO_TEST_CASE(a_mixed_solve_past_float32s_range_is_solved_in_float64) {
+  const data::Dataset ds = data::gaussian_clusters(120, 6, 3, 1.0, 6);
+  auto net = nn::mlp({6, {10, 8}, nn::ActivationKind::ReLU, 3});
+  nn::ModelObjective obj(nn::as_model(net), nn::Loss::MSE, ds, {.chunk_size = 50, .threads = 2});
+  const Tensor th = nn::init_params(*net, nn::Init::PyTorchDefault, 3);
+  std::mt19937_64 rng(5);
+  const Tensor v = test::random_normal({th.size()}, rng);
+  auto H = obj.hessian_at(1e10 * th);
+  const Tensor exact = H->apply(v);
+  BOOST_TEST_REQUIRE(std::isfinite(inner(exact, exact)));
+  BOOST_TEST_REQUIRE(H->float32_products(true));
+  const Tensor rounded = H->apply(v);
+  H->float32_products(false);
+  BOOST_TEST_REQUIRE(!std::isfinite(inner(rounded, rounded)));  // the premise: float32 overflows here
+  for (const bool warm : {false, true}) {
+    LanczosOptions o;
+    o.stop = LanczosStop::Value;
+    if (warm) {
+      o = tracked_options();
+      o.float64_lead = true;
+      o.warm_start = {test::random_normal({th.size()}, rng), test::random_normal({th.size()}, rng)};
+    }
+    const auto exact_solve = lanczos_top(*H, o);
+    o.float32_products = true;
+    const std::size_t before = H->applications();
+    const auto r = lanczos_top(*H, o);
+    BOOST_TEST(H->applications() - before == r.hvps);
+    BOOST_TEST(r.float32_out_of_range);
+    BOOST_TEST(r.float32_hvps >= 1u);
+    BOOST_TEST(r.hvps == r.float32_hvps + (warm ? 1u : 0u) + exact_solve.hvps);  // warm: the lead's float64 HVP too
+    BOOST_TEST(r.converged);
+    BOOST_TEST_REQUIRE(r.values.size() == exact_solve.values.size());
+    for (std::size_t i = 0; i < r.values.size(); ++i) BOOST_TEST(r.values[i] == exact_solve.values[i]);
+    BOOST_TEST(exact_solve.values[0] > 1e38);
+  }
+  auto too_far = obj.hessian_at(1e80 * th);
+  LanczosOptions o;
+  o.float32_products = true;
+  BOOST_CHECK_THROW(lanczos_top(*too_far, o), NumericalError);
+}
+
 // A Subspace solve returns H·v for each returned vector from its stored
 // products (no HVP more): equal to a fresh HVP up to rounding, in float64 and
 // after a mixed solve (for the checked pair: the float64 check's product).

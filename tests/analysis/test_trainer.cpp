@@ -600,6 +600,41 @@ BOOST_AUTO_TEST_CASE(mixed_precision_sharpness_agrees_and_leaves_the_trajectory_
   BOOST_TEST(float32 <= all - double(steps + 1));  // one float64 check per step at least
 }
 
+// Where a run's Hessian grows past float32's range (~3.4e38) while float64
+// still holds it, the default sharpness plugin's float32 products are not
+// finite: its solve is done again in float64, and the run goes on as with
+// hvp=float64 (before, it ended there as diverged). A ReLU MLP with MSE at
+// η = 15: λmax reaches 4e52 at step 4, then every unit is dead and λmax = 1
+// while the loss grows ×196 a step.
+BOOST_AUTO_TEST_CASE(float32_products_past_their_range_do_not_end_a_run) {
+  nn::ObjectiveSpec spec = small_spec();
+  spec.activation = "relu";
+  spec.loss = "mse";
+  auto built = nn::build_objective(spec);
+  const std::size_t steps = 12;
+  RunResult runs[2];
+  const char* specs[2] = {"sharpness", "sharpness:hvp=float64"};
+  for (int i = 0; i < 2; ++i) {
+    optim::GradientDescent gd(optim::Schedule::constant(15.0));
+    TrainerOptions o;
+    o.max_steps = steps;
+    o.divergence_factor = INFINITY;  // only a non-finite loss ends it
+    Trainer t(*built.objective, gd, o);
+    t.attach(PluginRegistry::global().create_from_spec(specs[i]));
+    runs[i] = t.run(built.theta0);
+  }
+  BOOST_TEST_REQUIRE((runs[1].outcome == Outcome::MaxSteps), runs[1].describe());
+  BOOST_TEST((runs[0].outcome == Outcome::MaxSteps), runs[0].describe());
+  double largest = 0;
+  for (std::size_t s = 0; s <= steps; ++s) {
+    const double mixed = runs[0].metrics.at(s, "lambda_max").value_or(NAN);
+    const double exact = runs[1].metrics.at(s, "lambda_max").value();
+    largest = std::max(largest, exact);
+    BOOST_TEST(std::abs(mixed - exact) <= 1e-3 * exact, "step " << s << ": " << mixed << " vs " << exact);
+  }
+  BOOST_TEST(largest > 1e39);  // the premise: the Hessian leaves float32's range
+}
+
 // A plugin whose computation fails numerically ends the run as diverged at
 // that step, says which plugin and why, and keeps every earlier row.
 class FailsAtStep : public Plugin {
