@@ -16,7 +16,7 @@ namespace {
 // The eigenvalue rule also needs r ≤ this × tol·|θ| (see LanczosStop).
 constexpr double kValueRuleResidualGuard = 10.0;
 
-double vec_norm(const Tensor& a) { return std::sqrt(inner(a, a)); }
+double vec_norm(const Tensor& a) { return eos::norm(a); }
 void axpy(double alpha, const Tensor& x, Tensor& y) {  // y += αx
   const double* xs = x.data();
   double* ys = y.data();
@@ -108,7 +108,12 @@ double gap_of(const std::vector<double>& theta, const std::vector<double>& r, st
   if (theta.size() <= k) return 0.0;  // no other Ritz value to say how far the rest is: r alone
   return gap_to_others(theta[c], theta, r, c);
 }
-double error_from(double r, double delta) { return delta > r ? r * r / delta : r; }
+double error_from(double r, double delta) {
+  if (!(delta > r)) return r;
+  const double e = r * r / delta;
+  // r² past float64's range (r beyond ~1e154, or below ~1e-135): r·(r/δ)
+  return std::isfinite(e) && (e >= 0x1p-900 || r == 0) ? e : r * (r / delta);
+}
 double error_bound(const std::vector<double>& theta, const std::vector<double>& r, std::size_t c, std::size_t k) {
   return error_from(r[c], gap_of(theta, r, c, k));
 }
@@ -171,16 +176,20 @@ class SubspaceSolver {
                                        "product overflows (HVP {} of this solve, v·Hv = {})",
                                        hvps_ + 1, vw));
     ++hvps_;
+    if (V_.empty()) {  // the first product sets the scale of WᵀW (see products_inner)
+      const double size = eos::norm(w);
+      scale_exp_ = size > 0x1p400 || (size > 0 && size < 0x1p-400) ? std::ilogb(size) : 0;
+    }
     const std::size_t m = V_.size();
     Tensor G = xt::zeros<double>({m + 1, m + 1}), M = xt::zeros<double>({m + 1, m + 1});
     for (std::size_t i = 0; i < m; ++i)
       for (std::size_t j = 0; j < m; ++j) G(i, j) = G_(i, j), M(i, j) = M_(i, j);
     for (std::size_t i = 0; i < m; ++i) {
       G(i, m) = G(m, i) = 0.5 * (inner(V_[i], w) + inner(v, W_[i]));
-      M(i, m) = M(m, i) = inner(W_[i], w);
+      M(i, m) = M(m, i) = products_inner(W_[i], w);
     }
     G(m, m) = vw;
-    M(m, m) = inner(w, w);
+    M(m, m) = products_inner(w, w);
     G_ = std::move(G);
     M_ = std::move(M);
     V_.push_back(std::move(v));
@@ -201,7 +210,8 @@ class SubspaceSolver {
       double yMy = 0.0;
       for (std::size_t i = 0; i < m; ++i)
         for (std::size_t j = 0; j < m; ++j) yMy += evecs_(i, c) * M_(i, j) * evecs_(j, c);
-      res_[c] = std::sqrt(std::max(0.0, yMy - theta_[c] * theta_[c]));
+      const double scaled_theta = std::ldexp(theta_[c], -scale_exp_);
+      res_[c] = std::ldexp(std::sqrt(std::max(0.0, yMy - scaled_theta * scaled_theta)), scale_exp_);
     }
     residual_.clear();
     for (std::size_t i = 0; i < std::min(opt_.k, m); ++i) {  // explicit for the pairs that decide the stop
@@ -268,11 +278,21 @@ class SubspaceSolver {
     for (std::size_t i = 0; i < keep; ++i)
       for (std::size_t j = 0; j < keep; ++j) {
         G_(i, j) = 0.5 * (inner(V_[i], W_[j]) + inner(V_[j], W_[i]));
-        M_(i, j) = inner(W_[i], W_[j]);
+        M_(i, j) = products_inner(W_[i], W_[j]);
       }
   }
 
  private:
+  // M = WᵀW in units of 2^(2·scale_exp_): 0 (inner itself) unless the first
+  // product's norm lay past 2^±400, where the squares would leave float64's
+  // range (‖H‖ beyond ~1e120 or below ~1e-120); powers of two scale exactly.
+  double products_inner(const Tensor& a, const Tensor& b) const {
+    if (scale_exp_ == 0) return inner(a, b);
+    const double s = std::ldexp(1.0, -scale_exp_);
+    double sum = 0.0;
+    for (std::size_t i = 0; i < a.size(); ++i) sum += (a.data()[i] * s) * (b.data()[i] * s);
+    return sum;
+  }
   Tensor combine(const std::vector<Tensor>& B, std::size_t c) const {  // Σᵢ y_c[i]·Bᵢ
     Tensor x = xt::zeros<double>({n_});
     for (std::size_t i = 0; i < B.size(); ++i) axpy(evecs_(i, c), B[i], x);
@@ -287,6 +307,7 @@ class SubspaceSolver {
   std::vector<double> theta_, res_;
   std::vector<Tensor> residual_;  // of the k top pairs, largest first
   std::size_t hvps_ = 0;
+  int scale_exp_ = 0;
 };
 
 // A warm-start vector adding less than this (relative) to the span of those
@@ -423,7 +444,8 @@ EigenResult lanczos_top_as_it_is(HessianOperator& H, const LanczosOptions& opt, 
     const double b = K.step(H, w, "lanczos_top");
     const std::size_t m = j + 1;
     symmetric_eigen(K.tridiagonal(m), evals, evecs);  // Ritz pairs of T_m
-    const bool exhausted = b <= 1e-12 * std::max(1.0, std::abs(evals(m - 1)));
+    // relative to ‖T‖ ≥ the largest |Ritz value| (0 only for H = 0, where b is 0 too)
+    const bool exhausted = b <= 1e-12 * std::max(std::abs(evals(0)), std::abs(evals(m - 1)));
     theta.assign(m, 0.0);
     res.assign(m, 0.0);
     for (std::size_t c = 0; c < m; ++c) {

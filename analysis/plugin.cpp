@@ -13,9 +13,18 @@ namespace eos::analysis {
 double directional_smoothness(const Tensor& v, const Tensor& g, const Tensor& g_shifted) {
   if (v.size() != g.size() || g.size() != g_shifted.size())
     throw ShapeError(fmt::format("directional_smoothness: sizes {}, {}, {} differ", v.size(), g.size(), g_shifted.size()));
+  const double *vs = v.data(), *gs = g.data(), *hs = g_shifted.data();
   double s = 0.0;
-  for (std::size_t i = 0; i < v.size(); ++i) s += v.data()[i] * (g.data()[i] - g_shifted.data()[i]);
-  return s / inner(v, v);
+  for (std::size_t i = 0; i < v.size(); ++i) s += vs[i] * (gs[i] - hs[i]);
+  const double vv = inner(v, v);
+  if (std::isfinite(s) && std::isfinite(vv) && vv >= 0x1p-900) return s / vv;
+  // A square or product past float64's range (‖v‖ beyond ~1e154 or below
+  // ~1e-135): ⟨v/‖v‖, ∇f(θ) − ∇f(θ − v)⟩ / ‖v‖.
+  const double nv = eos::norm(v);
+  if (!(nv > 0) || !std::isfinite(nv)) return s / vv;
+  double t = 0.0;
+  for (std::size_t i = 0; i < v.size(); ++i) t += vs[i] / nv * (gs[i] - hs[i]);
+  return t / nv;
 }
 
 // ---- StepContext -----------------------------------------------------------
@@ -55,6 +64,7 @@ double StepContext::grad_norm_sq() {
   const Tensor& g = grad();
   return inner(g, g);
 }
+double StepContext::grad_norm() { return eos::norm(grad()); }
 HessianOperator& StepContext::hessian() {
   if (!data_.hessian) linearize(data_);
   return *data_.hessian;
@@ -103,7 +113,10 @@ const Tensor& StepContext::probe_point() {
 double StepContext::probe_loss() { return probe().value; }
 const Tensor& StepContext::probe_grad() { return probe().grad; }
 double StepContext::relative_progress() {
-  return (probe_loss() - loss()) / (lr() * grad_norm_sq());
+  const double change = probe_loss() - loss(), g2 = grad_norm_sq();
+  if (std::isfinite(g2) && g2 >= 0x1p-900) return change / (lr() * g2);
+  const double gn = grad_norm();  // ‖∇f‖² past float64's range: divided by ‖∇f‖ twice
+  return change / gn / (lr() * gn);
 }
 double StepContext::directional_smoothness() {
   // v = η∇f: L = ⟨η∇f, ∇f − ∇f(p)⟩/‖η∇f‖² = ⟨∇f, ∇f − ∇f(p)⟩/(η‖∇f‖²)

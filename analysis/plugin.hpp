@@ -90,7 +90,8 @@ class StepContext {
 
   double loss();            // f(θ_t), full batch
   const Tensor& grad();     // ∇f(θ_t)
-  double grad_norm_sq();
+  double grad_norm_sq();     // may overflow where ‖∇f‖ passes ~1e154
+  double grad_norm();        // ‖∇f(θ_t)‖, also there (eos::norm)
   bool evaluated() const { return data_.full.known; }  // f(θ_t) and ∇f(θ_t) are known already
   // At p = θ_t − η_t ∇f(θ_t):
   const Tensor& probe_point();

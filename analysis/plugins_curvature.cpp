@@ -242,8 +242,8 @@ class WarmStartedEigenPlugin : public Plugin {
   // where |λmax| > θ would grow instead.
   void remember_power_stepped(EigenResult& r) {
     for (std::size_t i = 0; i < r.vectors.size() && i < r.products.size(); ++i) {
-      const double norm = std::sqrt(inner(r.products[i], r.products[i]));
-      if (r.values[i] > 0 && norm > 0 && std::isfinite(norm)) r.vectors[i] = r.products[i] / norm;
+      const double length = eos::norm(r.products[i]);
+      if (r.values[i] > 0 && length > 0 && std::isfinite(length)) r.vectors[i] = r.products[i] / length;
     }
     remember(std::move(r.vectors));
   }
@@ -358,7 +358,7 @@ class SharpnessPlugin : public WarmStartedEigenPlugin {
     if (opt_.float32_products) row.set("sharpness_float32_hvps", double(r.float32_hvps));
     if (guard_.every > 1) row.set("sharpness_assumed_gap", r.on_assumed_gap ? r.gaps[0] : 0.0);
     const Tensor& g = H.grad();
-    const double gn = std::sqrt(inner(g, g));
+    const double gn = eos::norm(g);
     if (gn > 0) row.set("cos_grad_top", std::abs(inner(g, r.vectors[0])) / gn);
     remember_power_stepped(r);
   }

@@ -71,7 +71,7 @@ class CentralFlowPlugin : public Plugin {
       max_critical_ = std::max(max_critical_, p.critical);
       at_k_ += p.critical >= opt_.k;
       const Tensor d = flow_->w() - ctx.theta();
-      row.set("flow_distance", std::sqrt(inner(d, d)));
+      row.set("flow_distance", eos::norm(d));
       if (!p.U.empty()) {
         double s2 = 0.0;
         for (const Tensor& u : p.U) s2 += std::pow(inner(u, d), 2);

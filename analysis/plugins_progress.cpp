@@ -57,7 +57,7 @@ class GradNormPlugin : public Plugin {
  public:
   std::string name() const override { return "grad_norm"; }
   std::vector<std::string> columns() const override { return {"grad_norm"}; }
-  void observe(StepContext& ctx, Row& row) override { row.set("grad_norm", std::sqrt(ctx.grad_norm_sq())); }
+  void observe(StepContext& ctx, Row& row) override { row.set("grad_norm", ctx.grad_norm()); }
 };
 
 // The first n coordinates of θ_t (for the two-parameter toys: the iterate in the plane).
@@ -115,12 +115,28 @@ class UpdateRelativeProgressPlugin : public Plugin {
     copy_into(v_, ctx.theta());
     v_ -= ctx.next_theta();
     const double gv = inner(g, v_), vv = inner(v_, v_), gg = inner(g, g);
-    if (vv == 0.0) return;  // no move: nothing to measure along
-    const double f1 = ctx.next_loss();
-    row.set("update_rp", (f1 - ctx.loss()) / gv);
+    const double nv = eos::norm(v_);
+    if (nv == 0.0) return;  // no move: nothing to measure along
+    const double change = ctx.next_loss() - ctx.loss();
     row.set("update_L", analysis::directional_smoothness(v_, g, ctx.next_grad()));
-    if (gg > 0) row.set("update_cos", gv / std::sqrt(gg * vv));
-    row.set("update_norm", std::sqrt(vv));
+    row.set("update_norm", nv);
+    const bool in_range = [](auto... x) { return ((std::isfinite(x) && std::abs(x) >= 0x1p-900) && ...); }(gv, vv, gg, gg * vv);
+    if (in_range) {
+      row.set("update_rp", change / gv);
+      row.set("update_cos", gv / std::sqrt(gg * vv));
+      return;
+    }
+    // A square or product past float64's range (a diverging run, or one at
+    // rest): ⟨∇f, v⟩ = ‖∇f‖‖v‖·cos, with cos = ⟨∇f/‖∇f‖, v/‖v‖⟩.
+    const double ng = eos::norm(g);
+    if (!(ng > 0) || !std::isfinite(ng) || !std::isfinite(nv)) {
+      row.set("update_rp", change / gv);
+      return;
+    }
+    double cos = 0.0;
+    for (std::size_t i = 0; i < g.size(); ++i) cos += g.data()[i] / ng * (v_.data()[i] / nv);
+    row.set("update_rp", change / ng / nv / cos);
+    row.set("update_cos", cos);
   }
 
  private:
@@ -237,6 +253,9 @@ class SgdRelativeProgressPlugin : public Plugin {
       throw std::invalid_argument(fmt::format("plugin sgd_rp: batch size {} for {} examples (set batch=…)", b, n));
     Rng rng(ctx.seed_for("sgd_rp"));
     const double f = ctx.loss(), g2 = ctx.grad_norm_sq(), eta = ctx.lr();
+    // ‖∇f‖² past float64's range (a diverging run): ratios of norms instead
+    const bool squares_in_range = std::isfinite(g2) && g2 >= 0x1p-900;
+    const double gn = squares_in_range ? 0.0 : ctx.grad_norm();
     const Tensor& g = ctx.grad();
     std::vector<double> rp, rhs;
     Tensor p;
@@ -246,9 +265,15 @@ class SgdRelativeProgressPlugin : public Plugin {
       p = ctx.theta();
       xt::noalias(p) -= eta * gb;
       const auto fp = obj.value_and_grad(p);
-      rp.push_back((fp.value - f) / (eta * g2));
       // ‖g_B‖²/‖∇f‖² · L(θ; ηg_B), with L(θ; ηg_B) = directional_smoothness(g_B, …)/η
-      rhs.push_back(inner(gb, gb) / g2 * directional_smoothness(gb, g, fp.grad) / eta);
+      const double eta_L = directional_smoothness(gb, g, fp.grad);
+      if (squares_in_range) {
+        rp.push_back((fp.value - f) / (eta * g2));
+        rhs.push_back(inner(gb, gb) / g2 * eta_L / eta);
+      } else {
+        rp.push_back((fp.value - f) / gn / (eta * gn));
+        rhs.push_back(std::pow(eos::norm(gb) / gn, 2) * eta_L / eta);
+      }
     }
     const MeanSe a = mean_se(rp), c = mean_se(rhs);
     row.set("sgd_erp", a.mean);

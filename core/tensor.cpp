@@ -48,6 +48,20 @@ double inner(const Tensor& a, const Tensor& b) {
   return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
 }
 
+double norm(const Tensor& a) {
+  const double squares = inner(a, a);
+  // Past 2⁻⁹⁰⁰ the largest square is ≥ 2⁻⁹⁰⁰/n, far above the subnormals:
+  // the squares lost to underflow are below 1e-300 of the sum.
+  if (std::isfinite(squares) && squares >= 0x1p-900) return std::sqrt(squares);
+  if (std::isnan(squares)) return squares;
+  double largest = 0.0;
+  for (double x : a) largest = std::max(largest, std::abs(x));
+  if (largest == 0.0 || !std::isfinite(largest)) return largest;  // zero, or an inf entry
+  double scaled = 0.0;
+  for (double x : a) scaled += (x / largest) * (x / largest);
+  return largest * std::sqrt(scaled);
+}
+
 bool all_finite(const Tensor& t) {
   for (double v : t)
     if (!std::isfinite(v)) return false;

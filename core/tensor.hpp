@@ -39,6 +39,11 @@ Tensor zeros(const Shape& s);
 // Σᵢ aᵢbᵢ over all elements of two tensors of equal size (BLAS ddot).
 // ShapeError if sizes differ.
 double inner(const Tensor& a, const Tensor& b);
+// ‖a‖₂: √(a·a), bit for bit, where a·a is finite and not tiny; where the sum
+// of squares overflows (entries past ~1e154, as on a diverging run) or
+// underflows (all entries below ~1e-135), from a scaled by its largest |aᵢ|
+// instead, as BLAS dnrm2 scales. NaN where an entry is NaN, inf where one is.
+double norm(const Tensor& a);
 // Whether every entry is finite (no NaN, no ±inf).
 bool all_finite(const Tensor& t);
 // The flat index of the first NaN or ±inf entry, or none.

@@ -72,6 +72,41 @@ BOOST_AUTO_TEST_CASE(update_rp_is_rp_under_gd) {
   BOOST_TEST(!r.metrics.at(300, "update_rp").has_value());  // no update after the last step
 }
 
+// On the quadratic 20θ₁² + θ₂², RP, L, cosines and λmax do not depend on
+// the scale of θ, and ‖∇f‖ scales with it — also where ‖∇f‖² leaves
+// float64's range: θ ~ 1e153 (f ~ 1e307, ‖∇f‖² ~ 1e309) and θ ~ 1e-170
+// (‖∇f‖² ~ 1e-337; f itself underflows there, so RP is not compared).
+// Before, a diverging run's last rows got grad_norm = inf and RP, cosines 0.
+BOOST_AUTO_TEST_CASE(step_quantities_are_scale_free_past_float64s_squares) {
+  auto f = toys::quadratic();
+  const std::vector<std::string> specs = {"grad_norm", "rp", "update_rp", "sharpness:tol=1e-10"};
+  auto run_at = [&](double scale) {
+    optim::GradientDescent gd(optim::Schedule::constant(0.04));
+    return run(*f, gd, Tensor{0.7 * scale, 1.3 * scale}, specs, 1);
+  };
+  const RunResult at_one = run_at(1.0);
+  for (const double scale : {1e153, 1e-170}) {
+    const RunResult r = run_at(scale);
+    BOOST_TEST_REQUIRE((r.outcome == Outcome::MaxSteps), r.describe());
+    auto same = [&](const char* column, double times) {
+      const double want = *at_one.metrics.at(0, column) * times, got = r.metrics.at(0, column).value_or(NAN);
+      BOOST_TEST(std::abs(got - want) <= 1e-12 * std::abs(want), column << " at scale " << scale << ": " << got << " vs " << want);
+    };
+    same("grad_norm", scale);
+    same("L_dir", 1.0);
+    same("update_L", 1.0);
+    same("update_cos", 1.0);
+    same("update_norm", scale);
+    same("lambda_max", 1.0);
+    same("cos_grad_top", 1.0);
+    if (scale > 1) {
+      same("rp", 1.0);
+      same("update_rp", 1.0);
+    }
+  }
+  BOOST_TEST(std::abs(*at_one.metrics.at(0, "lambda_max") - 40.0) <= 1e-9);
+}
+
 BOOST_AUTO_TEST_CASE(update_rp_under_momentum_has_the_quadratic_closed_form) {
   // f = ½θᵀAθ, A = diag(40, 2): for any step v, L(θ; v) = vᵀAv/‖v‖² and
   // RP_U = −1 + ½·vᵀAv/⟨Aθ, v⟩.
