@@ -36,12 +36,13 @@ struct NumericalError : std::runtime_error {
 
 // Tensors from a shape, avoiding xtensor's `xarray v({n})` trap (one element n).
 Tensor zeros(const Shape& s);
-// Σᵢ aᵢbᵢ over all elements of two tensors of equal size (BLAS ddot).
+// Σᵢ aᵢbᵢ over all elements of two tensors of equal size (eight interleaved
+// partial sums: the same bits on any thread count; tensor.cpp says why not ddot).
 // ShapeError if sizes differ.
 double inner(const Tensor& a, const Tensor& b);
 // ‖a‖₂: √(a·a), bit for bit, where a·a is finite and not tiny; where the sum
 // of squares overflows (entries past ~1e154, as on a diverging run) or
-// underflows (all entries below ~1e-135), from a scaled by its largest |aᵢ|
+// underflows (‖a‖ below ~1e-135), from a scaled by its largest |aᵢ|
 // instead, as BLAS dnrm2 scales. NaN where an entry is NaN, inf where one is.
 double norm(const Tensor& a);
 // Whether every entry is finite (no NaN, no ±inf).
