@@ -115,7 +115,7 @@ class UpdateRelativeProgressPlugin : public Plugin {
     copy_into(v_, ctx.theta());
     v_ -= ctx.next_theta();
     const double gv = inner(g, v_), vv = inner(v_, v_), gg = inner(g, g);
-    const double nv = eos::norm(v_);
+    const double nv = std::isfinite(vv) && vv >= 0x1p-900 ? std::sqrt(vv) : eos::norm(v_);
     if (nv == 0.0) return;  // no move: nothing to measure along
     const double change = ctx.next_loss() - ctx.loss();
     row.set("update_L", analysis::directional_smoothness(v_, g, ctx.next_grad()));
