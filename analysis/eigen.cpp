@@ -16,7 +16,6 @@ namespace {
 // The eigenvalue rule also needs r ≤ this × tol·|θ| (see LanczosStop).
 constexpr double kValueRuleResidualGuard = 10.0;
 
-double vec_norm(const Tensor& a) { return eos::norm(a); }
 void axpy(double alpha, const Tensor& x, Tensor& y) {  // y += αx
   const double* xs = x.data();
   double* ys = y.data();
@@ -33,7 +32,7 @@ double orthogonalize(const std::vector<Tensor>& Q, Tensor& w, double norm_before
   for (int pass = 0; pass < 2; ++pass) {
     const double before = after;
     for (const auto& q : Q) axpy(-inner(w, q), q, w);
-    after = vec_norm(w);
+    after = eos::norm(w);
     if (after >= kSecondPassBelow * before) break;  // false for NaN: the caller's check sees it
   }
   return after;
@@ -42,7 +41,7 @@ Tensor random_unit(std::size_t n, std::uint64_t seed) {
   Rng rng(seed);
   Tensor v = Tensor::from_shape({n});
   for (auto& x : v) x = rng.normal();
-  return v / vec_norm(v);
+  return v / eos::norm(v);
 }
 void check_dim(const HessianOperator& H, const Tensor& v, const char* what) {
   if (v.dimension() != 1 || v.size() != H.dim())
@@ -72,7 +71,7 @@ struct LanczosBasis {
     alpha.push_back(a);
     axpy(-a, Q[j], w);
     if (j > 0) axpy(-beta[j - 1], Q[j - 1], w);
-    const double b = orthogonalize(Q, w, vec_norm(w));
+    const double b = orthogonalize(Q, w, eos::norm(w));
     if (!std::isfinite(b))
       throw NumericalError(fmt::format("{}: the Lanczos residual norm overflowed (HVP {} of this solve)", who, j + 1));
     return b;
@@ -112,7 +111,7 @@ double error_from(double r, double delta) {
   if (!(delta > r)) return r;
   const double e = r * r / delta;
   // r² past float64's range (r beyond ~1e154, or below ~1e-135): r·(r/δ)
-  return std::isfinite(e) && (e >= 0x1p-900 || r == 0) ? e : r * (r / delta);
+  return square_in_range(e) || (r == 0 && std::isfinite(e)) ? e : r * (r / delta);
 }
 double error_bound(const std::vector<double>& theta, const std::vector<double>& r, std::size_t c, std::size_t k) {
   return error_from(r[c], gap_of(theta, r, c, k));
@@ -157,7 +156,7 @@ class SubspaceSolver {
   // in_float64: this product in float64 while the operator is on float32
   // products (LanczosOptions::float64_lead).
   bool add(Tensor v, double min_new, bool in_float64 = false) {
-    const double before = vec_norm(v);
+    const double before = eos::norm(v);
     if (!(before > 0) || !std::isfinite(before)) return false;
     const double after = orthogonalize(V_, v, before);
     if (!(after > min_new * before)) return false;
@@ -218,7 +217,7 @@ class SubspaceSolver {
       const std::size_t c = m - 1 - i;
       Tensor x = combine(V_, c), R = combine(W_, c);
       axpy(-theta_[c], x, R);
-      res_[c] = vec_norm(R);
+      res_[c] = eos::norm(R);
       residual_.push_back(std::move(R));
     }
   }
@@ -230,7 +229,7 @@ class SubspaceSolver {
   // Ritz pair c into `into`: unit vector, its product, residual, error and gap (k: as the rule counts).
   void append_pair(std::size_t c, std::size_t k, EigenResult& into) const {
     Tensor v = vector(c), hv = product(c);
-    const double norm = vec_norm(v);
+    const double norm = eos::norm(v);
     into.values.push_back(theta_[c]);
     into.vectors.push_back(v / norm);
     into.products.push_back(hv / norm);
@@ -255,7 +254,7 @@ class SubspaceSolver {
       for (std::size_t j = 0; j < lead; ++j) axpy(y(j, c), V_[j], p.vector), axpy(y(j, c), W_[j], p.product);
       Tensor R = p.product;
       axpy(-p.theta, p.vector, R);
-      p.residual = vec_norm(R);
+      p.residual = eos::norm(R);
       pairs.push_back(std::move(p));
     }
     return pairs;
@@ -429,10 +428,10 @@ EigenResult lanczos_top_as_it_is(HessianOperator& H, const LanczosOptions& opt, 
   Tensor q = xt::zeros<double>({n});
   for (const auto& w : opt.warm_start) {
     check_dim(H, w, "lanczos_top");
-    axpy(1.0 / std::max(vec_norm(w), 1e-300), w, q);
+    axpy(1.0 / std::max(eos::norm(w), 1e-300), w, q);
   }
-  if (opt.warm_start.empty() || vec_norm(q) < 1e-12) q = random_unit(n, opt.seed);
-  else q /= vec_norm(q);
+  if (opt.warm_start.empty() || eos::norm(q) < 1e-12) q = random_unit(n, opt.seed);
+  else q /= eos::norm(q);
 
   LanczosBasis K;
   K.Q.push_back(q);
@@ -466,7 +465,7 @@ EigenResult lanczos_top_as_it_is(HessianOperator& H, const LanczosOptions& opt, 
         const std::size_t c = m - 1 - i;
         Tensor v = xt::zeros<double>({n});
         for (std::size_t l = 0; l < m; ++l) axpy(evecs(l, c), K.Q[l], v);
-        v /= vec_norm(v);
+        v /= eos::norm(v);
         r.values.push_back(evals(c));
         r.vectors.push_back(std::move(v));
         r.residuals.push_back(res[c]);
@@ -495,7 +494,7 @@ bool check_in_float64(HessianOperator& H, EigenResult& r, const LanczosOptions& 
       throw NumericalError(fmt::format("lanczos_top: the float64 check's product is not finite (x·Hx = {})", theta));
     if (i < r.products.size()) r.products[i] = Hx;
     axpy(-theta, x, Hx);
-    const double res = vec_norm(Hx);
+    const double res = eos::norm(Hx);
     r.values[i] = theta;
     r.residuals[i] = res;
     r.errors[i] = error_from(res, r.gaps[i]);
@@ -531,6 +530,13 @@ EigenResult lanczos_top(HessianOperator& H, const LanczosOptions& opt) {
   // the rule), then the float64 check; where it fails, a float64 solve from
   // the float32 solve's vectors.
   const std::size_t before = H.applications();
+  // The solve again in float64 from `again`'s start, within the HVPs left.
+  auto in_float64 = [&](LanczosOptions again) {
+    again.float32_products = false;
+    const std::size_t used = H.applications() - before;
+    again.max_iter = std::max(max_m > used ? max_m - used : 0, opt.k);
+    return lanczos_top_as_it_is(H, again, std::min(again.max_iter, n));
+  };
   EigenResult r;
   LeadOutcome lead;
   bool out_of_range = false;
@@ -547,11 +553,8 @@ EigenResult lanczos_top(HessianOperator& H, const LanczosOptions& opt) {
     }
   }
   if (out_of_range) {
-    const std::size_t used = H.applications() - before, float32_hvps = used - lead.float64_hvps;
-    LanczosOptions again = opt;
-    again.float32_products = false;
-    again.max_iter = std::max(max_m > used ? max_m - used : 0, opt.k);
-    r = lanczos_top_as_it_is(H, again, std::min(again.max_iter, n));
+    const std::size_t float32_hvps = H.applications() - before - lead.float64_hvps;
+    r = in_float64(opt);
     r.float32_hvps = float32_hvps;
     r.float32_out_of_range = true;
     r.hvps = H.applications() - before;
@@ -563,14 +566,11 @@ EigenResult lanczos_top(HessianOperator& H, const LanczosOptions& opt) {
   r.check_hvps = H.applications() - before_check;
   if (!checked) {
     LanczosOptions again = opt;
-    again.float32_products = false;
     again.start = WarmStart::Subspace;
     again.warm_start = r.vectors;
     again.assumed_gap = 0.0;  // the vectors found are all paid again
-    const std::size_t used = H.applications() - before;
-    again.max_iter = std::max(max_m > used ? max_m - used : 0, opt.k);
     const std::size_t float32_hvps = r.float32_hvps, check_hvps = r.check_hvps;
-    r = lanczos_top_as_it_is(H, again, std::min(again.max_iter, n));
+    r = in_float64(std::move(again));
     r.float32_hvps = float32_hvps;
     r.check_hvps = check_hvps;
   }
@@ -603,8 +603,8 @@ void GuardSchedule::record(const EigenResult& r, std::size_t k) {
 EigenResult power_iteration(HessianOperator& H, const PowerOptions& opt) {
   const std::size_t n = H.dim();
   Tensor v;
-  if (opt.warm_start.size() == n && opt.warm_start.dimension() == 1 && vec_norm(opt.warm_start) > 0)
-    v = opt.warm_start / vec_norm(opt.warm_start);
+  if (opt.warm_start.size() == n && opt.warm_start.dimension() == 1 && eos::norm(opt.warm_start) > 0)
+    v = opt.warm_start / eos::norm(opt.warm_start);
   else v = random_unit(n, opt.seed);
   EigenResult r;
   const std::size_t before = H.applications();
@@ -616,13 +616,13 @@ EigenResult power_iteration(HessianOperator& H, const PowerOptions& opt) {
     if (!std::isfinite(lambda))
       throw NumericalError(fmt::format("power_iteration: the operator returned a non-finite vector (HVP {})", it + 1));
     Tensor resid = Hv - lambda * v;
-    res = vec_norm(resid);
+    res = eos::norm(resid);
     r.iterations = it + 1;
     if (res <= opt.tol * std::abs(lambda)) {
       r.converged = true;
       break;
     }
-    const double nh = vec_norm(Hv);
+    const double nh = eos::norm(Hv);
     if (nh == 0.0) break;
     v = Hv / nh;
   }
@@ -660,7 +660,7 @@ EigenResult dense_top(HessianOperator& H, std::size_t k, std::size_t max_dim) {
     Tensor resid = Tensor(xt::linalg::dot(M, v)) - evals(c) * v;
     r.values.push_back(evals(c));
     r.vectors.push_back(v);
-    r.residuals.push_back(vec_norm(resid));
+    r.residuals.push_back(eos::norm(resid));
   }
   r.hvps = H.applications() - before;
   r.iterations = n;
@@ -673,7 +673,7 @@ Quadrature1D lanczos_quadrature(HessianOperator& H, const Tensor& v, std::size_t
   const std::size_t n = H.dim();
   m = std::min(m, n);
   if (m == 0) throw std::invalid_argument("lanczos_quadrature: m must be at least 1");
-  const double nv = vec_norm(v);
+  const double nv = eos::norm(v);
   if (!(nv > 0) || !std::isfinite(nv)) throw std::invalid_argument("lanczos_quadrature: the start vector is zero or not finite");
   LanczosBasis K;
   K.Q.push_back(v / nv);

@@ -17,7 +17,7 @@ double directional_smoothness(const Tensor& v, const Tensor& g, const Tensor& g_
   double s = 0.0;
   for (std::size_t i = 0; i < v.size(); ++i) s += vs[i] * (gs[i] - hs[i]);
   const double vv = inner(v, v);
-  if (std::isfinite(s) && std::isfinite(vv) && vv >= 0x1p-900) return s / vv;
+  if (std::isfinite(s) && square_in_range(vv)) return s / vv;
   // A square or product past float64's range (‖v‖ beyond ~1e154 or below
   // ~1e-135): ⟨v/‖v‖, ∇f(θ) − ∇f(θ − v)⟩ / ‖v‖.
   const double nv = eos::norm(v);
@@ -114,7 +114,7 @@ double StepContext::probe_loss() { return probe().value; }
 const Tensor& StepContext::probe_grad() { return probe().grad; }
 double StepContext::relative_progress() {
   const double change = probe_loss() - loss(), g2 = grad_norm_sq();
-  if (std::isfinite(g2) && g2 >= 0x1p-900) return change / (lr() * g2);
+  if (square_in_range(g2)) return change / (lr() * g2);
   const double gn = grad_norm();  // ‖∇f‖² past float64's range: divided by ‖∇f‖ twice
   return change / gn / (lr() * gn);
 }

@@ -115,13 +115,12 @@ class UpdateRelativeProgressPlugin : public Plugin {
     copy_into(v_, ctx.theta());
     v_ -= ctx.next_theta();
     const double gv = inner(g, v_), vv = inner(v_, v_), gg = inner(g, g);
-    const double nv = std::isfinite(vv) && vv >= 0x1p-900 ? std::sqrt(vv) : eos::norm(v_);
+    const double nv = square_in_range(vv) ? std::sqrt(vv) : eos::norm(v_);
     if (nv == 0.0) return;  // no move: nothing to measure along
     const double change = ctx.next_loss() - ctx.loss();
     row.set("update_L", analysis::directional_smoothness(v_, g, ctx.next_grad()));
     row.set("update_norm", nv);
-    const bool in_range = [](auto... x) { return ((std::isfinite(x) && std::abs(x) >= 0x1p-900) && ...); }(gv, vv, gg, gg * vv);
-    if (in_range) {
+    if (square_in_range(gv) && square_in_range(vv) && square_in_range(gg) && square_in_range(gg * vv)) {
       row.set("update_rp", change / gv);
       row.set("update_cos", gv / std::sqrt(gg * vv));
       return;
@@ -254,7 +253,7 @@ class SgdRelativeProgressPlugin : public Plugin {
     Rng rng(ctx.seed_for("sgd_rp"));
     const double f = ctx.loss(), g2 = ctx.grad_norm_sq(), eta = ctx.lr();
     // ‖∇f‖² past float64's range (a diverging run): ratios of norms instead
-    const bool squares_in_range = std::isfinite(g2) && g2 >= 0x1p-900;
+    const bool squares_in_range = square_in_range(g2);
     const double gn = squares_in_range ? 0.0 : ctx.grad_norm();
     const Tensor& g = ctx.grad();
     std::vector<double> rp, rhs;

@@ -52,7 +52,7 @@ double norm(const Tensor& a) {
   const double squares = inner(a, a);
   // Past 2⁻⁹⁰⁰ the largest square is ≥ 2⁻⁹⁰⁰/n, far above the subnormals:
   // the squares lost to underflow are below 1e-300 of the sum.
-  if (std::isfinite(squares) && squares >= 0x1p-900) return std::sqrt(squares);
+  if (square_in_range(squares)) return std::sqrt(squares);
   if (std::isnan(squares)) return squares;
   double largest = 0.0;
   for (double x : a) largest = std::max(largest, std::abs(x));

@@ -2,6 +2,8 @@
 // any rank, plus the error types every layer of the library throws.
 #pragma once
 
+#include <cmath>
+
 #include <cstddef>
 #include <optional>
 #include <stdexcept>
@@ -45,6 +47,10 @@ double inner(const Tensor& a, const Tensor& b);
 // underflows (‖a‖ below ~1e-135), from a scaled by its largest |aᵢ|
 // instead, as BLAS dnrm2 scales. NaN where an entry is NaN, inf where one is.
 double norm(const Tensor& a);
+// Whether a square, sum of squares or product of two is usable as it is:
+// finite and at least 2⁻⁹⁰⁰ (below, its terms near the subnormals lose
+// digits). Where not, divide by norms instead (eos::norm).
+inline bool square_in_range(double s) { return std::isfinite(s) && std::abs(s) >= 0x1p-900; }
 // Whether every entry is finite (no NaN, no ±inf).
 bool all_finite(const Tensor& t);
 // The flat index of the first NaN or ±inf entry, or none.
