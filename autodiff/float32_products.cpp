@@ -44,7 +44,9 @@ const float* Float32Products::rounded(const double* A, std::size_t rows, std::si
       return k.copy.data() + (A - k.begin);
     }
   }
-  scratch.resize(extent);
+  // grown only (a std::vector zero-fills what it grows by: a shrink and regrow between products of
+  // different shapes cost a memset of the whole buffer each time)
+  if (scratch.size() < extent) scratch.resize(extent);
   for (std::size_t r = 0; r < rows; ++r)
     std::copy(A + r * ld, A + r * ld + cols, scratch.begin() + std::ptrdiff_t(r * ld));
   return scratch.data();
@@ -90,7 +92,7 @@ void Float32Products::sum_add(bool tx, bool ty, std::size_t K, const double* X, 
   // As stored: X is M×K (or K×M when transposed), Y is K×N (or N×K).
   const float* x = rounded(X, tx ? K : M, tx ? M : K, ldx, x_);
   const float* y = rounded(Y, ty ? N : K, ty ? K : N, ldy, y_);
-  if (sum_terms_ == 0) c_.resize(M * N);
+  if (sum_terms_ == 0 && c_.size() < M * N) c_.resize(M * N);  // grown only, as in rounded()
   using cxxblas::Transpose;
   using I = xt::blas_index_t;
   cxxblas::gemm<I>(cxxblas::StorageOrder::RowMajor, tx ? Transpose::Trans : Transpose::NoTrans,
