@@ -39,6 +39,41 @@ std::vector<Tensor> load_vectors(const StateDict& from, std::size_t dim, const s
   return out;
 }
 
+void UnconvergedSolves::record(const EigenResult& r, std::size_t step) {
+  ++solves_;
+  if (r.converged) return;
+  if (unconverged_++ == 0) first_step_ = step;
+  const double relative = r.values.empty() ? INFINITY : r.residuals[0] / std::abs(r.values[0]);
+  largest_residual_ = std::max(largest_residual_, std::isnan(relative) ? INFINITY : relative);
+}
+void UnconvergedSolves::save_state(StateDict& into) const {
+  into.put_integer("solves", solves_);
+  into.put_integer("unconverged_solves", unconverged_);
+  into.put_integer("first_unconverged_step", first_step_);
+  into.put_number("largest_unconverged_residual", largest_residual_);
+}
+void UnconvergedSolves::load_state(const StateDict& from) {
+  reset();
+  if (!from.contains("solves")) return;
+  solves_ = from.integer("solves");
+  unconverged_ = from.integer("unconverged_solves");
+  first_step_ = from.integer("first_unconverged_step");
+  largest_residual_ = from.number("largest_unconverged_residual");
+  if (unconverged_ > solves_ || !(largest_residual_ >= 0))
+    throw StateError(fmt::format("state: {} unconverged solves of {}, largest residual {}: expected at most as many "
+                                 "as solves and a residual ≥ 0",
+                                 unconverged_, solves_, largest_residual_));
+}
+nlohmann::json UnconvergedSolves::to_json() const {
+  nlohmann::json j = {{"solves", solves_}, {"unconverged_solves", unconverged_}};
+  if (unconverged_ > 0) {
+    j["first_unconverged_step"] = first_step_;
+    j["largest_unconverged_residual"] = std::isfinite(largest_residual_) ? nlohmann::json(largest_residual_)
+                                                                          : nlohmann::json("inf");
+  }
+  return j;
+}
+
 OptionDecl tol_option(const char* default_text, double max, const char* doc) {
   return OptionDecl::number("tol", default_text, 1e-15, max, doc);
 }
@@ -147,7 +182,9 @@ class WarmStartedEigenPlugin : public Plugin {
     for (auto& h : history_) h.clear();
     solve_lengths_ = {};
     guard_ = GuardSchedule{guard_.every};
+    unconverged_.reset();
   }
+  std::string summary_json() const override { return unconverged_.to_json().dump(); }
   void save_state(StateDict& into) const override {
     save_vectors(into, history_[0]);
     for (std::size_t back = 1; back < kKept; ++back) save_vectors(into, history_[back], older_key(back));
@@ -157,6 +194,7 @@ class WarmStartedEigenPlugin : public Plugin {
     into.put_number("guard_gap_back_2", guard_.gaps[1]);
     into.put_integer("guarded_in_a_row", guard_.guarded_in_a_row);
     into.put_integer("unguarded_in_a_row", guard_.unguarded_in_a_row);
+    unconverged_.save_state(into);
   }
   void load_state(const StateDict& from, std::size_t dim) override {
     history_[0] = load_vectors(from, dim);
@@ -174,6 +212,7 @@ class WarmStartedEigenPlugin : public Plugin {
     }
     guard_.guarded_in_a_row = from.contains("guarded_in_a_row") ? from.integer("guarded_in_a_row") : 0;
     guard_.unguarded_in_a_row = from.contains("unguarded_in_a_row") ? from.integer("unguarded_in_a_row") : 0;
+    unconverged_.load_state(from);
   }
   bool needs_hessian() const override { return true; }
   bool float32_products() const override { return opt_.float32_products; }
@@ -217,6 +256,7 @@ class WarmStartedEigenPlugin : public Plugin {
     }
     if (!o.warm_start.empty()) o.assumed_gap = guard_.next(/*calm=*/!long_solve);
     EigenResult r = lanczos_top(H, o);
+    unconverged_.record(r, ctx.step());
     solve_lengths_ = {r.hvps - r.check_hvps, solve_lengths_[0]};
     guard_.record(r, o.k);
     return r;
@@ -224,6 +264,7 @@ class WarmStartedEigenPlugin : public Plugin {
   static constexpr std::uint64_t kMixedFromLength = 3;
   // sharpness's guard_every (1, every solve pays its guard, for the others); calm: the last two solves short
   GuardSchedule guard_;
+  UnconvergedSolves unconverged_;
   void remember(std::vector<Tensor> vectors) {
     // a solve on the lead alone (assumed_gap) returns the top k: the extra ones carry over, from the
     // step they were taken from (guard_source)
@@ -429,17 +470,23 @@ class BlockSharpnessPlugin : public Plugin {
   }
   bool needs_hessian() const override { return true; }
   std::size_t memory_vectors() const override { return opt_.max_iter + 2 * groups_.size() + 4; }
-  void reset() override { previous_.assign(groups_.size(), {}); }
+  void reset() override {
+    previous_.assign(groups_.size(), {});
+    unconverged_.reset();
+  }
+  std::string summary_json() const override { return unconverged_.to_json().dump(); }
   void save_state(StateDict& into) const override {
     for (std::size_t i = 0; i < previous_.size(); ++i) {
       StateDict part;
       save_vectors(part, previous_[i]);
       into.merge(fmt::format("block{}", i), part);
     }
+    unconverged_.save_state(into);
   }
   void load_state(const StateDict& from, std::size_t) override {
     for (std::size_t i = 0; i < groups_.size(); ++i)
       previous_[i] = load_vectors(from.extract(fmt::format("block{}", i)), groups_[i].size());
+    unconverged_.load_state(from);
   }
   void observe(StepContext& ctx, Row& row) override {
     HessianOperator& H = ctx.hessian();
@@ -453,6 +500,7 @@ class BlockSharpnessPlugin : public Plugin {
       o.seed = rng.next_u64();
       o.warm_start = previous_[i];
       const EigenResult r = lanczos_top(B, o);
+      unconverged_.record(r, ctx.step());
       previous_[i] = r.vectors;
       row.set(fmt::format("block_lambda_max[{}]", g.name), r.values[0]);
       Tensor z = Tensor::from_shape({g.size()}), Bz;
@@ -474,6 +522,7 @@ class BlockSharpnessPlugin : public Plugin {
   LanczosOptions opt_;
   std::vector<ParameterSlice> groups_;  // flat: a layer's parameters joined
   std::vector<std::vector<Tensor>> previous_;
+  UnconvergedSolves unconverged_;
 };
 
 // Eigenvector tracking: the top-k eigenvectors at each analysed step (warm-

@@ -187,6 +187,10 @@ class Corollary1Plugin : public Plugin {
   bool needs_hessian() const override { return true; }
   std::size_t memory_vectors() const override { return opt_.max_iter + 6; }
   std::vector<std::string> columns() const override { return {"seg_lambda_max", "cor1_bound", "cor1_slack"}; }
+  void reset() override { unconverged_.reset(); }
+  std::string summary_json() const override { return unconverged_.to_json().dump(); }
+  void save_state(StateDict& into) const override { unconverged_.save_state(into); }
+  void load_state(const StateDict& from, std::size_t) override { unconverged_.load_state(from); }
   void observe(StepContext& ctx, Row& row) override {
     const Tensor& g = ctx.grad();
     double best = -INFINITY;
@@ -204,6 +208,7 @@ class Corollary1Plugin : public Plugin {
       o.seed = ctx.seed_for("corollary1") + j;
       o.warm_start = warm;
       const EigenResult r = lanczos_top(H, o);
+      unconverged_.record(r, ctx.step());
       best = std::max(best, r.values[0]);
       warm = r.vectors;
     }
@@ -216,6 +221,7 @@ class Corollary1Plugin : public Plugin {
  private:
   std::size_t points_;
   LanczosOptions opt_;
+  UnconvergedSolves unconverged_;
 };
 
 // b of n indices, uniformly without replacement (partial Fisher–Yates).

@@ -2,6 +2,7 @@
 #include "commands.hpp"
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
@@ -40,6 +41,27 @@ int describe_command(const RunConfig& c) {
 }
 }  // namespace
 
+namespace {
+// A warning for each plugin whose summary counts eigen-solves stopped by
+// max_iter before their tolerance (analysis::detail::UnconvergedSolves):
+// its rows hold the Ritz values reached, which a glance at the CSV would take
+// for values good to tol.
+void warn_unconverged(const nlohmann::json& summary) {
+  for (const auto& [name, part] : summary.items()) {
+    if (!part.is_object() || part.value("unconverged_solves", std::uint64_t{0}) == 0) continue;
+    const nlohmann::json& r = part.at("largest_unconverged_residual");
+    std::fflush(stdout);  // after the lines already printed
+    fmt::print(stderr,
+               "eoslab: warning: {}: {} of {} eigen-solves ran out of HVPs (max_iter) before their tolerance, the "
+               "first at step {}; their rows hold the Ritz values reached, not values good to tol (relative "
+               "residual up to {}): raise max_iter\n",
+               name, part.at("unconverged_solves").get<std::uint64_t>(), part.at("solves").get<std::uint64_t>(),
+               part.at("first_unconverged_step").get<std::uint64_t>(),
+               r.is_number() ? fmt::format("{:.3g}", r.get<double>()) : r.get<std::string>());
+  }
+}
+}  // namespace
+
 int train_command(const RunConfig& c) {
   if (c.describe) return describe_command(c);
   const TrainOutcome r = run_training(c);
@@ -60,6 +82,7 @@ int train_command(const RunConfig& c) {
     fmt::print("  {}/metrics.csv, {}/summary.json{}\n", r.out_dir, r.out_dir,
                c.save_every ? fmt::format(", {}/trajectory/", r.out_dir) : "");
   }
+  warn_unconverged(r.result.summary);
   return 0;
 }
 
@@ -245,12 +268,15 @@ int analyze_command(const AnalyzeArgs& a) {
   j["rebuilt"] = rebuilt;
   j["plugins"] = a.plugins;
   j["steps_analysed"] = table.rows.size();
+  for (const auto& p : plugins)  // what each plugin says of the whole analysis (as in a run's summary)
+    if (const std::string extra = p->summary_json(); !extra.empty()) j[p->name()] = nlohmann::json::parse(extra);
   j["wall_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   write_file_atomically((in.out / "summary.json").string(), j.dump(2) + "\n");
   if (!a.quiet)
     fmt::print("analysed {} θ of {} → {}\n", table.rows.size(),
                traj.sources.empty() ? traj.dir : fmt::format("{} file pattern(s)", a.theta.size()),
                (in.out / "metrics.csv").string());
+  warn_unconverged(j);
   return 0;
 }
 

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <variant>
 
 #include <nlohmann/json.hpp>
 
@@ -646,6 +647,61 @@ class FailsAtStep : public Plugin {
     row.set("ok", 1.0);
   }
 };
+
+// A solve that max_iter stops before its rule leaves a Ritz value in the row
+// that is not good to tol. Each eigen-plugin counts such solves over the run
+// in its summary (what `eoslab train` warns from), and keeps the count in its
+// checkpoint state, so that a resumed run counts from step 0; a checkpoint
+// from before the count starts it at zero.
+BOOST_AUTO_TEST_CASE(eigen_solves_out_of_hvps_are_counted_in_the_summary) {
+  auto built = nn::build_objective(small_spec());
+  auto& reg = PluginRegistry::global();
+  const std::size_t steps = 3;
+  for (const std::string name : {"sharpness", "lambda_min", "eigvec_overlap", "block_sharpness", "corollary1"}) {
+    auto summary_after_run = [&](const std::string& spec) {
+      optim::GradientDescent gd(optim::Schedule::constant(0.3));
+      TrainerOptions o;
+      o.max_steps = steps;
+      Trainer t(*built.objective, gd, o);
+      auto plugin = reg.create_from_spec(spec);
+      Plugin& p = *plugin;
+      t.attach(std::move(plugin));
+      t.run(built.theta0);
+      StateDict state;
+      p.save_state(state);
+      return std::pair{nlohmann::json::parse(p.summary_json()), state};
+    };
+    // solves per step: corollary1 one per point (3 by default), block_sharpness one per layer block
+    const auto [tight, tight_state] = summary_after_run(name);
+    const std::uint64_t solves = tight.at("solves");
+    BOOST_TEST(solves % (steps + 1) == 0u, name);
+    BOOST_TEST(solves >= steps + 1, name);
+    BOOST_TEST(tight.at("unconverged_solves").get<std::uint64_t>() == 0u, name);
+    BOOST_TEST(!tight.contains("first_unconverged_step"), name);
+
+    const auto [cut, cut_state] = summary_after_run(name + ":max_iter=1");
+    BOOST_TEST(cut.at("solves").get<std::uint64_t>() == solves, name);
+    BOOST_TEST(cut.at("unconverged_solves").get<std::uint64_t>() == solves, name);  // one HVP proves nothing here
+    BOOST_TEST(cut.at("first_unconverged_step").get<std::uint64_t>() == 0u, name);
+    BOOST_TEST(cut.at("largest_unconverged_residual").get<double>() > 1e-3, name);
+
+    // the count survives a checkpoint: a fresh plugin loaded from the state says the same
+    auto resumed = reg.create_from_spec(name + ":max_iter=1");
+    resumed->load_state(cut_state, built.objective->dim());
+    BOOST_TEST(nlohmann::json::parse(resumed->summary_json()) == cut, name);
+    // a checkpoint without the count (before 2026-12-06) loads as none counted
+    StateDict older;
+    for (const auto& [key, entry] : cut_state.entries())
+      if (key != "solves" && key != "unconverged_solves" && key != "first_unconverged_step" &&
+          key != "largest_unconverged_residual")
+        std::visit([&, &key = key](const auto& value) { older.put(key, value); }, entry);
+    BOOST_TEST(older.size() + 4 == cut_state.size(), name);
+    resumed->load_state(older, built.objective->dim());
+    const nlohmann::json none = nlohmann::json::parse(resumed->summary_json());
+    BOOST_TEST(none.at("solves").get<std::uint64_t>() == 0u, name);
+    BOOST_TEST(none.at("unconverged_solves").get<std::uint64_t>() == 0u, name);
+  }
+}
 
 BOOST_AUTO_TEST_CASE(a_numerical_error_in_a_plugin_is_divergence_with_a_reason) {
   auto built = nn::build_objective(small_spec());

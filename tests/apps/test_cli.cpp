@@ -140,6 +140,43 @@ BOOST_AUTO_TEST_CASE(analyze_replays_the_online_values) {
   BOOST_TEST(read_json(out / "analysis" / "summary.json").at("steps_analysed").get<int>() == 5);
 }
 
+// Eigen-solves cut short by max_iter are warned of, by train and by analyze,
+// with the plugin, how many, where first and how far from converged; a run
+// whose solves all converge says nothing.
+BOOST_AUTO_TEST_CASE(eigen_solves_out_of_hvps_are_warned_of) {
+  const fs::path out = scratch("unconverged");
+  // f = 20θ₁² + θ₂²: λmax = 40, and one HVP from a start off both axes does not find it
+  const std::vector<std::string> run = {"train", "--toy", "quadratic", "--theta0", "1,1", "--lr", "0.01",
+                                        "--steps", "3", "--quiet", "--out"};
+  auto with = [&](std::vector<std::string> args, const std::string& dir, const std::string& plugin) {
+    args.push_back((out / dir).string());
+    args.insert(args.end(), {"--plugin", plugin});
+    return args;
+  };
+  const Ran cut = eoslab(with(run, "cut", "sharpness:max_iter=1"));
+  BOOST_TEST_REQUIRE(cut.code == 0, cut.output);
+  BOOST_TEST(cut.output.find("eoslab: warning: sharpness: 4 of 4 eigen-solves ran out of HVPs (max_iter) before "
+                             "their tolerance, the first at step 0") != std::string::npos,
+             cut.output);
+  const auto s = read_json(out / "cut" / "summary.json").at("sharpness");
+  BOOST_TEST(s.at("unconverged_solves").get<int>() == 4);
+  BOOST_TEST(s.at("largest_unconverged_residual").get<double>() > 1e-3);
+
+  const Ran tight = eoslab(with(run, "tight", "sharpness"));
+  BOOST_TEST_REQUIRE(tight.code == 0, tight.output);
+  BOOST_TEST(tight.output.find("warning") == std::string::npos, tight.output);
+  BOOST_TEST(read_json(out / "tight" / "summary.json").at("sharpness").at("unconverged_solves").get<int>() == 0);
+
+  // analyze: the same count in the analysis's summary, and the same warning
+  const fs::path recorded = out / "recorded";
+  BOOST_TEST_REQUIRE(eoslab(small_run(recorded)).code == 0);
+  const Ran a = eoslab({"analyze", recorded.string(), "--plugin", "lambda_min:max_iter=1", "--quiet"});
+  BOOST_TEST_REQUIRE(a.code == 0, a.output);
+  BOOST_TEST(a.output.find("eoslab: warning: lambda_min: 5 of 5 eigen-solves ran out of HVPs") != std::string::npos,
+             a.output);
+  BOOST_TEST(read_json(recorded / "analysis" / "summary.json").at("lambda_min").at("unconverged_solves").get<int>() == 5);
+}
+
 BOOST_AUTO_TEST_CASE(usage_errors_exit_2_and_name_the_problem) {
   const fs::path out = scratch("usage");
   const fs::path wrong_size = out.parent_path() / "wrong_size.npy";
