@@ -228,6 +228,7 @@ class OptionValues {
   std::size_t count(const std::string& name) const;
   double number(const std::string& name) const;
   const std::string& text(const std::string& name) const;  // Choice and Text
+  const std::string& plugin() const { return plugin_; }      // whose options (for errors)
 
  private:
   struct Value {

@@ -44,6 +44,10 @@ std::vector<OptionDecl> lanczos_option_decls(const char* k_default = "1");
 // solve is for the top of the spectrum (top_of_spectrum: λmax, not λmin).
 constexpr double kMixedByDefaultFromTol = 1e-4;
 LanczosOptions lanczos_options(const OptionValues& values, bool tracked = true, bool top_of_spectrum = true);
+// A solve for k eigenvalues takes at least k HVPs: max_iter < k is refused
+// when the plugin is made (std::invalid_argument naming both options), not
+// at its first solve, after the run's files are written.
+void require_max_iter_covers_k(const OptionValues& values, std::size_t k, std::size_t max_iter);
 // Which earlier analysed step warm-starts a tracked solve (option `start`).
 enum class StartFrom { Extrapolate, Last };
 StartFrom start_from(const OptionValues& values);

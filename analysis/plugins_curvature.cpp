@@ -132,8 +132,16 @@ LanczosOptions lanczos_options(const OptionValues& v, bool tracked, bool top_of_
     o.float32_products = hvp == "mixed" || hvp == "float64-lead" ||
                          (hvp == "auto" && top_of_spectrum && o.tol >= kMixedByDefaultFromTol);
     o.float64_lead = hvp == "float64-lead";
+    require_max_iter_covers_k(v, o.k, o.max_iter);
   }
   return o;
+}
+
+void require_max_iter_covers_k(const OptionValues& v, std::size_t k, std::size_t max_iter) {
+  if (max_iter < k)
+    throw std::invalid_argument(fmt::format("plugin {}: max_iter={} is less than k={} (a solve for k eigenvalues "
+                                            "takes at least k HVPs)",
+                                            v.plugin(), max_iter, k));
 }
 
 StartFrom start_from(const OptionValues& v) {
@@ -185,6 +193,13 @@ class WarmStartedEigenPlugin : public Plugin {
     unconverged_.reset();
   }
   std::string summary_json() const override { return unconverged_.to_json().dump(); }
+  // k eigenpairs of an operator of the objective's dimension: refused when attached, before any file is written
+  void bind(const Objective& objective) override {
+    if (opt_.k > objective.dim())
+      throw std::invalid_argument(fmt::format("plugin {}: k={} but '{}' has {} parameters (H is {} × {})", name(),
+                                              opt_.k, objective.describe(), objective.dim(), objective.dim(),
+                                              objective.dim()));
+  }
   void save_state(StateDict& into) const override {
     save_vectors(into, history_[0]);
     for (std::size_t back = 1; back < kKept; ++back) save_vectors(into, history_[back], older_key(back));

@@ -168,6 +168,7 @@ void detail::register_flow_plugins(PluginRegistry& reg) {
              c.margin = o.number("margin");
              c.h = o.number("h");
              c.lanczos = lanczos_options(o, false);
+             require_max_iter_covers_k(o, c.k, c.lanczos.max_iter);
              c.lanczos.stop = LanczosStop::Value;
              c.lanczos.extra = 1;
              return std::make_unique<CentralFlowPlugin>(c);

@@ -229,6 +229,14 @@ int analyze_command(const AnalyzeArgs& a) {
     throw UsageError(fmt::format("{}: {}", in.spec_source, e.what()));
   }
   BuiltRun built = build(in.recipe);
+  // what a plugin checks against the objective (k against its dimension, its parameter blocks), before any file
+  for (std::size_t i = 0; i < plugins.size(); ++i) {
+    try {
+      plugins[i]->bind(*built.objective);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(fmt::format("--plugin '{}': {}", a.plugins[i], e.what()));
+    }
+  }
   if (traj.sources.empty()) check_rebuilt(traj, *built.objective, fs::path(traj.dir) / "manifest.json");
   const std::size_t float32 = check_theta_files(traj, built.objective->dim());
   const nlohmann::json rebuilt = rebuilt_json(*built.objective, in.recipe);

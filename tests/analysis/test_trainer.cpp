@@ -865,12 +865,29 @@ BOOST_AUTO_TEST_CASE(registry_and_bad_options) {
   BOOST_TEST(msg("tau_profile:grid=gauss,m=300000").find("m=300000 is out of range [1, 1000]") != std::string::npos);
   BOOST_TEST(msg("sharpness:tol=0").find("tol=0 is out of range") != std::string::npos);
   BOOST_TEST(msg("sharpness:k=2,k=3").find("option 'k' is given twice") != std::string::npos);
+  // a solve for k eigenvalues takes at least k HVPs: refused when made, not at the first solve
+  BOOST_TEST(msg("sharpness:k=3,max_iter=2").find("plugin sharpness: max_iter=2 is less than k=3") != std::string::npos);
+  BOOST_TEST(msg("lambda_min:k=2,max_iter=1").find("plugin lambda_min: max_iter=1 is less than k=2") != std::string::npos);
+  BOOST_TEST(msg("eigvec_overlap:k=4,max_iter=3").find("max_iter=3 is less than k=4") != std::string::npos);
+  BOOST_TEST(msg("central_flow:max_iter=2").find("plugin central_flow: max_iter=2 is less than k=3") != std::string::npos);
+  BOOST_TEST(msg("sharpness:k=3,max_iter=3") == "no error");
+  BOOST_TEST(msg("central_flow:k=2,max_iter=2") == "no error");
   // two plugins may not claim the same column
   auto obj = toys::quadratic();
   optim::GradientDescent gd(optim::Schedule::constant(0.01));
   Trainer t(*obj, gd, {});
   t.attach(reg.create("loss"));
   BOOST_CHECK_THROW(t.attach(reg.create("loss")), std::invalid_argument);
+  // more eigenpairs than H has (2 × 2): refused when attached, before any step
+  for (const char* spec : {"sharpness:k=3", "lambda_min:k=3", "eigvec_overlap:k=3"}) {
+    try {
+      t.attach(reg.create_from_spec(spec));
+      BOOST_ERROR(spec << " was attached");
+    } catch (const std::invalid_argument& e) {
+      BOOST_TEST(std::string(e.what()).find("k=3 but 'quadratic") != std::string::npos, e.what());
+    }
+  }
+  t.attach(reg.create_from_spec("sharpness:k=2"));  // all of H: fits
 }
 
 BOOST_AUTO_TEST_SUITE_END()

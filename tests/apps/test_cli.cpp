@@ -212,6 +212,10 @@ BOOST_AUTO_TEST_CASE(usage_errors_exit_2_and_name_the_problem) {
       {with({"--plugin", "sharpness:k=abc"}), "sharpness"},
       {with({"--plugin", "nosuch"}), "nosuch"},
       {with({"--plugin", "loss@0"}), "loss@0"},
+      // options that fit each other and the objective only together: refused before any file, not at the first solve
+      {with({"--plugin", "sharpness:k=2,max_iter=1"}), "max_iter=1 is less than k=2"},
+      {with({"--plugin", "central_flow:max_iter=2"}), "max_iter=2 is less than k=3"},
+      {with({"--plugin", "sharpness:k=3"}), "k=3 but 'quadratic"},
       {{"train", "--toy", "cubic", "--quiet", "--out", out.string()}, "cubic"},
       {with({"--theta0", "1,2,3"}), "--theta0"},
       {with({"--accuracy-goal", "1.5"}), "--accuracy-goal"},
@@ -244,7 +248,20 @@ BOOST_AUTO_TEST_CASE(usage_errors_exit_2_and_name_the_problem) {
     BOOST_TEST(r.code == 2, shown << "→ exit " << r.code << ": " << r.output);
     BOOST_TEST(r.output.find(c.must_mention) != std::string::npos, shown << "→ '" << r.output << "' lacks '" << c.must_mention << "'");
     BOOST_TEST(r.output.find("terminate called") == std::string::npos, shown);
+    BOOST_TEST(!fs::exists(out), shown << "→ left " << out << " behind");
+    fs::remove_all(out);
   }
+  // analyze: a plugin that does not fit the rebuilt objective, before the analysis folder
+  const fs::path run = out.parent_path() / "usage_run";
+  fs::remove_all(run);
+  BOOST_TEST_REQUIRE(eoslab({"train", "--toy", "quadratic", "--theta0", "1,1", "--lr", "0.01", "--steps", "2",
+                             "--save-every", "1", "--quiet", "--out", run.string()})
+                         .code == 0);
+  const Ran a = eoslab({"analyze", run.string(), "--plugin", "lambda_min:k=3", "--quiet"});
+  BOOST_TEST(a.code == 2, a.output);
+  BOOST_TEST(a.output.find("--plugin 'lambda_min:k=3': plugin lambda_min: k=3 but 'quadratic") != std::string::npos,
+             a.output);
+  BOOST_TEST(!fs::exists(run / "analysis"));
 }
 
 BOOST_AUTO_TEST_CASE(divergence_is_an_outcome_not_an_error) {
