@@ -196,6 +196,7 @@ CentralFlowPoint CentralFlow::evaluate(double eta, double dt, bool substep_start
   lo.k = k;
   lo.warm_start = warm_;
   const EigenResult eig = lanczos_top(*H, lo);
+  unconverged_.record(eig, time_);
   warm_ = eig.vectors;
   p.hvps = eig.hvps;
   p.eigenvalues.assign(eig.values.begin(), eig.values.begin() + std::ptrdiff_t(k));
@@ -282,6 +283,7 @@ void CentralFlow::save_state(StateDict& into) const {
   into.put_integer("cached", cached_ ? 1 : 0);
   into.put("cached_velocity", cached_ ? cached_->velocity : Tensor(zeros({0})));
   into.put("cached_eta", Tensor{cached_eta_});
+  unconverged_.save_state(into);
 }
 
 void CentralFlow::load_state(const StateDict& from) {
@@ -306,6 +308,7 @@ void CentralFlow::load_state(const StateDict& from) {
     cached_ = std::move(p);
     cached_eta_ = from.tensor("cached_eta", {1})(0);
   }
+  unconverged_.load_state(from);
 }
 
 }  // namespace eos::analysis

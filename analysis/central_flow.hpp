@@ -106,7 +106,9 @@ class CentralFlow {
   // Throws NumericalError when the flow leaves the finite numbers or its
   // SDCP has no solution (the sharpness cannot be held at 2/η).
   void advance(double eta);
-  // w, time and the warm-start vectors, for checkpoints.
+  // Its eigen-solves that max_iter stopped before their rule (step: the flow's time).
+  const UnconvergedSolves& unconverged() const { return unconverged_; }
+  // w, time, the warm-start vectors and the count of unconverged solves, for checkpoints.
   void save_state(StateDict& into) const;
   void load_state(const StateDict& from);
 
@@ -125,6 +127,7 @@ class CentralFlow {
   std::uint64_t solved_at_ = std::uint64_t(-1);
   std::optional<CentralFlowPoint> cached_;  // at w_, for cached_eta_
   double cached_eta_ = 0.0;
+  UnconvergedSolves unconverged_;
 };
 
 }  // namespace eos::analysis

@@ -578,6 +578,32 @@ EigenResult lanczos_top(HessianOperator& H, const LanczosOptions& opt) {
   return r;
 }
 
+void UnconvergedSolves::record(const EigenResult& r, std::uint64_t step) {
+  ++solves;
+  if (r.converged) return;
+  if (unconverged++ == 0) first_step = step;
+  const double relative = r.values.empty() ? INFINITY : r.residuals[0] / std::abs(r.values[0]);
+  largest_residual = std::max(largest_residual, std::isnan(relative) ? INFINITY : relative);
+}
+void UnconvergedSolves::save_state(StateDict& into) const {
+  into.put_integer("solves", solves);
+  into.put_integer("unconverged_solves", unconverged);
+  into.put_integer("first_unconverged_step", first_step);
+  into.put_number("largest_unconverged_residual", largest_residual);
+}
+void UnconvergedSolves::load_state(const StateDict& from) {
+  *this = {};
+  if (!from.contains("solves")) return;
+  solves = from.integer("solves");
+  unconverged = from.integer("unconverged_solves");
+  first_step = from.integer("first_unconverged_step");
+  largest_residual = from.number("largest_unconverged_residual");
+  if (unconverged > solves || !(largest_residual >= 0))
+    throw StateError(fmt::format("state: {} unconverged solves of {}, largest residual {}: expected at most as many "
+                                 "as solves and a residual ≥ 0",
+                                 unconverged, solves, largest_residual));
+}
+
 double GuardSchedule::next(bool calm) const {
   if (every <= 1 || !calm) return 0.0;
   // both phases just measured, or within the run of unguarded solves they allow

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "../core/objective.hpp"
+#include "../core/state_dict.hpp"
 
 namespace eos::analysis {
 
@@ -147,6 +148,21 @@ struct GuardSchedule {
   double next(bool calm) const;
   // After each solve (k: its LanczosOptions::k).
   void record(const EigenResult& r, std::size_t k);
+};
+
+// The solves along a run that stopped before their stopping rule (out of
+// HVPs at max_iter): the value of one is the Ritz value reached, not one
+// good to tol. Each eigen-plugin (and the central flow) counts its own over
+// the whole run as checkpoint state, so that a resumed run counts from step
+// 0, and reports them in summary.json, where `eoslab train` and `analyze`
+// look to warn.
+struct UnconvergedSolves {
+  std::uint64_t solves = 0, unconverged = 0;
+  std::uint64_t first_step = 0;    // where the first unconverged one was
+  double largest_residual = 0.0;   // ‖Hv − θv‖/|θ| of the top pair, largest over the unconverged (inf: not finite)
+  void record(const EigenResult& r, std::uint64_t step);
+  void save_state(StateDict& into) const;
+  void load_state(const StateDict& from);  // checkpoints before 2026-12-06 hold none: counted from there
 };
 
 // Residuals are the Lanczos estimates |β_{m+1}·y_m| (equal to ‖Hv − λv‖ in

@@ -7,7 +7,6 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "../core/state_dict.hpp"
 #include "eigen.hpp"
 #include "plugin.hpp"
 
@@ -56,25 +55,11 @@ StartFrom start_from(const OptionValues& values);
 void save_vectors(StateDict& into, const std::vector<Tensor>& vectors, const std::string& key = "vectors");
 std::vector<Tensor> load_vectors(const StateDict& from, std::size_t dim, const std::string& key = "vectors");
 
-// The eigen-solves of a run that stopped before their stopping rule (out of
-// HVPs at max_iter): their rows hold the Ritz values reached, not values
-// good to tol. Counted over the whole run (plugin state: a resumed run counts
-// from step 0), and put in summary.json under the plugin's name, where
-// `eoslab train` looks to warn.
-class UnconvergedSolves {
- public:
-  void record(const EigenResult& r, std::size_t step);
-  void reset() { *this = {}; }
-  void save_state(StateDict& into) const;
-  void load_state(const StateDict& from);  // checkpoints before 2026-12-06 hold none: counted from there
-  // {"solves", "unconverged_solves"} and, where any stopped early,
-  // "first_unconverged_step" and "largest_unconverged_residual" (‖Hv − θv‖/|θ| of the top pair)
-  nlohmann::json to_json() const;
-
- private:
-  std::uint64_t solves_ = 0, unconverged_ = 0, first_step_ = 0;
-  double largest_residual_ = 0.0;
-};
+// An UnconvergedSolves (eigen.hpp) as summary.json holds it under the
+// plugin's name: {"solves", "unconverged_solves"} and, where any stopped
+// early, "first_unconverged_step" (+ step_offset: the central flow counts
+// from its own start) and "largest_unconverged_residual".
+nlohmann::json unconverged_json(const UnconvergedSolves& u, std::uint64_t step_offset = 0);
 
 void register_progress_plugins(PluginRegistry& registry);   // plugins_progress.cpp
 void register_curvature_plugins(PluginRegistry& registry);  // plugins_curvature.cpp

@@ -39,37 +39,12 @@ std::vector<Tensor> load_vectors(const StateDict& from, std::size_t dim, const s
   return out;
 }
 
-void UnconvergedSolves::record(const EigenResult& r, std::size_t step) {
-  ++solves_;
-  if (r.converged) return;
-  if (unconverged_++ == 0) first_step_ = step;
-  const double relative = r.values.empty() ? INFINITY : r.residuals[0] / std::abs(r.values[0]);
-  largest_residual_ = std::max(largest_residual_, std::isnan(relative) ? INFINITY : relative);
-}
-void UnconvergedSolves::save_state(StateDict& into) const {
-  into.put_integer("solves", solves_);
-  into.put_integer("unconverged_solves", unconverged_);
-  into.put_integer("first_unconverged_step", first_step_);
-  into.put_number("largest_unconverged_residual", largest_residual_);
-}
-void UnconvergedSolves::load_state(const StateDict& from) {
-  reset();
-  if (!from.contains("solves")) return;
-  solves_ = from.integer("solves");
-  unconverged_ = from.integer("unconverged_solves");
-  first_step_ = from.integer("first_unconverged_step");
-  largest_residual_ = from.number("largest_unconverged_residual");
-  if (unconverged_ > solves_ || !(largest_residual_ >= 0))
-    throw StateError(fmt::format("state: {} unconverged solves of {}, largest residual {}: expected at most as many "
-                                 "as solves and a residual ≥ 0",
-                                 unconverged_, solves_, largest_residual_));
-}
-nlohmann::json UnconvergedSolves::to_json() const {
-  nlohmann::json j = {{"solves", solves_}, {"unconverged_solves", unconverged_}};
-  if (unconverged_ > 0) {
-    j["first_unconverged_step"] = first_step_;
-    j["largest_unconverged_residual"] = std::isfinite(largest_residual_) ? nlohmann::json(largest_residual_)
-                                                                          : nlohmann::json("inf");
+nlohmann::json unconverged_json(const UnconvergedSolves& u, std::uint64_t step_offset) {
+  nlohmann::json j = {{"solves", u.solves}, {"unconverged_solves", u.unconverged}};
+  if (u.unconverged > 0) {
+    j["first_unconverged_step"] = u.first_step + step_offset;
+    j["largest_unconverged_residual"] =
+        std::isfinite(u.largest_residual) ? nlohmann::json(u.largest_residual) : nlohmann::json("inf");
   }
   return j;
 }
@@ -190,9 +165,9 @@ class WarmStartedEigenPlugin : public Plugin {
     for (auto& h : history_) h.clear();
     solve_lengths_ = {};
     guard_ = GuardSchedule{guard_.every};
-    unconverged_.reset();
+    unconverged_ = {};
   }
-  std::string summary_json() const override { return unconverged_.to_json().dump(); }
+  std::string summary_json() const override { return unconverged_json(unconverged_).dump(); }
   // k eigenpairs of an operator of the objective's dimension: refused when attached, before any file is written
   void bind(const Objective& objective) override {
     if (opt_.k > objective.dim())
@@ -487,9 +462,9 @@ class BlockSharpnessPlugin : public Plugin {
   std::size_t memory_vectors() const override { return opt_.max_iter + 2 * groups_.size() + 4; }
   void reset() override {
     previous_.assign(groups_.size(), {});
-    unconverged_.reset();
+    unconverged_ = {};
   }
-  std::string summary_json() const override { return unconverged_.to_json().dump(); }
+  std::string summary_json() const override { return unconverged_json(unconverged_).dump(); }
   void save_state(StateDict& into) const override {
     for (std::size_t i = 0; i < previous_.size(); ++i) {
       StateDict part;

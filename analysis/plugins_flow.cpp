@@ -84,9 +84,21 @@ class CentralFlowPlugin : public Plugin {
     }
   }
   std::string summary_json() const override {
-    return fmt::format(R"({{"failed_at": {}, "failure": "{}", "k": {}, "max_critical": {}, "steps_critical_at_k": {}}})",
-                       failed_at_ ? std::to_string(*failed_at_) : std::string("null"), escaped(failure_), opt_.k,
-                       max_critical_, at_k_);
+    nlohmann::json j = nlohmann::json::parse(
+        fmt::format(R"({{"failed_at": {}, "failure": "{}", "k": {}, "max_critical": {}, "steps_critical_at_k": {}}})",
+                    failed_at_ ? std::to_string(*failed_at_) : std::string("null"), escaped(failure_), opt_.k,
+                    max_critical_, at_k_));
+    // the flow's eigen-solves, counted in flow time from its start (a resumed flow not yet rebuilt: its state)
+    UnconvergedSolves u;
+    std::uint64_t start = start_;
+    if (flow_) {
+      u = flow_->unconverged();
+    } else if (pending_) {
+      u.load_state(*pending_);
+      start = pending_->integer("start");
+    }
+    j.update(detail::unconverged_json(u, start));
+    return j.dump();
   }
   void save_state(StateDict& into) const override {
     if (flow_) {

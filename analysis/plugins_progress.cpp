@@ -187,8 +187,8 @@ class Corollary1Plugin : public Plugin {
   bool needs_hessian() const override { return true; }
   std::size_t memory_vectors() const override { return opt_.max_iter + 6; }
   std::vector<std::string> columns() const override { return {"seg_lambda_max", "cor1_bound", "cor1_slack"}; }
-  void reset() override { unconverged_.reset(); }
-  std::string summary_json() const override { return unconverged_.to_json().dump(); }
+  void reset() override { unconverged_ = {}; }
+  std::string summary_json() const override { return unconverged_json(unconverged_).dump(); }
   void save_state(StateDict& into) const override { unconverged_.save_state(into); }
   void load_state(const StateDict& from, std::size_t) override { unconverged_.load_state(from); }
   void observe(StepContext& ctx, Row& row) override {

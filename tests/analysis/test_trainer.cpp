@@ -657,7 +657,11 @@ BOOST_AUTO_TEST_CASE(eigen_solves_out_of_hvps_are_counted_in_the_summary) {
   auto built = nn::build_objective(small_spec());
   auto& reg = PluginRegistry::global();
   const std::size_t steps = 3;
-  for (const std::string name : {"sharpness", "lambda_min", "eigvec_overlap", "block_sharpness", "corollary1"}) {
+  for (const std::string name :
+       {"sharpness", "lambda_min", "eigvec_overlap", "block_sharpness", "corollary1", "central_flow"}) {
+    // central_flow: k = 3 eigenpairs at tol 1e-6, so 3 HVPs (its least max_iter) cannot meet its rule; its
+    // later substeps solve only where λ₁ nears 2/η, so its count of solves depends on the values found
+    const bool flow = name == "central_flow";
     auto summary_after_run = [&](const std::string& spec) {
       optim::GradientDescent gd(optim::Schedule::constant(0.3));
       TrainerOptions o;
@@ -674,21 +678,24 @@ BOOST_AUTO_TEST_CASE(eigen_solves_out_of_hvps_are_counted_in_the_summary) {
     // solves per step: corollary1 one per point (3 by default), block_sharpness one per layer block
     const auto [tight, tight_state] = summary_after_run(name);
     const std::uint64_t solves = tight.at("solves");
-    BOOST_TEST(solves % (steps + 1) == 0u, name);
+    if (!flow) BOOST_TEST(solves % (steps + 1) == 0u, name);
     BOOST_TEST(solves >= steps + 1, name);
     BOOST_TEST(tight.at("unconverged_solves").get<std::uint64_t>() == 0u, name);
     BOOST_TEST(!tight.contains("first_unconverged_step"), name);
 
-    const auto [cut, cut_state] = summary_after_run(name + ":max_iter=1");
-    BOOST_TEST(cut.at("solves").get<std::uint64_t>() == solves, name);
-    BOOST_TEST(cut.at("unconverged_solves").get<std::uint64_t>() == solves, name);  // one HVP proves nothing here
+    const std::string cut_spec = name + (flow ? ":max_iter=3" : ":max_iter=1");
+    const auto [cut, cut_state] = summary_after_run(cut_spec);
+    const std::uint64_t cut_solves = cut.at("solves");
+    if (!flow) BOOST_TEST(cut_solves == solves, name);
+    BOOST_TEST(cut_solves >= steps + 1, name);
+    BOOST_TEST(cut.at("unconverged_solves").get<std::uint64_t>() == cut_solves, name);  // too few HVPs to prove any
     BOOST_TEST(cut.at("first_unconverged_step").get<std::uint64_t>() == 0u, name);
     BOOST_TEST(cut.at("largest_unconverged_residual").get<double>() > 1e-3, name);
 
     // the count survives a checkpoint: a fresh plugin loaded from the state says the same
-    auto resumed = reg.create_from_spec(name + ":max_iter=1");
+    auto resumed = reg.create_from_spec(cut_spec);
     resumed->load_state(cut_state, built.objective->dim());
-    BOOST_TEST(nlohmann::json::parse(resumed->summary_json()) == cut, name);
+    BOOST_TEST(nlohmann::json::parse(resumed->summary_json()) == cut, name);  // central_flow: before its flow is rebuilt
     // a checkpoint without the count (before 2026-12-06) loads as none counted
     StateDict older;
     for (const auto& [key, entry] : cut_state.entries())
