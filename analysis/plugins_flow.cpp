@@ -84,10 +84,11 @@ class CentralFlowPlugin : public Plugin {
     }
   }
   std::string summary_json() const override {
-    nlohmann::json j = nlohmann::json::parse(
-        fmt::format(R"({{"failed_at": {}, "failure": "{}", "k": {}, "max_critical": {}, "steps_critical_at_k": {}}})",
-                    failed_at_ ? std::to_string(*failed_at_) : std::string("null"), escaped(failure_), opt_.k,
-                    max_critical_, at_k_));
+    nlohmann::json j = {{"failed_at", failed_at_ ? nlohmann::json(*failed_at_) : nlohmann::json(nullptr)},
+                        {"failure", failure_},
+                        {"k", opt_.k},
+                        {"max_critical", max_critical_},
+                        {"steps_critical_at_k", at_k_}};
     // the flow's eigen-solves, counted in flow time from its start (a resumed flow not yet rebuilt: its state)
     UnconvergedSolves u;
     std::uint64_t start = start_;
@@ -126,18 +127,6 @@ class CentralFlowPlugin : public Plugin {
   }
 
  private:
-  static std::string escaped(const std::string& s) {
-    std::string o;
-    for (char c : s) {
-      if (c == '"' || c == '\\') o += '\\';
-      if (static_cast<unsigned char>(c) < 0x20) {
-        o += fmt::format("\\u{:04x}", int(c));
-        continue;
-      }
-      o += c;
-    }
-    return o;
-  }
   CentralFlowOptions opt_;
   std::optional<CentralFlow> flow_;
   std::optional<StateDict> pending_;

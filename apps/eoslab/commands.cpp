@@ -39,11 +39,9 @@ int describe_command(const RunConfig& c) {
              b.net->couples_batch() ? " (BatchNorm: every chunk is normalized with the statistics of the whole batch)" : "");
   return 0;
 }
-}  // namespace
 
-namespace {
 // A warning for each plugin whose summary counts eigen-solves stopped by
-// max_iter before their tolerance (analysis::detail::UnconvergedSolves):
+// max_iter before their tolerance (analysis::UnconvergedSolves):
 // its rows hold the Ritz values reached, which a glance at the CSV would take
 // for values good to tol.
 void warn_unconverged(const nlohmann::json& summary) {
@@ -204,10 +202,10 @@ nlohmann::json rebuilt_json(const Objective& objective, const ObjectiveRecipe& r
 
 }  // namespace
 
-int analyze_command(const AnalyzeArgs& a) {
-  const auto start = std::chrono::steady_clock::now();
-  AnalysisInput in = a.theta.empty() ? recorded_input(a) : theta_files_input(a);
-  const analysis::Trajectory& traj = in.traj;
+namespace {
+// analyze's --plugin texts as plugins that fit the trajectory's run (every
+// recorded step, its batch size): UsageError naming the text otherwise.
+std::vector<std::unique_ptr<analysis::Plugin>> analysis_plugins(const AnalyzeArgs& a, const analysis::Trajectory& traj) {
   std::vector<std::unique_ptr<analysis::Plugin>> plugins;
   for (const auto& text : a.plugins) {
     if (text.find('@') != std::string::npos)
@@ -221,6 +219,15 @@ int analyze_command(const AnalyzeArgs& a) {
       throw UsageError(fmt::format("--plugin '{}': {}", text, e.what()));
     }
   }
+  return plugins;
+}
+}  // namespace
+
+int analyze_command(const AnalyzeArgs& a) {
+  const auto start = std::chrono::steady_clock::now();
+  AnalysisInput in = a.theta.empty() ? recorded_input(a) : theta_files_input(a);
+  const analysis::Trajectory& traj = in.traj;
+  std::vector<std::unique_ptr<analysis::Plugin>> plugins = analysis_plugins(a, traj);
   const std::size_t threads = threads_per_rank(parse_count("--threads", a.threads, 0));
   in.recipe.model.threads = threads;
   try {
