@@ -23,6 +23,8 @@ import sys
 import tempfile
 import time
 
+from exit_on_signal import exit_on_termination_signals
+
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts its OpenMP pool
 THREADS = 2
 
@@ -155,4 +157,5 @@ def main():
 
 
 if __name__ == "__main__":
+    exit_on_termination_signals()
     main()

@@ -26,6 +26,8 @@ import sys
 import tempfile
 import time
 
+from exit_on_signal import exit_on_termination_signals
+
 ETA = 2.0 / 15.0
 
 
@@ -107,4 +109,5 @@ def main():
 
 
 if __name__ == "__main__":
+    exit_on_termination_signals()
     main()
