@@ -200,9 +200,6 @@ nlohmann::json rebuilt_json(const Objective& objective, const ObjectiveRecipe& r
           {"spec", spec}};
 }
 
-}  // namespace
-
-namespace {
 // analyze's --plugin texts as plugins that fit the trajectory's run (every
 // recorded step, its batch size): UsageError naming the text otherwise.
 std::vector<std::unique_ptr<analysis::Plugin>> analysis_plugins(const AnalyzeArgs& a, const analysis::Trajectory& traj) {
